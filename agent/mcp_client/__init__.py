@@ -1,0 +1,1 @@
+"""MCP clients: the AgentCore Gateway (per-request bearer token) and an optional web-search server."""

@@ -1,0 +1,94 @@
+"""MCP clients for the AgentCore Gateway and an optional web-search server (mcp 2.x streamable HTTP).
+
+mcp 2.x dropped ``streamablehttp_client(url, headers=...)``: ``streamable_http_client(url, http_client=...)`` takes
+a pre-configured ``httpx2.AsyncClient`` (mcp 2.x is built on httpx2, not httpx), and leaves closing a
+caller-provided client to the caller. Nothing here connects at import time; ``MCPClient`` connects on ``start()``.
+"""
+
+import functools
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx2
+from mcp.client.streamable_http import streamable_http_client
+from strands.tools.mcp import MCPClient
+
+logger = logging.getLogger(__name__)
+
+GATEWAY_URL_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+WEB_SEARCH_URL_ENV = "WEB_SEARCH_MCP_URL"
+
+# Bounded so an unreachable server cannot hold a customer request for long.
+MCP_STARTUP_TIMEOUT_SECONDS = 15
+# Same split as mcp's own defaults: normal requests vs. long-lived SSE reads.
+_HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    # Cached on the message so a missing setting is reported once per process, not on every request.
+    logger.warning(message)
+
+
+def streamable_http_transport(
+    url: str, headers: Mapping[str, str] | None = None
+) -> Callable[[], AbstractAsyncContextManager[Any]]:
+    """Return a transport factory for ``MCPClient`` whose HTTP client sends ``headers`` on every request.
+
+    The factory is called each time the MCPClient (re)connects; the HTTP client it creates is closed together
+    with the transport, because mcp 2.x does not close clients it was handed.
+    """
+    fixed_headers = dict(headers or {})
+
+    @asynccontextmanager
+    async def open_transport() -> AsyncIterator[Any]:
+        # No redirects: a redirect must never carry the caller's bearer token to another URL.
+        async with (
+            httpx2.AsyncClient(headers=fixed_headers, timeout=_HTTP_TIMEOUT, follow_redirects=False) as http_client,
+            streamable_http_client(url, http_client=http_client) as streams,
+        ):
+            yield streams
+
+    return open_transport
+
+
+def get_gateway_mcp_client(authorization: str | None) -> MCPClient | None:
+    """Return an MCP client for the AgentCore Gateway that authenticates with the caller's Authorization header.
+
+    Build one per request from that request's header: the gateway validates the same Cognito JWT as the runtime,
+    so a client built for an earlier request would act with an earlier (possibly expired or other) token.
+
+    Returns None, without connecting, when the gateway URL is not configured (warned once) or the request
+    carried no Authorization header (the JWT-protected gateway would reject it anyway).
+    """
+    url = os.environ.get(GATEWAY_URL_ENV, "").strip()
+    if not url:
+        _warn_once(f"{GATEWAY_URL_ENV} is not set; gateway tools (warranty check) are unavailable")
+        return None
+    if not authorization or not authorization.strip():
+        logger.info("Request has no Authorization header; gateway tools are skipped for it")
+        return None
+    return MCPClient(
+        streamable_http_transport(url, {"Authorization": authorization.strip()}),
+        startup_timeout=MCP_STARTUP_TIMEOUT_SECONDS,
+    )
+
+
+def get_web_search_mcp_client() -> MCPClient | None:
+    """Return an MCP client for the web-search server at WEB_SEARCH_MCP_URL, or None (warned once) if unset.
+
+    It never receives the caller's token. ``continue_on_error`` keeps an unreachable search server from
+    failing the agent: its tools are simply missing.
+    """
+    url = os.environ.get(WEB_SEARCH_URL_ENV, "").strip()
+    if not url:
+        _warn_once(f"{WEB_SEARCH_URL_ENV} is not set; web search tools are unavailable")
+        return None
+    return MCPClient(
+        streamable_http_transport(url),
+        startup_timeout=MCP_STARTUP_TIMEOUT_SECONDS,
+        continue_on_error=True,
+    )

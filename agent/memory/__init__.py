@@ -1,0 +1,1 @@
+"""AgentCore Memory integration for conversation persistence."""

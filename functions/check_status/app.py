@@ -1,0 +1,91 @@
+"""Poll step used by every wait loop: one status read, bounded by maxPolls, failures raised by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rollout_core import control
+from rollout_core.errors import InvalidExecutionInput
+
+logger = Logger()
+tracer = Tracer()
+
+
+def _runtime_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    record = control.get_runtime(client, resource["id"])
+    status = record["status"]
+    ready = control.settle(
+        status,
+        control.RUNTIME_PENDING,
+        lambda: control.runtime_failure(record),
+        resource["attempt"],
+        max_polls,
+        f"runtime {resource['id']}",
+    )
+    return status, ready
+
+
+def _gateway_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    record = control.get_gateway(client, resource["id"])
+    status = record["status"]
+    ready = control.settle(
+        status,
+        control.GATEWAY_PENDING,
+        lambda: control.gateway_failure(record),
+        resource["attempt"],
+        max_polls,
+        f"gateway {resource['id']}",
+    )
+    return status, ready
+
+
+def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    statuses = []
+    for target in control.list_targets(client, resource["id"]):
+        done = control.settle(
+            target["status"],
+            control.TARGET_PENDING,
+            lambda record=target: control.target_failure(record),
+            resource["attempt"],
+            max_polls,
+            f"gateway target {target['name']}",
+        )
+        statuses.append((target["name"], target["status"], done))
+    summary = ", ".join(f"{name}={status}" for name, status, _ in statuses) or "no targets"
+    return summary, all(done for _, _, done in statuses)
+
+
+def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    record = control.get_gateway_or_none(client, resource["id"])
+    if record is None:
+        return "DELETED", True
+    if record["status"] != "DELETING":
+        raise control.gateway_delete_failure(record)  # only DELETING -> gone is a deletion in progress
+    control.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"gateway {resource['id']} deletion")
+    return "DELETING", False
+
+
+CHECKS = {
+    "runtime": _runtime_ready,
+    "gateway": _gateway_ready,
+    "targets": _targets_ready,
+    "gatewayDeleted": _gateway_gone,
+}
+
+
+def check(client: Any, resource: dict[str, Any], max_polls: int) -> dict[str, Any]:
+    kind = resource.get("kind")
+    if kind not in CHECKS:
+        raise InvalidExecutionInput(f"check_status got resource kind {kind!r}; expected one of {sorted(CHECKS)}")
+    status, ready = CHECKS[kind](client, resource, max_polls)
+    return {**resource, "status": status, "ready": ready, "attempt": resource["attempt"] + 1}
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = check(control.agentcore_control(), event["resource"], int(event["maxPolls"]))
+    logger.debug("status polled", extra={"kind": result["kind"], "status": result["status"], "ready": result["ready"]})
+    return result

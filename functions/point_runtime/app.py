@@ -1,0 +1,59 @@
+"""Step 5: point the runtime's gateway URL environment variable at the new gateway (full replace, nothing else
+changes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rollout_core import control
+from rollout_core.errors import RuntimeUpdateFailed
+
+logger = Logger()
+tracer = Tracer()
+
+MAX_ENV_VARS = 50
+MAX_ENV_VALUE = 5000
+
+
+def point_runtime(client: Any, runtime_id: str, env_var: str, gateway_url: str) -> dict[str, Any]:
+    runtime = control.get_runtime(client, runtime_id)
+    url = control.normalize_gateway_url(gateway_url)
+    environment = dict(runtime.get("environmentVariables") or {})
+    before = environment.get(env_var)
+    result = {
+        "kind": "runtime",
+        "id": runtime_id,
+        "envVar": env_var,
+        "before": before,
+        "after": url,
+        "changed": False,
+        "ready": True,
+        "attempt": 0,
+    }
+    if before == url:
+        return result
+    environment[env_var] = url
+    if len(environment) > MAX_ENV_VARS or len(url) > MAX_ENV_VALUE:
+        raise RuntimeUpdateFailed(
+            f"cannot set {env_var}: the runtime would have {len(environment)} environment variables "
+            f"(max {MAX_ENV_VARS}) or the URL exceeds {MAX_ENV_VALUE} characters"
+        )
+    request = control.runtime_update_request(runtime, environment=environment)
+    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} ({env_var})"):
+        response = client.update_agent_runtime(**request)
+    return {**result, "changed": True, "ready": False, "status": response.get("status")}
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = point_runtime(
+        control.agentcore_control(),
+        event["runtimeId"],
+        event["envVar"],
+        event["gatewayUrl"],
+    )
+    logger.info("runtime gateway URL step done", extra={"envVar": result["envVar"], "changed": result["changed"]})
+    return result

@@ -1,0 +1,48 @@
+"""Step 4b: re-create every target the old gateway had on the new one (WarrantyCheck from the SSM Lambda ARN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rollout_core import control
+from rollout_core.errors import GatewayTargetFailed
+
+logger = Logger()
+tracer = Tracer()
+
+
+def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]) -> dict[str, Any]:
+    # Names already present (e.g. a retried invocation) are not created twice.
+    present = {t["name"]: t for t in control.list_targets(client, gateway_id)}
+    created: list[str] = []
+    updated: list[str] = []
+    for definition in gateway_plan["targetsToCreate"]:
+        if definition["name"] in present:
+            continue
+        with control.control_plane_errors(GatewayTargetFailed, f"CreateGatewayTarget {definition['name']}"):
+            client.create_gateway_target(gatewayIdentifier=gateway_id, **definition)
+        created.append(definition["name"])
+    for definition in gateway_plan["targetsToUpdate"]:
+        with control.control_plane_errors(GatewayTargetFailed, f"UpdateGatewayTarget {definition['name']}"):
+            client.update_gateway_target(gatewayIdentifier=gateway_id, **definition)
+        updated.append(definition["name"])
+    changed = bool(created or updated)
+    return {
+        "kind": "targets",
+        "id": gateway_id,
+        "created": created,
+        "updated": updated,
+        "changed": changed,
+        "ready": not changed,
+        "attempt": 0,
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = provision_targets(control.agentcore_control(), event["gateway"]["id"], event["plan"]["gateway"])
+    logger.info("targets provisioned", extra={"targetsCreated": result["created"], "targetsUpdated": result["updated"]})
+    return result

@@ -1,0 +1,144 @@
+"""Step 7: read the end state back, check it against the desired state, and write the execution's report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rollout_core import control
+from rollout_core.errors import RolloutVerificationFailed
+
+logger = Logger()
+tracer = Tracer()
+
+
+def _runtime_problems(runtime: dict[str, Any], config: dict[str, Any], gateway_url: str | None) -> list[str]:
+    cognito, env_var = config["cognito"], config["settings"]["gatewayUrlEnvVar"]
+    problems = []
+    if runtime.get("status") != control.READY:
+        problems.append(f"runtime status is {runtime.get('status')}, expected READY")
+    if not control.authorizer_satisfied(
+        runtime.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
+    ):
+        problems.append("runtime authorizer does not allow the Cognito client through the discovery URL")
+    if control.with_authorization_header(control.header_allowlist(runtime)) != control.header_allowlist(runtime):
+        problems.append("runtime requestHeaderAllowlist lacks Authorization")
+    actual_url = (runtime.get("environmentVariables") or {}).get(env_var)
+    if gateway_url is None or actual_url != gateway_url:
+        problems.append(f"runtime env {env_var} is {actual_url!r}, expected {gateway_url!r}")
+    return problems
+
+
+def _gateway_problems(
+    gateway: dict[str, Any] | None, targets: list[dict[str, Any]], config: dict[str, Any], plan: dict[str, Any]
+) -> list[str]:
+    settings, cognito = config["settings"], config["cognito"]
+    if gateway is None:
+        return [f"gateway {settings['gatewayName']} does not exist"]
+    problems = []
+    if gateway.get("status") != control.READY or gateway.get("authorizerType") != "CUSTOM_JWT":
+        problems.append(
+            f"gateway {gateway['name']} is {gateway.get('status')}/{gateway.get('authorizerType')}, "
+            "expected READY/CUSTOM_JWT"
+        )
+    if not control.authorizer_satisfied(
+        gateway.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
+    ):
+        problems.append(f"gateway {gateway['name']} authorizer does not allow the Cognito client")
+    by_name = {t["name"]: t for t in targets}
+    expected = set(plan["gateway"]["targetNamesBefore"]) | {settings["targetName"]}
+    missing = sorted(expected - set(by_name))
+    if missing:
+        problems.append(f"gateway {gateway['name']} lacks target(s) {', '.join(missing)}")
+    not_ready = sorted(n for n, t in by_name.items() if t.get("status") != control.READY)
+    if not_ready:
+        problems.append(f"target(s) not READY: {', '.join(not_ready)}")
+    warranty = by_name.get(settings["targetName"])
+    if warranty is not None and control.target_lambda_arn(warranty) != config["warrantyLambdaArn"]:
+        problems.append(f"target {settings['targetName']} does not call the Lambda ARN from SSM")
+    return problems
+
+
+def _gateway_summary(gateway: dict[str, Any] | None) -> dict[str, Any] | None:
+    if gateway is None:
+        return None
+    return {
+        "id": gateway["gatewayId"],
+        "name": gateway["name"],
+        "url": control.normalize_gateway_url(gateway["gatewayUrl"]),
+        "status": gateway.get("status"),
+        "authorizerType": gateway.get("authorizerType"),
+        "authorizerConfiguration": gateway.get("authorizerConfiguration"),
+    }
+
+
+def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
+    config, plan = state["config"], state["plan"]
+    settings = config["settings"]
+    report: dict[str, Any] = {
+        "changed": plan["changed"],
+        "dryRun": settings["dryRun"],
+        "actions": plan["actions"],
+    }
+    if "trigger" in config:
+        report["trigger"] = config["trigger"]
+    if settings["dryRun"]:
+        return {**report, "changed": False, "plannedChanges": plan["changed"]}
+
+    found = control.find_gateway(client, settings["gatewayName"])
+    gateway = control.get_gateway(client, found["gatewayId"]) if found else None
+    targets = control.list_targets(client, gateway["gatewayId"]) if gateway else []
+    runtime = control.get_runtime(client, config["runtime"]["id"])
+    gateway_url = control.normalize_gateway_url(gateway["gatewayUrl"]) if gateway else None
+
+    problems = _runtime_problems(runtime, config, gateway_url) + _gateway_problems(gateway, targets, config, plan)
+    old_name = settings["oldGatewayName"]
+    old_deleted = old_name == settings["gatewayName"] or control.find_gateway(client, old_name) is None
+    if not old_deleted:
+        problems.append(f"old gateway {old_name} still exists")
+    if problems:
+        raise RolloutVerificationFailed("end state differs from the desired state: " + "; ".join(problems))
+
+    env_var = settings["gatewayUrlEnvVar"]
+    return {
+        **report,
+        "runtime": {
+            "id": runtime["agentRuntimeId"],
+            "name": runtime.get("agentRuntimeName"),
+            "authorizer": {"before": plan["runtime"]["authorizerBefore"], "after": runtime["authorizerConfiguration"]},
+            "requestHeaderAllowlist": {
+                "before": plan["runtime"]["allowlistBefore"],
+                "after": control.header_allowlist(runtime),
+            },
+            "gatewayUrlEnvVar": {
+                "name": env_var,
+                "before": plan["environment"]["before"],
+                "after": (runtime.get("environmentVariables") or {}).get(env_var),
+            },
+        },
+        "gateway": {"before": plan["gateway"]["before"], "after": _gateway_summary(gateway)},
+        "targets": {
+            "before": plan["gateway"]["targetNamesBefore"],
+            "after": [
+                {
+                    "name": t["name"],
+                    "id": t["targetId"],
+                    "status": t["status"],
+                    "lambdaArn": control.target_lambda_arn(t),
+                }
+                for t in sorted(targets, key=lambda t: t["name"])
+            ],
+        },
+        "oldGatewayDeleted": old_deleted,
+        "smoke": state.get("smoke"),
+        "verified": True,
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = build_report(control.agentcore_control(), event)
+    logger.info("rollout report", extra={"changed": report["changed"], "dryRun": report["dryRun"]})
+    return report

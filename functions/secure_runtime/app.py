@@ -1,0 +1,34 @@
+"""Step 3: put the CUSTOM_JWT authorizer and the Authorization header allowlist on the runtime (full replace)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rollout_core import control
+from rollout_core.errors import RuntimeUpdateFailed
+
+logger = Logger()
+tracer = Tracer()
+
+
+def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
+    result = {"kind": "runtime", "id": runtime_plan["id"], "changed": False, "ready": True, "attempt": 0}
+    if not runtime_plan["updateRequired"]:
+        return result
+    runtime = control.get_runtime(client, runtime_plan["id"])
+    request = control.runtime_update_request(
+        runtime, authorizer=runtime_plan["authorizerAfter"], allowlist=runtime_plan["allowlistAfter"]
+    )
+    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']}"):
+        response = client.update_agent_runtime(**request)
+    return {**result, "changed": True, "ready": False, "status": response.get("status")}
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = secure_runtime(control.agentcore_control(), event["plan"]["runtime"])
+    logger.info("runtime secure step done", extra={"runtime": result["id"], "changed": result["changed"]})
+    return result

@@ -1,0 +1,211 @@
+"""Step 6: prove the runtime is locked down, the way an OAuth caller sees it.
+
+One client_credentials token is minted (Cognito bills and rate-limits M2M token requests) and used for three
+calls: with the token (2xx + streamed answer), without it (401) and with a tampered copy (401/403).
+The client secret and the token live only inside this function: never returned, logged, traced or raised.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from rollout_core import control
+from rollout_core.errors import SmokeTestFailed, TokenRequestFailed
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+SMOKE_PROMPT = "What's the return policy for electronics?"
+HTTP_TIMEOUT_SECONDS = 60
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class CallResult:
+    status: int
+    latency_ms: int
+    streamed_bytes: int
+    content_type: str
+    answer: str
+    www_authenticate: bool
+
+    def to_report(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "latencyMs": self.latency_ms,
+            "streamedBytes": self.streamed_bytes,
+            "contentType": self.content_type,
+            "answerExcerpt": self.answer[:200],
+            "wwwAuthenticate": self.www_authenticate,
+        }
+
+
+def client_secret(pool_id: str, client_id: str) -> str:
+    try:
+        described = boto3.client("cognito-idp").describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        raise TokenRequestFailed(f"DescribeUserPoolClient {pool_id}/{client_id} failed: {code}") from None
+    secret = described["UserPoolClient"].get("ClientSecret")
+    if not secret:
+        raise TokenRequestFailed(f"app client {client_id} has no client secret; client_credentials needs one")
+    return str(secret)
+
+
+def mint_token(token_url: str, client_id: str, secret: str, scope: str) -> str:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope}).encode()
+    request = urllib.request.Request(
+        token_url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            payload = json.loads(response.read(MAX_BODY_BYTES))
+    except urllib.error.HTTPError as exc:
+        error = _oauth_error(exc)
+        raise TokenRequestFailed(f"token endpoint {token_url} answered {exc.code} ({error})") from None
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        raise TokenRequestFailed(f"token endpoint {token_url} unreachable or invalid: {type(exc).__name__}") from None
+    token = payload.get("access_token")
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise TokenRequestFailed(f"token endpoint {token_url} returned no JWT access_token")
+    return token
+
+
+def _oauth_error(exc: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(exc.read(4096)).get("error", "no error code"))
+    except (ValueError, AttributeError):
+        return "no error code"
+
+
+def tampered(token: str) -> str:
+    """Same header and claims, broken signature: what a forger or a corrupted copy looks like."""
+    header, claims, signature = token.split(".")
+    flipped = "A" if signature[:1] != "A" else "B"
+    return f"{header}.{claims}.{flipped}{signature[1:]}"
+
+
+def invocation_url(endpoint: str, runtime_arn: str) -> str:
+    quoted = urllib.parse.quote(runtime_arn, safe="")
+    return f"{endpoint.rstrip('/')}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
+
+
+def data_plane_endpoint() -> str:
+    """Resolved exactly as boto3 does for `bedrock-agentcore` (honours AWS_ENDPOINT_URL_BEDROCK_AGENTCORE)."""
+    return str(boto3.client("bedrock-agentcore").meta.endpoint_url)
+
+
+def _answer_text(body: bytes, content_type: str) -> str:
+    text = body.decode("utf-8", errors="replace")
+    if "text/event-stream" not in content_type:
+        return text
+    chunks = []
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            data = line[5:].strip()
+            try:
+                decoded = json.loads(data)
+            except ValueError:
+                decoded = data
+            chunks.append(decoded if isinstance(decoded, str) else json.dumps(decoded))
+    return "".join(chunks)
+
+
+def invoke(url: str, session_id: str, bearer: str | None) -> CallResult:
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream, application/json",
+        "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id,
+    }
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    request = urllib.request.Request(
+        url, data=json.dumps({"prompt": SMOKE_PROMPT}).encode(), method="POST", headers=headers
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            status, response_headers = response.status, response.headers
+            body = bytearray()
+            while len(body) < MAX_BODY_BYTES and (chunk := response.read1(65536)):
+                body.extend(chunk)
+    except urllib.error.HTTPError as exc:
+        status, response_headers, body = exc.code, exc.headers, bytearray(exc.read(65536))
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise SmokeTestFailed(f"runtime data plane {url.split('?')[0]} unreachable: {type(exc).__name__}") from None
+    content_type = response_headers.get("Content-Type", "")
+    return CallResult(
+        status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000),
+        streamed_bytes=len(body),
+        content_type=content_type,
+        answer=_answer_text(bytes(body), content_type) if 200 <= status < 300 else "",
+        www_authenticate=bool(response_headers.get("WWW-Authenticate")),
+    )
+
+
+def smoke_test(config: dict[str, Any], runtime_arn: str) -> dict[str, Any]:
+    cognito = config["cognito"]
+    token = mint_token(
+        cognito["tokenUrl"],
+        cognito["clientId"],
+        client_secret(cognito["poolId"], cognito["clientId"]),
+        cognito["scope"],
+    )
+    url = invocation_url(data_plane_endpoint(), runtime_arn)
+    session = f"secure-rollout-smoke-{uuid.uuid4()}"  # 57 chars: within the 33-256 the service requires
+    with_token = invoke(url, session, token)
+    without_token = invoke(url, session, None)
+    bad_token = invoke(url, session, tampered(token))
+    del token
+
+    problems = []
+    if not (200 <= with_token.status < 300 and with_token.answer.strip()):
+        problems.append(f"with a valid token: expected 2xx and a streamed answer, got {with_token.status}")
+    if without_token.status != 401:
+        problems.append(f"without a token: expected 401, got {without_token.status}")
+    if bad_token.status not in (401, 403):
+        problems.append(f"with a tampered token: expected 401 or 403, got {bad_token.status}")
+    report = {
+        "prompt": SMOKE_PROMPT,
+        "runtimeArn": runtime_arn,
+        "withToken": with_token.to_report(),
+        "withoutToken": without_token.to_report(),
+        "tamperedToken": bad_token.to_report(),
+        "passed": not problems,
+    }
+    if problems:
+        raise SmokeTestFailed("; ".join(problems))
+    return report
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime = control.get_runtime(control.agentcore_control(), event["config"]["runtime"]["id"])
+    report = smoke_test(event["config"], runtime["agentRuntimeArn"])
+    metrics.add_metric(name="SmokeLatency", unit=MetricUnit.Milliseconds, value=report["withToken"]["latencyMs"])
+    logger.info(
+        "smoke test passed",
+        extra={k: report[k]["status"] for k in ("withToken", "withoutToken", "tamperedToken")},
+    )
+    return report

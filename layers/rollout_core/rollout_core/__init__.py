@@ -1,0 +1,1 @@
+"""Domain code shared by the secure-rollout Lambda functions (deployed as a Lambda layer)."""

@@ -1,0 +1,332 @@
+"""AgentCore control-plane helpers: lookups, full-replace request builders, status classification."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from rollout_core.errors import (
+    AgentCoreBusy,
+    AgentCoreThrottled,
+    AmbiguousResourceName,
+    GatewayCreateFailed,
+    GatewayDeleteFailed,
+    GatewayTargetFailed,
+    ResourceWaitTimeout,
+    RolloutError,
+    RuntimeUpdateFailed,
+)
+
+AUTHORIZATION_HEADER = "Authorization"
+MAX_ALLOWLIST = 20
+TRANSIENT_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailableException", "TooManyRequests"}
+
+# botocore retries throttling itself first; the state machine's Retry (with jitter) is the second line.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+
+
+def agentcore_control() -> Any:
+    return boto3.client("bedrock-agentcore-control", config=_CLIENT_CONFIG)
+
+
+@contextmanager
+def control_plane_errors(failure: type[RolloutError], action: str) -> Iterator[None]:
+    """Turn botocore errors into the named errors the state machine retries or catches."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in TRANSIENT_CODES:
+            raise AgentCoreThrottled(f"{action}: {code}: {message}") from None
+        if code == "ConflictException":
+            raise AgentCoreBusy(f"{action}: {code}: {message}") from None
+        raise failure(f"{action}: {code}: {message}") from None
+    except BotoCoreError as exc:
+        raise AgentCoreThrottled(f"{action}: {type(exc).__name__}: {exc}") from None
+
+
+# --- field sets, derived from the service model so new optional fields are carried over automatically ----------
+
+
+@cache
+def _members(operation: str, direction: str) -> frozenset[str]:
+    client_model = (
+        botocore.session.get_session().get_service_model("bedrock-agentcore-control").operation_model(operation)
+    )
+    shape = client_model.input_shape if direction == "in" else client_model.output_shape
+    return frozenset(shape.members) if shape is not None else frozenset()
+
+
+def runtime_update_fields() -> frozenset[str]:
+    """Every setting UpdateAgentRuntime accepts that GetAgentRuntime returns (a full replace sends them all)."""
+    return (_members("UpdateAgentRuntime", "in") & _members("GetAgentRuntime", "out")) - {"agentRuntimeId"}
+
+
+def gateway_clone_fields() -> frozenset[str]:
+    """Settings of the old gateway that carry over to its replacement (everything but identity and auth)."""
+    excluded = {"name", "authorizerType", "authorizerConfiguration", "clientToken", "tags"}
+    return (_members("CreateGateway", "in") & _members("GetGateway", "out")) - excluded
+
+
+def target_clone_fields() -> frozenset[str]:
+    excluded = {"gatewayIdentifier", "clientToken"}
+    return (_members("CreateGatewayTarget", "in") & _members("GetGatewayTarget", "out")) - excluded
+
+
+# --- lookups --------------------------------------------------------------------------------------------------
+
+
+def _paginate(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    for _ in range(1000):  # bounded: 1000 pages is far beyond any account's runtimes/gateways
+        page = call(**kwargs, **({"nextToken": token} if token else {}))
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def find_runtime(client: Any, name: str) -> dict[str, Any] | None:
+    with control_plane_errors(RuntimeUpdateFailed, "ListAgentRuntimes"):
+        matches = [r for r in _paginate(client.list_agent_runtimes, "agentRuntimes") if r["agentRuntimeName"] == name]
+    if len(matches) > 1:
+        ids = ", ".join(r["agentRuntimeId"] for r in matches)
+        raise AmbiguousResourceName(f"runtime name {name!r} matches {len(matches)} runtimes ({ids}); expected one")
+    return matches[0] if matches else None
+
+
+def find_gateway(client: Any, name: str) -> dict[str, Any] | None:
+    with control_plane_errors(GatewayCreateFailed, "ListGateways"):
+        matches = [g for g in _paginate(client.list_gateways, "items") if g["name"] == name]
+    if len(matches) > 1:
+        ids = ", ".join(g["gatewayId"] for g in matches)
+        raise AmbiguousResourceName(f"gateway name {name!r} matches {len(matches)} gateways ({ids}); expected one")
+    return matches[0] if matches else None
+
+
+def get_runtime(client: Any, runtime_id: str) -> dict[str, Any]:
+    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id}"):
+        return dict(client.get_agent_runtime(agentRuntimeId=runtime_id))
+
+
+def get_gateway(client: Any, gateway_id: str) -> dict[str, Any]:
+    with control_plane_errors(GatewayCreateFailed, f"GetGateway {gateway_id}"):
+        return dict(client.get_gateway(gatewayIdentifier=gateway_id))
+
+
+def is_not_found(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
+def get_gateway_or_none(client: Any, gateway_id: str) -> dict[str, Any] | None:
+    with control_plane_errors(GatewayCreateFailed, f"GetGateway {gateway_id}"):
+        try:
+            return dict(client.get_gateway(gatewayIdentifier=gateway_id))
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+
+def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
+    """Full target definitions (GetGatewayTarget for each summary)."""
+    with control_plane_errors(GatewayTargetFailed, f"ListGatewayTargets {gateway_id}"):
+        summaries = list(_paginate(client.list_gateway_targets, "items", gatewayIdentifier=gateway_id))
+        return [
+            dict(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=s["targetId"])) for s in summaries
+        ]
+
+
+# --- desired state --------------------------------------------------------------------------------------------
+
+
+def jwt_authorizer(discovery_url: str, client_id: str, existing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CUSTOM_JWT authorizer for Cognito M2M tokens.
+
+    Cognito access tokens carry no ``aud``, so clients are checked with allowedClients (``client_id`` claim).
+    Other allowed clients already configured for the same discovery URL are kept.
+    """
+    clients = [client_id]
+    current = (existing or {}).get("customJWTAuthorizer") or {}
+    if current.get("discoveryUrl") == discovery_url:
+        clients = sorted({*current.get("allowedClients", []), client_id})
+    return {"customJWTAuthorizer": {"discoveryUrl": discovery_url, "allowedClients": clients}}
+
+
+def authorizer_satisfied(actual: dict[str, Any] | None, discovery_url: str, client_id: str) -> bool:
+    jwt = (actual or {}).get("customJWTAuthorizer") or {}
+    return (
+        jwt.get("discoveryUrl") == discovery_url
+        and client_id in jwt.get("allowedClients", [])
+        and not jwt.get("allowedAudience")  # an audience check would reject every Cognito M2M token
+    )
+
+
+def header_allowlist(runtime: dict[str, Any]) -> list[str]:
+    return list((runtime.get("requestHeaderConfiguration") or {}).get("requestHeaderAllowlist") or [])
+
+
+def with_authorization_header(allowlist: list[str]) -> list[str]:
+    if any(h.lower() == AUTHORIZATION_HEADER.lower() for h in allowlist):
+        return list(allowlist)
+    if len(allowlist) >= MAX_ALLOWLIST:
+        raise RuntimeUpdateFailed(
+            f"requestHeaderAllowlist already has {len(allowlist)} entries (AgentCore allows {MAX_ALLOWLIST}); "
+            f"cannot add {AUTHORIZATION_HEADER}"
+        )
+    return [*allowlist, AUTHORIZATION_HEADER]
+
+
+def normalize_gateway_url(url: str) -> str:
+    """AgentCore returns gateway URLs ending in /mcp; older records and some tools drop it."""
+    trimmed = url.rstrip("/")
+    return trimmed if trimmed.endswith("/mcp") else f"{trimmed}/mcp"
+
+
+def runtime_update_request(
+    runtime: dict[str, Any],
+    *,
+    authorizer: dict[str, Any] | None = None,
+    allowlist: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    artifact: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """UpdateAgentRuntime is a full replace: send back every current setting, changing only what is asked.
+
+    The current authorizer is never re-sent unchanged: the service answers "Authorizer already exists".
+    """
+    request: dict[str, Any] = {
+        field: copy.deepcopy(runtime[field]) for field in runtime_update_fields() if runtime.get(field) is not None
+    }
+    request["agentRuntimeId"] = runtime["agentRuntimeId"]
+    request.pop("authorizerConfiguration", None)
+    if authorizer is not None and authorizer != runtime.get("authorizerConfiguration"):
+        request["authorizerConfiguration"] = authorizer
+    if allowlist is not None:
+        request["requestHeaderConfiguration"] = {"requestHeaderAllowlist": allowlist}
+    if environment is not None:
+        request["environmentVariables"] = environment
+    if artifact is not None:
+        request["agentRuntimeArtifact"] = artifact
+    return request
+
+
+def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict[str, Any]) -> dict[str, Any]:
+    """CreateGateway for the replacement: the old gateway's settings with a CUSTOM_JWT authorizer."""
+    request = {f: copy.deepcopy(template[f]) for f in gateway_clone_fields() if template.get(f) not in (None, "")}
+    request.update(name=name, authorizerType="CUSTOM_JWT", authorizerConfiguration=authorizer)
+    request.setdefault("protocolType", "MCP")
+    return request
+
+
+def gateway_update_request(current: dict[str, Any], authorizer: dict[str, Any]) -> dict[str, Any]:
+    """UpdateGateway (same CUSTOM_JWT type, new JWT settings), sending back every other current setting."""
+    fields = _members("UpdateGateway", "in") & _members("GetGateway", "out")
+    request = {f: copy.deepcopy(current[f]) for f in fields if current.get(f) not in (None, "")}
+    request.update(gatewayIdentifier=current["gatewayId"], authorizerConfiguration=authorizer)
+    return request
+
+
+def target_definition(target: dict[str, Any]) -> dict[str, Any]:
+    """The re-creatable part of a target (what CreateGatewayTarget accepts)."""
+    return {f: copy.deepcopy(target[f]) for f in target_clone_fields() if target.get(f) not in (None, "", [], {})}
+
+
+@cache
+def warranty_tool_schema() -> list[dict[str, Any]]:
+    """The WarrantyCheck Lambda's MCP tool schema; the single copy lives beside this module."""
+    text = resources.files("rollout_core").joinpath("warranty_schema.json").read_text(encoding="utf-8")
+    return list(json.loads(text))
+
+
+def warranty_target_definition(name: str, lambda_arn: str, description: str | None = None) -> dict[str, Any]:
+    definition: dict[str, Any] = {
+        "name": name,
+        "targetConfiguration": {
+            "mcp": {"lambda": {"lambdaArn": lambda_arn, "toolSchema": {"inlinePayload": warranty_tool_schema()}}}
+        },
+        "credentialProviderConfigurations": [{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
+    }
+    if description:
+        definition["description"] = description
+    return definition
+
+
+def target_lambda_arn(definition: dict[str, Any]) -> str | None:
+    lambda_config = ((definition.get("targetConfiguration") or {}).get("mcp") or {}).get("lambda") or {}
+    arn = lambda_config.get("lambdaArn")
+    return str(arn) if arn else None
+
+
+def targets_equivalent(actual: dict[str, Any], desired: dict[str, Any]) -> bool:
+    keys = ("targetConfiguration", "credentialProviderConfigurations")
+    return all(actual.get(k) == desired.get(k) for k in keys)
+
+
+# --- status ---------------------------------------------------------------------------------------------------
+
+READY = "READY"
+RUNTIME_PENDING = {"CREATING", "UPDATING"}
+RUNTIME_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING"}
+GATEWAY_PENDING = {"CREATING", "UPDATING"}
+GATEWAY_FAILED = {"FAILED", "UPDATE_UNSUCCESSFUL", "DELETING"}
+TARGET_PENDING = {"CREATING", "UPDATING", "SYNCHRONIZING"}
+
+
+def _reasons(record: dict[str, Any]) -> str:
+    reasons = record.get("statusReasons") or ([record["failureReason"]] if record.get("failureReason") else [])
+    return "; ".join(str(r) for r in reasons) or "no reason given by the service"
+
+
+def settle(
+    status: str,
+    pending: set[str],
+    failed: Callable[[], RolloutError] | None,
+    attempt: int,
+    max_polls: int,
+    what: str,
+) -> bool:
+    """True when done, False to poll again; raises on failure or when the poll budget is spent."""
+    if status == READY:
+        return True
+    if status in pending:
+        if attempt + 1 >= max_polls:
+            raise ResourceWaitTimeout(f"{what} still {status} after {attempt + 1} polls (maxPolls={max_polls})")
+        return False
+    if failed is not None:
+        raise failed()
+    raise ResourceWaitTimeout(f"{what} is in unexpected status {status}")
+
+
+def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:
+    return RuntimeUpdateFailed(
+        f"runtime {record.get('agentRuntimeName', record.get('agentRuntimeId'))} is {record.get('status')}: "
+        f"{_reasons(record)}"
+    )
+
+
+def gateway_failure(record: dict[str, Any]) -> GatewayCreateFailed:
+    return GatewayCreateFailed(f"gateway {record.get('name')} is {record.get('status')}: {_reasons(record)}")
+
+
+def target_failure(record: dict[str, Any]) -> GatewayTargetFailed:
+    status = record.get("status", "")
+    hint = " (targets waiting for OAuth consent cannot be completed by the rollout)" if "PENDING_AUTH" in status else ""
+    return GatewayTargetFailed(f"gateway target {record.get('name')} is {status}{hint}: {_reasons(record)}")
+
+
+def gateway_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
+    return GatewayDeleteFailed(
+        f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
+    )

@@ -1,0 +1,70 @@
+"""One exception class per failure mode.
+
+The class name is the Step Functions error name: a Lambda function error's ``errorType`` is the exception's
+class name, and ``statemachine/secure_rollout.asl.json`` matches these names in its Retry/Catch blocks.
+Messages name the problem (which parameter/resource, which value, what was expected) and never carry secrets.
+"""
+
+
+class RolloutError(Exception):
+    """Base class; never raised directly."""
+
+
+class InvalidExecutionInput(RolloutError):
+    """The execution input has an unknown key, a wrong type or a malformed value."""
+
+
+class InvalidConfiguration(RolloutError):
+    """An SSM parameter under the prefix is missing or malformed."""
+
+
+class RuntimeNotFound(RolloutError):
+    """No agent runtime has the requested name."""
+
+
+class GatewayNotFound(RolloutError):
+    """Neither the old nor the new gateway exists, so there is nothing to secure or clone."""
+
+
+class AmbiguousResourceName(RolloutError):
+    """More than one runtime or gateway carries the requested name."""
+
+
+class RuntimeUpdateFailed(RolloutError):
+    """UpdateAgentRuntime was refused, or the runtime ended in UPDATE_FAILED."""
+
+
+class GatewayCreateFailed(RolloutError):
+    """CreateGateway was refused, or the new gateway ended in FAILED."""
+
+
+class GatewayTargetFailed(RolloutError):
+    """A gateway target could not be created, or ended in FAILED / *_UNSUCCESSFUL."""
+
+
+class GatewayDeleteFailed(RolloutError):
+    """The old gateway (or one of its targets) could not be deleted."""
+
+
+class ResourceWaitTimeout(RolloutError):
+    """A resource did not reach the expected status within the poll budget."""
+
+
+class TokenRequestFailed(RolloutError):
+    """Cognito did not issue a client_credentials token."""
+
+
+class SmokeTestFailed(RolloutError):
+    """The secured runtime did not answer as expected (2xx with token, 401 without, rejection when tampered)."""
+
+
+class RolloutVerificationFailed(RolloutError):
+    """Read-back after the rollout does not match the desired state."""
+
+
+class AgentCoreThrottled(RolloutError):
+    """Transient: the control plane throttled us or had an internal error. Retried by the state machine."""
+
+
+class AgentCoreBusy(RolloutError):
+    """Transient: the resource is mid-transition (ConflictException). Retried by the state machine."""

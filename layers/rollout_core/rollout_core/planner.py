@@ -1,0 +1,148 @@
+"""Compare the desired secure state with what the control plane reports, and say what must change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollout_core import control
+from rollout_core.errors import GatewayNotFound
+
+
+def _gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "id": record["gatewayId"],
+        "name": record["name"],
+        "url": control.normalize_gateway_url(record["gatewayUrl"]) if record.get("gatewayUrl") else None,
+        "status": record.get("status"),
+        "authorizerType": record.get("authorizerType"),
+        "authorizerConfiguration": record.get("authorizerConfiguration"),
+    }
+
+
+def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, Any]:
+    current = runtime.get("authorizerConfiguration")
+    authorizer_ok = control.authorizer_satisfied(current, cognito["discoveryUrl"], cognito["clientId"])
+    allowlist_before = control.header_allowlist(runtime)
+    allowlist_after = control.with_authorization_header(allowlist_before)
+    return {
+        "id": runtime["agentRuntimeId"],
+        "arn": runtime["agentRuntimeArn"],
+        "name": runtime.get("agentRuntimeName"),
+        "updateRequired": not authorizer_ok or allowlist_after != allowlist_before,
+        "authorizerBefore": current,
+        "authorizerAfter": current
+        if authorizer_ok
+        else control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], current),
+        "allowlistBefore": allowlist_before,
+        "allowlistAfter": allowlist_after,
+    }
+
+
+def _desired_targets(
+    source_targets: list[dict[str, Any]], target_name: str, warranty_arn: str
+) -> dict[str, dict[str, Any]]:
+    """Every target the source gateway had (nothing lost), with WarrantyCheck rebuilt from SSM."""
+    desired = {t["name"]: control.target_definition(t) for t in source_targets if t["name"] != target_name}
+    previous = next((t for t in source_targets if t["name"] == target_name), None)
+    desired[target_name] = control.warranty_target_definition(
+        target_name, warranty_arn, (previous or {}).get("description")
+    )
+    return desired
+
+
+def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
+    settings, cognito = config["settings"], config["cognito"]
+    old_ref, new_ref = config.get("oldGateway"), config.get("newGateway")
+    same_name = settings["oldGatewayName"] == settings["gatewayName"]
+
+    new = control.get_gateway(client, new_ref["id"]) if new_ref else None
+    new_targets = control.list_targets(client, new["gatewayId"]) if new else []
+    old = control.get_gateway(client, old_ref["id"]) if old_ref and not same_name else None
+    old_targets = control.list_targets(client, old["gatewayId"]) if old else []
+
+    delete_first: dict[str, Any] | None = None
+    update_authorizer = False
+    if new is not None and new.get("authorizerType") != "CUSTOM_JWT":
+        # The authorizer type cannot change in place: this gateway is deleted, then created again.
+        delete_first = {"id": new["gatewayId"], "name": new["name"]}
+    elif new is not None:
+        update_authorizer = not control.authorizer_satisfied(
+            new.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
+        )
+
+    template = old or new
+    if template is None:
+        raise GatewayNotFound(
+            f"neither gateway {settings['oldGatewayName']!r} nor {settings['gatewayName']!r} exists; "
+            "expected the tutorial's gateway to secure"
+        )
+    source_targets = old_targets if old is not None else new_targets
+    desired = _desired_targets(source_targets, settings["targetName"], config["warrantyLambdaArn"])
+
+    create = new is None or delete_first is not None
+    existing = {} if create else {t["name"]: t for t in new_targets}
+    to_create = [definition for name, definition in desired.items() if name not in existing]
+    to_update = [
+        {**definition, "targetId": existing[name]["targetId"]}
+        for name, definition in desired.items()
+        if name in existing and not control.targets_equivalent(existing[name], definition)
+    ]
+    current_authorizer = None if create or new is None else new.get("authorizerConfiguration")
+    return {
+        "before": _gateway_brief(old if old is not None else new),
+        "existing": None if create else _gateway_brief(new),
+        "deleteFirst": delete_first,
+        "create": create,
+        "createRequest": control.gateway_create_request(
+            template,
+            settings["gatewayName"],
+            control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], current_authorizer),
+        )
+        if create
+        else None,
+        "updateAuthorizer": update_authorizer,
+        "authorizerAfter": control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], current_authorizer),
+        "targetNamesBefore": sorted(t["name"] for t in source_targets),
+        "targetsToCreate": to_create,
+        "targetsToUpdate": to_update,
+        "deleteOld": {"id": old["gatewayId"], "name": old["name"]} if old is not None else None,
+    }
+
+
+def plan_environment(runtime: dict[str, Any], gateway_plan: dict[str, Any], env_var: str) -> dict[str, Any]:
+    before = (runtime.get("environmentVariables") or {}).get(env_var)
+    existing = gateway_plan["existing"]
+    known_url = existing["url"] if existing and not gateway_plan["deleteFirst"] else None
+    return {"name": env_var, "before": before, "update": known_url is None or before != known_url}
+
+
+def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
+    runtime = control.get_runtime(client, config["runtime"]["id"])
+    runtime_plan = plan_runtime(runtime, config["cognito"])
+    gateway_plan = plan_gateway(client, config)
+    env_plan = plan_environment(runtime, gateway_plan, config["settings"]["gatewayUrlEnvVar"])
+
+    actions: list[str] = []
+    if runtime_plan["updateRequired"]:
+        actions.append(f"secure runtime {runtime_plan['name']}: CUSTOM_JWT authorizer + Authorization allowlist")
+    if gateway_plan["deleteFirst"]:
+        actions.append(f"delete gateway {gateway_plan['deleteFirst']['name']} (authorizer type cannot change)")
+    if gateway_plan["create"]:
+        actions.append(f"create gateway {config['settings']['gatewayName']} with CUSTOM_JWT authorizer")
+    if gateway_plan["updateAuthorizer"]:
+        actions.append(f"update JWT authorizer of gateway {config['settings']['gatewayName']}")
+    actions += [f"create target {t['name']}" for t in gateway_plan["targetsToCreate"]]
+    actions += [f"update target {t['name']}" for t in gateway_plan["targetsToUpdate"]]
+    if gateway_plan["deleteOld"]:
+        actions.append(f"delete old gateway {gateway_plan['deleteOld']['name']} and its targets")
+    if env_plan["update"]:
+        actions.append(f"set runtime env {env_plan['name']} to the new gateway URL")
+    return {
+        "changed": bool(actions),
+        "actions": actions,
+        "runtime": runtime_plan,
+        "gateway": gateway_plan,
+        "environment": env_plan,
+    }

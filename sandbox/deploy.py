@@ -1,0 +1,191 @@
+"""Deploy template.yaml into moto the way `sam deploy` deploys it into an account.
+
+1. package: zip every local CodeUri/ContentUri and upload it, upload the ASL file (DefinitionUri) - `sam package`;
+2. transform: the SAM translator expands AWS::Serverless::* into CloudFormation - what the SAM transform does;
+3. create the stack in moto's CloudFormation, so wiring errors in the template fail here as they would on AWS;
+4. bridge moto's known gap: CloudFormation puts the state machine in moto's non-executing Step Functions backend
+   without applying DefinitionSubstitutions, so it is registered again, substituted from the stack's own resources,
+   in the executing backend (same name, role, logging and tracing);
+5. every function's code location is registered with the in-process Lambda runner.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.cloudformation.models import cloudformation_backends
+from moto.cloudformation.parsing import clean_json
+from moto.stepfunctions.models import stepfunctions_backends
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from sandbox.lambdas import FunctionCode, InProcessLambdas
+
+ARTIFACT_BUCKET = "sandbox-sam-artifacts"
+
+
+@dataclass
+class Deployment:
+    stack_name: str
+    state_machine_arn: str
+    functions: dict[str, str]  # logical id -> deployed function name
+    outputs: dict[str, str]
+    translated_template: dict[str, Any]
+
+
+class _NoManagedPolicies:
+    """The template names no managed policies by name, so the translator needs no IAM lookups."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def _zip_dir(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _package(template: dict[str, Any], root: Path, s3: Any) -> dict[str, Path]:
+    """Upload local artifacts like `sam package`; returns logical id -> local code dir for functions and layers."""
+    s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    local_dirs: dict[str, Path] = {}
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        kind = resource["Type"]
+        key_name = {
+            "AWS::Serverless::Function": "CodeUri",
+            "AWS::Serverless::LayerVersion": "ContentUri",
+        }.get(kind)
+        if key_name and isinstance(properties.get(key_name), str):
+            directory = (root / properties[key_name]).resolve()
+            if not directory.is_dir():
+                raise FileNotFoundError(f"{logical_id}.{key_name} points at {directory}, which is not a directory")
+            key = f"{logical_id}.zip"
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip_dir(directory))
+            properties[key_name] = f"s3://{ARTIFACT_BUCKET}/{key}"
+            local_dirs[logical_id] = directory
+        if kind == "AWS::Serverless::StateMachine" and isinstance(properties.get("DefinitionUri"), str):
+            definition_path = root / properties["DefinitionUri"]
+            json.loads(definition_path.read_text())  # a malformed ASL file fails the deploy, as it would on AWS
+            key = f"{logical_id}.asl.json"
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=definition_path.read_bytes())
+            properties["DefinitionUri"] = {"Bucket": ARTIFACT_BUCKET, "Key": key}
+    return local_dirs
+
+
+def _api_shape(value: Any) -> Any:
+    """CloudFormation spells Step Functions settings in PascalCase; the API wants camelCase."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _api_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_api_shape(v) for v in value]
+    return value
+
+
+def _resolve(value: Any, resource_map: Any) -> Any:
+    return clean_json(value, resource_map)
+
+
+def deploy(
+    root: Path,
+    stack_name: str,
+    parameters: dict[str, str],
+    lambdas: InProcessLambdas,
+    account_id: str,
+    region: str,
+    template_name: str = "template.yaml",
+) -> Deployment:
+    template = yaml_parse((root / template_name).read_text())
+    source = copy.deepcopy(template)
+    s3 = boto3.client("s3", region_name=region)
+    local_dirs = _package(template, root, s3)
+
+    pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::StackName": stack_name}
+    parameter_values = {**pseudo, **parameters}
+    translated = transform(template, parameter_values, _NoManagedPolicies())  # type: ignore[arg-type]
+
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    stack_status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack_status["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name} ended {stack_status['StackStatus']}: {stack_status}")
+    stack = cloudformation_backends[account_id][region].get_stack(stack_name)
+    resource_map = stack.resource_map
+    physical = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+        for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    }
+
+    functions = _register_functions(source, translated, physical, local_dirs, lambdas)
+    state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_status.get("Outputs", [])}
+    return Deployment(stack_name, state_machine_arn, functions, outputs, translated)
+
+
+def _register_functions(
+    source: dict[str, Any],
+    translated: dict[str, Any],
+    physical: dict[str, str],
+    local_dirs: dict[str, Path],
+    lambdas: InProcessLambdas,
+) -> dict[str, str]:
+    functions: dict[str, str] = {}
+    global_layers = source.get("Globals", {}).get("Function", {}).get("Layers", [])
+    for logical_id, resource in source["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        layers = resource.get("Properties", {}).get("Layers", global_layers)
+        layer_dirs = [local_dirs[layer["Ref"]] for layer in layers if isinstance(layer, dict) and "Ref" in layer]
+        name = physical[logical_id]
+        lambdas.register(name, FunctionCode(local_dirs[logical_id], layer_dirs))
+        functions[logical_id] = name
+    return functions
+
+
+def _register_state_machine(
+    source: dict[str, Any],
+    translated: dict[str, Any],
+    resource_map: Any,
+    physical: dict[str, str],
+    s3: Any,
+    account_id: str,
+    region: str,
+) -> str:
+    logical_id = next(k for k, r in source["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine")
+    properties = translated["Resources"][logical_id]["Properties"]
+    location = properties["DefinitionS3Location"]
+    definition = s3.get_object(Bucket=location["Bucket"], Key=location["Key"])["Body"].read().decode()
+    for key, value in properties.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", str(_resolve(value, resource_map)))
+
+    deployed = stepfunctions_backends[account_id][region].describe_state_machine(physical[logical_id])
+    logging_config = copy.deepcopy(properties.get("LoggingConfiguration", {}))
+    for destination in logging_config.get("Destinations", []):
+        group = destination["CloudWatchLogsLogGroup"]
+        group["LogGroupArn"] = _resolve(group["LogGroupArn"], resource_map)
+    stepfunctions = boto3.client("stepfunctions", region_name=region)
+    created = stepfunctions.create_state_machine(
+        name=deployed.name,
+        definition=definition,
+        roleArn=deployed.roleArn,
+        type=properties.get("StateMachineType", "STANDARD"),
+        loggingConfiguration=_api_shape(logging_config),
+        tracingConfiguration=_api_shape(properties.get("TracingConfiguration", {"Enabled": False})),
+    )
+    return str(created["stateMachineArn"])
