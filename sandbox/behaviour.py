@@ -145,6 +145,7 @@ class AgentCoreBehaviour:
         if new_authorizer is not None and new_authorizer == runtime.authorizer_configuration:
             raise ValidationException(f"Authorizer already exists for resourceId {runtime.agent_runtime_arn}")
         arn = runtime.agent_runtime_arn
+        runtime.agent_runtime_arn = f"moto:agent/{agent_runtime_id}:0"  # the shape moto's update() parses
         updated = original(backend, agent_runtime_id, **kwargs)
         updated.agent_runtime_arn = arn  # moto re-mints the ARN per version; AWS keeps it
         failure = self.faults.take("runtime_update_failure")

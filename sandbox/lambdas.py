@@ -158,6 +158,7 @@ class InProcessLambdas:
             if spec is None or spec.loader is None:
                 raise LookupError(f"cannot load handler module {path} for Lambda function {name}")
             module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
             spec.loader.exec_module(module)  # first import happens inside the function's environment, like a cold start
             self._modules[name] = module
         handler: Callable[..., Any] = getattr(self._modules[name], attribute)

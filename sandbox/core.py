@@ -1,0 +1,212 @@
+"""The offline sandbox: an AWS account on this machine.
+
+moto (in-process) plays SSM, Cognito, IAM, Lambda, Step Functions (executing the real ASL), EventBridge, CloudWatch
+Logs and bedrock-agentcore-control; the template is deployed into it like `sam deploy`; Lambda handlers run
+in-process; real HTTP servers on 127.0.0.1 play Cognito's OAuth/OIDC endpoints and AgentCore's runtime data plane,
+enforcing what the control-plane records say.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from sandbox.behaviour import AgentCoreBehaviour
+from sandbox.deploy import Deployment, deploy
+from sandbox.events import ParameterStoreEvents
+from sandbox.lambdas import InProcessLambdas
+from sandbox.seed import Seeded, seed_tutorial
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+# moto's ASL interpreter logs every failed state with a full stack dump; the execution history has the facts.
+for noisy in ("moto.stepfunctions.parser", "moto.stepfunctions"):
+    logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+class Sandbox:
+    """Start with `with Sandbox() as sandbox:`; then `sandbox.run_rollout({...})`."""
+
+    def __init__(
+        self,
+        root: Path = REPO_ROOT,
+        region: str = "us-east-1",
+        stack_name: str = "agentcore-secure-rollout",
+        poll_seconds: int = 0,
+        max_polls: int = 30,
+        polls_to_settle: int = 2,
+    ) -> None:
+        self.root = root
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.stack_name = stack_name
+        self.poll_seconds = poll_seconds
+        self.max_polls = max_polls
+        self.behaviour = AgentCoreBehaviour(polls_to_settle)
+        self.lambdas = InProcessLambdas(self.account_id, region)
+        self._stack = ExitStack()
+        self._saved_env: dict[str, str] = {}
+        self.deployment: Deployment
+        self.seeded: Seeded
+        self.cognito: Any = None
+        self.runtime_plane: Any = None
+        self.agents: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from sandbox.agent_host import AgentProcessPool
+        from sandbox.cognito import CognitoServer
+        from sandbox.runtime_dataplane import RuntimeDataPlane
+
+        try:
+            self._set_env(
+                {
+                    **FAKE_CREDENTIALS,
+                    "AWS_DEFAULT_REGION": self.region,
+                    "AWS_REGION": self.region,
+                    "NO_PROXY": "127.0.0.1,localhost",
+                    "no_proxy": "127.0.0.1,localhost",
+                }
+            )
+            os.environ.pop("AWS_PROFILE", None)
+            self._stack.enter_context(
+                mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+            )
+            self.behaviour.install()
+            self._stack.callback(self.behaviour.uninstall)
+            self.lambdas.install()
+            self._stack.callback(self.lambdas.uninstall)
+
+            self.cognito = self._stack.enter_context(CognitoServer(self.account_id, self.region))
+            self.agents = AgentProcessPool(
+                agent_entry=self.root / "agent" / "main.py", base_env={"AWS_DEFAULT_REGION": self.region}
+            )
+            self._stack.callback(self.agents.close)
+            self.runtime_plane = self._stack.enter_context(
+                RuntimeDataPlane(self.account_id, self.region, self.agents)
+            )
+            # The smoke test resolves the data plane the way boto3 does; this is how the sandbox is found.
+            self._set_env({"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.runtime_plane.base_url})
+
+            self.deployment = deploy(
+                self.root,
+                self.stack_name,
+                {"PollSeconds": str(self.poll_seconds), "MaxPolls": str(self.max_polls)},
+                self.lambdas,
+                self.account_id,
+                self.region,
+            )
+            self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
+            # Installed after seeding: the tutorial's parameters existed before this app was deployed.
+            self.events = ParameterStoreEvents(self.account_id, self.region)
+            self.events.install()
+            self._stack.callback(self.events.uninstall)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        try:
+            self._stack.close()
+        finally:
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._saved_env.clear()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))  # type: ignore[arg-type]
+            os.environ[key] = value
+
+    # -- clients ---------------------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+    # -- rollouts --------------------------------------------------------------------------------------------
+
+    def start_rollout(self, execution_input: dict[str, Any] | None = None, name: str | None = None) -> str:
+        response = self.client("stepfunctions").start_execution(
+            stateMachineArn=self.deployment.state_machine_arn,
+            name=name or f"rollout-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(execution_input or {}),
+        )
+        return str(response["executionArn"])
+
+    def wait(
+        self,
+        execution_arn: str,
+        timeout: float = 120.0,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for the execution to end (bounded), streaming history events to `on_event` as they appear."""
+        stepfunctions = self.client("stepfunctions")
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            description: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
+            if on_event is not None:
+                events = self.history(execution_arn)
+                for event in events[seen:]:
+                    on_event(event)
+                seen = len(events)
+            if description["status"] in TERMINAL:
+                if on_event is not None:
+                    for event in self.history(execution_arn)[seen:]:
+                        on_event(event)
+                return description
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still {description['status']} after {timeout}s")
+            time.sleep(0.05)
+
+    def run_rollout(self, execution_input: dict[str, Any] | None = None, **wait_args: Any) -> dict[str, Any]:
+        return self.wait(self.start_rollout(execution_input), **wait_args)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        stepfunctions = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(1000):
+            page = stepfunctions.get_execution_history(
+                executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
+            )
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                break
+        return events
+
+
+@contextmanager
+def running_sandbox(**kwargs: Any) -> Iterator[Sandbox]:
+    with Sandbox(**kwargs) as sandbox:
+        yield sandbox

@@ -1,0 +1,1 @@
+"""Code of the tutorial prerequisites that the sandbox deploys (the WarrantyCheck Lambda)."""

@@ -1,0 +1,198 @@
+"""The tutorial's starting point: what a team has after the AgentCore customer-support tutorial, before securing it.
+
+Cognito pool + domain + resource server scope + M2M app client with a secret, the SSM parameters the prerequisite
+stack wrote, the WarrantyCheck Lambda, runtime `CustomerSupport` with no authorizer (and settings that must survive
+the rollout), and gateway `my-gateway` (authorizer NONE) with its targets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from sandbox.lambdas import FunctionCode, InProcessLambdas
+
+PARAMETER_PREFIX = "/app/customersupport/agentcore"
+RESOURCE_SERVER = "customersupport"
+SCOPE = f"{RESOURCE_SERVER}/invoke"
+PREREQUISITES = Path(__file__).parent / "prerequisites"
+WARRANTY_SCHEMA = (
+    Path(__file__).parent.parent / "layers" / "rollout_core" / "rollout_core" / "warranty_schema.json"
+)
+
+# Settings of the runtime that the rollout must carry through its full-replace updates untouched.
+RUNTIME_DESCRIPTION = "CustomerSupport agent from the AgentCore tutorial"
+RUNTIME_LIFECYCLE = {"idleRuntimeSessionTimeout": 900, "maxLifetime": 28800}
+SHIPPING_SCHEMA = [
+    {
+        "name": "estimate_shipping",
+        "description": "Estimate delivery days for a product id to a country code.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"product_id": {"type": "string"}, "country": {"type": "string"}},
+            "required": ["product_id"],
+        },
+    }
+]
+
+
+@dataclass
+class Seeded:
+    pool_id: str
+    client_id: str
+    runtime_id: str
+    runtime_arn: str
+    old_gateway_id: str
+    old_gateway_url: str
+    warranty_lambda_arn: str
+    runtime_environment: dict[str, str]
+
+
+def _zip_dir(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(directory.rglob("*.py")):
+            archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
+
+
+def _role(iam: Any, name: str, service: str) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+
+def _settle(read: Any, what: str, polls: int = 20) -> dict[str, Any]:
+    for _ in range(polls):
+        record: dict[str, Any] = read()
+        if record["status"] == "READY":
+            return record
+    raise RuntimeError(f"sandbox seed: {what} did not become READY")
+
+
+def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas) -> Seeded:
+    cognito = boto3.client("cognito-idp", region_name=region)
+    iam = boto3.client("iam", region_name=region)
+    ssm = boto3.client("ssm", region_name=region)
+    lambda_client = boto3.client("lambda", region_name=region)
+    control = boto3.client("bedrock-agentcore-control", region_name=region)
+
+    pool_id = cognito.create_user_pool(PoolName="CustomerSupportPool")["UserPool"]["Id"]
+    cognito.create_user_pool_domain(Domain="customersupport-sandbox", UserPoolId=pool_id)
+    cognito.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier=RESOURCE_SERVER,
+        Name="Customer support agent",
+        Scopes=[{"ScopeName": "invoke", "ScopeDescription": "Invoke the customer support agent"}],
+    )
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="CustomerSupportM2M",
+        GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=[SCOPE],
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]["ClientId"]
+
+    lambda_role = _role(iam, "WarrantyCheckLambdaRole", "lambda.amazonaws.com")
+    runtime_role = _role(iam, "AgentCoreRuntimeRole", "bedrock-agentcore.amazonaws.com")
+    gateway_role = _role(iam, "AgentCoreGatewayRole", "bedrock-agentcore.amazonaws.com")
+
+    functions = {}
+    for function_name, folder in (
+        ("CustomerSupportWarrantyCheck", "warranty_check"),
+        ("CustomerSupportShippingEstimate", "shipping_estimate"),
+    ):
+        code_dir = PREREQUISITES / folder
+        functions[folder] = lambda_client.create_function(
+            FunctionName=function_name,
+            Runtime="python3.13",
+            Role=lambda_role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": _zip_dir(code_dir)},
+            Architectures=["arm64"],
+        )["FunctionArn"]
+        lambdas.register(function_name, FunctionCode(code_dir))
+    warranty_arn = functions["warranty_check"]
+
+    discovery_url = f"{cognito_base_url}/{pool_id}/.well-known/openid-configuration"
+    parameters = {
+        "cognito_discovery_url": discovery_url,
+        "client_id": client_id,
+        "pool_id": pool_id,
+        "cognito_token_url": f"{cognito_base_url}/oauth2/token",
+        "cognito_auth_scope": SCOPE,
+        "warranty_check_lambda_arn": warranty_arn,
+    }
+    for name, value in parameters.items():
+        ssm.put_parameter(Name=f"{PARAMETER_PREFIX}/{name}", Value=value, Type="String", Overwrite=True)
+
+    gateway = control.create_gateway(
+        name="my-gateway",
+        description="Customer support tools (tutorial)",
+        roleArn=gateway_role,
+        protocolType="MCP",
+        protocolConfiguration={"mcp": {"supportedVersions": ["2025-03-26"], "searchType": "SEMANTIC"}},
+        authorizerType="NONE",
+    )
+    gateway_id = gateway["gatewayId"]
+    _settle(lambda: control.get_gateway(gatewayIdentifier=gateway_id), "gateway my-gateway")
+    for name, schema, arn in (
+        ("WarrantyCheck", json.loads(WARRANTY_SCHEMA.read_text()), warranty_arn),
+        ("ShippingEstimate", SHIPPING_SCHEMA, functions["shipping_estimate"]),
+    ):
+        target = control.create_gateway_target(
+            gatewayIdentifier=gateway_id,
+            name=name,
+            description=f"{name} tool (tutorial)",
+            targetConfiguration={"mcp": {"lambda": {"lambdaArn": arn, "toolSchema": {"inlinePayload": schema}}}},
+            credentialProviderConfigurations=[{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
+        )
+        _settle(
+            lambda target_id=target["targetId"]: control.get_gateway_target(
+                gatewayIdentifier=gateway_id, targetId=target_id
+            ),
+            f"target {name}",
+        )
+
+    environment = {
+        "AGENT_MODEL_PROVIDER": "offline-deterministic",
+        "LOG_LEVEL": "INFO",
+        "AGENTCORE_GATEWAY_MY_GATEWAY_URL": gateway["gatewayUrl"],
+    }
+    runtime = control.create_agent_runtime(
+        agentRuntimeName="CustomerSupport",
+        description=RUNTIME_DESCRIPTION,
+        agentRuntimeArtifact={
+            "codeConfiguration": {
+                "code": {"s3": {"bucket": "customersupport-agent-code", "prefix": "CustomerSupport/code.zip"}},
+                "runtime": "PYTHON_3_13",
+                "entryPoint": ["main.py"],
+            }
+        },
+        roleArn=runtime_role,
+        networkConfiguration={"networkMode": "PUBLIC"},
+        protocolConfiguration={"serverProtocol": "HTTP"},
+        lifecycleConfiguration=RUNTIME_LIFECYCLE,
+        environmentVariables=environment,
+    )
+    runtime_id = runtime["agentRuntimeId"]
+    _settle(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "runtime CustomerSupport")
+    return Seeded(
+        pool_id=pool_id,
+        client_id=client_id,
+        runtime_id=runtime_id,
+        runtime_arn=runtime["agentRuntimeArn"],
+        old_gateway_id=gateway_id,
+        old_gateway_url=gateway["gatewayUrl"],
+        warranty_lambda_arn=warranty_arn,
+        runtime_environment=environment,
+    )

@@ -1,0 +1,101 @@
+"""Fixtures for the CustomerSupport agent tests: a real AgentCore app server and a fake MCP gateway, both local."""
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The agent is deployed with agent/ as its root (entry main.py, imports like `from model.load import ...`).
+AGENT_DIR = Path(__file__).resolve().parents[2] / "agent"
+if str(AGENT_DIR) not in sys.path:
+    sys.path.insert(0, str(AGENT_DIR))
+
+from agent_testkit import (  # noqa: E402  (needs the test directory on sys.path, which pytest provides)
+    GATEWAY_TOOL_NAME,
+    AgentServer,
+    FakeGateway,
+    make_fake_jwt,
+    new_session_id,
+    serve_in_thread,
+)
+
+# Read by the agent; cleared for every test so the host environment cannot leak in.
+OPTIONAL_AGENT_ENV_VARS = (
+    "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
+    "WEB_SEARCH_MCP_URL",
+    "MEMORY_ID",
+    "BEDROCK_MODEL_ID",
+)
+
+
+@pytest.fixture(autouse=True)
+def offline_agent_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake AWS credentials, the offline model, and none of the optional integrations unless a test opts in."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AGENT_MODEL_PROVIDER": "offline-deterministic",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in OPTIONAL_AGENT_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_jwt() -> Callable[..., str]:
+    """Factory for unique fake bearer tokens (see make_fake_jwt)."""
+    return make_fake_jwt
+
+
+@pytest.fixture
+def session_id() -> str:
+    """A fresh runtime session id."""
+    return new_session_id()
+
+
+@pytest.fixture(scope="session")
+def agent_server() -> Iterator[AgentServer]:
+    """The real BedrockAgentCoreApp from agent/main.py, served by uvicorn on a free local port."""
+    import main
+
+    served = serve_in_thread(main.app)
+    yield AgentServer(url=served.url)
+    served.stop()
+
+
+@pytest.fixture(scope="session")
+def _fake_gateway_server() -> Iterator[FakeGateway]:
+    from mcp.server.mcpserver import MCPServer
+
+    mcp_server = MCPServer("fake-agentcore-gateway")
+
+    @mcp_server.tool(name=GATEWAY_TOOL_NAME, description="Check the warranty status of a product by its product id")
+    def check_warranty(product_id: str) -> str:
+        return f"Warranty for {product_id}: active, 12 months coverage (fake gateway)"
+
+    mcp_app = mcp_server.streamable_http_app()
+    gateway = FakeGateway(url="")
+
+    async def recording_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "http":
+            headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
+            gateway.authorization_headers.append(headers.get("authorization"))
+        await mcp_app(scope, receive, send)
+
+    served = serve_in_thread(recording_app)
+    gateway.url = f"{served.url}/mcp"
+    yield gateway
+    served.stop()
+
+
+@pytest.fixture
+def fake_gateway(_fake_gateway_server: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
+    """The fake gateway, wired in through AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL, with an empty header log."""
+    _fake_gateway_server.authorization_headers.clear()
+    monkeypatch.setenv("AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL", _fake_gateway_server.url)
+    return _fake_gateway_server
