@@ -1,6 +1,6 @@
 # AgentCore Secure Rollout - developer and CI entry points.
 # Every target installs what it needs first (stamp files), so `make test` or `make demo`
-# works straight from a fresh clone. Nothing here talks to AWS except `make build`'s toolchain.
+# works straight from a fresh clone. Nothing here needs AWS credentials or any network beyond PyPI/npm.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,9 +13,11 @@ TEMPLATE ?= template.yaml
 ASL      ?= statemachine/secure_rollout.asl.json
 # checkov needs its own venv (~1 min to install); `make test CHECKOV=0` skips it.
 CHECKOV  ?= 1
-# Lambda DLQ / VPC / reserved-concurrency checks do not fit Step Functions-driven functions.
-# Skip other checks per resource with `Metadata: {checkov: {skip: [{id: ..., comment: ...}]}}`.
-CHECKOV_SKIP ?= CKV_AWS_115,CKV_AWS_116,CKV_AWS_117
+# Skipped project-wide: Lambda reserved concurrency (115), DLQ (116) and VPC (117) do not fit functions
+# invoked synchronously by Step Functions; 173 wants a customer-managed KMS key for Lambda environment
+# variables, which here hold only names and settings (secrets live in SSM/Cognito, never in env vars).
+# Skip anything else per resource with `Metadata: {checkov: {skip: [{id: ..., comment: ...}]}}`.
+CHECKOV_SKIP ?= CKV_AWS_115,CKV_AWS_116,CKV_AWS_117,CKV_AWS_173
 PYTEST_ARGS  ?=
 
 VENV         := .venv
@@ -37,9 +39,11 @@ OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
-	SAM_CLI_TELEMETRY=0 PYTHONPATH=$(CURDIR)/layers/rollout_core:$(CURDIR)
+	SAM_CLI_TELEMETRY=0
+# The sandbox and benchmarks import the layer's package (rollout_core) the way the Lambda runtime does.
+LAYER_PATH := PYTHONPATH=$(CURDIR)/layers/rollout_core:$(CURDIR)
 
-.PHONY: help install lint validate validate-cfn validate-sam validate-asl validate-checkov \
+.PHONY: help install lint lint-ruff lint-format lint-mypy format validate validate-cfn validate-sam validate-asl validate-checkov \
 	unit pytest test demo bench agent-package build clean distclean
 
 help: ## list targets
@@ -77,10 +81,20 @@ install: $(DEV_STAMP) $(TOOLS_STAMP) $(NODE_STAMP) $(if $(filter 1,$(CHECKOV)),$
 
 # --- checks ------------------------------------------------------------------
 
-lint: $(DEV_STAMP) ## ruff check, ruff format --check, mypy
+lint: lint-ruff lint-format lint-mypy ## ruff check, ruff format --check, mypy
+
+lint-ruff: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
+
+lint-format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format --check .
+
+lint-mypy: $(DEV_STAMP)
 	MYPYPATH=layers/rollout_core $(VENV)/bin/mypy $(MYPY_PATHS)
+
+format: $(DEV_STAMP) ## ruff format + ruff check --fix (rewrites files)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 validate: validate-cfn validate-sam validate-asl $(if $(filter 1,$(CHECKOV)),validate-checkov) ## cfn-lint, sam validate --lint, asl-validator, checkov
 
@@ -100,7 +114,9 @@ validate-checkov: $(CHECKOV_STAMP)
 	@$(OFFLINE) $(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation \
 		-f $(TEMPLATE) $(if $(CHECKOV_SKIP),--skip-check $(CHECKOV_SKIP))
 
-unit pytest: $(DEV_STAMP) ## pytest -q (PYTEST_ARGS="-k name" to filter)
+unit: pytest
+
+pytest: $(DEV_STAMP) ## pytest -q (alias: unit; PYTEST_ARGS="-k name" to filter)
 	@echo "pytest -q $(PYTEST_ARGS)"
 	@rc=0; $(OFFLINE) $(VENV)/bin/pytest -q $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
@@ -111,10 +127,10 @@ test: lint validate pytest ## lint + validate + pytest (what CI runs)
 # --- run ---------------------------------------------------------------------
 
 demo: $(DEV_STAMP) ## run the offline sandbox demo
-	@$(OFFLINE) $(PY) -m sandbox.demo
+	@$(OFFLINE) $(LAYER_PATH) $(PY) -m sandbox.demo
 
 bench: $(DEV_STAMP) ## run the benchmarks
-	@$(OFFLINE) $(PY) -m benchmarks.run
+	@$(OFFLINE) $(LAYER_PATH) $(PY) -m benchmarks.run
 
 agent-package: $(DEV_STAMP) ## package the agent (scripts/agent_package.py)
 	$(PY) -m scripts.agent_package

@@ -68,6 +68,7 @@ class AgentCoreBehaviour:
     def __init__(self, polls_to_settle: int = 2) -> None:
         self.polls_to_settle = polls_to_settle
         self.faults = Faults()
+        self.mutations: list[str] = []  # every accepted mutating control-plane call, e.g. "CreateGateway my-gateway"
         self._stack = ExitStack()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -87,6 +88,7 @@ class AgentCoreBehaviour:
             (backend_cls, "delete_gateway"): self._delete_gateway,
             (backend_cls, "create_gateway_target"): self._create_gateway_target,
             (backend_cls, "update_gateway_target"): self._update_gateway_target,
+            (backend_cls, "delete_gateway_target"): self._delete_gateway_target,
             (response_cls, "get_agent_runtime"): self._get_agent_runtime_response,
         }
         for (cls, name), replacement in patches.items():
@@ -132,6 +134,7 @@ class AgentCoreBehaviour:
         runtime.versions = []
         runtime._snapshot_version()
         backend.agent_runtimes[runtime.agent_runtime_id] = runtime
+        self.mutations.append(f"CreateAgentRuntime {runtime.agent_runtime_name}")
         self._settle_to(runtime, "CREATING", "READY", RUNTIME_MODEL)
         return runtime
 
@@ -148,6 +151,7 @@ class AgentCoreBehaviour:
         runtime.agent_runtime_arn = f"moto:agent/{agent_runtime_id}:0"  # the shape moto's update() parses
         updated = original(backend, agent_runtime_id, **kwargs)
         updated.agent_runtime_arn = arn  # moto re-mints the ARN per version; AWS keeps it
+        self.mutations.append(f"UpdateAgentRuntime {agent_runtime_id}")
         failure = self.faults.take("runtime_update_failure")
         updated.failure_reason = failure
         self._settle_to(updated, "UPDATING", "UPDATE_FAILED" if failure else "READY", RUNTIME_MODEL)
@@ -176,6 +180,7 @@ class AgentCoreBehaviour:
             f"https://{gateway.gateway_id}.gateway.bedrock-agentcore.{backend.region_name}.amazonaws.com/mcp"
         )
         backend.gateways[gateway.gateway_id] = gateway
+        self.mutations.append(f"CreateGateway {gateway.name}")
         failure = self.faults.take("gateway_create_failure")
         gateway.status_reasons = [failure] if failure else []
         self._settle_to(gateway, "CREATING", "FAILED" if failure else "READY", GATEWAY_MODEL)
@@ -190,6 +195,7 @@ class AgentCoreBehaviour:
         if gateway.status != "READY":
             raise ConflictException(f"Gateway {gateway_identifier} is {gateway.status}")
         updated = original(backend, gateway_identifier, **kwargs)
+        self.mutations.append(f"UpdateGateway {updated.name}")
         self._settle_to(updated, "UPDATING", "READY", GATEWAY_MODEL)
         return updated
 
@@ -219,6 +225,7 @@ class AgentCoreBehaviour:
         if gateway.status == "DELETING":
             raise ConflictException(f"Gateway {gateway_identifier} is already being deleted")
         gateway.status = "DELETING"
+        self.mutations.append(f"DeleteGateway {gateway.name}")
         self._settle_to(gateway, "DELETING", GONE, GATEWAY_MODEL)
         return gateway
 
@@ -229,6 +236,7 @@ class AgentCoreBehaviour:
         if gateway.status != "READY":
             raise ConflictException(f"Gateway {gateway.gateway_id} is {gateway.status}; targets need READY")
         target = original(backend, *args, **kwargs)
+        self.mutations.append(f"CreateGatewayTarget {target.name}")
         failure = self.faults.take("target_create_failure")
         target.status_reasons = [failure] if failure else []
         self._settle_to(target, "CREATING", "FAILED" if failure else "READY", TARGET_MODEL)
@@ -236,7 +244,13 @@ class AgentCoreBehaviour:
 
     def _update_gateway_target(self, original: Callable[..., Any], backend: Any, *args: Any, **kwargs: Any) -> Any:
         target = original(backend, *args, **kwargs)
+        self.mutations.append(f"UpdateGatewayTarget {target.name}")
         self._settle_to(target, "UPDATING", "READY", TARGET_MODEL)
+        return target
+
+    def _delete_gateway_target(self, original: Callable[..., Any], backend: Any, *args: Any, **kwargs: Any) -> Any:
+        target = original(backend, *args, **kwargs)
+        self.mutations.append(f"DeleteGatewayTarget {target.name}")
         return target
 
     @staticmethod

@@ -108,9 +108,7 @@ class Sandbox:
                 agent_entry=self.root / "agent" / "main.py", base_env={"AWS_DEFAULT_REGION": self.region}
             )
             self._stack.callback(self.agents.close)
-            self.runtime_plane = self._stack.enter_context(
-                RuntimeDataPlane(self.account_id, self.region, self.agents)
-            )
+            self.runtime_plane = self._stack.enter_context(RuntimeDataPlane(self.account_id, self.region, self.agents))
             # The smoke test resolves the data plane the way boto3 does; this is how the sandbox is found.
             self._set_env({"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.runtime_plane.base_url})
 
@@ -170,19 +168,24 @@ class Sandbox:
     ) -> dict[str, Any]:
         """Wait for the execution to end (bounded), streaming history events to `on_event` as they appear."""
         stepfunctions = self.client("stepfunctions")
-        seen = 0
+        seen: set[tuple[str, str, str]] = set()
         deadline = time.monotonic() + timeout
         while True:
             description: dict[str, Any] = stepfunctions.describe_execution(executionArn=execution_arn)
+            finished = description["status"] in TERMINAL
             if on_event is not None:
-                events = self.history(execution_arn)
-                for event in events[seen:]:
-                    on_event(event)
-                seen = len(events)
-            if description["status"] in TERMINAL:
-                if on_event is not None:
-                    for event in self.history(execution_arn)[seen:]:
+                # While running, moto renumbers events as Parallel branches record concurrently: identify events by
+                # content, and report them in time order.
+                for event in sorted(self.history(execution_arn), key=lambda e: e["timestamp"]):
+                    fingerprint = (
+                        event["type"],
+                        str(event["timestamp"]),
+                        json.dumps(event, default=str, sort_keys=True),
+                    )
+                    if fingerprint not in seen:
+                        seen.add(fingerprint)
                         on_event(event)
+            if finished:
                 return description
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still {description['status']} after {timeout}s")

@@ -111,7 +111,12 @@ def deploy(
     s3 = boto3.client("s3", region_name=region)
     local_dirs = _package(template, root, s3)
 
-    pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": "aws", "AWS::StackName": stack_name}
+    pseudo = {
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::Partition": "aws",
+        "AWS::StackName": stack_name,
+    }
     parameter_values = {**pseudo, **parameters}
     translated = transform(template, parameter_values, _NoManagedPolicies())  # type: ignore[arg-type]
 

@@ -32,7 +32,7 @@ class ParameterStoreEvents:
         def put_parameter(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
             existed = backend.get_parameter(name) is not None
             parameter = original_put(backend, name, *args, **kwargs)
-            bridge.emit(name, "Update" if existed else "Create", parameter.type)
+            bridge.emit(name, "Update" if existed else "Create", parameter.parameter_type)
             return parameter
 
         def delete_parameter(backend: Any, name: str) -> Any:

@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import logging
 import os
 import sys
 import threading
@@ -46,6 +45,121 @@ class Invocation:
     error_type: str | None
     duration_ms: float
     log: str
+
+
+class ThreadRoutedStream(io.TextIOBase):
+    """sys.stdout/sys.stderr stand-in that sends one thread's writes to that invocation's log buffer.
+
+    Handlers (Powertools' Logger among them) keep the stream object they were created with, so this object stays in
+    place for the life of the process; only its fallback (the real stream) is refreshed on each install.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fallback: Any = None
+        self._local = threading.local()
+
+    def _target(self) -> Any:
+        return getattr(self._local, "buffer", None) or self.fallback
+
+    @contextlib.contextmanager
+    def routed_to(self, buffer: io.StringIO) -> Iterator[None]:
+        previous = getattr(self._local, "buffer", None)
+        self._local.buffer = buffer
+        try:
+            yield
+        finally:
+            self._local.buffer = previous
+
+    def write(self, text: str) -> int:
+        written: int = self._target().write(text)
+        return written
+
+    def flush(self) -> None:
+        target = self._target()
+        if target is not None and not getattr(target, "closed", False):
+            target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.fallback, "encoding", "utf-8"))
+
+
+STDOUT = ThreadRoutedStream("<stdout>")
+STDERR = ThreadRoutedStream("<stderr>")
+
+
+def _route_std_streams() -> tuple[Any, Any]:
+    saved = (sys.stdout, sys.stderr)
+    if sys.stdout is not STDOUT:
+        STDOUT.fallback = sys.stdout
+    if sys.stderr is not STDERR:
+        STDERR.fallback = sys.stderr
+    sys.stdout, sys.stderr = STDOUT, STDERR
+    return saved
+
+
+class ThreadOverlayEnviron(os._Environ):  # type: ignore[type-arg]
+    """os.environ whose values can be overridden for one thread only.
+
+    Each in-process Lambda invocation sees its function's environment while other threads (the state machine's
+    other Parallel branch, the HTTP servers) keep seeing the sandbox's own: swapping the process environment instead
+    races with threads that iterate it (e.g. urllib's proxy lookup inside botocore).
+    """
+
+    def __init__(self, base: Any) -> None:
+        super().__init__(base._data, base.encodekey, base.decodekey, base.encodevalue, base.decodevalue)
+        self._local = threading.local()
+
+    def _overlay(self) -> dict[str, str] | None:
+        overlay: dict[str, str] | None = getattr(self._local, "overlay", None)
+        return overlay
+
+    @contextlib.contextmanager
+    def overlaid(self, values: dict[str, str]) -> Iterator[None]:
+        previous = self._overlay()
+        self._local.overlay = {**(previous or {}), **values}
+        try:
+            yield
+        finally:
+            self._local.overlay = previous
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        value: str = super().__getitem__(key)
+        return value
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self._overlay()
+        if overlay is not None:
+            overlay[key] = value
+        else:
+            super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self._overlay()
+        if overlay is not None and key in overlay:
+            del overlay[key]
+        else:
+            super().__delitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        keys = list(super().__iter__())
+        overlay = self._overlay()
+        if overlay is not None:
+            keys += [k for k in overlay if k not in keys]
+        return iter(keys)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def copy(self) -> dict[str, str]:
+        return dict(self.items())
 
 
 class LambdaContextStub:
@@ -86,6 +200,10 @@ class InProcessLambdas:
 
     def install(self) -> None:
         runner = self
+        self._original_environ = os.environ
+        self._environ = ThreadOverlayEnviron(os.environ)
+        os.environ = self._environ  # noqa: B003 - same environment, seen per thread
+        self._saved_streams = _route_std_streams()
 
         def invoke(
             backend: LambdaSimpleBackend,
@@ -109,13 +227,17 @@ class InProcessLambdas:
         if self._patch is not None:
             self._patch.stop()
             self._patch = None
+            os.environ = self._original_environ  # noqa: B003
+            sys.stdout, sys.stderr = self._saved_streams
 
     def logs_of(self, function_name_fragment: str = "") -> str:
         return "\n".join(i.log for i in self.invocations if function_name_fragment in i.function_name)
 
     # -- invocation ------------------------------------------------------------------------------------------
 
-    def invoke(self, function: Any, body: Any, client_context: dict[str, Any] | None = None) -> tuple[bytes, str | None]:
+    def invoke(
+        self, function: Any, body: Any, client_context: dict[str, Any] | None = None
+    ) -> tuple[bytes, str | None]:
         event = json.loads(body) if isinstance(body, str | bytes) and body else (body or {})
         request_id = str(uuid.uuid4())
         with self._lock:
@@ -166,54 +288,24 @@ class InProcessLambdas:
 
     @contextlib.contextmanager
     def _function_environment(self, function: Any) -> Iterator[None]:
-        saved = dict(os.environ)
-        os.environ.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_REGION": self.region,
-                "AWS_DEFAULT_REGION": self.region,
-                "_HANDLER": function.handler,
-                # Sandbox has no X-Ray daemon; tracing stays configured but segments are not emitted.
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
-        )
-        os.environ.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
-        try:
+        values = {
+            "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "_HANDLER": function.handler,
+            # Sandbox has no X-Ray daemon; tracing stays configured but segments are not emitted.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        values.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
+        with self._environ.overlaid(values):
             yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
 
     @contextlib.contextmanager
     def _captured_output(self, buffer: io.StringIO) -> Iterator[None]:
-        # Powertools' handler keeps a reference to the stream it was created with: point every stream handler of
-        # every logger at the buffer for the duration of the invocation.
-        redirected: list[tuple[logging.StreamHandler[Any], Any]] = []
-        loggers = [logging.getLogger()] + [
-            lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-        ]
-        for lg in loggers:
-            for handler in lg.handlers:
-                if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.stderr):
-                    redirected.append((handler, handler.setStream(buffer)))
-        try:
-            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-                yield
-        finally:
-            for handler, previous in redirected:
-                handler.setStream(previous)
-            self._redirect_new_handlers(buffer)
-
-    @staticmethod
-    def _redirect_new_handlers(buffer: io.StringIO) -> None:
-        """Handlers created during the invocation (cold start) captured the buffer; point them back to stdout."""
-        for lg in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
-            if isinstance(lg, logging.Logger):
-                for handler in lg.handlers:
-                    if isinstance(handler, logging.StreamHandler) and handler.stream is buffer:
-                        handler.setStream(sys.stdout)
+        with STDOUT.routed_to(buffer), STDERR.routed_to(buffer):
+            yield
 
     def _write_cloudwatch(self, function_name: str, request_id: str, log: str) -> None:
         backend = logs_backends[self.account_id][self.region]

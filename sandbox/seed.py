@@ -22,9 +22,7 @@ PARAMETER_PREFIX = "/app/customersupport/agentcore"
 RESOURCE_SERVER = "customersupport"
 SCOPE = f"{RESOURCE_SERVER}/invoke"
 PREREQUISITES = Path(__file__).parent / "prerequisites"
-WARRANTY_SCHEMA = (
-    Path(__file__).parent.parent / "layers" / "rollout_core" / "rollout_core" / "warranty_schema.json"
-)
+WARRANTY_SCHEMA = Path(__file__).parent.parent / "layers" / "rollout_core" / "rollout_core" / "warranty_schema.json"
 
 # Settings of the runtime that the rollout must carry through its full-replace updates untouched.
 RUNTIME_DESCRIPTION = "CustomerSupport agent from the AgentCore tutorial"

@@ -5,12 +5,11 @@ import json
 from typing import Any
 
 import pytest
+from model.load import DEFAULT_BEDROCK_MODEL_ID, load_model
+from model.offline import OfflineDeterministicModel, chunk_text
 from pydantic import BaseModel
 from strands import Agent
 from strands.models import BedrockModel
-
-from model.load import DEFAULT_BEDROCK_MODEL_ID, load_model
-from model.offline import OfflineDeterministicModel, chunk_text
 
 RETURN_POLICY_SPEC = {
     "name": "get_return_policy",
@@ -55,9 +54,7 @@ def tool_call(events: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None
 
 
 def streamed_text(events: list[dict[str, Any]]) -> str:
-    return "".join(
-        e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e
-    )
+    return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
 
 
 def test_return_policy_prompt_emits_the_full_tool_use_event_sequence() -> None:

@@ -157,15 +157,19 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _check_url(name: str, value: str, path_suffix: str) -> None:
+def _check_url(prefix: str, name: str, value: str, path_suffix: str) -> None:
     expected = SSM_PARAMETERS[name]
-    parts = urlsplit(value)
+    problem = InvalidConfiguration(f"SSM parameter {prefix}/{name} must be {expected}; got {_describe(value)}")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        raise problem from None
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         pass  # the offline sandbox serves Cognito on 127.0.0.1 without TLS
     elif parts.scheme != "https":
-        raise InvalidConfiguration(f"SSM parameter {name} must be {expected}; got {_describe(value)}")
+        raise problem
     if not parts.hostname or not parts.path.endswith(path_suffix) or parts.query or parts.fragment:
-        raise InvalidConfiguration(f"SSM parameter {name} must be {expected}; got {_describe(value)}")
+        raise problem
 
 
 def validate_cognito_parameters(values: Mapping[str, str], prefix: str) -> tuple[CognitoSettings, str]:
@@ -176,8 +180,8 @@ def validate_cognito_parameters(values: Mapping[str, str], prefix: str) -> tuple
         raise InvalidConfiguration(f"missing SSM parameter(s): {listing}")
     cleaned = {name: values[name].strip() for name in SSM_PARAMETERS}
 
-    _check_url("cognito_discovery_url", cleaned["cognito_discovery_url"], DISCOVERY_SUFFIX)
-    _check_url("cognito_token_url", cleaned["cognito_token_url"], TOKEN_PATH_SUFFIX)
+    _check_url(prefix, "cognito_discovery_url", cleaned["cognito_discovery_url"], DISCOVERY_SUFFIX)
+    _check_url(prefix, "cognito_token_url", cleaned["cognito_token_url"], TOKEN_PATH_SUFFIX)
     for name, pattern in (
         ("client_id", COGNITO_CLIENT_ID),
         ("pool_id", COGNITO_POOL_ID),

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from rollout_core.errors import (
     AgentCoreBusy,
@@ -52,6 +52,10 @@ def control_plane_errors(failure: type[RolloutError], action: str) -> Iterator[N
         if code == "ConflictException":
             raise AgentCoreBusy(f"{action}: {code}: {message}") from None
         raise failure(f"{action}: {code}: {message}") from None
+    except ParamValidationError:
+        # botocore rejected the request before sending it: not transient, retrying cannot help. The details are
+        # withheld because botocore echoes parameter values (environment variables, descriptions are sensitive).
+        raise failure(f"{action}: the request failed botocore parameter validation") from None
     except BotoCoreError as exc:
         raise AgentCoreThrottled(f"{action}: {type(exc).__name__}: {exc}") from None
 
@@ -206,8 +210,11 @@ def runtime_update_request(
 
     The current authorizer is never re-sent unchanged: the service answers "Authorizer already exists".
     """
+    # An empty string (e.g. no description) is "not set": botocore rejects "" for min-length-1 fields.
     request: dict[str, Any] = {
-        field: copy.deepcopy(runtime[field]) for field in runtime_update_fields() if runtime.get(field) is not None
+        field: copy.deepcopy(value)
+        for field in runtime_update_fields()
+        if (value := runtime.get(field)) not in (None, "")
     }
     request["agentRuntimeId"] = runtime["agentRuntimeId"]
     request.pop("authorizerConfiguration", None)

@@ -1,0 +1,460 @@
+"""AgentCore Runtime's data plane (InvokeAgentRuntime over HTTP), served on 127.0.0.1.
+
+`POST /runtimes/{url-encoded runtime ARN}/invocations?qualifier=DEFAULT` is answered the way AgentCore answers it,
+from the runtime record in moto's bedrock-agentcore-control backend as it is at that moment: unknown ARN -> 404,
+the record's CUSTOM_JWT authorizer enforced (no authorizer = open), runtime not READY -> 409, session id checked,
+then the request goes to the runtime's agent process (started with the record's environment variables) with only
+the headers on the record's requestHeaderAllowlist, and the agent's answer is streamed back chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import httpx
+from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
+
+from sandbox.agent_host import AgentProcessPool, AgentStartError
+from sandbox.jwt_verify import Decision, JwtVerifier, default_verifier
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+REQUEST_ID_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Request-Id"
+SESSION_ID_LENGTH = (33, 256)
+DEFAULT_QUALIFIER = "DEFAULT"
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+PROTECTED_RESOURCE_PREFIX = "/.well-known/oauth-protected-resource"
+_INVOCATION_PATH = re.compile(r"^/runtimes/(?P<arn>.+)/invocations/?$")
+# Connection-level headers belong to each hop; never copy them even if an allowlist names them.
+_NEVER_FORWARD = {
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+    SESSION_HEADER.lower(),
+    REQUEST_ID_HEADER.lower(),
+}
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One invocation as the data plane saw it. Identity is the verified client id, never the token."""
+
+    time: float
+    runtime_arn: str
+    runtime_id: str | None
+    status: int
+    session_id: str | None
+    client_id: str | None
+    reason: str
+    request_id: str
+    forwarded_headers: tuple[str, ...] = ()
+    streamed_bytes: int = 0
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.headers = headers or {}
+        self.runtime_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _RuntimeView:
+    """The fields of the runtime record this request needs, read once at request time."""
+
+    runtime_id: str
+    runtime_arn: str
+    status: str | None
+    authorizer_configuration: dict[str, Any] | None
+    header_allowlist: tuple[str, ...]
+    environment: dict[str, str]
+
+
+class RuntimeDataPlane:
+    """Loopback AgentCore runtime data plane over moto's control-plane records and an AgentProcessPool."""
+
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        agents: AgentProcessPool,
+        host: str = "127.0.0.1",
+        verifier: JwtVerifier | None = None,
+        agent_read_timeout: float = 120.0,
+    ) -> None:
+        self.account_id = account_id
+        self.region = region
+        self.agents = agents
+        self.host = host
+        self.verifier = verifier or default_verifier()
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(agent_read_timeout, connect=5.0), trust_env=False, follow_redirects=False
+        )
+        self._invocations: list[InvocationRecord] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> RuntimeDataPlane:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer((self.host, 0), _DataPlaneHandler)
+        server.daemon_threads = True
+        server.dataplane = self  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="sandbox-runtime-dataplane", daemon=True)
+        self._thread.start()
+        logger.info("AgentCore runtime data plane listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._http.close()
+
+    def __enter__(self) -> RuntimeDataPlane:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses -------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("RuntimeDataPlane is not running")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def invocation_path(self, runtime_arn: str) -> str:
+        return f"/runtimes/{urllib.parse.quote(runtime_arn, safe='')}/invocations"
+
+    def invocation_url(self, runtime_arn: str, qualifier: str | None = DEFAULT_QUALIFIER) -> str:
+        query = f"?qualifier={urllib.parse.quote(qualifier, safe='')}" if qualifier else ""
+        return f"{self.base_url}{self.invocation_path(runtime_arn)}{query}"
+
+    def resource_metadata_url(self, runtime_arn: str) -> str:
+        """RFC 9728 protected-resource metadata of a runtime (named in 401 challenges)."""
+        return f"{self.base_url}{PROTECTED_RESOURCE_PREFIX}{self.invocation_path(runtime_arn)}"
+
+    # -- records ---------------------------------------------------------------------------------------------
+
+    @property
+    def invocations(self) -> list[InvocationRecord]:
+        with self._lock:
+            return list(self._invocations)
+
+    def _record(self, record: InvocationRecord) -> None:
+        # Called before the response is complete, so a caller that has its answer also finds it on record.
+        with self._lock:
+            self._invocations.append(record)
+        logger.info(
+            "InvokeAgentRuntime runtime=%s status=%s session=%s caller=%s (%s)",
+            record.runtime_id,
+            record.status,
+            record.session_id,
+            record.client_id or "-",
+            record.reason,
+        )
+
+    def _runtime(self, runtime_arn: str) -> _RuntimeView | None:
+        backend = bedrockagentcorecontrol_backends[self.account_id][self.region]
+        for runtime in list(backend.agent_runtimes.values()):
+            if runtime.agent_runtime_arn == runtime_arn:
+                headers = (runtime.request_header_configuration or {}).get("requestHeaderAllowlist") or []
+                return _RuntimeView(
+                    runtime_id=runtime.agent_runtime_id,
+                    runtime_arn=runtime.agent_runtime_arn,
+                    status=runtime.status,
+                    authorizer_configuration=runtime.authorizer_configuration or None,
+                    header_allowlist=tuple(str(h) for h in headers),
+                    environment={str(k): str(v) for k, v in (runtime.environment_variables or {}).items()},
+                )
+        return None
+
+    # -- request handling ------------------------------------------------------------------------------------
+
+    def _admit(
+        self, handler: _DataPlaneHandler, runtime_arn: str, query: dict[str, str]
+    ) -> tuple[_RuntimeView, Decision]:
+        runtime = self._runtime(runtime_arn)
+        if runtime is None:
+            raise _Refusal(404, "ResourceNotFoundException", f"No agent runtime found with ARN {runtime_arn}")
+        try:
+            return runtime, self._authorize(handler, runtime, query)
+        except _Refusal as refusal:
+            refusal.runtime_id = runtime.runtime_id
+            raise
+
+    def _authorize(self, handler: _DataPlaneHandler, runtime: _RuntimeView, query: dict[str, str]) -> Decision:
+        runtime_arn = runtime.runtime_arn
+        qualifier = query.get("qualifier", DEFAULT_QUALIFIER)
+        if qualifier != DEFAULT_QUALIFIER:
+            raise _Refusal(404, "ResourceNotFoundException", f"No endpoint {qualifier} for runtime {runtime_arn}")
+        decision = self.verifier.verify(
+            handler.headers.get("Authorization"),
+            runtime.authorizer_configuration,
+            self.resource_metadata_url(runtime_arn),
+        )
+        if decision.status == 401:
+            challenge = {"WWW-Authenticate": decision.www_authenticate} if decision.www_authenticate else {}
+            raise _Refusal(401, "UnauthorizedException", f"Authentication required: {decision.reason}", challenge)
+        if not decision.allowed:
+            raise _Refusal(403, "AccessDeniedException", f"OAuth authorization failed: {decision.reason}")
+        if runtime.status != "READY":
+            raise _Refusal(409, "RetryableConflictException", f"Agent runtime {runtime.runtime_id} is {runtime.status}")
+        session_id = handler.headers.get(SESSION_HEADER) or ""
+        low, high = SESSION_ID_LENGTH
+        if not low <= len(session_id) <= high:
+            raise _Refusal(400, "ValidationException", f"{SESSION_HEADER} must be {low}-{high} characters long")
+        return decision
+
+    def _forward_headers(self, handler: _DataPlaneHandler, runtime: _RuntimeView, request_id: str) -> dict[str, str]:
+        allowed = {name.lower() for name in runtime.header_allowlist}
+        headers = {
+            SESSION_HEADER: handler.headers.get(SESSION_HEADER) or "",
+            REQUEST_ID_HEADER: request_id,
+            "Content-Type": handler.headers.get("Content-Type") or "application/json",
+            "Accept": handler.headers.get("Accept") or "*/*",
+        }
+        for name, value in handler.headers.items():
+            lowered = name.lower()
+            if lowered in allowed and lowered not in _NEVER_FORWARD:
+                headers[name] = value
+        return headers
+
+    def handle_invocation(self, handler: _DataPlaneHandler, raw_arn: str, query: dict[str, str], body: bytes) -> None:
+        runtime_arn = urllib.parse.unquote(raw_arn)
+        request_id = str(uuid.uuid4())
+        session_id = handler.headers.get(SESSION_HEADER)
+        try:
+            runtime, decision = self._admit(handler, runtime_arn, query)
+        except _Refusal as refusal:
+            self._record(
+                InvocationRecord(
+                    time.time(),
+                    runtime_arn,
+                    refusal.runtime_id,
+                    refusal.status,
+                    session_id,
+                    None,
+                    refusal.message,
+                    request_id,
+                )
+            )
+            handler.send_error_json(refusal.status, refusal.error_type, refusal.message, refusal.headers, request_id)
+            return
+
+        def record(status: int, reason: str, forwarded: tuple[str, ...] = (), streamed: int = 0) -> None:
+            self._record(
+                InvocationRecord(
+                    time.time(),
+                    runtime_arn,
+                    runtime.runtime_id,
+                    status,
+                    session_id,
+                    decision.client_id,
+                    reason,
+                    request_id,
+                    forwarded,
+                    streamed,
+                )
+            )
+
+        try:
+            agent_url = self.agents.get(runtime.runtime_id, runtime.environment)
+        except AgentStartError as exc:
+            logger.error("Agent for runtime %s failed to start: %s", runtime.runtime_id, str(exc).splitlines()[0])
+            message = "The agent runtime failed to start"
+            record(424, message)
+            handler.send_error_json(424, "RuntimeClientError", message, {}, request_id)
+            return
+
+        headers = self._forward_headers(handler, runtime, request_id)
+        forwarded = tuple(sorted(headers))
+        try:
+            with self._http.stream("POST", f"{agent_url}/invocations", content=body, headers=headers) as response:
+                if response.status_code >= 400:
+                    message = f"The agent answered HTTP {response.status_code}"
+                    record(424, message, forwarded)
+                    handler.send_error_json(424, "RuntimeClientError", message, {}, request_id)
+                    return
+                streamed = handler.stream_response(response, request_id)
+        except httpx.HTTPError as exc:
+            # Before the first byte we can still answer with an error; after it, the connection is cut.
+            if not handler.response_started:
+                message = f"The agent could not be reached ({type(exc).__name__})"
+                record(424, message, forwarded)
+                handler.send_error_json(424, "RuntimeClientError", message, {}, request_id)
+            else:
+                handler.close_connection = True
+                record(200, f"agent stream broke off ({type(exc).__name__})", forwarded)
+            return
+        except OSError as exc:
+            handler.close_connection = True
+            record(200, f"caller went away mid-stream ({type(exc).__name__})", forwarded)
+            return
+        record(response.status_code, "streamed", forwarded, streamed)
+        try:
+            handler.finish_stream()
+        except OSError:
+            handler.close_connection = True
+
+    def protected_resource_metadata(self, raw_arn: str) -> dict[str, Any] | None:
+        runtime_arn = urllib.parse.unquote(raw_arn)
+        runtime = self._runtime(runtime_arn)
+        if runtime is None or not runtime.authorizer_configuration:
+            return None
+        discovery = str((runtime.authorizer_configuration.get("customJWTAuthorizer") or {}).get("discoveryUrl", ""))
+        issuer = discovery.removesuffix("/.well-known/openid-configuration")
+        return {
+            "resource": f"{self.base_url}{self.invocation_path(runtime_arn)}",
+            "authorization_servers": [issuer] if issuer else [],
+            "bearer_methods_supported": ["header"],
+        }
+
+
+class _DataPlaneHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "SandboxAgentCoreRuntime"
+    timeout = 60  # idle keep-alive connections must not pin handler threads forever
+    response_started = False
+
+    @property
+    def dataplane(self) -> RuntimeDataPlane:
+        owner: RuntimeDataPlane = self.server.dataplane  # type: ignore[attr-defined]
+        return owner
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("dataplane %s - %s", self.address_string(), format % args)
+
+    # -- responses -------------------------------------------------------------------------------------------
+
+    def send_error_json(
+        self, status: int, error_type: str, message: str, headers: dict[str, str], request_id: str
+    ) -> None:
+        payload = json.dumps({"__type": error_type, "message": message}).encode()
+        self.response_started = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-ErrorType", error_type)
+        self.send_header("x-amzn-RequestId", request_id)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def stream_response(self, response: httpx.Response, request_id: str) -> int:
+        """Relay the agent's answer as it arrives (chunked), keeping its content type. Returns bytes relayed.
+
+        The terminating chunk is left to finish_stream(), so the invocation is on record before the caller can
+        see the response end.
+        """
+        self.response_started = True
+        self.send_response(response.status_code)
+        self.send_header("Content-Type", response.headers.get("content-type", "application/octet-stream"))
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header(SESSION_HEADER, self.headers.get(SESSION_HEADER) or "")
+        self.send_header("x-amzn-RequestId", request_id)
+        self.end_headers()
+        total = 0
+        for chunk in response.iter_bytes():
+            if not chunk:
+                continue
+            self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+            total += len(chunk)
+        return total
+
+    def finish_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    # -- requests --------------------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes | None:
+        body = bytearray()
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            if len(body) + size > MAX_PAYLOAD_BYTES:
+                return None
+            body.extend(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def do_POST(self) -> None:
+        self.response_started = False  # one handler serves every request of a keep-alive connection
+        parts = urllib.parse.urlsplit(self.path)
+        body = self._read_body()
+        request_id = str(uuid.uuid4())
+        if body is None:
+            self.close_connection = True
+            self.send_error_json(413, "ValidationException", "Payload too large", {}, request_id)
+            return
+        match = _INVOCATION_PATH.match(parts.path)
+        if match is None:
+            self.send_error_json(404, "UnknownOperationException", f"No operation at {parts.path}", {}, request_id)
+            return
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        self.dataplane.handle_invocation(self, match.group("arn"), query, body)
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if path.startswith(PROTECTED_RESOURCE_PREFIX):
+            match = _INVOCATION_PATH.match(path.removeprefix(PROTECTED_RESOURCE_PREFIX))
+            metadata = self.dataplane.protected_resource_metadata(match.group("arn")) if match else None
+            if metadata is not None:
+                self._send_json(200, metadata)
+                return
+        self._send_json(404, {"message": "Not found"})

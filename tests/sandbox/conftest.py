@@ -1,0 +1,132 @@
+"""Fixtures for the sandbox's loopback servers: moto in-process, Cognito + runtime data plane on 127.0.0.1."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from moto import mock_aws
+from sandbox_helpers import ACCOUNT_ID, REGION, RESOURCE_SERVER, STANDIN_AGENT, Pool, create_client
+
+from sandbox.agent_host import AgentProcessPool
+from sandbox.cognito import CognitoServer
+from sandbox.runtime_dataplane import RuntimeDataPlane
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[None]:
+    """An in-process moto account with fake credentials (nothing can reach real AWS), one per test module.
+
+    Module-wide because moto's user pools are slow to create; tests create their own runtimes and clients
+    whenever they change one, so they do not see each other's changes.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.session.Session:
+    # One session for all tests: botocore then parses each service model once, not once per test.
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=REGION
+    )
+
+
+@pytest.fixture(scope="module")
+def cognito_idp(aws: None, boto_session: boto3.session.Session) -> Any:
+    return boto_session.client("cognito-idp")
+
+
+@pytest.fixture(scope="module")
+def pool(cognito_idp: Any) -> Pool:
+    """User pool + domain + resource server (scopes invoke, admin) + M2M app client, as in the tutorial."""
+    pool_id = cognito_idp.create_user_pool(PoolName="CustomerSupportPool")["UserPool"]["Id"]
+    cognito_idp.create_user_pool_domain(Domain=f"cs-{uuid.uuid4().hex[:8]}", UserPoolId=pool_id)
+    cognito_idp.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier=RESOURCE_SERVER,
+        Name="Customer support agent",
+        Scopes=[
+            {"ScopeName": "invoke", "ScopeDescription": "Invoke the agent"},
+            {"ScopeName": "admin", "ScopeDescription": "Administer the agent"},
+        ],
+    )
+    client_id, secret = create_client(cognito_idp, pool_id)
+    return Pool(pool_id, client_id, secret)
+
+
+@pytest.fixture(scope="module")
+def cognito(aws: None) -> Iterator[CognitoServer]:
+    # Module-wide like the pool (an RSA key per server costs); tests compare issued_tokens by difference.
+    with CognitoServer(ACCOUNT_ID, REGION) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[AgentProcessPool]:
+    pool = AgentProcessPool(
+        agent_entry=STANDIN_AGENT, base_env={"SANDBOX_BASE": "base"}, startup_timeout=20.0, log_dir=tmp_path / "agents"
+    )
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def dataplane(aws: None, agents: AgentProcessPool) -> Iterator[RuntimeDataPlane]:
+    with RuntimeDataPlane(ACCOUNT_ID, REGION, agents) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="module")
+def control(aws: None, boto_session: boto3.session.Session) -> Any:
+    return boto_session.client("bedrock-agentcore-control")
+
+
+@pytest.fixture
+def make_runtime(control: Any) -> Callable[..., dict[str, Any]]:
+    """Create a runtime through the control plane API; returns the create response (id, ARN)."""
+
+    def create(name: str = "CustomerSupport", **settings: Any) -> dict[str, Any]:
+        response: dict[str, Any] = control.create_agent_runtime(
+            agentRuntimeName=name,
+            agentRuntimeArtifact={
+                "codeConfiguration": {
+                    "code": {"s3": {"bucket": "agent-code", "prefix": f"{name}/code.zip"}},
+                    "runtime": "PYTHON_3_13",
+                    "entryPoint": ["main.py"],
+                }
+            },
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreRuntimeRole",
+            networkConfiguration={"networkMode": "PUBLIC"},
+            protocolConfiguration={"serverProtocol": "HTTP"},
+            **settings,
+        )
+        for _ in range(10):
+            if control.get_agent_runtime(agentRuntimeId=response["agentRuntimeId"])["status"] == "READY":
+                return response
+        raise AssertionError(f"runtime {name} never became READY")
+
+    return create

@@ -1,0 +1,696 @@
+"""The step functions' domain code (and each handler's wiring) against plain moto."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from rollout_core import control
+from rollout_core.errors import (
+    AgentCoreBusy,
+    GatewayCreateFailed,
+    GatewayDeleteFailed,
+    GatewayTargetFailed,
+    InvalidConfiguration,
+    InvalidExecutionInput,
+    ResourceWaitTimeout,
+    RolloutVerificationFailed,
+    RuntimeNotFound,
+    RuntimeUpdateFailed,
+)
+from rollout_core.planner import build_plan
+from unit_support import (
+    CLIENT_ID,
+    DEFAULT_ENV,
+    DISCOVERY_URL,
+    PREFIX,
+    RUNTIME_ARTIFACT,
+    RUNTIME_DESCRIPTION,
+    RUNTIME_ENV,
+    RUNTIME_HEADERS,
+    RUNTIME_LIFECYCLE,
+    RUNTIME_NETWORK,
+    RUNTIME_PROTOCOL,
+    RUNTIME_ROLE,
+    SSM_VALUES,
+    WARRANTY_ARN,
+    FakeLambdaContext,
+    Seeded,
+    client_error,
+    create_gateway_with_targets,
+    load_function,
+)
+
+SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID)
+NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+
+
+@pytest.fixture(scope="module")
+def fn() -> dict[str, Any]:
+    steps = (
+        "load_config",
+        "plan",
+        "secure_runtime",
+        "provision_gateway",
+        "provision_targets",
+        "delete_gateway",
+        "check_status",
+        "point_runtime",
+        "report",
+    )
+    return {step: load_function(step) for step in steps}
+
+
+def make_ready(backend: Any, runtime_id: str) -> None:
+    """moto leaves an updated runtime UPDATING forever; AWS settles it to READY."""
+    backend.agent_runtimes[runtime_id].status = "READY"
+
+
+def runtime_record(client: Any, runtime_id: str) -> dict[str, Any]:
+    return control.get_runtime(client, runtime_id)
+
+
+def target_names(client: Any, gateway_id: str) -> list[str]:
+    return sorted(t["name"] for t in client.list_gateway_targets(gatewayIdentifier=gateway_id)["items"])
+
+
+def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Every mutating step in the state machine's order, with moto's UPDATING settled by hand."""
+    plan = build_plan(client, config)
+    fn["secure_runtime"].secure_runtime(client, plan["runtime"])
+    make_ready(backend, config["runtime"]["id"])
+    gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    if plan["gateway"]["deleteOld"]:
+        fn["delete_gateway"].delete_gateway(client, plan["gateway"]["deleteOld"])
+    fn["point_runtime"].point_runtime(
+        client, config["runtime"]["id"], config["settings"]["gatewayUrlEnvVar"], gateway["url"]
+    )
+    make_ready(backend, config["runtime"]["id"])
+    return {"config": config, "plan": plan, "gateway": gateway, "smoke": {"passed": True}}
+
+
+# --- load_config ------------------------------------------------------------------------------------------------
+
+
+def test_load_config_resolves_everything(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    config = fn["load_config"].load_config({"dryRun": True}, DEFAULT_ENV, client)
+    assert config["settings"]["dryRun"] is True
+    assert config["settings"]["pollSeconds"] == 0
+    assert config["settings"]["maxPolls"] == 5
+    assert config["settings"]["gatewayUrlEnvVar"] == NEW_ENV_VAR
+    assert config["cognito"] == {
+        "discoveryUrl": DISCOVERY_URL,
+        "clientId": CLIENT_ID,
+        "poolId": SSM_VALUES["pool_id"],
+        "tokenUrl": SSM_VALUES["cognito_token_url"],
+        "scope": SSM_VALUES["cognito_auth_scope"],
+    }
+    assert config["warrantyLambdaArn"] == WARRANTY_ARN
+    assert config["runtime"] == {"id": seeded.runtime_id, "arn": seeded.runtime_arn, "name": "CustomerSupport"}
+    assert config["oldGateway"] == {"id": seeded.old_gateway_id, "name": "my-gateway", "status": "READY"}
+    assert config["newGateway"] is None
+    assert "trigger" not in config
+
+
+def test_load_config_echoes_the_trigger(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    trigger = {"detail-type": "Parameter Store Change", "detail": {"name": f"{PREFIX}/client_id"}}
+    assert fn["load_config"].load_config({"trigger": trigger}, DEFAULT_ENV, client)["trigger"] == trigger
+
+
+def test_load_config_runtime_not_found_names_the_runtime(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    with pytest.raises(RuntimeNotFound, match="no agent runtime named 'OtherAgent'"):
+        fn["load_config"].load_config({"runtimeName": "OtherAgent"}, DEFAULT_ENV, client)
+
+
+def test_load_config_missing_ssm_parameter(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    import boto3
+
+    boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/cognito_token_url")
+    with pytest.raises(InvalidConfiguration, match=f"missing SSM parameter\\(s\\): {PREFIX}/cognito_token_url"):
+        fn["load_config"].load_config({}, DEFAULT_ENV, client)
+
+
+def test_load_config_reads_another_prefix(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    with pytest.raises(InvalidConfiguration, match="/app/other/cognito_discovery_url"):
+        fn["load_config"].load_config({"parameterPrefix": "/app/other"}, DEFAULT_ENV, client)
+
+
+def test_load_config_ssm_access_denied(
+    fn: dict[str, Any], client: Any, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise client_error("AccessDeniedException", "not allowed", "GetParametersByPath")
+
+    monkeypatch.setattr(fn["load_config"].parameters, "get_parameters", denied)
+    with pytest.raises(InvalidConfiguration, match=f"cannot read SSM parameters under {PREFIX}: AccessDeniedException"):
+        fn["load_config"].load_config({}, DEFAULT_ENV, client)
+
+
+def test_defaults_from_environment(fn: dict[str, Any]) -> None:
+    env = {**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": " 7 ", "DEFAULT_MAX_POLLS": "3", "DEFAULT_TARGET_NAME": ""}
+    defaults = fn["load_config"].defaults_from_environment(env)
+    assert defaults["pollSeconds"] == 7
+    assert defaults["maxPolls"] == 3
+    assert defaults["dryRun"] is False
+    assert defaults["runtimeName"] == "CustomerSupport"
+    assert "targetName" not in defaults  # empty means unset
+    assert "gatewayUrlEnvVar" not in defaults
+
+
+@pytest.mark.parametrize("raw", ["ten", "-1", "1.5"])
+def test_bad_default_poll_seconds(fn: dict[str, Any], raw: str) -> None:
+    with pytest.raises(
+        InvalidConfiguration, match=f"function setting DEFAULT_POLL_SECONDS must be a whole number; got '{raw}'"
+    ):
+        fn["load_config"].defaults_from_environment({**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": raw})
+
+
+def test_out_of_range_default_is_an_input_error(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    with pytest.raises(InvalidExecutionInput, match="'pollSeconds'"):
+        fn["load_config"].load_config({}, {**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": "301"}, client)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: the template always sets DEFAULT_GATEWAY_URL_ENV_VAR (AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL), so an "
+        "execution overriding only gatewayName keeps the default gateway's env var instead of the README's "
+        "AGENTCORE_GATEWAY_<GATEWAYNAME>_URL"
+    ),
+)
+def test_gateway_name_override_derives_env_var_with_deployed_defaults(
+    fn: dict[str, Any], client: Any, seeded: Seeded
+) -> None:
+    deployed = {**DEFAULT_ENV, "DEFAULT_GATEWAY_URL_ENV_VAR": NEW_ENV_VAR}
+    config = fn["load_config"].load_config({"gatewayName": "my-gw-2"}, deployed, client)
+    assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GW_2_URL"
+
+
+def test_load_config_handler(
+    fn: dict[str, Any], seeded: Seeded, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in DEFAULT_ENV.items():
+        monkeypatch.setenv(name, value)
+    config = fn["load_config"].lambda_handler({"input": {"gatewayName": "my-gw-2"}}, context)
+    assert config["runtime"]["id"] == seeded.runtime_id
+    assert config["settings"]["gatewayName"] == "my-gw-2"
+    assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GW_2_URL"
+
+
+# --- plan handler -----------------------------------------------------------------------------------------------
+
+
+def test_plan_handler(fn: dict[str, Any], config: dict[str, Any], context: FakeLambdaContext) -> None:
+    plan = fn["plan"].lambda_handler({"config": config}, context)
+    assert plan["changed"] is True
+    assert plan["gateway"]["create"] is True
+
+
+# --- secure_runtime ---------------------------------------------------------------------------------------------
+
+
+def test_secure_runtime_noop_when_not_required(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    version = backend.agent_runtimes[seeded.runtime_id].agent_runtime_version
+    result = fn["secure_runtime"].secure_runtime(client, {"id": seeded.runtime_id, "updateRequired": False})
+    assert result == {"kind": "runtime", "id": seeded.runtime_id, "changed": False, "ready": True, "attempt": 0}
+    assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_version == version
+
+
+def test_secure_runtime_full_replace_keeps_every_setting(
+    fn: dict[str, Any], client: Any, seeded: Seeded, config: dict[str, Any]
+) -> None:
+    plan = build_plan(client, config)
+    result = fn["secure_runtime"].secure_runtime(client, plan["runtime"])
+    assert result["changed"] is True
+    assert result["ready"] is False
+    assert result["status"] == "UPDATING"
+
+    after = runtime_record(client, seeded.runtime_id)
+    assert after["authorizerConfiguration"] == SECURE
+    assert after["requestHeaderConfiguration"] == {
+        "requestHeaderAllowlist": [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
+    }
+    assert after["environmentVariables"] == RUNTIME_ENV
+    assert after["description"] == RUNTIME_DESCRIPTION
+    assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
+    assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
+    assert after["networkConfiguration"] == RUNTIME_NETWORK
+    assert after["agentRuntimeArtifact"] == RUNTIME_ARTIFACT
+    assert after["roleArn"] == RUNTIME_ROLE
+
+
+def test_secure_runtime_without_description(fn: dict[str, Any], client: Any) -> None:
+    """A runtime created without a description (moto reports "") can still be secured."""
+    runtime = client.create_agent_runtime(
+        agentRuntimeName="Bare",
+        agentRuntimeArtifact=copy.deepcopy(RUNTIME_ARTIFACT),
+        roleArn=RUNTIME_ROLE,
+        networkConfiguration=copy.deepcopy(RUNTIME_NETWORK),
+    )
+    record = runtime_record(client, runtime["agentRuntimeId"])
+    plan = {
+        "id": runtime["agentRuntimeId"],
+        "updateRequired": True,
+        "authorizerAfter": SECURE,
+        "allowlistAfter": ["Authorization"],
+    }
+    assert record["description"] == ""
+    assert fn["secure_runtime"].secure_runtime(client, plan)["changed"] is True
+    assert runtime_record(client, runtime["agentRuntimeId"])["authorizerConfiguration"] == SECURE
+
+
+def test_secure_runtime_maps_conflicts(fn: dict[str, Any], seeded: Seeded, client: Any) -> None:
+    class Busy:
+        def get_agent_runtime(self, **kwargs: Any) -> Any:
+            return client.get_agent_runtime(**kwargs)
+
+        def update_agent_runtime(self, **kwargs: Any) -> Any:
+            raise client_error("ConflictException", "runtime is UPDATING")
+
+    plan = {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    with pytest.raises(AgentCoreBusy, match=f"UpdateAgentRuntime {seeded.runtime_id}: ConflictException"):
+        fn["secure_runtime"].secure_runtime(Busy(), plan)
+
+
+def test_secure_runtime_handler(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
+) -> None:
+    plan = build_plan(client, config)
+    assert fn["secure_runtime"].lambda_handler({"plan": plan}, context)["changed"] is True
+    assert runtime_record(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
+
+
+# --- provision_gateway ------------------------------------------------------------------------------------------
+
+
+def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any) -> None:
+    plan = build_plan(client, config)
+    first = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    second = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    assert first["id"] == second["id"]
+    assert [g.name for g in backend.gateways.values()].count("my-gateway-secure") == 1
+    assert first["kind"] == "gateway"
+    assert first["changed"] is True
+    assert first["ready"] is False  # the state machine polls it
+    assert first["url"].endswith("/mcp")
+    created = control.get_gateway(client, first["id"])
+    assert created["authorizerType"] == "CUSTOM_JWT"
+    assert created["authorizerConfiguration"] == SECURE
+    assert created["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
+
+
+def test_client_token_is_deterministic_and_valid(fn: dict[str, Any]) -> None:
+    token = fn["provision_gateway"].client_token("arn:exec:1", "my-gateway-secure")
+    assert token == fn["provision_gateway"].client_token("arn:exec:1", "my-gateway-secure")
+    assert token != fn["provision_gateway"].client_token("arn:exec:2", "my-gateway-secure")
+    assert 33 <= len(token) <= 256
+    assert token.isalnum()
+
+
+def test_provision_gateway_existing_jwt_gateway(
+    fn: dict[str, Any], client: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID)
+    existing = create_gateway_with_targets(client, "my-gateway-secure", other)
+    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    result = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    assert result["id"] == existing["gatewayId"]
+    assert result["changed"] is True
+    assert control.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
+    # Already correct: nothing to do.
+    no_change = {**plan["gateway"], "updateAuthorizer": False}
+    unchanged = fn["provision_gateway"].provision_gateway(client, no_change, "execution-2")
+    assert unchanged["changed"] is False
+
+
+def test_provision_gateway_refused(fn: dict[str, Any]) -> None:
+    class Refusing:
+        def list_gateways(self, **kwargs: Any) -> Any:
+            return {"items": []}
+
+        def create_gateway(self, **kwargs: Any) -> Any:
+            raise client_error("ValidationException", "roleArn is invalid", "CreateGateway")
+
+    plan = {"create": True, "createRequest": {"name": "my-gateway-secure"}}
+    with pytest.raises(GatewayCreateFailed, match="CreateGateway my-gateway-secure: ValidationException"):
+        fn["provision_gateway"].provision_gateway(Refusing(), plan, "execution-1")
+
+
+def test_provision_gateway_handler(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
+) -> None:
+    plan = build_plan(client, config)
+    result = fn["provision_gateway"].lambda_handler({"plan": plan, "execution": "arn:exec"}, context)
+    assert control.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
+
+
+# --- provision_targets ------------------------------------------------------------------------------------------
+
+
+def test_provision_targets_skips_existing_names(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+) -> None:
+    plan = build_plan(client, config)
+    gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    first = fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    assert first["created"] == ["ShippingEstimate", "WarrantyCheck"]
+    assert first["changed"] is True
+    assert first["ready"] is False
+    second = fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    assert second["created"] == []
+    assert second["changed"] is False
+    assert second["ready"] is True
+    assert target_names(client, gateway["id"]) == ["ShippingEstimate", "WarrantyCheck"]
+    warranty = next(t for t in control.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
+    assert control.target_lambda_arn(warranty) == WARRANTY_ARN
+
+
+def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+    plan = build_plan(client, config)
+    gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    warranty = next(t for t in control.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
+    fixed = control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "V2")
+    result = fn["provision_targets"].provision_targets(
+        client, gateway["id"], {"targetsToCreate": [], "targetsToUpdate": [{**fixed, "targetId": warranty["targetId"]}]}
+    )
+    assert result["updated"] == ["WarrantyCheck"]
+    after = client.get_gateway_target(gatewayIdentifier=gateway["id"], targetId=warranty["targetId"])
+    assert control.target_lambda_arn(after) == WARRANTY_ARN + "V2"
+
+
+def test_provision_targets_refused(fn: dict[str, Any]) -> None:
+    class Refusing:
+        def list_gateway_targets(self, **kwargs: Any) -> Any:
+            return {"items": []}
+
+        def create_gateway_target(self, **kwargs: Any) -> Any:
+            raise client_error("ValidationException", "bad schema", "CreateGatewayTarget")
+
+    plan = {"targetsToCreate": [{"name": "WarrantyCheck"}], "targetsToUpdate": []}
+    with pytest.raises(GatewayTargetFailed, match="CreateGatewayTarget WarrantyCheck: ValidationException: bad schema"):
+        fn["provision_targets"].provision_targets(Refusing(), "gw", plan)
+
+
+def test_provision_targets_handler(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
+) -> None:
+    plan = build_plan(client, config)
+    gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    result = fn["provision_targets"].lambda_handler({"gateway": gateway, "plan": plan}, context)
+    assert sorted(result["created"]) == target_names(client, gateway["id"])
+
+
+# --- delete_gateway ---------------------------------------------------------------------------------------------
+
+
+class RecordingClient:
+    """Forwards to the moto client, recording the mutating calls in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if not name.startswith("delete_"):
+            return method
+
+        def recorded(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs.get("targetId", kwargs.get("gatewayIdentifier"))))
+            return method(**kwargs)
+
+        return recorded
+
+
+def test_delete_gateway_deletes_targets_then_gateway(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    recording = RecordingClient(client)
+    result = fn["delete_gateway"].delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert recording.calls == [
+        ("delete_gateway_target", seeded.target_ids["WarrantyCheck"]),
+        ("delete_gateway_target", seeded.target_ids["ShippingEstimate"]),
+        ("delete_gateway", seeded.old_gateway_id),
+    ]
+    assert result["kind"] == "gatewayDeleted"
+    assert result["changed"] is True
+    assert result["targetsDeleted"] == ["ShippingEstimate", "WarrantyCheck"]
+    assert control.get_gateway_or_none(client, seeded.old_gateway_id) is None
+
+
+def test_delete_gateway_noop_when_gone(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    recording = RecordingClient(client)
+    result = fn["delete_gateway"].delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert recording.calls == []
+    assert result["changed"] is False
+    assert result["ready"] is True
+
+
+def test_delete_gateway_waits_for_async_target_deletion(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    class SlowTargets(RecordingClient):
+        def __getattr__(self, name: str) -> Any:
+            if name == "delete_gateway_target":
+                return lambda **kwargs: {"status": "DELETING"}  # accepted, still listed
+            return super().__getattr__(name)
+
+    slow = SlowTargets(client)
+    with pytest.raises(AgentCoreBusy, match="gateway my-gateway still has 2 target"):
+        fn["delete_gateway"].delete_gateway(slow, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert control.get_gateway_or_none(client, seeded.old_gateway_id) is not None  # not deleted with targets left
+
+
+def test_delete_gateway_refused(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    class Refusing(RecordingClient):
+        def __getattr__(self, name: str) -> Any:
+            if name == "delete_gateway":
+
+                def refuse(**kwargs: Any) -> Any:
+                    raise client_error("ValidationException", "gateway in use", "DeleteGateway")
+
+                return refuse
+            return super().__getattr__(name)
+
+    with pytest.raises(GatewayDeleteFailed, match="DeleteGateway my-gateway: ValidationException: gateway in use"):
+        fn["delete_gateway"].delete_gateway(Refusing(client), {"id": seeded.old_gateway_id, "name": "my-gateway"})
+
+
+def test_delete_gateway_handler(fn: dict[str, Any], client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
+    result = fn["delete_gateway"].lambda_handler(
+        {"gateway": {"id": seeded.old_gateway_id, "name": "my-gateway"}}, context
+    )
+    assert result["id"] == seeded.old_gateway_id
+    assert control.find_gateway(client, "my-gateway") is None
+
+
+# --- check_status -----------------------------------------------------------------------------------------------
+
+
+def check(fn: dict[str, Any], client: Any, kind: str, resource_id: str, attempt: int = 0, max_polls: int = 5) -> Any:
+    return fn["check_status"].check(client, {"kind": kind, "id": resource_id, "attempt": attempt}, max_polls)
+
+
+def test_check_runtime(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    ready = check(fn, client, "runtime", seeded.runtime_id, attempt=2)
+    assert ready == {"kind": "runtime", "id": seeded.runtime_id, "status": "READY", "ready": True, "attempt": 3}
+    backend.agent_runtimes[seeded.runtime_id].status = "UPDATING"
+    assert check(fn, client, "runtime", seeded.runtime_id)["ready"] is False
+    with pytest.raises(ResourceWaitTimeout, match="still UPDATING after 5 polls"):
+        check(fn, client, "runtime", seeded.runtime_id, attempt=4)
+    backend.agent_runtimes[seeded.runtime_id].status = "UPDATE_FAILED"
+    with pytest.raises(RuntimeUpdateFailed, match="runtime CustomerSupport is UPDATE_FAILED"):
+        check(fn, client, "runtime", seeded.runtime_id)
+
+
+def test_check_gateway(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    assert check(fn, client, "gateway", seeded.old_gateway_id)["status"] == "READY"
+    backend.gateways[seeded.old_gateway_id].status = "UPDATING"
+    assert check(fn, client, "gateway", seeded.old_gateway_id, attempt=0, max_polls=2)["ready"] is False
+    with pytest.raises(ResourceWaitTimeout):
+        check(fn, client, "gateway", seeded.old_gateway_id, attempt=1, max_polls=2)
+    backend.gateways[seeded.old_gateway_id].status = "FAILED"
+    with pytest.raises(GatewayCreateFailed, match="gateway my-gateway is FAILED"):
+        check(fn, client, "gateway", seeded.old_gateway_id)
+
+
+def test_check_targets(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    ready = check(fn, client, "targets", seeded.old_gateway_id)
+    assert ready["ready"] is True
+    assert ready["status"] == "WarrantyCheck=READY, ShippingEstimate=READY"
+    shipping = backend.gateway_targets[(seeded.old_gateway_id, seeded.target_ids["ShippingEstimate"])]
+    shipping.status = "SYNCHRONIZING"
+    pending = check(fn, client, "targets", seeded.old_gateway_id)
+    assert pending["ready"] is False
+    assert "ShippingEstimate=SYNCHRONIZING" in pending["status"]
+    shipping.status = "FAILED"
+    with pytest.raises(GatewayTargetFailed, match="gateway target ShippingEstimate is FAILED"):
+        check(fn, client, "targets", seeded.old_gateway_id)
+    shipping.status = "CREATE_PENDING_AUTH"
+    with pytest.raises(GatewayTargetFailed, match="OAuth consent"):
+        check(fn, client, "targets", seeded.old_gateway_id)
+
+
+def test_check_targets_of_empty_gateway(fn: dict[str, Any], client: Any, aws: None) -> None:
+    gateway = create_gateway_with_targets(client, "empty")
+    assert check(fn, client, "targets", gateway["gatewayId"])["status"] == "no targets"
+
+
+def test_check_gateway_deleted(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    with pytest.raises(GatewayDeleteFailed, match="gateway my-gateway was asked to delete but is READY"):
+        check(fn, client, "gatewayDeleted", seeded.old_gateway_id)
+    backend.gateways[seeded.old_gateway_id].status = "DELETING"
+    deleting = check(fn, client, "gatewayDeleted", seeded.old_gateway_id)
+    assert (deleting["status"], deleting["ready"], deleting["attempt"]) == ("DELETING", False, 1)
+    with pytest.raises(ResourceWaitTimeout, match="deletion still DELETING after 5 polls"):
+        check(fn, client, "gatewayDeleted", seeded.old_gateway_id, attempt=4)
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    gone = check(fn, client, "gatewayDeleted", seeded.old_gateway_id)
+    assert (gone["status"], gone["ready"]) == ("DELETED", True)
+
+
+def test_check_unknown_kind(fn: dict[str, Any], client: Any, aws: None) -> None:
+    with pytest.raises(InvalidExecutionInput, match="check_status got resource kind 'endpoint'"):
+        check(fn, client, "endpoint", "x")
+
+
+def test_check_status_handler(fn: dict[str, Any], seeded: Seeded, context: FakeLambdaContext) -> None:
+    event = {"resource": {"kind": "gateway", "id": seeded.old_gateway_id, "attempt": 0}, "maxPolls": "3"}
+    result = fn["check_status"].lambda_handler(event, context)
+    assert (result["ready"], result["attempt"]) == (True, 1)
+
+
+# --- point_runtime ----------------------------------------------------------------------------------------------
+
+NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com"
+
+
+def test_point_runtime_preserves_other_env_vars(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    result = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    assert result["changed"] is True
+    assert result["ready"] is False
+    assert result["before"] is None
+    assert result["after"] == NEW_URL + "/mcp"
+    after = runtime_record(client, seeded.runtime_id)
+    assert after["environmentVariables"] == {**RUNTIME_ENV, NEW_ENV_VAR: NEW_URL + "/mcp"}
+    assert after["description"] == RUNTIME_DESCRIPTION
+    assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
+    assert after["requestHeaderConfiguration"] == RUNTIME_HEADERS
+    assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
+    make_ready(backend, seeded.runtime_id)
+    version = backend.agent_runtimes[seeded.runtime_id].agent_runtime_version
+    again = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL + "/mcp/")
+    assert again["changed"] is False
+    assert again["ready"] is True
+    assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_version == version  # no UpdateAgentRuntime
+
+
+def test_point_runtime_keeps_the_authorizer_out_of_the_request(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After securing, the env update must not re-send the identical authorizer ("Authorizer already exists")."""
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = copy.deepcopy(SECURE)
+    sent: list[dict[str, Any]] = []
+    real = client.update_agent_runtime
+    monkeypatch.setattr(client, "update_agent_runtime", lambda **kw: sent.append(kw) or real(**kw))
+    fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    (request,) = sent
+    assert "authorizerConfiguration" not in request
+    assert request["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
+
+
+def test_point_runtime_env_var_limit(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    backend.agent_runtimes[seeded.runtime_id].environment_variables = {f"V{i}": "x" for i in range(50)}
+    with pytest.raises(RuntimeUpdateFailed, match="would have 51 environment variables"):
+        fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+
+
+def test_point_runtime_handler(fn: dict[str, Any], client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
+    event = {"runtimeId": seeded.runtime_id, "envVar": NEW_ENV_VAR, "gatewayUrl": NEW_URL}
+    assert fn["point_runtime"].lambda_handler(event, context)["changed"] is True
+    assert runtime_record(client, seeded.runtime_id)["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
+
+
+# --- report -----------------------------------------------------------------------------------------------------
+
+
+def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+    dry = {**config, "settings": {**config["settings"], "dryRun": True}, "trigger": {"source": "aws.ssm"}}
+    plan = build_plan(client, dry)
+    report = fn["report"].build_report(None, {"config": dry, "plan": plan})  # no client: no calls at all
+    assert report == {
+        "changed": False,
+        "dryRun": True,
+        "plannedChanges": True,
+        "actions": plan["actions"],
+        "trigger": {"source": "aws.ssm"},
+    }
+
+
+def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+    plan = build_plan(client, config)
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, {"config": config, "plan": plan})
+    message = str(caught.value)
+    assert message.startswith("end state differs from the desired state: ")
+    assert "runtime authorizer does not allow the Cognito client" in message
+    assert "requestHeaderAllowlist lacks Authorization" in message
+    assert f"runtime env {NEW_ENV_VAR} is None" in message
+    assert "gateway my-gateway-secure does not exist" in message
+    assert "old gateway my-gateway still exists" in message
+
+
+def test_full_rollout_verifies_and_rerun_plans_nothing(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], fn_load_config: Any
+) -> None:
+    state = rollout(fn, client, backend, config)
+    report = fn["report"].build_report(client, state)
+    assert report["verified"] is True
+    assert report["changed"] is True
+    assert report["oldGatewayDeleted"] is True
+    assert report["runtime"]["authorizer"] == {"before": None, "after": SECURE}
+    assert report["runtime"]["requestHeaderAllowlist"]["after"][-1] == "Authorization"
+    assert report["runtime"]["gatewayUrlEnvVar"] == {
+        "name": NEW_ENV_VAR,
+        "before": None,
+        "after": state["gateway"]["url"],
+    }
+    assert report["gateway"]["after"]["authorizerType"] == "CUSTOM_JWT"
+    assert report["gateway"]["before"]["authorizerType"] == "NONE"
+    assert [t["name"] for t in report["targets"]["after"]] == ["ShippingEstimate", "WarrantyCheck"]
+    assert report["targets"]["after"][1]["lambdaArn"] == WARRANTY_ARN
+    assert report["smoke"] == {"passed": True}
+    # Everything but the new env var and the auth settings is untouched.
+    runtime = runtime_record(client, config["runtime"]["id"])
+    assert runtime["environmentVariables"] == {**RUNTIME_ENV, NEW_ENV_VAR: state["gateway"]["url"]}
+    assert runtime["description"] == RUNTIME_DESCRIPTION
+    # A second run finds nothing to do.
+    rerun = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    assert rerun["changed"] is False
+    assert rerun["actions"] == []
+
+
+def test_report_flags_drift_after_rollout(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    state = rollout(fn, client, backend, config)
+    gateway_id = state["gateway"]["id"]
+    warranty = next(t for t in control.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    client.update_gateway_target(
+        gatewayIdentifier=gateway_id,
+        targetId=warranty["targetId"],
+        **control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
+    )  # moto leaves it UPDATING
+    backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    message = str(caught.value)
+    assert "runtime status is UPDATING, expected READY" in message
+    assert "target(s) not READY: WarrantyCheck" in message
+    assert "target WarrantyCheck does not call the Lambda ARN from SSM" in message
+
+
+def test_report_handler(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], context: FakeLambdaContext
+) -> None:
+    state = rollout(fn, client, backend, config)
+    assert fn["report"].lambda_handler(state, context)["verified"] is True

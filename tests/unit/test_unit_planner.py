@@ -1,0 +1,281 @@
+"""rollout_core.planner against plain moto: what the rollout would change, from the tutorial's state onwards."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from rollout_core import control
+from rollout_core.errors import AmbiguousResourceName, GatewayNotFound
+from rollout_core.planner import build_plan, plan_environment, plan_runtime
+from unit_support import (
+    CLIENT_ID,
+    DEFAULT_ENV,
+    DISCOVERY_URL,
+    RUNTIME_HEADERS,
+    SHIPPING_ARN,
+    SHIPPING_SCHEMA,
+    WARRANTY_ARN,
+    Seeded,
+    create_gateway_with_targets,
+    put_ssm,
+    seed_tutorial,
+)
+
+SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID)
+
+
+def targets_by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in definitions}
+
+
+def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
+    client: Any, seeded: Seeded, config: dict[str, Any], schema: list[dict[str, Any]]
+) -> None:
+    plan = build_plan(client, config)
+    gateway = plan["gateway"]
+
+    assert plan["changed"] is True
+    assert gateway["create"] is True
+    assert gateway["deleteFirst"] is None
+    assert gateway["existing"] is None
+    assert gateway["updateAuthorizer"] is False
+    assert gateway["createRequest"]["name"] == "my-gateway-secure"
+    assert gateway["createRequest"]["authorizerType"] == "CUSTOM_JWT"
+    assert gateway["createRequest"]["authorizerConfiguration"] == SECURE
+    assert gateway["createRequest"]["description"] == "Customer support tools (tutorial)"
+    assert gateway["createRequest"]["protocolConfiguration"]["mcp"]["searchType"] == "SEMANTIC"
+    assert gateway["before"]["id"] == seeded.old_gateway_id
+    assert gateway["before"]["authorizerType"] == "NONE"
+    assert gateway["before"]["url"].endswith("/mcp")  # moto's gatewayUrl lacks /mcp; the plan normalises it
+    assert gateway["deleteOld"] == {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    assert gateway["targetNamesBefore"] == ["ShippingEstimate", "WarrantyCheck"]
+
+    desired = targets_by_name(gateway["targetsToCreate"])
+    assert sorted(desired) == ["ShippingEstimate", "WarrantyCheck"]
+    assert gateway["targetsToUpdate"] == []
+    # WarrantyCheck is rebuilt from SSM (Lambda ARN + packaged schema), keeping the old description.
+    assert desired["WarrantyCheck"] == control.warranty_target_definition(
+        "WarrantyCheck", WARRANTY_ARN, "WarrantyCheck tool (tutorial)"
+    )
+    assert desired["WarrantyCheck"]["targetConfiguration"]["mcp"]["lambda"]["toolSchema"]["inlinePayload"] == schema
+    # Any other target is carried verbatim.
+    shipping = client.get_gateway_target(
+        gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids["ShippingEstimate"]
+    )
+    assert desired["ShippingEstimate"] == control.target_definition(dict(shipping))
+    assert desired["ShippingEstimate"]["targetConfiguration"]["mcp"]["lambda"] == {
+        "lambdaArn": SHIPPING_ARN,
+        "toolSchema": {"inlinePayload": SHIPPING_SCHEMA},
+    }
+
+    assert plan["runtime"]["updateRequired"] is True
+    assert plan["runtime"]["id"] == seeded.runtime_id
+    assert plan["runtime"]["authorizerBefore"] is None
+    assert plan["runtime"]["authorizerAfter"] == SECURE
+    assert plan["runtime"]["allowlistAfter"] == [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
+    assert plan["environment"] == {"name": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL", "before": None, "update": True}
+    assert plan["actions"] == [
+        "secure runtime CustomerSupport: CUSTOM_JWT authorizer + Authorization allowlist",
+        "create gateway my-gateway-secure with CUSTOM_JWT authorizer",
+        "create target ShippingEstimate",
+        "create target WarrantyCheck",
+        "delete old gateway my-gateway and its targets",
+        "set runtime env AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL to the new gateway URL",
+    ]
+
+
+def test_plan_makes_no_mutating_calls(client: Any, seeded: Seeded, config: dict[str, Any], backend: Any) -> None:
+    before = (
+        len(backend.gateways),
+        len(backend.gateway_targets),
+        backend.agent_runtimes[seeded.runtime_id].agent_runtime_version,
+    )
+    build_plan(client, config)
+    after = (
+        len(backend.gateways),
+        len(backend.gateway_targets),
+        backend.agent_runtimes[seeded.runtime_id].agent_runtime_version,
+    )
+    assert after == before
+
+
+def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
+    config = fn_load_config.load_config({"gatewayName": "my-gateway"}, DEFAULT_ENV, client)
+    assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
+    plan = build_plan(client, config)
+    gateway = plan["gateway"]
+    assert gateway["deleteFirst"] == {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    assert gateway["create"] is True
+    assert gateway["deleteOld"] is None
+    assert gateway["createRequest"]["name"] == "my-gateway"
+    assert gateway["createRequest"]["authorizerType"] == "CUSTOM_JWT"
+    assert sorted(t["name"] for t in gateway["targetsToCreate"]) == ["ShippingEstimate", "WarrantyCheck"]
+    assert "delete gateway my-gateway (authorizer type cannot change)" in plan["actions"]
+    # The runtime still points at the open gateway's URL: it must be repointed at the recreated one.
+    assert plan["environment"]["name"] == "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
+    assert plan["environment"]["update"] is True
+
+
+def secure_everything(client: Any, backend: Any, seeded: Seeded) -> dict[str, Any]:
+    """The end state of a successful rollout, built directly (no rollout code involved)."""
+    gateway = create_gateway_with_targets(client, "my-gateway-secure", SECURE)
+    for name, definition in (
+        ("WarrantyCheck", control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN, "WarrantyCheck tool")),
+        ("ShippingEstimate", None),
+    ):
+        if definition is None:
+            old = client.get_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids[name])
+            definition = control.target_definition(dict(old))
+        client.create_gateway_target(gatewayIdentifier=gateway["gatewayId"], **definition)
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    runtime = control.get_runtime(client, seeded.runtime_id)
+    env = {
+        **runtime["environmentVariables"],
+        "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL": control.normalize_gateway_url(gateway["gatewayUrl"]),
+    }
+    client.update_agent_runtime(
+        **control.runtime_update_request(
+            runtime,
+            authorizer=SECURE,
+            allowlist=control.with_authorization_header(control.header_allowlist(runtime)),
+            environment=env,
+        )
+    )
+    backend.agent_runtimes[seeded.runtime_id].status = "READY"
+    return gateway
+
+
+def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded, fn_load_config: Any) -> None:
+    gateway = secure_everything(client, backend, seeded)
+    config = fn_load_config.load_config({}, DEFAULT_ENV, client)
+    assert config["oldGateway"] is None
+    assert config["newGateway"]["id"] == gateway["gatewayId"]
+    plan = build_plan(client, config)
+    assert plan["changed"] is False
+    assert plan["actions"] == []
+    assert plan["runtime"]["updateRequired"] is False
+    assert plan["gateway"]["create"] is False
+    assert plan["gateway"]["updateAuthorizer"] is False
+    assert plan["gateway"]["targetsToCreate"] == []
+    assert plan["gateway"]["targetsToUpdate"] == []
+    assert plan["gateway"]["deleteOld"] is None
+    assert plan["environment"]["update"] is False
+
+
+def test_drifted_warranty_lambda_is_updated_in_place(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    gateway = secure_everything(client, backend, seeded)
+    moved = WARRANTY_ARN + "V2"
+    put_ssm({"warranty_check_lambda_arn": moved})
+    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    assert plan["actions"] == ["update target WarrantyCheck"]
+    (update,) = plan["gateway"]["targetsToUpdate"]
+    warranty_id = next(
+        t["targetId"]
+        for t in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]
+        if t["name"] == "WarrantyCheck"
+    )
+    assert update["targetId"] == warranty_id
+    assert control.target_lambda_arn(update) == moved
+    assert plan["gateway"]["targetsToCreate"] == []
+
+
+def test_without_the_old_gateway_the_new_one_is_the_source(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    gateway = secure_everything(client, backend, seeded)
+    for summary in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]:
+        if summary["name"] == "ShippingEstimate":
+            client.delete_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=summary["targetId"])
+    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    # Without the old gateway the new one is the source: the lost target cannot be known, only WarrantyCheck.
+    assert plan["gateway"]["targetNamesBefore"] == ["WarrantyCheck"]
+    assert plan["changed"] is False
+
+
+def test_new_gateway_with_other_pool_gets_its_authorizer_updated(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    other = control.jwt_authorizer(DISCOVERY_URL.replace("us-east-1_AbCdEf123", "us-east-1_Old0000"), CLIENT_ID)
+    create_gateway_with_targets(client, "my-gateway-secure", other)
+    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    assert plan["gateway"]["create"] is False
+    assert plan["gateway"]["updateAuthorizer"] is True
+    assert plan["gateway"]["authorizerAfter"] == SECURE
+    assert "update JWT authorizer of gateway my-gateway-secure" in plan["actions"]
+    # Targets come from the old gateway (still there) and all are missing on the new one.
+    assert sorted(t["name"] for t in plan["gateway"]["targetsToCreate"]) == ["ShippingEstimate", "WarrantyCheck"]
+
+
+def test_neither_gateway_is_gateway_not_found(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    config = fn_load_config.load_config({}, DEFAULT_ENV, client)
+    assert config["oldGateway"] is None
+    assert config["newGateway"] is None
+    with pytest.raises(GatewayNotFound, match="neither gateway 'my-gateway' nor 'my-gateway-secure' exists"):
+        build_plan(client, config)
+
+
+def test_ambiguous_gateway_name(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
+    duplicate = create_gateway_with_targets(client, "my-gateway")
+    with pytest.raises(AmbiguousResourceName) as caught:
+        fn_load_config.load_config({}, DEFAULT_ENV, client)
+    assert "'my-gateway' matches 2 gateways" in str(caught.value)
+    assert seeded.old_gateway_id in str(caught.value)
+    assert duplicate["gatewayId"] in str(caught.value)
+
+
+def test_ambiguous_runtime_name(client: Any, ssm_parameters: Any, fn_load_config: Any) -> None:
+    first = seed_tutorial(client)
+    second = seed_tutorial(client)
+    with pytest.raises(AmbiguousResourceName) as caught:
+        fn_load_config.load_config({}, DEFAULT_ENV, client)
+    assert "runtime name 'CustomerSupport' matches 2 runtimes" in str(caught.value)
+    assert first.runtime_id in str(caught.value)
+    assert second.runtime_id in str(caught.value)
+
+
+# --- pure helpers -----------------------------------------------------------------------------------------------
+
+
+def test_plan_runtime_keeps_a_satisfying_authorizer_but_adds_the_header() -> None:
+    runtime = {
+        "agentRuntimeId": "rt",
+        "agentRuntimeArn": "arn:rt",
+        "agentRuntimeName": "CustomerSupport",
+        "authorizerConfiguration": copy.deepcopy(SECURE),
+    }
+    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID})
+    assert plan["updateRequired"] is True
+    assert plan["authorizerAfter"] == SECURE
+    assert plan["allowlistBefore"] == []
+    assert plan["allowlistAfter"] == ["Authorization"]
+
+
+def test_plan_runtime_replaces_an_audience_checking_authorizer() -> None:
+    audience = {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedAudience": ["api"]}}
+    runtime = {
+        "agentRuntimeId": "rt",
+        "agentRuntimeArn": "arn:rt",
+        "authorizerConfiguration": audience,
+        "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
+    }
+    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID})
+    assert plan["updateRequired"] is True
+    assert plan["authorizerAfter"] == SECURE
+    assert plan["allowlistAfter"] == ["Authorization"]
+
+
+def test_plan_environment_after_delete_first_always_updates() -> None:
+    runtime = {"environmentVariables": {"URL": "https://gw/mcp"}}
+    existing = {"url": "https://gw/mcp"}
+    assert plan_environment(runtime, {"existing": existing, "deleteFirst": None}, "URL")["update"] is False
+    assert plan_environment(runtime, {"existing": existing, "deleteFirst": {"id": "gw"}}, "URL")["update"] is True
+    assert plan_environment(runtime, {"existing": None, "deleteFirst": None}, "URL") == {
+        "name": "URL",
+        "before": "https://gw/mcp",
+        "update": True,
+    }

@@ -1,0 +1,322 @@
+"""smoke_test: token minting, tampering, URL building, SSE parsing and the three calls, against local HTTP servers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from rollout_core.errors import SmokeTestFailed, TokenRequestFailed
+from unit_support import (
+    SCOPE,
+    FakeLambdaContext,
+    LocalServer,
+    Recorded,
+    fake_jwt,
+    json_response,
+    load_function,
+    local_http_server,
+)
+
+SECRET = "s3cr3t-client-secret-DO-NOT-LEAK-1f2e3d"
+RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/CustomerSupport-abcdefghij"
+ANSWER = "Electronics can be returned within 30 days."
+
+
+@pytest.fixture(scope="module")
+def smoke() -> Any:
+    return load_function("smoke_test")
+
+
+def basic_credentials(recorded: Recorded) -> str:
+    scheme, _, value = recorded.headers.get("Authorization", "").partition(" ")
+    assert scheme == "Basic"
+    return base64.b64decode(value).decode()
+
+
+# --- tampered / invocation_url / _answer_text --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signature", ["c2lnbmF0dXJl", "AbCdEf", "A", "Zm9v-_bar"])
+def test_tampered_changes_only_the_signature(smoke: Any, signature: str) -> None:
+    token = fake_jwt(signature)
+    forged = smoke.tampered(token)
+    header, claims, forged_signature = forged.split(".")
+    original_header, original_claims, _ = token.split(".")
+    assert (header, claims) == (original_header, original_claims)
+    assert forged_signature != signature
+    assert len(forged_signature) == len(signature)
+    assert forged_signature[1:] == signature[1:]
+
+
+def test_invocation_url_encodes_the_arn(smoke: Any) -> None:
+    url = smoke.invocation_url("https://bedrock-agentcore.us-east-1.amazonaws.com/", RUNTIME_ARN)
+    assert url == (
+        "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/"
+        "arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2FCustomerSupport-abcdefghij"
+        "/invocations?qualifier=DEFAULT"
+    )
+    path = urllib.parse.urlsplit(url).path
+    assert urllib.parse.unquote(path.split("/")[2]) == RUNTIME_ARN
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        pytest.param('data: "Hello"\n\ndata: " world"\n\n', "text/event-stream", "Hello world", id="json-strings"),
+        pytest.param(
+            'event: message\ndata: "A"\n: keep-alive\nid: 1\n\ndata: "B"\r\n\r\n',
+            "text/event-stream; charset=utf-8",
+            "AB",
+            id="ignores-other-fields",
+        ),
+        pytest.param('data: {"delta": 1}\n\n', "text/event-stream", '{"delta": 1}', id="json-object-redumped"),
+        pytest.param("data: plain text\n\n", "text/event-stream", "plain text", id="not-json"),
+        pytest.param('data:"no-space"\n', "text/event-stream", "no-space", id="no-space-after-colon"),
+        pytest.param('{"result": "x"}', "application/json", '{"result": "x"}', id="json-body-verbatim"),
+        pytest.param("", "text/event-stream", "", id="empty"),
+    ],
+)
+def test_answer_text(smoke: Any, body: str, content_type: str, expected: str) -> None:
+    assert smoke._answer_text(body.encode(), content_type) == expected
+
+
+def test_answer_text_survives_invalid_utf8(smoke: Any) -> None:
+    assert smoke._answer_text(b'data: "ok"\n\xff\n', "text/event-stream") == "ok"
+
+
+# --- mint_token -------------------------------------------------------------------------------------------------
+
+
+def test_mint_token_rejection_names_status_and_error_but_never_the_secret(smoke: Any) -> None:
+    with local_http_server(lambda r: json_response(400, {"error": "invalid_client"})) as server:
+        token_url = f"{server.base_url}/oauth2/token"
+        with pytest.raises(TokenRequestFailed) as caught:
+            smoke.mint_token(token_url, "client-1", SECRET, SCOPE)
+    message = str(caught.value)
+    assert "400" in message
+    assert "invalid_client" in message
+    assert token_url in message
+    assert SECRET not in message
+    assert base64.b64encode(f"client-1:{SECRET}".encode()).decode() not in message
+    assert caught.value.__suppress_context__  # no HTTPError (with headers) chained onto the Lambda error
+    # The secret really was sent (HTTP Basic), so its absence from the message is meaningful.
+    (request,) = server.requests
+    assert basic_credentials(request) == f"client-1:{SECRET}"
+
+
+def test_mint_token_rejection_without_json_body(smoke: Any) -> None:
+    with local_http_server(lambda r: (503, {"Content-Type": "text/html"}, b"<html>down</html>")) as server:
+        with pytest.raises(TokenRequestFailed, match=r"answered 503 \(no error code\)"):
+            smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+
+
+def test_mint_token_success_sends_client_credentials(smoke: Any) -> None:
+    token = fake_jwt()
+    with local_http_server(lambda r: json_response(200, {"access_token": token, "expires_in": 3600})) as server:
+        assert smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE) == token
+    (request,) = server.requests
+    assert request.path == "/oauth2/token"
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert urllib.parse.parse_qs(request.body.decode()) == {"grant_type": ["client_credentials"], "scope": [SCOPE]}
+    assert SECRET not in request.body.decode()  # only in the Authorization header
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        pytest.param({"access_token": "opaque-token"}, "returned no JWT access_token", id="not-a-jwt"),
+        pytest.param({"token_type": "Bearer"}, "returned no JWT access_token", id="no-token"),
+        pytest.param({"access_token": 42}, "returned no JWT access_token", id="not-a-string"),
+    ],
+)
+def test_mint_token_without_jwt(smoke: Any, payload: dict[str, Any], expected: str) -> None:
+    with local_http_server(lambda r: json_response(200, payload)) as server:
+        with pytest.raises(TokenRequestFailed, match=expected):
+            smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+
+
+def test_mint_token_invalid_json(smoke: Any) -> None:
+    with local_http_server(lambda r: (200, {"Content-Type": "application/json"}, b"not json")) as server:
+        with pytest.raises(TokenRequestFailed, match="unreachable or invalid: JSONDecodeError"):
+            smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_mint_token_unreachable(smoke: Any) -> None:
+    with pytest.raises(TokenRequestFailed, match="unreachable or invalid: URLError") as caught:
+        smoke.mint_token(f"{closed_port_url()}/oauth2/token", "client-1", SECRET, SCOPE)
+    assert SECRET not in str(caught.value)
+
+
+# --- client_secret (moto Cognito) -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cognito(aws: None) -> dict[str, str]:
+    idp = boto3.client("cognito-idp")
+    pool_id = idp.create_user_pool(PoolName="customersupport")["UserPool"]["Id"]
+    with_secret = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="m2m", GenerateSecret=True)
+    without_secret = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="public")
+    return {
+        "pool_id": pool_id,
+        "client_id": with_secret["UserPoolClient"]["ClientId"],
+        "secret": with_secret["UserPoolClient"]["ClientSecret"],
+        "public_client_id": without_secret["UserPoolClient"]["ClientId"],
+    }
+
+
+def test_client_secret_is_read_from_cognito(smoke: Any, cognito: dict[str, str]) -> None:
+    assert smoke.client_secret(cognito["pool_id"], cognito["client_id"]) == cognito["secret"]
+
+
+def test_client_without_secret(smoke: Any, cognito: dict[str, str]) -> None:
+    with pytest.raises(TokenRequestFailed, match="has no client secret; client_credentials needs one"):
+        smoke.client_secret(cognito["pool_id"], cognito["public_client_id"])
+
+
+def test_client_secret_unknown_pool(smoke: Any, cognito: dict[str, str]) -> None:
+    with pytest.raises(TokenRequestFailed, match="DescribeUserPoolClient us-east-1_Missing0/x failed: ResourceNotFound"):
+        smoke.client_secret("us-east-1_Missing0", "x")
+
+
+# --- invoke and the whole smoke test ----------------------------------------------------------------------------
+
+
+class FakeAgentCore:
+    """Token endpoint + runtime data plane: accepts exactly the minted token, like a JWT-secured runtime."""
+
+    def __init__(self, client_id: str, secret: str) -> None:
+        self.client_id, self.secret, self.token = client_id, secret, fake_jwt("dmFsaWQtc2lnbmF0dXJl")
+        self.accept_anything = False
+
+    def __call__(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
+        if request.path == "/oauth2/token":
+            if basic_credentials(request) != f"{self.client_id}:{self.secret}":
+                return json_response(400, {"error": "invalid_client"})
+            return json_response(200, {"access_token": self.token, "token_type": "Bearer", "expires_in": 3600})
+        expected_path = f"/runtimes/{urllib.parse.quote(RUNTIME_ARN, safe='')}/invocations?qualifier=DEFAULT"
+        assert request.path == expected_path
+        assert 33 <= len(request.headers["X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"]) <= 256
+        authorization = request.headers.get("Authorization")
+        if self.accept_anything or authorization == f"Bearer {self.token}":
+            body = "".join(f"data: {json.dumps(word)}\n\n" for word in ANSWER.split(" ")).replace('"\n', ' "\n', 0)
+            return 200, {"Content-Type": "text/event-stream"}, body.encode()
+        if authorization is None:
+            return 401, {"WWW-Authenticate": 'Bearer resource_metadata="x"', "Content-Type": "application/json"}, b"{}"
+        return 403, {"Content-Type": "application/json"}, b'{"message": "invalid token"}'
+
+
+@pytest.fixture
+def agentcore(cognito: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalServer, Any]]:
+    fake = FakeAgentCore(cognito["client_id"], cognito["secret"])
+    with local_http_server(fake) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", server.base_url)
+        yield server, fake
+
+
+def smoke_config(cognito: dict[str, str], server: LocalServer) -> dict[str, Any]:
+    return {
+        "runtime": {"id": "CustomerSupport-abcdefghij", "arn": RUNTIME_ARN},
+        "cognito": {
+            "poolId": cognito["pool_id"],
+            "clientId": cognito["client_id"],
+            "tokenUrl": f"{server.base_url}/oauth2/token",
+            "scope": SCOPE,
+        },
+    }
+
+
+def test_smoke_test_passes_against_a_locked_down_runtime(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    assert smoke.data_plane_endpoint() == server.base_url
+    report = smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+    assert report["passed"] is True
+    assert report["withToken"]["status"] == 200
+    assert report["withToken"]["contentType"] == "text/event-stream"
+    assert report["withToken"]["answerExcerpt"].replace(" ", "") == ANSWER.replace(" ", "")
+    assert report["withoutToken"]["status"] == 401
+    assert report["withoutToken"]["wwwAuthenticate"] is True
+    assert report["tamperedToken"]["status"] == 403
+    assert [r.path for r in server.requests].count("/oauth2/token") == 1  # minted once for all three calls
+    serialized = json.dumps(report)
+    assert cognito["secret"] not in serialized
+    assert fake.token not in serialized
+
+
+def test_smoke_test_fails_when_the_runtime_is_open(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    fake.accept_anything = True
+    with pytest.raises(SmokeTestFailed) as caught:
+        smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+    assert str(caught.value) == (
+        "without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200"
+    )
+    assert fake.token not in str(caught.value)
+
+
+def test_smoke_test_with_wrong_secret_never_invokes(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    fake.secret = "rotated"
+    with pytest.raises(TokenRequestFailed, match="answered 400 \\(invalid_client\\)") as caught:
+        smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+    assert cognito["secret"] not in str(caught.value)
+    assert [r.path for r in server.requests] == ["/oauth2/token"]
+
+
+def test_invoke_unreachable(smoke: Any) -> None:
+    url = smoke.invocation_url(closed_port_url(), RUNTIME_ARN)
+    with pytest.raises(SmokeTestFailed, match="unreachable: URLError") as caught:
+        smoke.invoke(url, "s" * 40, "token")
+    assert "qualifier" not in str(caught.value)
+
+
+def test_smoke_handler(
+    smoke: Any,
+    cognito: dict[str, str],
+    agentcore: tuple[LocalServer, Any],
+    context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rollout_core import control
+    from unit_support import RUNTIME_ARTIFACT, RUNTIME_NETWORK, RUNTIME_ROLE
+
+    server, fake = agentcore
+    client = control.agentcore_control()
+    runtime = client.create_agent_runtime(
+        agentRuntimeName="CustomerSupport",
+        agentRuntimeArtifact=RUNTIME_ARTIFACT,
+        roleArn=RUNTIME_ROLE,
+        networkConfiguration=RUNTIME_NETWORK,
+    )
+    global RUNTIME_ARN  # the fake data plane checks the path against the runtime's ARN
+    saved, RUNTIME_ARN = RUNTIME_ARN, runtime["agentRuntimeArn"]
+    try:
+        config = smoke_config(cognito, server)
+        config["runtime"]["id"] = runtime["agentRuntimeId"]
+        report = smoke.lambda_handler({"config": config}, context)
+    finally:
+        RUNTIME_ARN = saved
+    assert report["passed"] is True
+    assert report["runtimeArn"] == runtime["agentRuntimeArn"]
+    output = capsys.readouterr().out
+    assert "SmokeLatency" in output  # the EMF metric was flushed
+    assert cognito["secret"] not in output
+    assert fake.token not in output

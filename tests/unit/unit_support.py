@@ -1,0 +1,240 @@
+"""Shared constants and helpers for the unit tests (plain moto, no sandbox, no Step Functions)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PREFIX = "/app/customersupport/agentcore"
+POOL_ID = "us-east-1_AbCdEf123"
+CLIENT_ID = "4example7clientid0abc"
+DISCOVERY_URL = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL_ID}/.well-known/openid-configuration"
+TOKEN_URL = f"https://customersupport.auth.{REGION}.amazoncognito.com/oauth2/token"
+SCOPE = "customersupport/invoke"
+WARRANTY_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:CustomerSupportWarrantyCheck"
+OLD_WARRANTY_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:TutorialWarrantyCheck"
+SHIPPING_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:CustomerSupportShippingEstimate"
+RUNTIME_ROLE = f"arn:aws:iam::{ACCOUNT}:role/AgentCoreRuntimeRole"
+GATEWAY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/AgentCoreGatewayRole"
+
+SSM_VALUES: dict[str, str] = {
+    "cognito_discovery_url": DISCOVERY_URL,
+    "client_id": CLIENT_ID,
+    "pool_id": POOL_ID,
+    "cognito_token_url": TOKEN_URL,
+    "cognito_auth_scope": SCOPE,
+    "warranty_check_lambda_arn": WARRANTY_ARN,
+}
+
+# The deployment defaults as the template passes them, minus DEFAULT_GATEWAY_URL_ENV_VAR (derived from the name).
+DEFAULT_ENV: dict[str, str] = {
+    "DEFAULT_PARAMETER_PREFIX": PREFIX,
+    "DEFAULT_RUNTIME_NAME": "CustomerSupport",
+    "DEFAULT_OLD_GATEWAY_NAME": "my-gateway",
+    "DEFAULT_GATEWAY_NAME": "my-gateway-secure",
+    "DEFAULT_TARGET_NAME": "WarrantyCheck",
+    "DEFAULT_POLL_SECONDS": "0",
+    "DEFAULT_MAX_POLLS": "5",
+}
+
+RUNTIME_ENV = {
+    "AGENT_MODEL_PROVIDER": "offline-deterministic",
+    "LOG_LEVEL": "INFO",
+    "AGENTCORE_GATEWAY_MY_GATEWAY_URL": "https://placeholder.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp",
+}
+RUNTIME_DESCRIPTION = "Customer support agent (tutorial)"
+RUNTIME_ARTIFACT = {
+    "codeConfiguration": {
+        "code": {"s3": {"bucket": "customersupport-agent-code", "prefix": "CustomerSupport/code.zip"}},
+        "runtime": "PYTHON_3_13",
+        "entryPoint": ["main.py"],
+    }
+}
+RUNTIME_PROTOCOL = {"serverProtocol": "HTTP"}
+RUNTIME_LIFECYCLE = {"idleRuntimeSessionTimeout": 900, "maxLifetime": 28800}
+RUNTIME_NETWORK = {"networkMode": "PUBLIC"}
+RUNTIME_HEADERS = {"requestHeaderAllowlist": ["X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant"]}
+
+SHIPPING_SCHEMA = [
+    {
+        "name": "estimate_shipping",
+        "description": "Estimate shipping days to a postcode",
+        "inputSchema": {"type": "object", "properties": {"postcode": {"type": "string"}}, "required": ["postcode"]},
+    }
+]
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools' inject_lambda_context reads."""
+
+    function_name: str = "unit-test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:unit-test-function"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+
+def load_function(step: str) -> ModuleType:
+    """Import functions/<step>/app.py under the unique module name fn_<step> (every handler file is app.py)."""
+    name = f"fn_{step}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / step / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def client_error(code: str, message: str = "boom", operation: str = "UpdateAgentRuntime") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+def fake_jwt(signature: str = "c2lnbmF0dXJl") -> str:
+    return f"eyJhbGciOiJSUzI1NiJ9.eyJjbGllbnRfaWQiOiJhYmMifQ.{signature}"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Route = Callable[["Recorded"], tuple[int, dict[str, str], bytes]]
+
+
+@dataclass
+class LocalServer:
+    """A tiny HTTP server on 127.0.0.1; `route` decides each answer, every request is recorded."""
+
+    route: Route
+    requests: list[Recorded] = field(default_factory=list)
+    base_url: str = ""
+
+
+@contextmanager
+def local_http_server(route: Route) -> Iterator[LocalServer]:
+    server_state = LocalServer(route=route)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            recorded = Recorded("POST", self.path, dict(self.headers.items()), self.rfile.read(length))
+            server_state.requests.append(recorded)
+            status, headers, body = server_state.route(recorded)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def json_response(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def put_ssm(values: dict[str, str]) -> None:
+    ssm = boto3.client("ssm")
+    for name, value in values.items():
+        ssm.put_parameter(Name=f"{PREFIX}/{name}", Value=value, Type="String", Overwrite=True)
+
+
+@dataclass
+class Seeded:
+    runtime_id: str
+    runtime_arn: str
+    old_gateway_id: str
+    old_gateway_url: str
+    target_ids: dict[str, str]
+
+
+def create_gateway_with_targets(client: Any, name: str, authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "name": name,
+        "description": "Customer support tools (tutorial)",
+        "roleArn": GATEWAY_ROLE,
+        "protocolType": "MCP",
+        "protocolConfiguration": {"mcp": {"supportedVersions": ["2025-03-26"], "searchType": "SEMANTIC"}},
+        "authorizerType": "CUSTOM_JWT" if authorizer else "NONE",
+    }
+    if authorizer:
+        request["authorizerConfiguration"] = authorizer
+    return dict(client.create_gateway(**request))
+
+
+def seed_tutorial(client: Any) -> Seeded:
+    """The tutorial's end state: runtime CustomerSupport, open gateway my-gateway with two Lambda targets."""
+    gateway = create_gateway_with_targets(client, "my-gateway")
+    gateway_id = gateway["gatewayId"]
+    target_ids = {}
+    for name, arn, schema in (
+        (
+            "WarrantyCheck",
+            OLD_WARRANTY_ARN,
+            [{"name": "old_tool", "description": "stale schema", "inputSchema": {"type": "object"}}],
+        ),
+        ("ShippingEstimate", SHIPPING_ARN, SHIPPING_SCHEMA),
+    ):
+        target = client.create_gateway_target(
+            gatewayIdentifier=gateway_id,
+            name=name,
+            description=f"{name} tool (tutorial)",
+            targetConfiguration={"mcp": {"lambda": {"lambdaArn": arn, "toolSchema": {"inlinePayload": schema}}}},
+            credentialProviderConfigurations=[{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
+        )
+        target_ids[name] = target["targetId"]
+    runtime = client.create_agent_runtime(
+        agentRuntimeName="CustomerSupport",
+        description=RUNTIME_DESCRIPTION,
+        agentRuntimeArtifact=copy.deepcopy(RUNTIME_ARTIFACT),
+        roleArn=RUNTIME_ROLE,
+        networkConfiguration=copy.deepcopy(RUNTIME_NETWORK),
+        protocolConfiguration=copy.deepcopy(RUNTIME_PROTOCOL),
+        lifecycleConfiguration=copy.deepcopy(RUNTIME_LIFECYCLE),
+        requestHeaderConfiguration=copy.deepcopy(RUNTIME_HEADERS),
+        environmentVariables=dict(RUNTIME_ENV),
+    )
+    return Seeded(
+        runtime_id=runtime["agentRuntimeId"],
+        runtime_arn=runtime["agentRuntimeArn"],
+        old_gateway_id=gateway_id,
+        old_gateway_url=gateway["gatewayUrl"],
+        target_ids=target_ids,
+    )

@@ -1,0 +1,93 @@
+"""Each failure branch ends in NotifyFailure + Fail with a named Error and a Cause that says what happened."""
+
+from __future__ import annotations
+
+import json
+
+from sandbox.behaviour import GATEWAY_MODEL
+from sandbox.core import Sandbox
+
+
+def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
+    execution = sandbox.wait(sandbox.start_rollout(execution_input or {}))
+    assert execution["status"] == "FAILED"
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in sandbox.history(execution["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert states[-2:] == ["NotifyFailure", "RolloutFailed"]
+    return execution
+
+
+def _message(execution: dict) -> str:
+    return str(json.loads(execution["cause"])["errorMessage"])
+
+
+def test_malformed_parameter_fails_before_any_change(sandbox: Sandbox) -> None:
+    sandbox.client("ssm").put_parameter(
+        Name="/app/customersupport/agentcore/cognito_discovery_url",
+        Value="http://login.example.com/pool/.well-known/openid-configuration",
+        Type="String",
+        Overwrite=True,
+    )
+    # The parameter change itself triggers a rollout through EventBridge; wait for that one too.
+    triggered = list(sandbox.events.started_executions)
+    before = len(sandbox.behaviour.mutations)
+    execution = _failed(sandbox)
+    assert execution["error"] == "InvalidConfiguration"
+    message = _message(execution)
+    assert "cognito_discovery_url" in message
+    assert "http://login.example.com" in message
+    assert "https" in message
+    for arn in triggered:
+        assert sandbox.wait(arn)["error"] == "InvalidConfiguration"
+    assert sandbox.behaviour.mutations[before:] == []
+
+
+def test_missing_parameter_is_named(sandbox: Sandbox) -> None:
+    sandbox.client("ssm").delete_parameter(Name="/app/customersupport/agentcore/pool_id")
+    execution = _failed(sandbox)
+    assert execution["error"] == "InvalidConfiguration"
+    assert "/app/customersupport/agentcore/pool_id" in _message(execution)
+
+
+def test_unknown_input_key_and_wrong_type(sandbox: Sandbox) -> None:
+    execution = _failed(sandbox, {"runtimeNmae": "CustomerSupport"})
+    assert execution["error"] == "InvalidExecutionInput"
+    assert "runtimeNmae" in _message(execution)
+    execution = _failed(sandbox, {"dryRun": "yes"})
+    assert execution["error"] == "InvalidExecutionInput"
+    assert "dryRun" in _message(execution)
+
+
+def test_unknown_runtime_is_named(sandbox: Sandbox) -> None:
+    execution = _failed(sandbox, {"runtimeName": "NoSuchAgent"})
+    assert execution["error"] == "RuntimeNotFound"
+    assert "NoSuchAgent" in _message(execution)
+
+
+def test_runtime_update_failed_reports_the_service_reason(sandbox: Sandbox) -> None:
+    sandbox.behaviour.faults.runtime_update_failure = "Container failed health check on port 8080"
+    execution = _failed(sandbox)
+    assert execution["error"] == "RuntimeUpdateFailed"
+    assert "UPDATE_FAILED" in _message(execution)
+    assert "Container failed health check on port 8080" in _message(execution)
+
+
+def test_gateway_failed_reports_the_service_reason(sandbox: Sandbox) -> None:
+    sandbox.behaviour.faults.gateway_create_failure = "Invalid discovery URL: issuer unreachable"
+    execution = _failed(sandbox)
+    assert execution["error"] == "GatewayCreateFailed"
+    assert "FAILED" in _message(execution)
+    assert "issuer unreachable" in _message(execution)
+    # The old gateway is untouched when its replacement failed: nothing lost.
+    names = [g["name"] for g in sandbox.client("bedrock-agentcore-control").list_gateways()["items"]]
+    assert "my-gateway" in names
+
+
+def test_poll_budget_ends_in_named_timeout(sandbox: Sandbox) -> None:
+    sandbox.behaviour.faults.stalled_models.add(GATEWAY_MODEL)
+    execution = _failed(sandbox, {"maxPolls": 3})
+    assert execution["error"] == "ResourceWaitTimeout"
+    assert "still CREATING after 3 polls" in _message(execution)

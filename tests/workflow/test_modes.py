@@ -1,0 +1,57 @@
+"""Dry run, same-name replacement and EventBridge-triggered runs."""
+
+from __future__ import annotations
+
+import json
+
+from sandbox.core import Sandbox
+
+
+def test_dry_run_returns_the_plan_and_changes_nothing(sandbox: Sandbox) -> None:
+    before = len(sandbox.behaviour.mutations)
+    execution = sandbox.wait(sandbox.start_rollout({"dryRun": True}))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    report = json.loads(execution["output"])
+    assert report["dryRun"] is True
+    assert report["changed"] is False
+    assert report["plannedChanges"] is True
+    assert "create gateway my-gateway-secure with CUSTOM_JWT authorizer" in report["actions"]
+    assert "delete old gateway my-gateway and its targets" in report["actions"]
+    assert sandbox.behaviour.mutations[before:] == []
+
+
+def test_same_gateway_name_deletes_first_then_recreates(sandbox: Sandbox) -> None:
+    execution = sandbox.wait(sandbox.start_rollout({"gatewayName": "my-gateway"}))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    control = sandbox.client("bedrock-agentcore-control")
+    gateways = control.list_gateways()["items"]
+    assert [(g["name"], g["authorizerType"]) for g in gateways] == [("my-gateway", "CUSTOM_JWT")]
+    assert gateways[0]["gatewayId"] != sandbox.seeded.old_gateway_id
+    mutations = [m.split()[0] for m in sandbox.behaviour.mutations]
+    # Deleting the NONE gateway happened before creating its JWT replacement.
+    last_delete = max(i for i, m in enumerate(mutations) if m == "DeleteGateway")
+    last_create = max(i for i, m in enumerate(mutations) if m == "CreateGateway")
+    assert last_delete < last_create
+    targets = control.list_gateway_targets(gatewayIdentifier=gateways[0]["gatewayId"])["items"]
+    assert sorted(t["name"] for t in targets) == ["ShippingEstimate", "WarrantyCheck"]
+    runtime = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    new_url = control.get_gateway(gatewayIdentifier=gateways[0]["gatewayId"])["gatewayUrl"]
+    assert runtime["environmentVariables"]["AGENTCORE_GATEWAY_MY_GATEWAY_URL"] == new_url
+
+
+def test_parameter_change_starts_a_rollout_through_eventbridge(sandbox: Sandbox) -> None:
+    ssm = sandbox.client("ssm")
+    name = "/app/customersupport/agentcore/cognito_auth_scope"
+    value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+    assert len(sandbox.events.started_executions) == 1
+    execution = sandbox.wait(sandbox.events.started_executions[0])
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    trigger = json.loads(execution["input"])["trigger"]
+    assert (trigger["source"], trigger["parameter"], trigger["operation"]) == ("aws.ssm", name, "Update")
+    report = json.loads(execution["output"])
+    assert report["trigger"]["parameter"] == name
+    assert report["changed"] is True
+    # Parameters outside the prefix do not trigger anything.
+    ssm.put_parameter(Name="/app/other/setting", Value="x", Type="String")
+    assert len(sandbox.events.started_executions) == 1

@@ -1,0 +1,54 @@
+"""The client secret and every minted token stay out of everything a run publishes or prints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sandbox.core import Sandbox
+
+
+def _secret(sandbox: Sandbox) -> str:
+    client = sandbox.client("cognito-idp").describe_user_pool_client(
+        UserPoolId=sandbox.seeded.pool_id, ClientId=sandbox.seeded.client_id
+    )
+    return str(client["UserPoolClient"]["ClientSecret"])
+
+
+def _cloudwatch_text(sandbox: Sandbox) -> str:
+    logs = sandbox.client("logs")
+    lines = []
+    for group in logs.describe_log_groups()["logGroups"]:
+        for stream in logs.describe_log_streams(logGroupName=group["logGroupName"])["logStreams"]:
+            events = logs.get_log_events(logGroupName=group["logGroupName"], logStreamName=stream["logStreamName"])
+            lines += [e["message"] for e in events["events"]]
+    return "\n".join(lines)
+
+
+def test_no_secret_or_token_in_history_logs_report_or_output(
+    rolled_out: tuple[Sandbox, dict], capfd: pytest.CaptureFixture[str]
+) -> None:
+    sandbox, execution = rolled_out
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    secret = _secret(sandbox)
+    tokens = list(sandbox.cognito.issued_tokens)
+    assert len(secret) > 20
+    assert tokens, "the smoke test must have minted a token"
+
+    published = {
+        "execution history": json.dumps(sandbox.history(execution["arn"]), default=str),
+        "execution output": execution["output"],
+        "lambda logs": sandbox.lambdas.logs_of(),
+        "cloudwatch logs": _cloudwatch_text(sandbox),
+        "agent logs": sandbox.agents.logs(sandbox.seeded.runtime_id),
+        "data plane records": json.dumps(sandbox.runtime_plane.invocations, default=str),
+    }
+    captured = capfd.readouterr()
+    published["test stdout/stderr"] = captured.out + captured.err
+    assert sandbox.lambdas.logs_of("SmokeTest"), "smoke-test logs were captured (the scan is not vacuous)"
+    for where, text in published.items():
+        assert secret not in text, f"client secret found in {where}"
+        for token in tokens:
+            assert token not in text, f"access token found in {where}"
+            assert token.split(".")[2] not in text, f"token signature found in {where}"
