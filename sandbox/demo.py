@@ -61,7 +61,7 @@ class ProgressPrinter:
             took = (stamp - began).total_seconds() * 1000
             print(f"  {elapsed:6.2f}s  < {name} ({took:.0f} ms)")
         elif kind in ("LambdaFunctionFailed", "TaskFailed", "ExecutionFailed"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             print(f"  {elapsed:6.2f}s  ! {kind}: {details.get('error')}")
 
 

@@ -118,7 +118,7 @@ def deploy(
         "AWS::StackName": stack_name,
     }
     parameter_values = {**pseudo, **parameters}
-    translated = transform(template, parameter_values, _NoManagedPolicies())  # type: ignore[arg-type]
+    translated = transform(template, parameter_values, _NoManagedPolicies())
 
     cloudformation = boto3.client("cloudformation", region_name=region)
     cloudformation.create_stack(

@@ -86,7 +86,7 @@ class ParameterStoreEvents:
             payload = json.loads(target["Input"])
         elif transformer:
             payload = EventTemplateParser.parse(
-                input_template=transformer.get("InputTemplate"),
+                input_template=transformer.get("InputTemplate") or "",
                 input_paths_map=transformer.get("InputPathsMap", {}),
                 event=event,
             )

@@ -102,7 +102,7 @@ def _route_std_streams() -> tuple[Any, Any]:
     return saved
 
 
-class ThreadOverlayEnviron(os._Environ):  # type: ignore[type-arg]
+class ThreadOverlayEnviron(os._Environ):
     """os.environ whose values can be overridden for one thread only.
 
     Each in-process Lambda invocation sees its function's environment while other threads (the state machine's

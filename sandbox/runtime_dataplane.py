@@ -108,9 +108,8 @@ class RuntimeDataPlane:
         self.agents = agents
         self.host = host
         self.verifier = verifier or default_verifier()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(agent_read_timeout, connect=5.0), trust_env=False, follow_redirects=False
-        )
+        self.agent_read_timeout = agent_read_timeout
+        self._http = self._agent_client()
         self._invocations: list[InvocationRecord] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -118,14 +117,23 @@ class RuntimeDataPlane:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
+    def _agent_client(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(self.agent_read_timeout, connect=5.0), trust_env=False, follow_redirects=False
+        )
+
     def start(self) -> RuntimeDataPlane:
         if self._server is not None:
             return self
+        if self._http.is_closed:  # restarted after stop()
+            self._http = self._agent_client()
         server = ThreadingHTTPServer((self.host, 0), _DataPlaneHandler)
         server.daemon_threads = True
         server.dataplane = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="sandbox-runtime-dataplane", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="sandbox-runtime-dataplane", daemon=True
+        )
         self._thread.start()
         logger.info("AgentCore runtime data plane listening on %s", self.base_url)
         return self
@@ -195,7 +203,7 @@ class RuntimeDataPlane:
                 return _RuntimeView(
                     runtime_id=runtime.agent_runtime_id,
                     runtime_arn=runtime.agent_runtime_arn,
-                    status=runtime.status,
+                    status=runtime.status,  # reading does not count as a poll: only GetAgentRuntime advances it
                     authorizer_configuration=runtime.authorizer_configuration or None,
                     header_allowlist=tuple(str(h) for h in headers),
                     environment={str(k): str(v) for k, v in (runtime.environment_variables or {}).items()},
@@ -231,6 +239,7 @@ class RuntimeDataPlane:
             raise _Refusal(401, "UnauthorizedException", f"Authentication required: {decision.reason}", challenge)
         if not decision.allowed:
             raise _Refusal(403, "AccessDeniedException", f"OAuth authorization failed: {decision.reason}")
+        # Authorization first: an unauthenticated caller learns nothing about the runtime's state or the request.
         if runtime.status != "READY":
             raise _Refusal(409, "RetryableConflictException", f"Agent runtime {runtime.runtime_id} is {runtime.status}")
         session_id = handler.headers.get(SESSION_HEADER) or ""
@@ -247,9 +256,10 @@ class RuntimeDataPlane:
             "Content-Type": handler.headers.get("Content-Type") or "application/json",
             "Accept": handler.headers.get("Accept") or "*/*",
         }
+        always = {name.lower() for name in headers}
         for name, value in handler.headers.items():
             lowered = name.lower()
-            if lowered in allowed and lowered not in _NEVER_FORWARD:
+            if lowered in allowed and lowered not in _NEVER_FORWARD and lowered not in always:
                 headers[name] = value
         return headers
 

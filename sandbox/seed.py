@@ -81,7 +81,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
     iam = boto3.client("iam", region_name=region)
     ssm = boto3.client("ssm", region_name=region)
     lambda_client = boto3.client("lambda", region_name=region)
-    control = boto3.client("bedrock-agentcore-control", region_name=region)
+    control: Any = boto3.client("bedrock-agentcore-control", region_name=region)
 
     pool_id = cognito.create_user_pool(PoolName="CustomerSupportPool")["UserPool"]["Id"]
     cognito.create_user_pool_domain(Domain="customersupport-sandbox", UserPoolId=pool_id)

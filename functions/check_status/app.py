@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -47,7 +48,7 @@ def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tup
         done = control.settle(
             target["status"],
             control.TARGET_PENDING,
-            lambda record=target: control.target_failure(record),
+            functools.partial(control.target_failure, target),
             resource["attempt"],
             max_polls,
             f"gateway target {target['name']}",

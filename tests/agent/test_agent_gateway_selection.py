@@ -66,7 +66,7 @@ def gateway_clients(monkeypatch: pytest.MonkeyPatch) -> list[RecordingGatewayCli
 
 def run_invoke(prompt: str, session_id: str, headers: dict[str, str] | None) -> str:
     async def collect() -> str:
-        context = RequestContext(session_id=session_id, request_headers=headers)
+        context = RequestContext(session_id=session_id, request_headers=headers, request=None)
         return "".join([chunk async for chunk in main.invoke({"prompt": prompt}, context)])
 
     return asyncio.run(collect())

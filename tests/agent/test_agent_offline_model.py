@@ -35,7 +35,7 @@ def user(text: str) -> dict[str, Any]:
 
 def collect(model: OfflineDeterministicModel, messages: list[Any], specs: list[Any]) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
-        return [event async for event in model.stream(messages, specs, "system prompt")]
+        return [dict(event) async for event in model.stream(messages, specs, "system prompt")]
 
     return asyncio.run(run())
 
@@ -185,7 +185,7 @@ def test_structured_output_validates_a_json_prompt_and_rejects_free_text() -> No
     model = OfflineDeterministicModel()
 
     async def run(text: str) -> list[dict[str, Any]]:
-        return [event async for event in model.structured_output(Ticket, [user(text)])]
+        return [event async for event in model.structured_output(Ticket, [user(text)])]  # type: ignore[list-item]
 
     events = asyncio.run(run('{"product_id": "PROD-002", "priority": 2}'))
     assert events[-1]["output"] == Ticket(product_id="PROD-002", priority=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -36,8 +35,8 @@ def fetches(http: httpx.Client) -> CountingFetch:
 
 
 @pytest.fixture
-def verifier(fetches: CountingFetch) -> Iterator[JwtVerifier]:
-    yield JwtVerifier(fetch=fetches)
+def verifier(fetches: CountingFetch) -> JwtVerifier:
+    return JwtVerifier(fetch=fetches)
 
 
 def test_no_authorizer_is_open(verifier: JwtVerifier) -> None:
@@ -173,7 +172,7 @@ def test_custom_claims(
 def test_algorithm_confusion_and_garbage_are_refused(verifier: JwtVerifier, cognito: CognitoServer, pool: Pool) -> None:
     config = jwt_authorizer(cognito, pool.pool_id)
     claims = jwt.decode(cognito.mint_token(pool.client_id), options={"verify_signature": False})
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": cognito.kid})
+    unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": cognito.kid})
     hmac_signed = jwt.encode(
         claims, "a-shared-secret-of-sufficient-length!", algorithm="HS256", headers={"kid": cognito.kid}
     )

@@ -1,4 +1,4 @@
-"""The loopback AgentCore runtime data plane: live control-plane records, JWT enforcement, header allowlist, streaming."""
+"""The loopback AgentCore runtime data plane: live records, JWT enforcement, header allowlist, streaming."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -29,11 +30,25 @@ _CLEARED_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "DEFAULT_")
 _CLEARED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 
 
+POWERTOOLS_ENV = {
+    "POWERTOOLS_METRICS_NAMESPACE": "UnitTests",
+    "POWERTOOLS_SERVICE_NAME": "secure-rollout-unit",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def powertools_env() -> Iterator[None]:
+    """Read when a function module is imported (Logger/Tracer/Metrics are module globals): set before any import."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in POWERTOOLS_ENV.items():
+            patch.setenv(name, value)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def unit_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and Powertools settings; nothing from the host (endpoints, proxies, defaults) leaks in."""
-    import os
-
+    """Fake credentials; nothing from the host (endpoints, proxies, deployment defaults) leaks in."""
     for name in list(os.environ):
         if name.startswith(_CLEARED_ENV_PREFIXES) or name in _CLEARED_ENV:
             monkeypatch.delenv(name, raising=False)
@@ -41,11 +56,9 @@ def unit_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_NAMESPACE": "UnitTests",
-        "POWERTOOLS_SERVICE_NAME": "secure-rollout-unit",
-        "POWERTOOLS_TRACE_DISABLED": "true",
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
+        **POWERTOOLS_ENV,
     }.items():
         monkeypatch.setenv(name, value)
 
@@ -90,7 +103,7 @@ def context() -> FakeLambdaContext:
 
 
 @pytest.fixture
-def fn_load_config() -> Any:
+def fn_load_config(powertools_env: None) -> Any:
     return load_function("load_config")
 
 

@@ -47,7 +47,7 @@ NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
 
 
 @pytest.fixture(scope="module")
-def fn() -> dict[str, Any]:
+def fn(powertools_env: None) -> dict[str, Any]:
     steps = (
         "load_config",
         "plan",

@@ -11,8 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
+from rollout_core import control
 from rollout_core.errors import SmokeTestFailed, TokenRequestFailed
 from unit_support import (
+    RUNTIME_ARTIFACT,
+    RUNTIME_NETWORK,
+    RUNTIME_ROLE,
     SCOPE,
     FakeLambdaContext,
     LocalServer,
@@ -25,16 +29,17 @@ from unit_support import (
 
 SECRET = "s3cr3t-client-secret-DO-NOT-LEAK-1f2e3d"
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/CustomerSupport-abcdefghij"
-ANSWER = "Electronics can be returned within 30 days."
+ANSWER_CHUNKS = ["Electronics can", " be returned", " within 30 days."]
+ANSWER = "".join(ANSWER_CHUNKS)
 
 
 @pytest.fixture(scope="module")
-def smoke() -> Any:
+def smoke(powertools_env: None) -> Any:
     return load_function("smoke_test")
 
 
 def basic_credentials(recorded: Recorded) -> str:
-    scheme, _, value = recorded.headers.get("Authorization", "").partition(" ")
+    scheme, _, value = recorded.headers.get("authorization", "").partition(" ")
     assert scheme == "Basic"
     return base64.b64decode(value).decode()
 
@@ -111,9 +116,11 @@ def test_mint_token_rejection_names_status_and_error_but_never_the_secret(smoke:
 
 
 def test_mint_token_rejection_without_json_body(smoke: Any) -> None:
-    with local_http_server(lambda r: (503, {"Content-Type": "text/html"}, b"<html>down</html>")) as server:
-        with pytest.raises(TokenRequestFailed, match=r"answered 503 \(no error code\)"):
-            smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+    with (
+        local_http_server(lambda r: (503, {"Content-Type": "text/html"}, b"<html>down</html>")) as server,
+        pytest.raises(TokenRequestFailed, match=r"answered 503 \(no error code\)"),
+    ):
+        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
 def test_mint_token_success_sends_client_credentials(smoke: Any) -> None:
@@ -122,7 +129,7 @@ def test_mint_token_success_sends_client_credentials(smoke: Any) -> None:
         assert smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE) == token
     (request,) = server.requests
     assert request.path == "/oauth2/token"
-    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert urllib.parse.parse_qs(request.body.decode()) == {"grant_type": ["client_credentials"], "scope": [SCOPE]}
     assert SECRET not in request.body.decode()  # only in the Authorization header
 
@@ -136,15 +143,19 @@ def test_mint_token_success_sends_client_credentials(smoke: Any) -> None:
     ],
 )
 def test_mint_token_without_jwt(smoke: Any, payload: dict[str, Any], expected: str) -> None:
-    with local_http_server(lambda r: json_response(200, payload)) as server:
-        with pytest.raises(TokenRequestFailed, match=expected):
-            smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+    with (
+        local_http_server(lambda r: json_response(200, payload)) as server,
+        pytest.raises(TokenRequestFailed, match=expected),
+    ):
+        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
 def test_mint_token_invalid_json(smoke: Any) -> None:
-    with local_http_server(lambda r: (200, {"Content-Type": "application/json"}, b"not json")) as server:
-        with pytest.raises(TokenRequestFailed, match="unreachable or invalid: JSONDecodeError"):
-            smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+    with (
+        local_http_server(lambda r: (200, {"Content-Type": "application/json"}, b"not json")) as server,
+        pytest.raises(TokenRequestFailed, match="unreachable or invalid: JSONDecodeError"),
+    ):
+        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
 def closed_port_url() -> str:
@@ -187,7 +198,9 @@ def test_client_without_secret(smoke: Any, cognito: dict[str, str]) -> None:
 
 
 def test_client_secret_unknown_pool(smoke: Any, cognito: dict[str, str]) -> None:
-    with pytest.raises(TokenRequestFailed, match="DescribeUserPoolClient us-east-1_Missing0/x failed: ResourceNotFound"):
+    with pytest.raises(
+        TokenRequestFailed, match="DescribeUserPoolClient us-east-1_Missing0/x failed: ResourceNotFound"
+    ):
         smoke.client_secret("us-east-1_Missing0", "x")
 
 
@@ -200,18 +213,19 @@ class FakeAgentCore:
     def __init__(self, client_id: str, secret: str) -> None:
         self.client_id, self.secret, self.token = client_id, secret, fake_jwt("dmFsaWQtc2lnbmF0dXJl")
         self.accept_anything = False
+        self.runtime_arn = RUNTIME_ARN
 
     def __call__(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
         if request.path == "/oauth2/token":
             if basic_credentials(request) != f"{self.client_id}:{self.secret}":
                 return json_response(400, {"error": "invalid_client"})
             return json_response(200, {"access_token": self.token, "token_type": "Bearer", "expires_in": 3600})
-        expected_path = f"/runtimes/{urllib.parse.quote(RUNTIME_ARN, safe='')}/invocations?qualifier=DEFAULT"
+        expected_path = f"/runtimes/{urllib.parse.quote(self.runtime_arn, safe='')}/invocations?qualifier=DEFAULT"
         assert request.path == expected_path
-        assert 33 <= len(request.headers["X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"]) <= 256
-        authorization = request.headers.get("Authorization")
+        assert 33 <= len(request.headers["x-amzn-bedrock-agentcore-runtime-session-id"]) <= 256
+        authorization = request.headers.get("authorization")
         if self.accept_anything or authorization == f"Bearer {self.token}":
-            body = "".join(f"data: {json.dumps(word)}\n\n" for word in ANSWER.split(" ")).replace('"\n', ' "\n', 0)
+            body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in ANSWER_CHUNKS)
             return 200, {"Content-Type": "text/event-stream"}, body.encode()
         if authorization is None:
             return 401, {"WWW-Authenticate": 'Bearer resource_metadata="x"', "Content-Type": "application/json"}, b"{}"
@@ -247,10 +261,12 @@ def test_smoke_test_passes_against_a_locked_down_runtime(
     assert report["passed"] is True
     assert report["withToken"]["status"] == 200
     assert report["withToken"]["contentType"] == "text/event-stream"
-    assert report["withToken"]["answerExcerpt"].replace(" ", "") == ANSWER.replace(" ", "")
+    assert report["withToken"]["answerExcerpt"] == ANSWER
+    assert report["withToken"]["streamedBytes"] > len(ANSWER)
     assert report["withoutToken"]["status"] == 401
     assert report["withoutToken"]["wwwAuthenticate"] is True
     assert report["tamperedToken"]["status"] == 403
+    assert server.errors == []
     assert [r.path for r in server.requests].count("/oauth2/token") == 1  # minted once for all three calls
     serialized = json.dumps(report)
     assert cognito["secret"] not in serialized
@@ -295,9 +311,6 @@ def test_smoke_handler(
     context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rollout_core import control
-    from unit_support import RUNTIME_ARTIFACT, RUNTIME_NETWORK, RUNTIME_ROLE
-
     server, fake = agentcore
     client = control.agentcore_control()
     runtime = client.create_agent_runtime(
@@ -306,14 +319,10 @@ def test_smoke_handler(
         roleArn=RUNTIME_ROLE,
         networkConfiguration=RUNTIME_NETWORK,
     )
-    global RUNTIME_ARN  # the fake data plane checks the path against the runtime's ARN
-    saved, RUNTIME_ARN = RUNTIME_ARN, runtime["agentRuntimeArn"]
-    try:
-        config = smoke_config(cognito, server)
-        config["runtime"]["id"] = runtime["agentRuntimeId"]
-        report = smoke.lambda_handler({"config": config}, context)
-    finally:
-        RUNTIME_ARN = saved
+    fake.runtime_arn = runtime["agentRuntimeArn"]  # the handler reads the ARN from the control plane
+    config = smoke_config(cognito, server)
+    config["runtime"]["id"] = runtime["agentRuntimeId"]
+    report = smoke.lambda_handler({"config": config}, context)
     assert report["passed"] is True
     assert report["runtimeArn"] == runtime["agentRuntimeArn"]
     output = capsys.readouterr().out

@@ -116,6 +116,8 @@ def fake_jwt(signature: str = "c2lnbmF0dXJl") -> str:
 
 @dataclass
 class Recorded:
+    """One request as the server saw it; header names lower-cased."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -131,6 +133,7 @@ class LocalServer:
 
     route: Route
     requests: list[Recorded] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     base_url: str = ""
 
 
@@ -141,9 +144,14 @@ def local_http_server(route: Route) -> Iterator[LocalServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            recorded = Recorded("POST", self.path, dict(self.headers.items()), self.rfile.read(length))
+            headers_lower = {key.lower(): value for key, value in self.headers.items()}  # names are case-insensitive
+            recorded = Recorded("POST", self.path, headers_lower, self.rfile.read(length))
             server_state.requests.append(recorded)
-            status, headers, body = server_state.route(recorded)
+            try:
+                status, headers, body = server_state.route(recorded)
+            except Exception as exc:  # surface route assertion failures to the test instead of dropping the socket
+                server_state.errors.append(repr(exc))
+                status, headers, body = 500, {"Content-Type": "text/plain"}, repr(exc).encode()
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -156,7 +164,7 @@ def local_http_server(route: Route) -> Iterator[LocalServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server_state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield server_state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sandbox.behaviour import GATEWAY_MODEL
 from sandbox.core import Sandbox
@@ -91,3 +92,39 @@ def test_poll_budget_ends_in_named_timeout(sandbox: Sandbox) -> None:
     execution = _failed(sandbox, {"maxPolls": 3})
     assert execution["error"] == "ResourceWaitTimeout"
     assert "still CREATING after 3 polls" in _message(execution)
+
+
+def test_smoke_failure_when_the_agent_cannot_answer(sandbox: Sandbox) -> None:
+    sandbox.agents.agent_entry = (Path(__file__).parent / "broken_agent" / "main.py").resolve()
+    execution = _failed(sandbox)
+    assert execution["error"] == "SmokeTestFailed"
+    message = _message(execution)
+    # AgentCore surfaces a failing agent as 424 (RuntimeClientError).
+    assert "with a valid token: expected 2xx and a streamed answer, got 424" in message
+    # Security held even though the agent is broken: the other two calls were rejected as expected.
+    assert "without a token" not in message
+    assert "tampered" not in message
+    secret = sandbox.client("cognito-idp").describe_user_pool_client(
+        UserPoolId=sandbox.seeded.pool_id, ClientId=sandbox.seeded.client_id
+    )["UserPoolClient"]["ClientSecret"]
+    history = json.dumps(sandbox.history(execution["executionArn"]), default=str)
+    for text in (history, execution["cause"], sandbox.lambdas.logs_of()):
+        assert secret not in text
+        for token in sandbox.cognito.issued_tokens:
+            assert token not in text
+
+
+def test_token_endpoint_rejection_is_named(sandbox: Sandbox) -> None:
+    cognito = sandbox.client("cognito-idp")
+    # The app client loses its client_credentials grant: Cognito answers unauthorized_client.
+    cognito.update_user_pool_client(
+        UserPoolId=sandbox.seeded.pool_id,
+        ClientId=sandbox.seeded.client_id,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["customersupport/invoke"],
+        AllowedOAuthFlowsUserPoolClient=True,
+        CallbackURLs=["https://example.com/callback"],
+    )
+    execution = _failed(sandbox)
+    assert execution["error"] == "TokenRequestFailed"
+    assert "400" in _message(execution)
