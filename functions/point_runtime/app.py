@@ -17,22 +17,36 @@ MAX_ENV_VARS = 50
 MAX_ENV_VALUE = 5000
 
 
-def point_runtime(client: Any, runtime_id: str, env_var: str, gateway_url: str) -> dict[str, Any]:
+def point_runtime(
+    client: Any, runtime_id: str, env_var: str, gateway_url: str, artifact: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Set the gateway URL env var and, when a new agent CodeZip is given, switch the code in the same update."""
     runtime = control.get_runtime(client, runtime_id)
     url = control.normalize_gateway_url(gateway_url)
     environment = dict(runtime.get("environmentVariables") or {})
     before = environment.get(env_var)
+    current_artifact = runtime.get("agentRuntimeArtifact") or {}
+    switch_code = artifact is not None and control.code_location(current_artifact) != (
+        artifact["s3Bucket"],
+        artifact["s3Key"],
+    )
+    new_artifact = (
+        control.code_artifact(current_artifact, artifact["s3Bucket"], artifact["s3Key"])
+        if artifact is not None and switch_code
+        else None
+    )
     result = {
         "kind": "runtime",
         "id": runtime_id,
         "envVar": env_var,
         "before": before,
         "after": url,
+        "artifactChanged": switch_code,
         "changed": False,
         "ready": True,
         "attempt": 0,
     }
-    if before == url:
+    if before == url and not switch_code:
         return result
     environment[env_var] = url
     if len(environment) > MAX_ENV_VARS or len(url) > MAX_ENV_VALUE:
@@ -40,7 +54,7 @@ def point_runtime(client: Any, runtime_id: str, env_var: str, gateway_url: str) 
             f"cannot set {env_var}: the runtime would have {len(environment)} environment variables "
             f"(max {MAX_ENV_VARS}) or the URL exceeds {MAX_ENV_VALUE} characters"
         )
-    request = control.runtime_update_request(runtime, environment=environment)
+    request = control.runtime_update_request(runtime, environment=environment, artifact=new_artifact)
     with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} ({env_var})"):
         response = client.update_agent_runtime(**request)
     return {**result, "changed": True, "ready": False, "status": response.get("status")}
@@ -54,6 +68,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["runtimeId"],
         event["envVar"],
         event["gatewayUrl"],
+        event.get("agentArtifact"),
     )
     logger.info("runtime gateway URL step done", extra={"envVar": result["envVar"], "changed": result["changed"]})
     return result

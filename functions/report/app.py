@@ -22,8 +22,12 @@ def _runtime_problems(runtime: dict[str, Any], config: dict[str, Any], gateway_u
         runtime.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
     ):
         problems.append("runtime authorizer does not allow the Cognito client through the discovery URL")
-    if control.with_authorization_header(control.header_allowlist(runtime)) != control.header_allowlist(runtime):
+    if not control.allows_authorization_header(control.header_allowlist(runtime)):
         problems.append("runtime requestHeaderAllowlist lacks Authorization")
+    artifact = config["settings"].get("agentArtifact")
+    location = control.code_location(runtime.get("agentRuntimeArtifact"))
+    if artifact and location != (artifact["s3Bucket"], artifact["s3Key"]):
+        problems.append(f"runtime code is at {location}, expected s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
     actual_url = (runtime.get("environmentVariables") or {}).get(env_var)
     if gateway_url is None or actual_url != gateway_url:
         problems.append(f"runtime env {env_var} is {actual_url!r}, expected {gateway_url!r}")
@@ -111,6 +115,7 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
                 "before": plan["runtime"]["allowlistBefore"],
                 "after": control.header_allowlist(runtime),
             },
+            "artifact": runtime.get("agentRuntimeArtifact"),
             "gatewayUrlEnvVar": {
                 "name": env_var,
                 "before": plan["environment"]["before"],

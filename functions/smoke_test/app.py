@@ -83,7 +83,7 @@ def mint_token(token_url: str, client_id: str, secret: str, scope: str) -> str:
         raise TokenRequestFailed(f"token endpoint {token_url} answered {exc.code} ({error})") from None
     except (urllib.error.URLError, TimeoutError, ValueError) as exc:
         raise TokenRequestFailed(f"token endpoint {token_url} unreachable or invalid: {type(exc).__name__}") from None
-    token = payload.get("access_token")
+    token = payload.get("access_token") if isinstance(payload, dict) else None
     if not isinstance(token, str) or token.count(".") != 2:
         raise TokenRequestFailed(f"token endpoint {token_url} returned no JWT access_token")
     return token
@@ -117,10 +117,15 @@ def _answer_text(body: bytes, content_type: str) -> str:
     text = body.decode("utf-8", errors="replace")
     if "text/event-stream" not in content_type:
         return text
-    chunks = []
-    for line in text.splitlines():
+    # SSE: an event's "data:" lines (one optional space after the colon) join with newlines; events end at a blank line.
+    chunks: list[str] = []
+    event_lines: list[str] = []
+    for line in [*text.splitlines(), ""]:
         if line.startswith("data:"):
-            data = line[5:].strip()
+            event_lines.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif not line and event_lines:
+            data = "\n".join(event_lines)
+            event_lines = []
             try:
                 decoded = json.loads(data)
             except ValueError:

@@ -191,9 +191,14 @@ def test_qualified_and_partition_lambda_arns_are_accepted(arn: str) -> None:
 
 
 def test_empty_and_none_input_take_the_defaults() -> None:
+    raw: dict[str, Any] | None
     for raw in ({}, None):
         settings = parse_execution_input(raw, DEFAULTS)
-        assert settings.to_dict() == {**DEFAULTS, "gatewayUrlEnvVar": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"}
+        assert settings.to_dict() == {
+            **DEFAULTS,
+            "gatewayUrlEnvVar": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
+            "agentArtifact": None,
+        }
 
 
 def test_input_overrides_defaults() -> None:

@@ -17,6 +17,7 @@ from rollout_core.errors import (
     GatewayDeleteFailed,
     GatewayTargetFailed,
     ResourceWaitTimeout,
+    RolloutError,
     RuntimeUpdateFailed,
 )
 from unit_support import (
@@ -398,7 +399,7 @@ def test_control_plane_errors_maps_client_errors(code: str, expected: type[Excep
 
 
 @pytest.mark.parametrize("failure", [RuntimeUpdateFailed, GatewayTargetFailed, GatewayDeleteFailed])
-def test_control_plane_errors_uses_the_given_failure_class(failure: type[Exception]) -> None:
+def test_control_plane_errors_uses_the_given_failure_class(failure: type[RolloutError]) -> None:
     with pytest.raises(failure, match="op: ValidationException"), control.control_plane_errors(failure, "op"):
         raise client_error("ValidationException")
 
@@ -437,7 +438,7 @@ def test_control_plane_errors_passes_success_and_other_exceptions_through() -> N
 # --- settle and failures ----------------------------------------------------------------------------------------
 
 
-def _never() -> Exception:
+def _never() -> RolloutError:
     raise AssertionError("failure factory must not be called")
 
 
@@ -490,7 +491,8 @@ class PagedClient:
     """Returns list pages keyed by nextToken, recording every call."""
 
     def __init__(self, key: str, pages: list[list[dict[str, Any]]]) -> None:
-        self.key, self.pages, self.calls = key, pages, []
+        self.key, self.pages = key, pages
+        self.calls: list[dict[str, Any]] = []
 
     def _list(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)

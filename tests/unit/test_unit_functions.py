@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -167,25 +169,30 @@ def test_bad_default_poll_seconds(fn: dict[str, Any], raw: str) -> None:
         fn["load_config"].defaults_from_environment({**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": raw})
 
 
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
 def test_out_of_range_default_is_an_input_error(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
     with pytest.raises(InvalidExecutionInput, match="'pollSeconds'"):
         fn["load_config"].load_config({}, {**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": "301"}, client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the template always sets DEFAULT_GATEWAY_URL_ENV_VAR (AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL), so an "
-        "execution overriding only gatewayName keeps the default gateway's env var instead of the README's "
-        "AGENTCORE_GATEWAY_<GATEWAYNAME>_URL"
-    ),
-)
 def test_gateway_name_override_derives_env_var_with_deployed_defaults(
     fn: dict[str, Any], client: Any, seeded: Seeded
 ) -> None:
-    deployed = {**DEFAULT_ENV, "DEFAULT_GATEWAY_URL_ENV_VAR": NEW_ENV_VAR}
+    # The template's GatewayUrlEnvVar default is empty, meaning "derive it from the gateway name".
+    template_default = re.search(r"GatewayUrlEnvVar:\n(?:\s+\w+:.*\n)*?\s+Default: (.*)\n", TEMPLATE.read_text())
+    assert template_default is not None
+    assert template_default.group(1).strip() == '""'
+    deployed = {**DEFAULT_ENV, "DEFAULT_GATEWAY_URL_ENV_VAR": ""}
     config = fn["load_config"].load_config({"gatewayName": "my-gw-2"}, deployed, client)
     assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GW_2_URL"
+
+
+def test_explicitly_deployed_env_var_name_is_kept(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    deployed = {**DEFAULT_ENV, "DEFAULT_GATEWAY_URL_ENV_VAR": NEW_ENV_VAR}
+    config = fn["load_config"].load_config({"gatewayName": "my-gw-2"}, deployed, client)
+    assert config["settings"]["gatewayUrlEnvVar"] == NEW_ENV_VAR
 
 
 def test_load_config_handler(
@@ -410,7 +417,8 @@ class RecordingClient:
     """Forwards to the moto client, recording the mutating calls in order."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.calls = inner, []
+        self.inner = inner
+        self.calls: list[tuple[str, Any]] = []
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.inner, name)
@@ -591,7 +599,12 @@ def test_point_runtime_keeps_the_authorizer_out_of_the_request(
     backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = copy.deepcopy(SECURE)
     sent: list[dict[str, Any]] = []
     real = client.update_agent_runtime
-    monkeypatch.setattr(client, "update_agent_runtime", lambda **kw: sent.append(kw) or real(**kw))
+
+    def recording(**kwargs: Any) -> Any:
+        sent.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "update_agent_runtime", recording)
     fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
     (request,) = sent
     assert "authorizerConfiguration" not in request

@@ -75,7 +75,12 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
     assert plan["runtime"]["authorizerBefore"] is None
     assert plan["runtime"]["authorizerAfter"] == SECURE
     assert plan["runtime"]["allowlistAfter"] == [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
-    assert plan["environment"] == {"name": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL", "before": None, "update": True}
+    assert plan["environment"] == {
+        "name": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
+        "before": None,
+        "update": True,
+        "artifactUpdate": False,
+    }
     assert plan["actions"] == [
         "secure runtime CustomerSupport: CUSTOM_JWT authorizer + Authorization allowlist",
         "create gateway my-gateway-secure with CUSTOM_JWT authorizer",
@@ -272,10 +277,21 @@ def test_plan_runtime_replaces_an_audience_checking_authorizer() -> None:
 def test_plan_environment_after_delete_first_always_updates() -> None:
     runtime = {"environmentVariables": {"URL": "https://gw/mcp"}}
     existing = {"url": "https://gw/mcp"}
-    assert plan_environment(runtime, {"existing": existing, "deleteFirst": None}, "URL")["update"] is False
-    assert plan_environment(runtime, {"existing": existing, "deleteFirst": {"id": "gw"}}, "URL")["update"] is True
-    assert plan_environment(runtime, {"existing": None, "deleteFirst": None}, "URL") == {
+    assert plan_environment(runtime, {"existing": existing, "deleteFirst": None}, "URL", None)["update"] is False
+    assert plan_environment(runtime, {"existing": existing, "deleteFirst": {"id": "gw"}}, "URL", None)["update"] is True
+    assert plan_environment(runtime, {"existing": None, "deleteFirst": None}, "URL", None) == {
         "name": "URL",
         "before": "https://gw/mcp",
         "update": True,
+        "artifactUpdate": False,
     }
+
+
+def test_plan_environment_detects_a_new_agent_artifact() -> None:
+    current = {"codeConfiguration": {"code": {"s3": {"bucket": "b", "prefix": "v1.zip"}}, "runtime": "PYTHON_3_13"}}
+    runtime = {"environmentVariables": {"URL": "https://gw/mcp"}, "agentRuntimeArtifact": current}
+    gateway = {"existing": {"url": "https://gw/mcp"}, "deleteFirst": None}
+    same = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v1.zip"})
+    assert (same["update"], same["artifactUpdate"]) == (False, False)
+    new = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v2.zip"})
+    assert (new["update"], new["artifactUpdate"]) == (True, True)

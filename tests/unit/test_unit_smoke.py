@@ -85,6 +85,8 @@ def test_invocation_url_encodes_the_arn(smoke: Any) -> None:
         pytest.param('data:"no-space"\n', "text/event-stream", "no-space", id="no-space-after-colon"),
         pytest.param('{"result": "x"}', "application/json", '{"result": "x"}', id="json-body-verbatim"),
         pytest.param("", "text/event-stream", "", id="empty"),
+        pytest.param("data:  two spaces kept \n\n", "text/event-stream", " two spaces kept ", id="keeps-spaces"),
+        pytest.param("data: line one\ndata: line two\n\n", "text/event-stream", "line one\nline two", id="multi-line"),
     ],
 )
 def test_answer_text(smoke: Any, body: str, content_type: str, expected: str) -> None:
@@ -146,6 +148,14 @@ def test_mint_token_without_jwt(smoke: Any, payload: dict[str, Any], expected: s
     with (
         local_http_server(lambda r: json_response(200, payload)) as server,
         pytest.raises(TokenRequestFailed, match=expected),
+    ):
+        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+
+
+def test_mint_token_non_object_json(smoke: Any) -> None:
+    with (
+        local_http_server(lambda r: json_response(200, ["not", "an", "object"])) as server,
+        pytest.raises(TokenRequestFailed, match="returned no JWT access_token"),
     ):
         smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 

@@ -55,3 +55,34 @@ def test_parameter_change_starts_a_rollout_through_eventbridge(sandbox: Sandbox)
     # Parameters outside the prefix do not trigger anything.
     ssm.put_parameter(Name="/app/other/setting", Value="x", Type="String")
     assert len(sandbox.events.started_executions) == 1
+
+
+def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(sandbox: Sandbox) -> None:
+    artifact = {"s3Bucket": "customersupport-agent-code", "s3Key": "CustomerSupport/v2/CustomerSupport.zip"}
+    execution = sandbox.wait(sandbox.start_rollout({"agentArtifact": artifact}))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    runtime = sandbox.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    code = runtime["agentRuntimeArtifact"]["codeConfiguration"]
+    assert code["code"] == {"s3": {"bucket": artifact["s3Bucket"], "prefix": artifact["s3Key"]}}
+    assert code["runtime"] == "PYTHON_3_13"
+    assert code["entryPoint"] == ["main.py"]
+    runtime_updates = [m for m in sandbox.behaviour.mutations if m.startswith("UpdateAgentRuntime")]
+    # One update secures the runtime; ONE more switches the code and points at the gateway together.
+    assert len(runtime_updates) == 2
+    report = json.loads(execution["output"])
+    assert (
+        "switch runtime code to s3://customersupport-agent-code/CustomerSupport/v2/CustomerSupport.zip"
+        in (report["actions"])
+    )
+    # Same artifact again: nothing to do.
+    again = sandbox.wait(sandbox.start_rollout({"agentArtifact": artifact}))
+    assert json.loads(again["output"])["changed"] is False
+
+
+def test_malformed_agent_artifact_is_rejected_before_any_change(sandbox: Sandbox) -> None:
+    before = len(sandbox.behaviour.mutations)
+    execution = sandbox.wait(sandbox.start_rollout({"agentArtifact": {"s3Bucket": "Bad_Bucket", "s3Key": "a.zip"}}))
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "InvalidExecutionInput"
+    assert "agentArtifact.s3Bucket" in json.loads(execution["cause"])["errorMessage"]
+    assert sandbox.behaviour.mutations[before:] == []

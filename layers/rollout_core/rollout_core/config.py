@@ -60,6 +60,11 @@ INPUT_FIELDS: dict[str, InputField] = {
     "maxPolls": InputField(int, "an integer from 1 to 1000", minimum=1, maximum=1000),
 }
 
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+ARTIFACT_DESCRIPTION = (
+    'an object {"s3Bucket": "<bucket>", "s3Key": "<key of the CodeZip>"} (or "prefix" instead of "s3Key")'
+)
+
 # Informational keys (e.g. what EventBridge event started the run); echoed into the report, never acted upon.
 INFORMATIONAL_FIELDS = {"trigger"}
 
@@ -77,6 +82,7 @@ class RolloutSettings:
     dryRun: bool
     pollSeconds: int
     maxPolls: int
+    agentArtifact: dict[str, str] | None = None  # a new agent CodeZip to switch to, if any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,11 +132,11 @@ def parse_execution_input(raw: Any, defaults: Mapping[str, Any]) -> RolloutSetti
         raw = {}
     if not isinstance(raw, Mapping):
         raise InvalidExecutionInput(f"execution input must be a JSON object; got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(INPUT_FIELDS) - INFORMATIONAL_FIELDS)
+    unknown = sorted(set(raw) - set(INPUT_FIELDS) - INFORMATIONAL_FIELDS - {"agentArtifact"})
     if unknown:
         raise InvalidExecutionInput(
             f"execution input has unknown key(s) {', '.join(unknown)}; allowed keys are "
-            f"{', '.join(sorted(INPUT_FIELDS))} (and 'trigger')"
+            f"{', '.join(sorted([*INPUT_FIELDS, 'agentArtifact']))} (and 'trigger')"
         )
     merged: dict[str, Any] = {}
     for key, spec in INPUT_FIELDS.items():
@@ -143,7 +149,32 @@ def parse_execution_input(raw: Any, defaults: Mapping[str, Any]) -> RolloutSetti
         else:
             raise InvalidExecutionInput(f"no value for '{key}': neither the execution input nor the defaults set it")
     merged.setdefault("gatewayUrlEnvVar", gateway_url_env_var_for(merged["gatewayName"]))
+    if raw.get("agentArtifact") is not None:
+        merged["agentArtifact"] = parse_agent_artifact(raw["agentArtifact"])
     return RolloutSettings(**merged)
+
+
+def parse_agent_artifact(value: Any) -> dict[str, str]:
+    """The agent CodeZip to deploy with the rollout: {"s3Bucket", "s3Key"} (AgentCore calls the key "prefix")."""
+    if not isinstance(value, Mapping):
+        raise InvalidExecutionInput(
+            f"execution input 'agentArtifact' must be {ARTIFACT_DESCRIPTION}; got {_describe(value)}"
+        )
+    unknown = sorted(set(value) - {"s3Bucket", "s3Key", "prefix"})
+    if unknown or ("s3Key" in value and "prefix" in value):
+        raise InvalidExecutionInput(
+            f"execution input 'agentArtifact' must be {ARTIFACT_DESCRIPTION}; got keys {sorted(value)}"
+        )
+    bucket, key = value.get("s3Bucket"), value.get("s3Key", value.get("prefix"))
+    if not isinstance(bucket, str) or not S3_BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise InvalidExecutionInput(
+            f"execution input 'agentArtifact.s3Bucket' must be an S3 bucket name; got {_describe(bucket)}"
+        )
+    if not isinstance(key, str) or not key.strip() or len(key) > 1024 or key.startswith("/"):
+        raise InvalidExecutionInput(
+            f"execution input 'agentArtifact.s3Key' must be the S3 key of the agent CodeZip; got {_describe(key)}"
+        )
+    return {"s3Bucket": bucket, "s3Key": key}
 
 
 def _is_loopback(host: str | None) -> bool:

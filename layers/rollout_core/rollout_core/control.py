@@ -181,8 +181,12 @@ def header_allowlist(runtime: dict[str, Any]) -> list[str]:
     return list((runtime.get("requestHeaderConfiguration") or {}).get("requestHeaderAllowlist") or [])
 
 
+def allows_authorization_header(allowlist: list[str]) -> bool:
+    return any(h.lower() == AUTHORIZATION_HEADER.lower() for h in allowlist)
+
+
 def with_authorization_header(allowlist: list[str]) -> list[str]:
-    if any(h.lower() == AUTHORIZATION_HEADER.lower() for h in allowlist):
+    if allows_authorization_header(allowlist):
         return list(allowlist)
     if len(allowlist) >= MAX_ALLOWLIST:
         raise RuntimeUpdateFailed(
@@ -227,6 +231,21 @@ def runtime_update_request(
     if artifact is not None:
         request["agentRuntimeArtifact"] = artifact
     return request
+
+
+def code_location(artifact: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(bucket, key) of a runtime's CodeZip, (None, None) for container runtimes."""
+    s3 = (((artifact or {}).get("codeConfiguration") or {}).get("code") or {}).get("s3") or {}
+    return s3.get("bucket"), s3.get("prefix")
+
+
+def code_artifact(current: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    """The runtime artifact switched to the CodeZip at s3://bucket/key, keeping its runtime and entry point."""
+    code_configuration = copy.deepcopy((current or {}).get("codeConfiguration") or {})
+    code_configuration.setdefault("runtime", "PYTHON_3_13")
+    code_configuration.setdefault("entryPoint", ["main.py"])
+    code_configuration["code"] = {"s3": {"bucket": bucket, "prefix": key}}
+    return {"codeConfiguration": code_configuration}
 
 
 def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict[str, Any]) -> dict[str, Any]:

@@ -111,18 +111,31 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def plan_environment(runtime: dict[str, Any], gateway_plan: dict[str, Any], env_var: str) -> dict[str, Any]:
+def plan_environment(
+    runtime: dict[str, Any], gateway_plan: dict[str, Any], env_var: str, artifact: dict[str, str] | None
+) -> dict[str, Any]:
     before = (runtime.get("environmentVariables") or {}).get(env_var)
     existing = gateway_plan["existing"]
     known_url = existing["url"] if existing and not gateway_plan["deleteFirst"] else None
-    return {"name": env_var, "before": before, "update": known_url is None or before != known_url}
+    artifact_update = artifact is not None and control.code_location(runtime.get("agentRuntimeArtifact")) != (
+        artifact["s3Bucket"],
+        artifact["s3Key"],
+    )
+    return {
+        "name": env_var,
+        "before": before,
+        "update": known_url is None or before != known_url or artifact_update,
+        "artifactUpdate": artifact_update,
+    }
 
 
 def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     runtime = control.get_runtime(client, config["runtime"]["id"])
     runtime_plan = plan_runtime(runtime, config["cognito"])
     gateway_plan = plan_gateway(client, config)
-    env_plan = plan_environment(runtime, gateway_plan, config["settings"]["gatewayUrlEnvVar"])
+    env_plan = plan_environment(
+        runtime, gateway_plan, config["settings"]["gatewayUrlEnvVar"], config["settings"].get("agentArtifact")
+    )
 
     actions: list[str] = []
     if runtime_plan["updateRequired"]:
@@ -137,6 +150,9 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     actions += [f"update target {t['name']}" for t in gateway_plan["targetsToUpdate"]]
     if gateway_plan["deleteOld"]:
         actions.append(f"delete old gateway {gateway_plan['deleteOld']['name']} and its targets")
+    if env_plan["artifactUpdate"]:
+        artifact = config["settings"]["agentArtifact"]
+        actions.append(f"switch runtime code to s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
     if env_plan["update"]:
         actions.append(f"set runtime env {env_plan['name']} to the new gateway URL")
     return {
