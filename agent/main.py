@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
-from mcp_client.client import get_gateway_mcp_client, get_web_search_mcp_client
+from mcp_client.client import GATEWAY_URL_ENV, get_gateway_mcp_client, get_web_search_mcp_client
 from memory.session import get_memory_session_manager
 from model.load import load_model
 from strands import Agent, tool
@@ -343,11 +343,26 @@ async def gateway_tools(agent: Agent, authorization: str | None) -> AsyncIterato
 # --- Entrypoint ---
 
 MISSING_PROMPT_ANSWER = 'Please send a JSON body with a non-empty "prompt" string.'
+UNAUTHENTICATED_NOTE = (
+    "\n\nNote: warranty lookups go through the secured AgentCore Gateway and need an authenticated request "
+    "(send a Cognito bearer token)."
+)
+
+
+def tool_name_of(event: Mapping[str, Any]) -> str | None:
+    """The tool a strands stream event starts, if any."""
+    current = event.get("current_tool_use")
+    name = current.get("name") if isinstance(current, Mapping) else None
+    return name if isinstance(name, str) and name else None
 
 
 @app.entrypoint
-async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str]:
-    """Stream the answer to ``payload["prompt"]`` as text chunks."""
+async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str | dict[str, Any]]:
+    """Stream the answer to ``payload["prompt"]`` as text chunks, then one metadata event naming the tools used.
+
+    The metadata event (``{"metadata": {"toolsUsed": [...]}}``) lets a caller - the rollout's smoke test - tell an
+    answer that came from the gateway tool from one the model made up. It carries tool names only.
+    """
     prompt = payload.get("prompt") if isinstance(payload, dict) else None
     if not isinstance(prompt, str) or not prompt.strip():
         log.warning("Invocation rejected: payload has no prompt")
@@ -359,11 +374,18 @@ async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str]:
     actor_id = caller_identity(authorization) or ANONYMOUS_ACTOR
     log.info("Invocation from caller=%s, bearer token %s", actor_id, "present" if authorization else "absent")
 
+    tools_used: list[str] = []
     async with conversations.checkout(session_id, actor_id) as agent, gateway_tools(agent, authorization):
         async for event in agent.stream_async(prompt):
             text = event.get("data")
             if isinstance(text, str):
                 yield text
+            name = tool_name_of(event)
+            if name and name not in tools_used:
+                tools_used.append(name)
+    if not authorization and os.environ.get(GATEWAY_URL_ENV, "").strip():
+        yield UNAUTHENTICATED_NOTE
+    yield {"metadata": {"toolsUsed": tools_used}}
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.parser import BytesParser
 from pathlib import Path
@@ -116,10 +116,10 @@ def _skip_agent_dir(name: str) -> bool:
     return _is_hidden(name) or name in _SKIP_DIRS or name.endswith(".egg-info")
 
 
-def _walk_files(root: Path, skip_dir: object = None) -> Iterator[Path]:
+def _walk_files(root: Path, skip_dir: Callable[[str], bool] | None = None) -> Iterator[Path]:
     """Every regular file under root (following file symlinks, not directory ones), pruning skipped dirs."""
     for dirpath, dirnames, filenames in os.walk(root):
-        if callable(skip_dir):
+        if skip_dir is not None:
             dirnames[:] = [d for d in dirnames if not skip_dir(d)]
         for name in filenames:
             path = Path(dirpath, name)
@@ -196,8 +196,8 @@ def install_dependencies(requirements: Path, target: Path) -> None:
         names = ", ".join(dict.fromkeys(m.strip() for m in missing))
         reason = (
             f"no wheel for Linux aarch64 ({TARGET_PLATFORM}) / CPython {TARGET_PYTHON} satisfies requirement {names} "
-            f"(needed via {requirements}); AgentCore cannot build from source: pin a version that ships such a wheel, "
-            "or drop the requirement"
+            f"(from {requirements} or one of its dependencies); nothing is built from source: pin a version that "
+            "ships such a wheel, or drop the requirement"
         )
     else:
         reason = f"pip install -r {requirements} failed (exit {proc.returncode})"
@@ -259,11 +259,10 @@ def check_target_dependencies(requirements: Iterable[Requirement], site: Path) -
     problems: list[str] = []
     seen: set[tuple[NormalizedName, frozenset[str]]] = set()
     reached: set[NormalizedName] = set()
-    queue: list[tuple[Requirement, str]] = [(req, "requirements.txt") for req in requirements]
+    # Markers are evaluated when a requirement is queued (a dependency's may need its parent's extras).
+    queue = [(req, "requirements.txt") for req in requirements if _marker_applies(req.marker)]
     while queue:
         req, parent = queue.pop(0)
-        if not _marker_applies(req.marker):
-            continue
         name = canonicalize_name(req.name)
         dist = dists.get(name)
         if dist is None:
@@ -313,8 +312,7 @@ def check_binaries(files: Mapping[str, Path]) -> None:
         with path.open("rb") as fh:
             header = fh.read(20)
         if len(header) == 20 and header[:4] == b"\x7fELF":
-            byteorder = "little" if header[5] == 1 else "big"
-            machine = int.from_bytes(header[18:20], byteorder)
+            machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
             if machine != ELF_MACHINE_AARCH64:
                 wrong.append(f"{arcname} (ELF machine {machine}, not aarch64)")
     if wrong:
@@ -414,7 +412,7 @@ def build(
                     + "\n  ".join(problems),
                 )
             if unneeded and log:
-                print(f"note: kept {len(unneeded)} distribution(s) needed only on the build host: {', '.join(unneeded)}")
+                print(f"note: kept {len(unneeded)} distribution(s) only the build host needs: {', '.join(unneeded)}")
             prune_dependencies(site)
             dep_files = {path.relative_to(site).as_posix(): path for path in _walk_files(site)}
             files = _merge(agent_files, dep_files)
@@ -424,7 +422,7 @@ def build(
         if unzipped > max_unzipped_mb * MB:
             raise PackageError(
                 f"uncompressed size {_mb(unzipped)} is over the AgentCore limit of {max_unzipped_mb:g} MB "
-                f"for direct code deployment",
+                "for direct code deployment",
             )
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(out.name + ".partial")
@@ -433,7 +431,8 @@ def build(
             zipped = partial.stat().st_size
             if zipped > max_zip_mb * MB:
                 raise PackageError(
-                    f"zip size {_mb(zipped)} is over the AgentCore limit of {max_zip_mb:g} MB for direct code deployment",
+                    f"zip size {_mb(zipped)} is over the AgentCore limit of {max_zip_mb:g} MB "
+                    "for direct code deployment",
                 )
             with zipfile.ZipFile(partial) as zf:
                 if ENTRY_POINT not in zf.namelist():
@@ -441,8 +440,9 @@ def build(
             os.replace(partial, out)
         finally:
             partial.unlink(missing_ok=True)
+        file_count = len(files)
 
-    return BuildResult(out, zipped, unzipped, len(files), _sha256(out), with_deps)
+    return BuildResult(out, zipped, unzipped, file_count, _sha256(out), with_deps)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -67,7 +67,7 @@ def gateway_clients(monkeypatch: pytest.MonkeyPatch) -> list[RecordingGatewayCli
 def run_invoke(prompt: str, session_id: str, headers: dict[str, str] | None) -> str:
     async def collect() -> str:
         context = RequestContext(session_id=session_id, request_headers=headers, request=None)
-        return "".join([chunk async for chunk in main.invoke({"prompt": prompt}, context)])
+        return "".join([chunk async for chunk in main.invoke({"prompt": prompt}, context) if isinstance(chunk, str)])
 
     return asyncio.run(collect())
 
@@ -111,6 +111,23 @@ def test_request_without_token_after_one_with_token_gets_no_gateway_tool(
     assert "checked with client#1" in with_token
     assert gateway_clients[1] is None
     assert "only available to authenticated callers" in without_token
+    # The agent itself (not only the model) tells an unauthenticated caller why warranty lookups are missing.
+    assert without_token.endswith(main.UNAUTHENTICATED_NOTE)
+    assert main.UNAUTHENTICATED_NOTE not in with_token
+
+
+def test_stream_ends_with_the_names_of_the_tools_used(
+    gateway_clients: list[RecordingGatewayClient | None], fake_jwt: Callable[..., str], session_id: str
+) -> None:
+    async def collect() -> list[Any]:
+        context = RequestContext(
+            session_id=session_id, request_headers={"Authorization": f"Bearer {fake_jwt()}"}, request=None
+        )
+        return [chunk async for chunk in main.invoke({"prompt": "Check the warranty for PROD-003"}, context)]
+
+    chunks = asyncio.run(collect())
+    assert chunks[-1] == {"metadata": {"toolsUsed": [GATEWAY_TOOL_NAME]}}
+    assert all(isinstance(chunk, str) for chunk in chunks[:-1])
 
 
 def test_different_callers_in_one_session_get_separate_conversations(

@@ -214,7 +214,7 @@ def test_python_main_py_serves_on_host_and_port_from_env(fake_jwt: Callable[...,
             headers={SESSION_HEADER: new_session_id(), "Authorization": f"Bearer {token}"},
             timeout=30,
         )
-        assert "30 days" in "".join(parse_sse_data(response.text))
+        assert "30 days" in "".join(c for c in parse_sse_data(response.text) if isinstance(c, str))
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=10)

@@ -22,7 +22,9 @@ def test_return_policy_for_electronics_is_streamed_from_the_real_tool(
 
     assert response.status_code == 200
     assert len(response.chunks) > 1
-    assert all(isinstance(chunk, str) for chunk in response.chunks)
+    # Text chunks, then one metadata event naming the tools that ran.
+    assert all(isinstance(chunk, str) for chunk in response.chunks[:-1])
+    assert response.chunks[-1] == {"metadata": {"toolsUsed": ["get_return_policy"]}}
     assert "30 days" in response.text
     # Verbatim output of get_return_policy: the tool really ran.
     assert "Return policy for electronics: Window: 30 days, Condition: Original packaging required" in response.text

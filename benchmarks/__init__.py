@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints figures; they are not timed tests."""
