@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -73,8 +74,12 @@ class AgentProcessPool:
         host: str = "127.0.0.1",
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         log_dir: Path | None = None,
+        env_transform: Callable[[dict[str, str]], dict[str, str]] | None = None,
     ) -> None:
         self.agent_entry = Path(agent_entry).resolve()
+        # Rewrites a runtime record's environment before launch (the sandbox points AWS gateway URLs at its local
+        # gateway data plane); keys must stay as they are, only values may change.
+        self.env_transform = env_transform
         self.base_env = dict(base_env or {})
         self.python = python
         self.host = host
@@ -123,7 +128,10 @@ class AgentProcessPool:
 
     def get(self, runtime_id: str, env: dict[str, str] | None = None) -> str:
         """Base URL of a ready agent for this runtime id running with `env`; (re)starts it when needed."""
-        env_key = tuple(sorted((str(k), str(v)) for k, v in (env or {}).items()))
+        runtime_env = {str(k): str(v) for k, v in (env or {}).items()}
+        if self.env_transform is not None:
+            runtime_env = self.env_transform(runtime_env)
+        env_key = tuple(sorted(runtime_env.items()))
         with self._lock:
             if self._closed:
                 raise RuntimeError("AgentProcessPool is closed")

@@ -2,8 +2,8 @@
 
 moto (in-process) plays SSM, Cognito, IAM, Lambda, Step Functions (executing the real ASL), EventBridge, CloudWatch
 Logs and bedrock-agentcore-control; the template is deployed into it like `sam deploy`; Lambda handlers run
-in-process; real HTTP servers on 127.0.0.1 play Cognito's OAuth/OIDC endpoints and AgentCore's runtime data plane,
-enforcing what the control-plane records say.
+in-process; real HTTP servers on 127.0.0.1 play Cognito's OAuth/OIDC endpoints and AgentCore's runtime and gateway
+data planes, enforcing what the control-plane records say.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class Sandbox:
         self.seeded: Seeded
         self.cognito: Any = None
         self.runtime_plane: Any = None
+        self.gateway_plane: Any = None
         self.agents: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -82,6 +83,7 @@ class Sandbox:
     def start(self) -> None:
         from sandbox.agent_host import AgentProcessPool
         from sandbox.cognito import CognitoServer
+        from sandbox.gateway_dataplane import GatewayDataPlane
         from sandbox.runtime_dataplane import RuntimeDataPlane
 
         try:
@@ -104,8 +106,12 @@ class Sandbox:
             self._stack.callback(self.lambdas.uninstall)
 
             self.cognito = self._stack.enter_context(CognitoServer(self.account_id, self.region))
+            # Started before the agents: their AWS gateway URLs are rewritten to this server's (same env keys).
+            self.gateway_plane = self._stack.enter_context(GatewayDataPlane(self.account_id, self.region))
             self.agents = AgentProcessPool(
-                agent_entry=self.root / "agent" / "main.py", base_env={"AWS_DEFAULT_REGION": self.region}
+                agent_entry=self.root / "agent" / "main.py",
+                base_env={"AWS_DEFAULT_REGION": self.region},
+                env_transform=self.gateway_plane.rewrite_env,
             )
             self._stack.callback(self.agents.close)
             self.runtime_plane = self._stack.enter_context(RuntimeDataPlane(self.account_id, self.region, self.agents))
