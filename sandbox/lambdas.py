@@ -189,9 +189,9 @@ class InProcessLambdas:
         self.region = region
         self._code: dict[str, FunctionCode] = {}
         self._modules: dict[str, ModuleType] = {}
-        # Handlers share os.environ and the logging/stdout streams: one invocation at a time keeps each one's
-        # environment and captured output its own (Parallel branches interleave between invocations).
-        self._lock = threading.RLock()
+        # Invocations run concurrently, as on AWS (Parallel branches; a gateway calling a tool Lambda while the smoke
+        # test's Lambda waits for the agent): environment and output are per thread, only cold starts serialise.
+        self._import_lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self._patch: Any = None
 
@@ -240,30 +240,27 @@ class InProcessLambdas:
     ) -> tuple[bytes, str | None]:
         event = json.loads(body) if isinstance(body, str | bytes) and body else (body or {})
         request_id = str(uuid.uuid4())
-        with self._lock:
-            started = time.perf_counter()
-            buffer = io.StringIO()
-            error_type: str | None = None
-            with self._function_environment(function), self._captured_output(buffer):
-                print(f"START RequestId: {request_id} Version: $LATEST")
-                try:
-                    handler = self._handler(function)
-                    result = handler(event, LambdaContextStub(function, request_id, client_context))
-                    payload = json.dumps(result, default=str).encode()
-                except Exception as exc:
-                    error_type = type(exc).__name__
-                    frames = traceback.format_tb(exc.__traceback__)
-                    print(f"[ERROR] {error_type}: {exc}")
-                    payload = json.dumps(
-                        {"errorMessage": str(exc), "errorType": error_type, "stackTrace": frames}
-                    ).encode()
-                duration = (time.perf_counter() - started) * 1000
-                print(f"END RequestId: {request_id}")
-                print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms")
-            log = buffer.getvalue()
-            self.invocations.append(Invocation(function.function_name, request_id, error_type, duration, log))
-            self._write_cloudwatch(function.function_name, request_id, log)
-            return payload, error_type
+        started = time.perf_counter()
+        buffer = io.StringIO()
+        error_type: str | None = None
+        with self._function_environment(function), self._captured_output(buffer):
+            print(f"START RequestId: {request_id} Version: $LATEST")
+            try:
+                handler = self._handler(function)
+                result = handler(event, LambdaContextStub(function, request_id, client_context))
+                payload = json.dumps(result, default=str).encode()
+            except Exception as exc:
+                error_type = type(exc).__name__
+                frames = traceback.format_tb(exc.__traceback__)
+                print(f"[ERROR] {error_type}: {exc}")
+                payload = json.dumps({"errorMessage": str(exc), "errorType": error_type, "stackTrace": frames}).encode()
+            duration = (time.perf_counter() - started) * 1000
+            print(f"END RequestId: {request_id}")
+            print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms")
+        log = buffer.getvalue()
+        self.invocations.append(Invocation(function.function_name, request_id, error_type, duration, log))
+        self._write_cloudwatch(function.function_name, request_id, log)
+        return payload, error_type
 
     def _handler(self, function: Any) -> Callable[..., Any]:
         name = function.function_name
@@ -271,6 +268,10 @@ class InProcessLambdas:
         if code is None:
             raise LookupError(f"sandbox has no code registered for Lambda function {name}")
         module_name, _, attribute = function.handler.rpartition(".")
+        with self._import_lock:
+            return self._load_handler(name, code, module_name, attribute)
+
+    def _load_handler(self, name: str, code: FunctionCode, module_name: str, attribute: str) -> Callable[..., Any]:
         if name not in self._modules:
             for layer in code.layer_dirs:
                 if str(layer) not in sys.path:

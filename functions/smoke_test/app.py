@@ -1,7 +1,9 @@
 """Step 6: prove the runtime is locked down, the way an OAuth caller sees it.
 
-One client_credentials token is minted (Cognito bills and rate-limits M2M token requests) and used for three
-calls: with the token (2xx + streamed answer), without it (401) and with a tampered copy (401/403).
+One client_credentials token is minted (Cognito bills and rate-limits M2M token requests) and used for four
+calls: with the token (2xx + streamed answer), without it (401), with a tampered copy (401/403), and a warranty
+question that must be answered by the gateway's WarrantyCheck tool - which only works if the agent forwarded the
+caller's token to the secured gateway.
 The client secret and the token live only inside this function: never returned, logged, traced or raised.
 """
 
@@ -30,6 +32,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 SMOKE_PROMPT = "What's the return policy for electronics?"
+WARRANTY_PROMPT = "Check the warranty for PROD-001"
 HTTP_TIMEOUT_SECONDS = 60
 MAX_BODY_BYTES = 1_000_000
 
@@ -42,10 +45,12 @@ class CallResult:
     content_type: str
     answer: str
     www_authenticate: bool
+    tools_used: list[str]
 
     def to_report(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "toolsUsed": self.tools_used,
             "latencyMs": self.latency_ms,
             "streamedBytes": self.streamed_bytes,
             "contentType": self.content_type,
@@ -114,11 +119,17 @@ def data_plane_endpoint() -> str:
 
 
 def _answer_text(body: bytes, content_type: str) -> str:
+    return _parse_stream(body, content_type)[0]
+
+
+def _parse_stream(body: bytes, content_type: str) -> tuple[str, list[str]]:
+    """The answer text and the tool names the agent's final metadata event reports."""
     text = body.decode("utf-8", errors="replace")
     if "text/event-stream" not in content_type:
-        return text
+        return text, []
     # SSE: an event's "data:" lines (one optional space after the colon) join with newlines; events end at a blank line.
     chunks: list[str] = []
+    tools_used: list[str] = []
     event_lines: list[str] = []
     for line in [*text.splitlines(), ""]:
         if line.startswith("data:"):
@@ -130,11 +141,15 @@ def _answer_text(body: bytes, content_type: str) -> str:
                 decoded = json.loads(data)
             except ValueError:
                 decoded = data
-            chunks.append(decoded if isinstance(decoded, str) else json.dumps(decoded))
-    return "".join(chunks)
+            metadata = decoded.get("metadata") if isinstance(decoded, dict) else None
+            if isinstance(metadata, dict):
+                tools_used += [str(name) for name in metadata.get("toolsUsed") or []]
+            else:
+                chunks.append(decoded if isinstance(decoded, str) else json.dumps(decoded))
+    return "".join(chunks), tools_used
 
 
-def invoke(url: str, session_id: str, bearer: str | None) -> CallResult:
+def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PROMPT) -> CallResult:
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream, application/json",
@@ -142,9 +157,7 @@ def invoke(url: str, session_id: str, bearer: str | None) -> CallResult:
     }
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
-    request = urllib.request.Request(
-        url, data=json.dumps({"prompt": SMOKE_PROMPT}).encode(), method="POST", headers=headers
-    )
+    request = urllib.request.Request(url, data=json.dumps({"prompt": prompt}).encode(), method="POST", headers=headers)
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
@@ -157,13 +170,15 @@ def invoke(url: str, session_id: str, bearer: str | None) -> CallResult:
     except (urllib.error.URLError, TimeoutError) as exc:
         raise SmokeTestFailed(f"runtime data plane {url.split('?')[0]} unreachable: {type(exc).__name__}") from None
     content_type = response_headers.get("Content-Type", "")
+    answer, tools_used = _parse_stream(bytes(body), content_type) if 200 <= status < 300 else ("", [])
     return CallResult(
         status=status,
         latency_ms=round((time.perf_counter() - started) * 1000),
         streamed_bytes=len(body),
         content_type=content_type,
-        answer=_answer_text(bytes(body), content_type) if 200 <= status < 300 else "",
+        answer=answer,
         www_authenticate=bool(response_headers.get("WWW-Authenticate")),
+        tools_used=tools_used,
     )
 
 
@@ -180,7 +195,9 @@ def smoke_test(config: dict[str, Any], runtime_arn: str) -> dict[str, Any]:
     with_token = invoke(url, session, token)
     without_token = invoke(url, session, None)
     bad_token = invoke(url, session, tampered(token))
+    warranty = invoke(url, session, token, WARRANTY_PROMPT)
     del token
+    warranty_tool = f"{config['settings']['targetName']}___{control.warranty_tool_schema()[0]['name']}"
 
     problems = []
     if not (200 <= with_token.status < 300 and with_token.answer.strip()):
@@ -189,12 +206,18 @@ def smoke_test(config: dict[str, Any], runtime_arn: str) -> dict[str, Any]:
         problems.append(f"without a token: expected 401, got {without_token.status}")
     if bad_token.status not in (401, 403):
         problems.append(f"with a tampered token: expected 401 or 403, got {bad_token.status}")
+    if not (200 <= warranty.status < 300 and warranty_tool in warranty.tools_used):
+        problems.append(
+            f"warranty question: expected a 2xx answer from the gateway tool {warranty_tool} (the agent must forward "
+            f"the caller's token to the secured gateway); got {warranty.status} with tools {warranty.tools_used}"
+        )
     report = {
         "prompt": SMOKE_PROMPT,
         "runtimeArn": runtime_arn,
         "withToken": with_token.to_report(),
         "withoutToken": without_token.to_report(),
         "tamperedToken": bad_token.to_report(),
+        "warranty": {"prompt": WARRANTY_PROMPT, "expectedTool": warranty_tool, **warranty.to_report()},
         "passed": not problems,
     }
     if problems:
@@ -211,6 +234,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="SmokeLatency", unit=MetricUnit.Milliseconds, value=report["withToken"]["latencyMs"])
     logger.info(
         "smoke test passed",
-        extra={k: report[k]["status"] for k in ("withToken", "withoutToken", "tamperedToken")},
+        extra={k: report[k]["status"] for k in ("withToken", "withoutToken", "tamperedToken", "warranty")},
     )
     return report

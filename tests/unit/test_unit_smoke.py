@@ -223,6 +223,7 @@ class FakeAgentCore:
     def __init__(self, client_id: str, secret: str) -> None:
         self.client_id, self.secret, self.token = client_id, secret, fake_jwt("dmFsaWQtc2lnbmF0dXJl")
         self.accept_anything = False
+        self.gateway_reachable = True  # False: an agent that does not forward the token to the gateway
         self.runtime_arn = RUNTIME_ARN
 
     def __call__(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
@@ -235,7 +236,11 @@ class FakeAgentCore:
         assert 33 <= len(request.headers["x-amzn-bedrock-agentcore-runtime-session-id"]) <= 256
         authorization = request.headers.get("authorization")
         if self.accept_anything or authorization == f"Bearer {self.token}":
-            body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in ANSWER_CHUNKS)
+            warranty = "warranty" in json.loads(request.body)["prompt"]
+            chunks: list[Any] = ["PROD-001 warranty: active"] if warranty else list(ANSWER_CHUNKS)
+            used = ["WarrantyCheck___check_warranty"] if warranty and self.gateway_reachable else ["get_return_policy"]
+            chunks.append({"metadata": {"toolsUsed": used}})
+            body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks)
             return 200, {"Content-Type": "text/event-stream"}, body.encode()
         if authorization is None:
             return 401, {"WWW-Authenticate": 'Bearer resource_metadata="x"', "Content-Type": "application/json"}, b"{}"
@@ -252,6 +257,7 @@ def agentcore(cognito: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Itera
 
 def smoke_config(cognito: dict[str, str], server: LocalServer) -> dict[str, Any]:
     return {
+        "settings": {"targetName": "WarrantyCheck"},
         "runtime": {"id": "CustomerSupport-abcdefghij", "arn": RUNTIME_ARN},
         "cognito": {
             "poolId": cognito["pool_id"],
@@ -276,8 +282,12 @@ def test_smoke_test_passes_against_a_locked_down_runtime(
     assert report["withoutToken"]["status"] == 401
     assert report["withoutToken"]["wwwAuthenticate"] is True
     assert report["tamperedToken"]["status"] == 403
+    assert report["withToken"]["toolsUsed"] == ["get_return_policy"]
+    assert report["warranty"]["status"] == 200
+    assert report["warranty"]["toolsUsed"] == ["WarrantyCheck___check_warranty"]
+    assert report["warranty"]["expectedTool"] == "WarrantyCheck___check_warranty"
     assert server.errors == []
-    assert [r.path for r in server.requests].count("/oauth2/token") == 1  # minted once for all three calls
+    assert [r.path for r in server.requests].count("/oauth2/token") == 1  # minted once for all four calls
     serialized = json.dumps(report)
     assert cognito["secret"] not in serialized
     assert fake.token not in serialized
@@ -293,6 +303,17 @@ def test_smoke_test_fails_when_the_runtime_is_open(
     assert str(caught.value) == (
         "without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200"
     )
+    assert fake.token not in str(caught.value)
+
+
+def test_smoke_test_fails_when_the_warranty_answer_did_not_come_from_the_gateway(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    fake.gateway_reachable = False
+    with pytest.raises(SmokeTestFailed, match=r"warranty question: .*WarrantyCheck___check_warranty") as caught:
+        smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+    assert "['get_return_policy']" in str(caught.value)
     assert fake.token not in str(caught.value)
 
 

@@ -128,3 +128,17 @@ def test_token_endpoint_rejection_is_named(sandbox: Sandbox) -> None:
     execution = _failed(sandbox)
     assert execution["error"] == "TokenRequestFailed"
     assert "400" in _message(execution)
+
+
+def test_smoke_fails_when_the_agent_does_not_forward_the_token_to_the_gateway(sandbox: Sandbox) -> None:
+    sandbox.agents.agent_entry = (Path(__file__).parent / "tokenless_agent" / "serve.py").resolve()
+    execution = _failed(sandbox)
+    assert execution["error"] == "SmokeTestFailed"
+    message = _message(execution)
+    assert "warranty question" in message
+    assert "WarrantyCheck___check_warranty" in message
+    # The secured gateway refused the tokenless call, and no tool ran.
+    new_gateway_calls = [c for c in sandbox.gateway_plane.calls if c.gateway_name == "my-gateway-secure"]
+    assert new_gateway_calls
+    assert {c.status for c in new_gateway_calls} == {401}
+    assert not any(c.tool_name for c in new_gateway_calls if c.status == 200)

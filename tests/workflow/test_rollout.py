@@ -85,6 +85,24 @@ def test_report_shows_before_and_after_and_smoke_results(rolled_out: tuple[Sandb
     assert smoke["withoutToken"]["status"] == 401
     assert smoke["withoutToken"]["wwwAuthenticate"] is True
     assert smoke["tamperedToken"]["status"] in (401, 403)
+    assert smoke["warranty"]["status"] == 200
+    assert smoke["warranty"]["toolsUsed"] == ["WarrantyCheck___check_warranty"]
+    assert "PROD-001" in smoke["warranty"]["answerExcerpt"]
+
+
+def test_warranty_answer_came_through_the_secured_gateway_with_the_callers_token(
+    rolled_out: tuple[Sandbox, dict],
+) -> None:
+    sandbox, _ = rolled_out
+    tool_calls = [c for c in sandbox.gateway_plane.calls if c.tool_name == "WarrantyCheck___check_warranty"]
+    assert len(tool_calls) == 1
+    call = tool_calls[0]
+    assert call.gateway_name == "my-gateway-secure"
+    assert call.status == 200
+    assert call.client_id == sandbox.seeded.client_id
+    warranty_runs = [i for i in sandbox.lambdas.invocations if i.function_name == "CustomerSupportWarrantyCheck"]
+    assert len(warranty_runs) == 1
+    assert warranty_runs[0].error_type is None
 
 
 def test_rerun_is_a_no_op_with_zero_mutating_calls(rolled_out: tuple[Sandbox, dict]) -> None:
