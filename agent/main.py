@@ -9,6 +9,7 @@ Run locally: ``HOST=127.0.0.1 PORT=8080 python agent/main.py``.
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
-from mcp_client.client import GATEWAY_URL_ENV, get_gateway_mcp_client, get_web_search_mcp_client
+from mcp_client.client import gateway_url, get_gateway_mcp_client, get_web_search_mcp_client
 from memory.session import get_memory_session_manager
 from model.load import load_model
 from strands import Agent, tool
@@ -223,12 +224,22 @@ def build_agent(session_id: str, actor_id: str) -> Agent:
 
 
 @dataclass
+class GatewaySession:
+    """An open gateway MCP connection, reused by the conversation's later requests that carry the same token."""
+
+    token_fingerprint: str
+    client: MCPClient
+    tools: list[AgentTool]
+
+
+@dataclass
 class Conversation:
     """A cached Agent; ``lock`` runs one request at a time per conversation (an Agent is not re-entrant)."""
 
     agent: Agent | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     active_requests: int = 0
+    gateway: GatewaySession | None = None
 
 
 class ConversationCache:
@@ -249,8 +260,8 @@ class ConversationCache:
         return conversation.agent if conversation else None
 
     @asynccontextmanager
-    async def checkout(self, session_id: str, actor_id: str) -> AsyncIterator[Agent]:
-        """Yield the conversation's Agent, creating it on first use, with the conversation locked."""
+    async def checkout(self, session_id: str, actor_id: str) -> AsyncIterator[Conversation]:
+        """Yield the conversation (its Agent created on first use), locked for this request."""
         key = (session_id, actor_id)
         # No await between lookup and insert: all invocations share one event loop, so this cannot race.
         conversation = self._conversations.get(key)
@@ -265,7 +276,7 @@ class ConversationCache:
                 if conversation.agent is None:
                     # Agent construction may block (memory read, MCP connect); keep the shared loop free.
                     conversation.agent = await asyncio.to_thread(build_agent, session_id, actor_id)
-                yield conversation.agent
+                yield conversation
         finally:
             conversation.active_requests -= 1
 
@@ -273,6 +284,8 @@ class ConversationCache:
         idle = [key for key, conv in self._conversations.items() if conv.active_requests == 0]
         for key in idle[: max(0, len(self._conversations) - self.max_conversations)]:
             evicted = self._conversations.pop(key)
+            if evicted.gateway is not None:
+                await asyncio.to_thread(_stop_quietly, evicted.gateway.client)
             if evicted.agent is not None:
                 # Stops the conversation's MCP clients (web search).
                 await asyncio.to_thread(evicted.agent.cleanup)
@@ -302,32 +315,52 @@ def _stop_quietly(client: MCPClient) -> None:
         log.warning("Closing the gateway MCP client failed: %s", type(error).__name__)
 
 
-@asynccontextmanager
-async def gateway_tools(agent: Agent, authorization: str | None) -> AsyncIterator[list[str]]:
-    """Expose the gateway's tools to ``agent`` for one request, authenticated with this request's token.
+def token_fingerprint(authorization: str | None) -> str:
+    """Identifies the token a gateway connection was opened with, without keeping the token itself around."""
+    return hashlib.sha256((authorization or "").encode()).hexdigest()
 
-    The MCP client is created from this request's Authorization header and closed when the request ends, and its
-    tools are removed from the cached Agent again, so no later request can reach the gateway with this token and
-    no request ever uses an earlier request's token. Yields the names of the tools added (empty if the gateway
-    is not configured, the request has no token, or the gateway cannot be reached).
-    """
+
+async def _gateway_session(conversation: Conversation, authorization: str | None) -> GatewaySession | None:
+    """The conversation's gateway connection for THIS request's token: reused while the token is the same,
+    replaced (and the old one closed) as soon as it differs - never a connection opened with another token."""
+    fingerprint = token_fingerprint(authorization)
+    current = conversation.gateway
+    if current is not None and current.token_fingerprint == fingerprint:
+        return current
+    if current is not None:
+        conversation.gateway = None
+        await asyncio.to_thread(_stop_quietly, current.client)
     client = get_gateway_mcp_client(authorization)
     if client is None:
-        yield []
-        return
+        return None
     try:
         tools = await asyncio.to_thread(_connect_and_list_tools, client)
     except Exception as error:
         # Only the type: messages from HTTP/auth layers are not guaranteed to be free of request details.
         log.warning("Gateway unavailable for this request (%s); answering with local tools", type(error).__name__)
         await asyncio.to_thread(_stop_quietly, client)
+        return None
+    conversation.gateway = GatewaySession(fingerprint, client, tools)
+    return conversation.gateway
+
+
+@asynccontextmanager
+async def gateway_tools(conversation: Conversation, authorization: str | None) -> AsyncIterator[list[str]]:
+    """Expose the gateway's tools to the conversation's Agent for one request, authenticated with its token.
+
+    The tools are registered for this request only and removed when it ends, so a later request - possibly with
+    another token - never calls the gateway through this request's connection. Yields the names of the tools
+    added (empty if no gateway is configured or it cannot be reached with this token).
+    """
+    agent = conversation.agent
+    session = await _gateway_session(conversation, authorization) if agent is not None else None
+    if agent is None or session is None:
         yield []
         return
-
     registry = agent.tool_registry
     added: list[str] = []
     try:
-        for gateway_tool in tools:
+        for gateway_tool in session.tools:
             if gateway_tool.tool_name in registry.registry:
                 log.warning("Gateway tool %s clashes with a local tool; skipped", gateway_tool.tool_name)
                 continue
@@ -337,7 +370,6 @@ async def gateway_tools(agent: Agent, authorization: str | None) -> AsyncIterato
     finally:
         for name in added:
             registry.registry.pop(name, None)
-        await asyncio.to_thread(_stop_quietly, client)
 
 
 # --- Entrypoint ---
@@ -375,7 +407,12 @@ async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str | d
     log.info("Invocation from caller=%s, bearer token %s", actor_id, "present" if authorization else "absent")
 
     tools_used: list[str] = []
-    async with conversations.checkout(session_id, actor_id) as agent, gateway_tools(agent, authorization):
+    async with (
+        conversations.checkout(session_id, actor_id) as conversation,
+        gateway_tools(conversation, authorization) as gateway_tool_names,
+    ):
+        agent = conversation.agent
+        assert agent is not None  # checkout builds it
         async for event in agent.stream_async(prompt):
             text = event.get("data")
             if isinstance(text, str):
@@ -383,7 +420,7 @@ async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str | d
             name = tool_name_of(event)
             if name and name not in tools_used:
                 tools_used.append(name)
-    if not authorization and os.environ.get(GATEWAY_URL_ENV, "").strip():
+    if not authorization and not gateway_tool_names and gateway_url() is not None:
         yield UNAUTHENTICATED_NOTE
     yield {"metadata": {"toolsUsed": tools_used}}
 

@@ -65,7 +65,10 @@ class ProgressPrinter:
             print(f"  {elapsed:6.2f}s  ! {kind}: {details.get('error')}")
 
 
-def _call_runtime(sandbox: Sandbox, bearer: str | None) -> int:
+WARRANTY_TOOL = "WarrantyCheck___check_warranty"
+
+
+def _call_runtime(sandbox: Sandbox, bearer: str | None, prompt: str = "Hi") -> int:
     arn = urllib.parse.quote(sandbox.seeded.runtime_arn, safe="")
     url = f"{sandbox.runtime_plane.base_url}/runtimes/{arn}/invocations?qualifier=DEFAULT"
     headers = {
@@ -74,13 +77,18 @@ def _call_runtime(sandbox: Sandbox, bearer: str | None) -> int:
     }
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
-    request = urllib.request.Request(url, data=b'{"prompt": "Hi"}', headers=headers, method="POST")
+    body = json.dumps({"prompt": prompt}).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             response.read()
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+
+
+def _warranty_calls(sandbox: Sandbox, gateway_name: str) -> list[Any]:
+    return [c for c in sandbox.gateway_plane.calls if c.gateway_name == gateway_name and c.tool_name == WARRANTY_TOOL]
 
 
 def _mint_token(sandbox: Sandbox) -> str:
@@ -148,6 +156,14 @@ def independent_check(sandbox: Sandbox, report: dict[str, Any], checks: Checks) 
     del token
     status_without = _call_runtime(sandbox, None)
     checks.check("data plane (called directly): token -> 200, none -> 401", (status_with, status_without) == (200, 401))
+    warranty = smoke.get("warranty") or {}
+    calls = _warranty_calls(sandbox, "my-gateway-secure")
+    checks.check(
+        "warranty answer came through the secured gateway, as the calling client",
+        WARRANTY_TOOL in warranty.get("toolsUsed", [])
+        and [(c.status, c.client_id) for c in calls] == [(200, sandbox.seeded.client_id)],
+        ", ".join(f"{c.method} {c.tool_name} by client {c.client_id} -> HTTP {c.status}" for c in calls),
+    )
 
 
 def main() -> int:
@@ -158,8 +174,10 @@ def main() -> int:
         print(f"sandbox ready in {time.perf_counter() - started:.1f}s: stack {sandbox.stack_name} deployed, ")
         print(f"  tutorial seeded: runtime {sandbox.seeded.runtime_id}, gateway my-gateway (authorizer NONE)")
         print(f"  Cognito on {sandbox.cognito.base_url}, AgentCore data plane on {sandbox.runtime_plane.base_url}")
-        before = _call_runtime(sandbox, None)
-        print(f"  before the rollout, a call WITHOUT any token gets HTTP {before} (anyone can call the agent)")
+        before = _call_runtime(sandbox, None, "Check the warranty for PROD-002")
+        open_calls = _warranty_calls(sandbox, "my-gateway")
+        print(f"  before the rollout, a call WITHOUT any token gets HTTP {before} (anyone can call the agent),")
+        print(f"  and its warranty tool ran through the open gateway {len(open_calls)} time(s) for an unknown caller")
 
         print("\n-- rollout 1 --")
         progress = ProgressPrinter()

@@ -19,6 +19,8 @@ from strands.tools.mcp import MCPClient
 logger = logging.getLogger(__name__)
 
 GATEWAY_URL_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+# The tutorial's open gateway, used until the secure rollout points the runtime at the JWT gateway.
+LEGACY_GATEWAY_URL_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
 WEB_SEARCH_URL_ENV = "WEB_SEARCH_MCP_URL"
 
 # Bounded so an unreachable server cannot hold a customer request for long.
@@ -55,26 +57,29 @@ def streamable_http_transport(
     return open_transport
 
 
+def gateway_url() -> str | None:
+    """The gateway this runtime is pointed at: the secured one if set, else the tutorial's open one (warned once)."""
+    for name in (GATEWAY_URL_ENV, LEGACY_GATEWAY_URL_ENV):
+        url = os.environ.get(name, "").strip()
+        if url:
+            return url
+    _warn_once(f"{GATEWAY_URL_ENV} is not set; gateway tools (warranty check) are unavailable")
+    return None
+
+
 def get_gateway_mcp_client(authorization: str | None) -> MCPClient | None:
     """Return an MCP client for the AgentCore Gateway that authenticates with the caller's Authorization header.
 
-    Build one per request from that request's header: the gateway validates the same Cognito JWT as the runtime,
-    so a client built for an earlier request would act with an earlier (possibly expired or other) token.
-
-    Returns None, without connecting, when the gateway URL is not configured (warned once) or the request
-    carried no Authorization header (the JWT-protected gateway would reject it anyway).
+    Build one per caller token: the gateway validates the same Cognito JWT as the runtime, so a client built for
+    another request's token would act as another (possibly expired) caller. A request without a token gets a
+    client without one: an open gateway serves it, a JWT gateway answers 401. Returns None, without connecting,
+    when no gateway URL is configured.
     """
-    url = os.environ.get(GATEWAY_URL_ENV, "").strip()
-    if not url:
-        _warn_once(f"{GATEWAY_URL_ENV} is not set; gateway tools (warranty check) are unavailable")
+    url = gateway_url()
+    if url is None:
         return None
-    if not authorization or not authorization.strip():
-        logger.info("Request has no Authorization header; gateway tools are skipped for it")
-        return None
-    return MCPClient(
-        streamable_http_transport(url, {"Authorization": authorization.strip()}),
-        startup_timeout=MCP_STARTUP_TIMEOUT_SECONDS,
-    )
+    headers = {"Authorization": authorization.strip()} if authorization and authorization.strip() else {}
+    return MCPClient(streamable_http_transport(url, headers), startup_timeout=MCP_STARTUP_TIMEOUT_SECONDS)
 
 
 def get_web_search_mcp_client() -> MCPClient | None:

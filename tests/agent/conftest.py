@@ -85,6 +85,13 @@ def _fake_gateway_server() -> Iterator[FakeGateway]:
         if scope["type"] == "http":
             headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
             gateway.authorization_headers.append(headers.get("authorization"))
+            if headers.get("authorization") is None:
+                # Like a CUSTOM_JWT gateway: no bearer token, no access.
+                await send(
+                    {"type": "http.response.start", "status": 401, "headers": [(b"www-authenticate", b"Bearer")]}
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
         await mcp_app(scope, receive, send)
 
     served = serve_in_thread(recording_app)

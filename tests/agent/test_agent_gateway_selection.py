@@ -87,16 +87,31 @@ def test_second_request_in_a_session_uses_a_client_built_from_its_own_token(
     assert second_client.authorization == f"Bearer {second_token}"
     assert "Warranty for PROD-001 checked with client#1" in first
     assert "Warranty for PROD-002 checked with client#2" in second
-    # Each client lived only for its own request.
+    # The first token's connection was closed as soon as a request came with another token.
     assert first_client.started
     assert first_client.stopped
-    assert second_client.stopped
+    assert not second_client.stopped
     # Same caller, same session: one conversation that kept both turns.
     agent = main.conversations.get(session_id, "testclient123")
     assert agent is not None
     assert len(main.conversations) == 1
     assert sum(1 for m in agent.messages if m["role"] == "user" and "text" in m["content"][0]) == 2
     # The gateway tool does not outlive the request that brought it.
+    assert GATEWAY_TOOL_NAME not in agent.tool_registry.registry
+
+
+def test_same_token_reuses_the_conversations_gateway_connection(
+    gateway_clients: list[RecordingGatewayClient | None], fake_jwt: Callable[..., str], session_id: str
+) -> None:
+    headers = {"Authorization": f"Bearer {fake_jwt()}"}
+    first = run_invoke("Check the warranty for PROD-001", session_id, headers)
+    second = run_invoke("Check the warranty for PROD-004", session_id, headers)
+
+    assert len(gateway_clients) == 1  # one connection for the session and token
+    assert "checked with client#1" in first
+    assert "Warranty for PROD-004 checked with client#1" in second
+    agent = main.conversations.get(session_id, "testclient123")
+    assert agent is not None
     assert GATEWAY_TOOL_NAME not in agent.tool_registry.registry
 
 

@@ -72,7 +72,7 @@ def test_gateway_client_sends_the_given_authorization_header(
     assert http_client.is_closed  # the transport closes the HTTP client it created
 
 
-def test_gateway_client_needs_a_url_and_a_token(
+def test_gateway_client_needs_a_url_and_carries_only_a_real_token(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
@@ -82,7 +82,8 @@ def test_gateway_client_needs_a_url_and_a_token(
     missing_token = [mcp_client_module.get_gateway_mcp_client(value) for value in (None, "", "   ")]
 
     assert missing_url == [None, None, None]
-    assert missing_token == [None, None, None]
+    # Without a token the client is still built (an open gateway serves it) but sends no Authorization header.
+    assert all(isinstance(client, MCPClient) for client in missing_token)
     warnings = [r for r in caplog.records if "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL is not set" in r.message]
     assert len(warnings) == 1
 

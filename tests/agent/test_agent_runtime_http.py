@@ -46,7 +46,7 @@ def test_missing_prompt_gets_a_helpful_message(agent_server: AgentServer, sessio
     assert response.text == 'Please send a JSON body with a non-empty "prompt" string.'
 
 
-def test_without_a_token_local_tools_still_answer_and_gateway_is_not_contacted(
+def test_without_a_token_local_tools_still_answer_and_the_secured_gateway_refuses(
     agent_server: AgentServer, fake_gateway: FakeGateway, session_id: str
 ) -> None:
     policy = agent_server.invoke("What's the return policy for audio?", session_id)
@@ -54,7 +54,10 @@ def test_without_a_token_local_tools_still_answer_and_gateway_is_not_contacted(
 
     assert "Return policy for audio: Window: 30 days" in policy.text
     assert "only available to authenticated callers" in warranty.text
-    assert fake_gateway.authorization_headers == []
+    assert warranty.text.endswith("need an authenticated request (send a Cognito bearer token).")
+    # The agent tried the gateway without a token (an open gateway would have served it); the JWT gateway refused.
+    assert fake_gateway.authorization_headers
+    assert set(fake_gateway.authorization_headers) == {None}
 
 
 def test_missing_gateway_url_with_a_token_still_answers(
@@ -110,7 +113,7 @@ def test_each_request_reaches_the_gateway_with_its_own_token(
     assert "Warranty for PROD-002" in second.text
     assert set(seen_by_first_request) == {f"Bearer {first_token}"}
     # The request without a token got no gateway tools, and nothing reused an earlier token.
-    assert set(fake_gateway.authorization_headers) == {f"Bearer {second_token}"}
+    assert set(fake_gateway.authorization_headers) == {f"Bearer {second_token}", None}
     assert "only available to authenticated callers" in third.text
 
 

@@ -1,0 +1,119 @@
+"""The caller's token travels caller -> runtime -> agent -> secured gateway -> WarrantyCheck, and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import uuid
+from typing import Any
+
+import httpx
+
+from sandbox.core import Sandbox
+
+WARRANTY_TOOL = "WarrantyCheck___check_warranty"
+
+
+def ask(sandbox: Sandbox, prompt: str, session_id: str, token: str | None) -> tuple[int, str, list[str]]:
+    """Invoke the runtime like an OAuth caller; returns status, answer text and the tools the agent reported."""
+    arn = urllib.parse.quote(sandbox.seeded.runtime_arn, safe="")
+    headers = {"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id, "Accept": "text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    response = httpx.post(
+        f"{sandbox.runtime_plane.base_url}/runtimes/{arn}/invocations?qualifier=DEFAULT",
+        json={"prompt": prompt},
+        headers=headers,
+        timeout=60,
+    )
+    text, tools = "", []
+    for line in response.text.splitlines():
+        if line.startswith("data: "):
+            event: Any = json.loads(line[6:])
+            if isinstance(event, str):
+                text += event
+            elif isinstance(event, dict) and "metadata" in event:
+                tools = event["metadata"]["toolsUsed"]
+    return response.status_code, text, tools
+
+
+def session() -> str:
+    return f"token-flow-test-session-{uuid.uuid4()}"
+
+
+def tool_calls(sandbox: Sandbox, gateway_name: str) -> list[Any]:
+    return [c for c in sandbox.gateway_plane.calls if c.gateway_name == gateway_name and c.tool_name == WARRANTY_TOOL]
+
+
+def second_client(sandbox: Sandbox) -> tuple[str, str]:
+    """Another M2M app client of the pool, allowed on the secured runtime and gateway."""
+    from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
+
+    client = sandbox.client("cognito-idp").create_user_pool_client(
+        UserPoolId=sandbox.seeded.pool_id,
+        ClientName="PartnerPortalM2M",
+        GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=["customersupport/invoke"],
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]
+    backend = bedrockagentcorecontrol_backends[sandbox.account_id][sandbox.region]
+    records = [backend.agent_runtimes[sandbox.seeded.runtime_id]] + [
+        g for g in backend.gateways.values() if g.name == "my-gateway-secure"
+    ]
+    for record in records:
+        assert record.authorizer_configuration is not None
+        record.authorizer_configuration["customJWTAuthorizer"]["allowedClients"].append(client["ClientId"])
+    return client["ClientId"], sandbox.cognito.mint_token(client["ClientId"], pool_id=sandbox.seeded.pool_id)
+
+
+def test_before_the_rollout_anyone_reaches_the_open_gateway(sandbox: Sandbox) -> None:
+    status, text, tools = ask(sandbox, "Check the warranty for PROD-002", session(), None)
+    assert status == 200
+    assert tools == [WARRANTY_TOOL]
+    assert "PROD-002" in text
+    calls = tool_calls(sandbox, "my-gateway")
+    assert [(c.status, c.client_id) for c in calls] == [(200, None)]
+
+
+def test_each_caller_sharing_a_session_reaches_the_gateway_with_its_own_token(sandbox: Sandbox) -> None:
+    assert sandbox.wait(sandbox.start_rollout({}))["status"] == "SUCCEEDED"
+    calls_after_rollout = len(tool_calls(sandbox, "my-gateway-secure"))
+    alice_id = sandbox.seeded.client_id
+    alice = sandbox.cognito.mint_token(alice_id, pool_id=sandbox.seeded.pool_id)
+    bob_id, bob = second_client(sandbox)
+    shared = session()
+
+    for token in (alice, bob, alice):
+        status, text, tools = ask(sandbox, "Check the warranty for PROD-001", shared, token)
+        assert status == 200
+        assert tools == [WARRANTY_TOOL]
+        assert "PROD-001" in text
+    callers = [c.client_id for c in tool_calls(sandbox, "my-gateway-secure")[calls_after_rollout:]]
+    assert callers == [alice_id, bob_id, alice_id]
+
+    # A token that expired mid-session is stopped at the runtime: the agent and the gateway never see it.
+    expired = sandbox.cognito.mint_token(alice_id, pool_id=sandbox.seeded.pool_id, lifetime=-60)
+    before = len(sandbox.gateway_plane.calls)
+    status, _, _ = ask(sandbox, "Check the warranty for PROD-001", shared, expired)
+    assert status == 403
+    assert len(sandbox.gateway_plane.calls) == before
+
+    # A new token in the same session works again, through a new gateway connection.
+    fresh = sandbox.cognito.mint_token(alice_id, pool_id=sandbox.seeded.pool_id)
+    status, _, tools = ask(sandbox, "Check the warranty for PROD-003", shared, fresh)
+    assert (status, tools) == (200, [WARRANTY_TOOL])
+
+    # Nothing the run wrote down contains any of the tokens.
+    written = "\n".join(
+        [
+            sandbox.agents.logs(),
+            sandbox.lambdas.logs_of(),
+            json.dumps([vars(c) for c in sandbox.gateway_plane.calls], default=str),
+            json.dumps([vars(i) for i in sandbox.runtime_plane.invocations], default=str),
+        ]
+    )
+    assert sandbox.agents.logs(), "agent logs were captured (the scan is not vacuous)"
+    for token in sandbox.cognito.issued_tokens:
+        assert token not in written
+        assert token.split(".")[2] not in written
