@@ -3,43 +3,41 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import control
-from rollout_core.errors import InvalidExecutionInput
+from rollout_core.errors import InvalidExecutionInput, RolloutError
 
 logger = Logger()
 tracer = Tracer()
 
 
-def _runtime_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
-    record = control.get_runtime(client, resource["id"])
+def _settled(
+    record: dict[str, Any],
+    pending: set[str],
+    failure: Callable[[dict[str, Any]], RolloutError],
+    resource: dict[str, Any],
+    max_polls: int,
+    what: str,
+) -> tuple[str, bool]:
     status = record["status"]
     ready = control.settle(
-        status,
-        control.RUNTIME_PENDING,
-        lambda: control.runtime_failure(record),
-        resource["attempt"],
-        max_polls,
-        f"runtime {resource['id']}",
+        status, pending, functools.partial(failure, record), resource["attempt"], max_polls, f"{what} {resource['id']}"
     )
     return status, ready
+
+
+def _runtime_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    record = control.get_runtime(client, resource["id"])
+    return _settled(record, control.RUNTIME_PENDING, control.runtime_failure, resource, max_polls, "runtime")
 
 
 def _gateway_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
     record = control.get_gateway(client, resource["id"])
-    status = record["status"]
-    ready = control.settle(
-        status,
-        control.GATEWAY_PENDING,
-        lambda: control.gateway_failure(record),
-        resource["attempt"],
-        max_polls,
-        f"gateway {resource['id']}",
-    )
-    return status, ready
+    return _settled(record, control.GATEWAY_PENDING, control.gateway_failure, resource, max_polls, "gateway")
 
 
 def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:

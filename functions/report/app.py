@@ -64,19 +64,6 @@ def _gateway_problems(
     return problems
 
 
-def _gateway_summary(gateway: dict[str, Any] | None) -> dict[str, Any] | None:
-    if gateway is None:
-        return None
-    return {
-        "id": gateway["gatewayId"],
-        "name": gateway["name"],
-        "url": control.normalize_gateway_url(gateway["gatewayUrl"]),
-        "status": gateway.get("status"),
-        "authorizerType": gateway.get("authorizerType"),
-        "authorizerConfiguration": gateway.get("authorizerConfiguration"),
-    }
-
-
 def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
     config, plan = state["config"], state["plan"]
     settings = config["settings"]
@@ -122,7 +109,7 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
                 "after": (runtime.get("environmentVariables") or {}).get(env_var),
             },
         },
-        "gateway": {"before": plan["gateway"]["before"], "after": _gateway_summary(gateway)},
+        "gateway": {"before": plan["gateway"]["before"], "after": control.gateway_brief(gateway)},
         "targets": {
             "before": plan["gateway"]["targetNamesBefore"],
             "after": [

@@ -101,22 +101,37 @@ def _paginate(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> I
             return
 
 
+def _find_one(matches: list[dict[str, Any]], kind: str, name: str, id_key: str) -> dict[str, Any] | None:
+    if len(matches) > 1:
+        ids = ", ".join(m[id_key] for m in matches)
+        raise AmbiguousResourceName(f"{kind} name {name!r} matches {len(matches)} {kind}s ({ids}); expected one")
+    return matches[0] if matches else None
+
+
 def find_runtime(client: Any, name: str) -> dict[str, Any] | None:
     with control_plane_errors(RuntimeUpdateFailed, "ListAgentRuntimes"):
         matches = [r for r in _paginate(client.list_agent_runtimes, "agentRuntimes") if r["agentRuntimeName"] == name]
-    if len(matches) > 1:
-        ids = ", ".join(r["agentRuntimeId"] for r in matches)
-        raise AmbiguousResourceName(f"runtime name {name!r} matches {len(matches)} runtimes ({ids}); expected one")
-    return matches[0] if matches else None
+    return _find_one(matches, "runtime", name, "agentRuntimeId")
 
 
 def find_gateway(client: Any, name: str) -> dict[str, Any] | None:
     with control_plane_errors(GatewayCreateFailed, "ListGateways"):
         matches = [g for g in _paginate(client.list_gateways, "items") if g["name"] == name]
-    if len(matches) > 1:
-        ids = ", ".join(g["gatewayId"] for g in matches)
-        raise AmbiguousResourceName(f"gateway name {name!r} matches {len(matches)} gateways ({ids}); expected one")
-    return matches[0] if matches else None
+    return _find_one(matches, "gateway", name, "gatewayId")
+
+
+def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the plan and the report show of a gateway."""
+    if record is None:
+        return None
+    return {
+        "id": record["gatewayId"],
+        "name": record["name"],
+        "url": normalize_gateway_url(record["gatewayUrl"]) if record.get("gatewayUrl") else None,
+        "status": record.get("status"),
+        "authorizerType": record.get("authorizerType"),
+        "authorizerConfiguration": record.get("authorizerConfiguration"),
+    }
 
 
 def get_runtime(client: Any, runtime_id: str) -> dict[str, Any]:

@@ -8,19 +8,6 @@ from rollout_core import control
 from rollout_core.errors import GatewayNotFound
 
 
-def _gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {
-        "id": record["gatewayId"],
-        "name": record["name"],
-        "url": control.normalize_gateway_url(record["gatewayUrl"]) if record.get("gatewayUrl") else None,
-        "status": record.get("status"),
-        "authorizerType": record.get("authorizerType"),
-        "authorizerConfiguration": record.get("authorizerConfiguration"),
-    }
-
-
 def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, Any]:
     current = runtime.get("authorizerConfiguration")
     authorizer_ok = control.authorizer_satisfied(current, cognito["discoveryUrl"], cognito["clientId"])
@@ -91,8 +78,8 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     ]
     current_authorizer = None if create or new is None else new.get("authorizerConfiguration")
     return {
-        "before": _gateway_brief(old if old is not None else new),
-        "existing": None if create else _gateway_brief(new),
+        "before": control.gateway_brief(old if old is not None else new),
+        "existing": None if create else control.gateway_brief(new),
         "deleteFirst": delete_first,
         "create": create,
         "createRequest": control.gateway_create_request(
