@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from typing import Any
 from unittest import mock
 
@@ -93,7 +94,10 @@ class ParameterStoreEvents:
         else:
             payload = event
         response = boto3.client("stepfunctions", region_name=self.region).start_execution(
-            stateMachineArn=target["Arn"], input=json.dumps(payload)
+            # EventBridge names each execution itself (moto would name every one "None").
+            stateMachineArn=target["Arn"],
+            name=str(uuid.uuid4()),
+            input=json.dumps(payload),
         )
         with self._lock:
             self.started_executions.append(response["executionArn"])

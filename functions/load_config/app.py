@@ -7,13 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from rollout_core import control
 from rollout_core.config import INPUT_FIELDS, parse_execution_input, validate_cognito_parameters
-from rollout_core.errors import InvalidConfiguration, RuntimeNotFound
+from rollout_core.errors import InvalidConfiguration, RolloutInProgress, RuntimeNotFound
 
 logger = Logger()
 tracer = Tracer()
@@ -62,6 +63,29 @@ def _gateway_ref(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"id": summary["gatewayId"], "name": summary["name"], "status": summary.get("status")}
 
 
+def earlier_running(executions: list[dict[str, Any]], me: dict[str, Any]) -> list[str]:
+    """ARNs of RUNNING executions that started before this one (ties broken by ARN), oldest first."""
+    mine = (me["startDate"], me["executionArn"])
+    earlier = [e for e in executions if e["executionArn"] != me["executionArn"]]
+    earlier = [e for e in earlier if (e["startDate"], e["executionArn"]) < mine]
+    return [e["executionArn"] for e in sorted(earlier, key=lambda e: (e["startDate"], e["executionArn"]))]
+
+
+def wait_for_turn(states: Any, execution_arn: str) -> None:
+    """One rollout at a time: several Parameter Store changes at once start several executions, and two rollouts
+    must never replace the same gateway concurrently. Later executions retry (ASL Retry on RolloutInProgress) until
+    the earlier ones have finished, then read the configuration fresh."""
+    me = states.describe_execution(executionArn=execution_arn)
+    running: list[dict[str, Any]] = []
+    for page in states.get_paginator("list_executions").paginate(
+        stateMachineArn=me["stateMachineArn"], statusFilter="RUNNING", PaginationConfig={"MaxItems": 1000}
+    ):
+        running += page["executions"]
+    ahead = earlier_running(running, me)
+    if ahead:
+        raise RolloutInProgress(f"{len(ahead)} earlier rollout(s) still running, first {ahead[0]}; waiting for them")
+
+
 def load_config(execution_input: Any, env: Mapping[str, str], client: Any) -> dict[str, Any]:
     settings = parse_execution_input(execution_input, defaults_from_environment(env))
     cognito, warranty_arn = validate_cognito_parameters(
@@ -90,6 +114,9 @@ def load_config(execution_input: Any, env: Mapping[str, str], client: Any) -> di
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parse_execution_input(event.get("input"), defaults_from_environment(os.environ))  # bad input fails fast
+    if event.get("executionArn"):
+        wait_for_turn(boto3.client("stepfunctions"), event["executionArn"])
     config = load_config(event.get("input"), os.environ, control.agentcore_control())
     logger.info(
         "configuration valid",

@@ -86,3 +86,28 @@ def test_malformed_agent_artifact_is_rejected_before_any_change(sandbox: Sandbox
     assert execution["error"] == "InvalidExecutionInput"
     assert "agentArtifact.s3Bucket" in json.loads(execution["cause"])["errorMessage"]
     assert sandbox.behaviour.mutations[before:] == []
+
+
+def test_concurrent_rollouts_run_one_after_the_other(sandbox: Sandbox) -> None:
+    # Two Parameter Store changes in a row start two executions through EventBridge.
+    ssm = sandbox.client("ssm")
+    for name in ("cognito_auth_scope", "client_id"):
+        parameter = f"/app/customersupport/agentcore/{name}"
+        value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+        ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
+    first_arn, second_arn = sandbox.events.started_executions
+    first, second = sandbox.wait(first_arn), sandbox.wait(second_arn, timeout=180)
+    assert (first["status"], second["status"]) == ("SUCCEEDED", "SUCCEEDED"), (first.get("cause"), second.get("cause"))
+    # The later execution waited for the earlier one instead of racing it...
+    waited = [
+        e
+        for e in sandbox.history(second_arn)
+        if e["type"] == "LambdaFunctionFailed" and e["lambdaFunctionFailedEventDetails"]["error"] == "RolloutInProgress"
+    ]
+    assert waited
+    assert second["startDate"] <= first["stopDate"]
+    # ...then found nothing left to do.
+    assert json.loads(second["output"])["changed"] is False
+    assert [m for m in sandbox.behaviour.mutations if m.startswith("CreateGateway my-gateway-secure")] == [
+        "CreateGateway my-gateway-secure"
+    ]

@@ -62,6 +62,10 @@ class RolloutVerificationFailed(RolloutError):
     """Read-back after the rollout does not match the desired state."""
 
 
+class RolloutInProgress(RolloutError):
+    """Transient: an earlier execution of this state machine is still running; this one waits its turn (Retry)."""
+
+
 class AgentCoreThrottled(RolloutError):
     """Transient: the control plane throttled us or had an internal error. Retried by the state machine."""
 
