@@ -48,6 +48,8 @@ class Faults:
     gateway_create_failure: str | None = None
     target_create_failure: str | None = None
     stalled_models: set[str] = field(default_factory=set)
+    # AWS semantics are unconfirmed: True makes UpdateAgentRuntime clear an authorizer the request omits.
+    omitted_authorizer_clears: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, name: str) -> str | None:
@@ -151,6 +153,8 @@ class AgentCoreBehaviour:
         runtime.agent_runtime_arn = f"moto:agent/{agent_runtime_id}:0"  # the shape moto's update() parses
         updated = original(backend, agent_runtime_id, **kwargs)
         updated.agent_runtime_arn = arn  # moto re-mints the ARN per version; AWS keeps it
+        if self.faults.omitted_authorizer_clears and new_authorizer is None:
+            updated.authorizer_configuration = None
         self.mutations.append(f"UpdateAgentRuntime {agent_runtime_id}")
         failure = self.faults.take("runtime_update_failure")
         updated.failure_reason = failure

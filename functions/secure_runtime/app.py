@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import control
 from rollout_core.errors import RuntimeUpdateFailed
+from rollout_core.planner import plan_runtime
 
 logger = Logger()
 tracer = Tracer()
@@ -26,9 +27,20 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
     return {**result, "changed": True, "ready": False, "status": response.get("status")}
 
 
+def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) -> dict[str, Any]:
+    """The runtime's security as it is now. After the gateway-URL update this catches an authorizer that the update
+    cleared (whether UpdateAgentRuntime clears an omitted authorizer is unconfirmed) and puts it back."""
+    return plan_runtime(control.get_runtime(client, runtime_id), cognito)
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = secure_runtime(control.agentcore_control(), event["plan"]["runtime"])
+    client = control.agentcore_control()
+    if "plan" in event:
+        runtime_plan = event["plan"]["runtime"]
+    else:
+        runtime_plan = fresh_runtime_plan(client, event["runtimeId"], event["cognito"])
+    result = secure_runtime(client, runtime_plan)
     logger.info("runtime secure step done", extra={"runtime": result["id"], "changed": result["changed"]})
     return result

@@ -290,6 +290,18 @@ def test_secure_runtime_handler(
     assert runtime_record(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
 
 
+def test_secure_runtime_reassert_reads_the_runtime_fresh(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext, backend: Any
+) -> None:
+    event = {"runtimeId": config["runtime"]["id"], "cognito": config["cognito"]}
+    # Unsecured runtime: the re-assert secures it.
+    assert fn["secure_runtime"].lambda_handler(event, context)["changed"] is True
+    assert runtime_record(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
+    # Secured runtime: nothing to do, no update sent.
+    backend.agent_runtimes[config["runtime"]["id"]].status = "READY"
+    assert fn["secure_runtime"].lambda_handler(event, context)["changed"] is False
+
+
 # --- provision_gateway ------------------------------------------------------------------------------------------
 
 

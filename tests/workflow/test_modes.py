@@ -111,3 +111,30 @@ def test_concurrent_rollouts_run_one_after_the_other(sandbox: Sandbox) -> None:
     assert [m for m in sandbox.behaviour.mutations if m.startswith("CreateGateway my-gateway-secure")] == [
         "CreateGateway my-gateway-secure"
     ]
+
+
+def test_rollout_holds_even_if_an_update_clears_the_omitted_authorizer(sandbox: Sandbox) -> None:
+    # Whether UpdateAgentRuntime clears an authorizer the request leaves out is unconfirmed; the rollout must end
+    # secured either way (the gateway-URL update leaves it out, so it is re-asserted afterwards).
+    sandbox.behaviour.faults.omitted_authorizer_clears = True
+    execution = sandbox.wait(sandbox.start_rollout({}))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    runtime = sandbox.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    assert runtime["authorizerConfiguration"]["customJWTAuthorizer"]["allowedClients"] == [sandbox.seeded.client_id]
+    assert json.loads(execution["output"])["smoke"]["withoutToken"]["status"] == 401
+    updates = [m for m in sandbox.behaviour.mutations if m.startswith("UpdateAgentRuntime")]
+    assert len(updates) == 3  # secure, point at the gateway (cleared it), re-assert
+
+
+def test_reassert_is_a_no_op_when_the_authorizer_survives(sandbox: Sandbox) -> None:
+    execution = sandbox.wait(sandbox.start_rollout({}))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    updates = [m for m in sandbox.behaviour.mutations if m.startswith("UpdateAgentRuntime")]
+    assert len(updates) == 2  # secure + point at the gateway; nothing re-asserted
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in sandbox.history(execution["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert "ReassertRuntimeSecurity" in states
+    assert "WaitForReassert" not in states
