@@ -47,7 +47,7 @@ class _NoManagedPolicies:
         return {}
 
 
-def _zip_dir(directory: Path) -> bytes:
+def zip_dir(directory: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(directory.rglob("*")):
@@ -72,7 +72,7 @@ def _package(template: dict[str, Any], root: Path, s3: Any) -> dict[str, Path]:
             if not directory.is_dir():
                 raise FileNotFoundError(f"{logical_id}.{key_name} points at {directory}, which is not a directory")
             key = f"{logical_id}.zip"
-            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip_dir(directory))
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=zip_dir(directory))
             properties[key_name] = f"s3://{ARTIFACT_BUCKET}/{key}"
             local_dirs[logical_id] = directory
         if kind == "AWS::Serverless::StateMachine" and isinstance(properties.get("DefinitionUri"), str):

@@ -9,6 +9,7 @@ the function's CloudWatch log group in moto.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.util
 import io
@@ -321,8 +322,6 @@ class InProcessLambdas:
 
 
 def _decode_client_context(headers: Any) -> dict[str, Any] | None:
-    import base64
-
     raw = (headers or {}).get("X-Amz-Client-Context") or (headers or {}).get("x-amz-client-context")
     if not raw:
         return None

@@ -7,15 +7,14 @@ the rollout), and gateway `my-gateway` (authorizer NONE) with its targets.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from sandbox.deploy import zip_dir
 from sandbox.lambdas import FunctionCode, InProcessLambdas
 
 PARAMETER_PREFIX = "/app/customersupport/agentcore"
@@ -50,14 +49,6 @@ class Seeded:
     old_gateway_url: str
     warranty_lambda_arn: str
     runtime_environment: dict[str, str]
-
-
-def _zip_dir(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(directory.rglob("*.py")):
-            archive.write(path, path.relative_to(directory).as_posix())
-    return buffer.getvalue()
 
 
 def _role(iam: Any, name: str, service: str) -> str:
@@ -115,7 +106,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
             Runtime="python3.13",
             Role=lambda_role,
             Handler="app.lambda_handler",
-            Code={"ZipFile": _zip_dir(code_dir)},
+            Code={"ZipFile": zip_dir(code_dir)},
             Architectures=["arm64"],
         )["FunctionArn"]
         lambdas.register(function_name, FunctionCode(code_dir))

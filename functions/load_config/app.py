@@ -66,9 +66,8 @@ def _gateway_ref(summary: dict[str, Any] | None) -> dict[str, Any] | None:
 def earlier_running(executions: list[dict[str, Any]], me: dict[str, Any]) -> list[str]:
     """ARNs of RUNNING executions that started before this one (ties broken by ARN), oldest first."""
     mine = (me["startDate"], me["executionArn"])
-    earlier = [e for e in executions if e["executionArn"] != me["executionArn"]]
-    earlier = [e for e in earlier if (e["startDate"], e["executionArn"]) < mine]
-    return [e["executionArn"] for e in sorted(earlier, key=lambda e: (e["startDate"], e["executionArn"]))]
+    earlier = sorted((e["startDate"], e["executionArn"]) for e in executions)
+    return [arn for started, arn in earlier if (started, arn) < mine]
 
 
 def wait_for_turn(states: Any, execution_arn: str) -> None:
@@ -86,8 +85,12 @@ def wait_for_turn(states: Any, execution_arn: str) -> None:
         raise RolloutInProgress(f"{len(ahead)} earlier rollout(s) still running, first {ahead[0]}; waiting for them")
 
 
-def load_config(execution_input: Any, env: Mapping[str, str], client: Any) -> dict[str, Any]:
-    settings = parse_execution_input(execution_input, defaults_from_environment(env))
+def load_config(
+    execution_input: Any, env: Mapping[str, str], client: Any, execution_arn: str | None = None
+) -> dict[str, Any]:
+    settings = parse_execution_input(execution_input, defaults_from_environment(env))  # bad input fails fast
+    if execution_arn:
+        wait_for_turn(boto3.client("stepfunctions"), execution_arn)
     cognito, warranty_arn = validate_cognito_parameters(
         read_parameters(settings.parameterPrefix), settings.parameterPrefix
     )
@@ -114,10 +117,7 @@ def load_config(execution_input: Any, env: Mapping[str, str], client: Any) -> di
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    parse_execution_input(event.get("input"), defaults_from_environment(os.environ))  # bad input fails fast
-    if event.get("executionArn"):
-        wait_for_turn(boto3.client("stepfunctions"), event["executionArn"])
-    config = load_config(event.get("input"), os.environ, control.agentcore_control())
+    config = load_config(event.get("input"), os.environ, control.agentcore_control(), event.get("executionArn"))
     logger.info(
         "configuration valid",
         extra={

@@ -26,10 +26,7 @@ def point_runtime(
     environment = dict(runtime.get("environmentVariables") or {})
     before = environment.get(env_var)
     current_artifact = runtime.get("agentRuntimeArtifact") or {}
-    switch_code = artifact is not None and control.code_location(current_artifact) != (
-        artifact["s3Bucket"],
-        artifact["s3Key"],
-    )
+    switch_code = artifact is not None and not control.runs_code(current_artifact, artifact)
     new_artifact = (
         control.code_artifact(current_artifact, artifact["s3Bucket"], artifact["s3Key"])
         if artifact is not None and switch_code

@@ -25,8 +25,8 @@ def _runtime_problems(runtime: dict[str, Any], config: dict[str, Any], gateway_u
     if not control.allows_authorization_header(control.header_allowlist(runtime)):
         problems.append("runtime requestHeaderAllowlist lacks Authorization")
     artifact = config["settings"].get("agentArtifact")
-    location = control.code_location(runtime.get("agentRuntimeArtifact"))
-    if artifact and location != (artifact["s3Bucket"], artifact["s3Key"]):
+    if artifact and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact):
+        location = control.code_location(runtime.get("agentRuntimeArtifact"))
         problems.append(f"runtime code is at {location}, expected s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
     actual_url = (runtime.get("environmentVariables") or {}).get(env_var)
     if gateway_url is None or actual_url != gateway_url:

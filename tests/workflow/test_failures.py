@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workflow_leaks import assert_no_credentials
+
 from sandbox.behaviour import GATEWAY_MODEL
 from sandbox.core import Sandbox
 
@@ -104,14 +106,14 @@ def test_smoke_failure_when_the_agent_cannot_answer(sandbox: Sandbox) -> None:
     # Security held even though the agent is broken: the other two calls were rejected as expected.
     assert "without a token" not in message
     assert "tampered" not in message
-    secret = sandbox.client("cognito-idp").describe_user_pool_client(
-        UserPoolId=sandbox.seeded.pool_id, ClientId=sandbox.seeded.client_id
-    )["UserPoolClient"]["ClientSecret"]
-    history = json.dumps(sandbox.history(execution["executionArn"]), default=str)
-    for text in (history, execution["cause"], sandbox.lambdas.logs_of()):
-        assert secret not in text
-        for token in sandbox.cognito.issued_tokens:
-            assert token not in text
+    assert_no_credentials(
+        sandbox,
+        {
+            "execution history": json.dumps(sandbox.history(execution["executionArn"]), default=str),
+            "failure cause": execution["cause"],
+            "lambda logs": sandbox.lambdas.logs_of(),
+        },
+    )
 
 
 def test_token_endpoint_rejection_is_named(sandbox: Sandbox) -> None:

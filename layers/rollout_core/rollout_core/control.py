@@ -254,6 +254,11 @@ def code_location(artifact: dict[str, Any] | None) -> tuple[str | None, str | No
     return s3.get("bucket"), s3.get("prefix")
 
 
+def runs_code(artifact: dict[str, Any] | None, desired: dict[str, str]) -> bool:
+    """Whether a runtime artifact is the CodeZip the execution input asks for ({"s3Bucket", "s3Key"})."""
+    return code_location(artifact) == (desired["s3Bucket"], desired["s3Key"])
+
+
 def code_artifact(current: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
     """The runtime artifact switched to the CodeZip at s3://bucket/key, keeping its runtime and entry point."""
     code_configuration = copy.deepcopy((current or {}).get("codeConfiguration") or {})

@@ -104,10 +104,7 @@ def plan_environment(
     before = (runtime.get("environmentVariables") or {}).get(env_var)
     existing = gateway_plan["existing"]
     known_url = existing["url"] if existing and not gateway_plan["deleteFirst"] else None
-    artifact_update = artifact is not None and control.code_location(runtime.get("agentRuntimeArtifact")) != (
-        artifact["s3Bucket"],
-        artifact["s3Key"],
-    )
+    artifact_update = artifact is not None and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
     return {
         "name": env_var,
         "before": before,
