@@ -23,7 +23,7 @@ from moto import mock_aws
 
 from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.deploy import Deployment, deploy
-from sandbox.events import ParameterStoreEvents
+from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
 from sandbox.seed import Seeded, seed_tutorial
 
@@ -53,6 +53,7 @@ class Sandbox:
         poll_seconds: int = 0,
         max_polls: int = 30,
         polls_to_settle: int = 2,
+        parameter_overrides: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.region = region
@@ -60,6 +61,7 @@ class Sandbox:
         self.stack_name = stack_name
         self.poll_seconds = poll_seconds
         self.max_polls = max_polls
+        self.parameter_overrides = dict(parameter_overrides or {})
         self.behaviour = AgentCoreBehaviour(polls_to_settle)
         self.lambdas = InProcessLambdas(self.account_id, region)
         self._stack = ExitStack()
@@ -118,22 +120,59 @@ class Sandbox:
             # The smoke test resolves the data plane the way boto3 does; this is how the sandbox is found.
             self._set_env({"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.runtime_plane.base_url})
 
+            # The tutorial's starting point exists before this app is deployed (its pool and roles are parameters).
+            self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
+            self.events = EventBridge(self.account_id, self.region)
+            self.events.install()
+            self._stack.callback(self.events.uninstall)
             self.deployment = deploy(
                 self.root,
                 self.stack_name,
-                {"PollSeconds": str(self.poll_seconds), "MaxPolls": str(self.max_polls)},
+                {**self.deployment_parameters(), **self.parameter_overrides},
                 self.lambdas,
                 self.account_id,
                 self.region,
             )
-            self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
-            # Installed after seeding: the tutorial's parameters existed before this app was deployed.
-            self.events = ParameterStoreEvents(self.account_id, self.region)
-            self.events.install()
-            self._stack.callback(self.events.uninstall)
+            self._subscribe_to_notifications()
         except BaseException:
             self.stop()
             raise
+
+    def deployment_parameters(self) -> dict[str, str]:
+        """`sam deploy --parameter-overrides` for this account: the seeded pool and roles, sandbox mode on."""
+        return {
+            "PollSeconds": str(self.poll_seconds),
+            "MaxPolls": str(self.max_polls),
+            "UserPoolId": self.seeded.pool_id,
+            "RuntimeRoleArn": self.seeded.runtime_role_arn,
+            "GatewayRoleArn": self.seeded.gateway_role_arn,
+            "SandboxCognitoEndpoint": self.cognito.base_url,
+        }
+
+    def _subscribe_to_notifications(self) -> None:
+        """An operator's subscription to the stack's topic (an SQS queue stands in for their inbox)."""
+        sqs, sns = self.client("sqs"), self.client("sns")
+        queue_url = sqs.create_queue(QueueName="sandbox-operator-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=self.deployment.outputs["NotificationTopicArn"],
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        self._inbox_url = queue_url
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every message the notification topic delivered so far (consumed: each is returned once)."""
+        sqs = self.client("sqs")
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self._inbox_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self._inbox_url, ReceiptHandle=message["ReceiptHandle"])
 
     def stop(self) -> None:
         try:

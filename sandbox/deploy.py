@@ -11,10 +11,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
+import logging
+import re
+import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,12 +126,13 @@ def deploy(
     translated = transform(template, parameter_values, _NoManagedPolicies())
 
     cloudformation = boto3.client("cloudformation", region_name=region)
-    cloudformation.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(translated),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
+    with _quiet_about(RESOURCE_POLICY_TYPES):
+        cloudformation.create_stack(
+            StackName=stack_name,
+            TemplateBody=json.dumps(translated),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
     stack_status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack_status["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} ended {stack_status['StackStatus']}: {stack_status}")
@@ -135,12 +141,59 @@ def deploy(
     physical = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
         for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in r  # moto lists the resource types it skipped without one
     }
+    _apply_resource_policies(translated, resource_map, region)
 
     functions = _register_functions(source, translated, physical, local_dirs, lambdas)
     state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_status.get("Outputs", [])}
     return Deployment(stack_name, state_machine_arn, functions, outputs, translated)
+
+
+RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy")
+
+
+class _DropMentionsOf(logging.Filter):
+    def __init__(self, types: tuple[str, ...]) -> None:
+        super().__init__()
+        self.types = types
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(kind in record.getMessage() for kind in self.types)
+
+
+@contextlib.contextmanager
+def _quiet_about(types: tuple[str, ...]) -> Iterator[None]:
+    """moto warns that it skips these types; the sandbox applies them itself (_apply_resource_policies)."""
+    moto_logger = logging.getLogger("moto")
+    log_filter = _DropMentionsOf(types)
+    moto_logger.addFilter(log_filter)
+    try:
+        with warnings.catch_warnings():
+            for kind in types:
+                warnings.filterwarnings("ignore", message=f".*{re.escape(kind)}.*", category=UserWarning)
+            yield
+    finally:
+        moto_logger.removeFilter(log_filter)
+
+
+def _apply_resource_policies(translated: dict[str, Any], resource_map: Any, region: str) -> None:
+    """Topic and queue policies: moto's CloudFormation skips these types, so they are set the way CloudFormation
+    sets them (SetTopicAttributes / SetQueueAttributes). The sandbox does not evaluate resource policies."""
+    sns, sqs = boto3.client("sns", region_name=region), boto3.client("sqs", region_name=region)
+    for resource in translated["Resources"].values():
+        kind, properties = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::SNS::TopicPolicy":
+            document = json.dumps(_resolve(properties["PolicyDocument"], resource_map))
+            for topic in properties["Topics"]:
+                sns.set_topic_attributes(
+                    TopicArn=_resolve(topic, resource_map), AttributeName="Policy", AttributeValue=document
+                )
+        elif kind == "AWS::SQS::QueuePolicy":
+            document = json.dumps(_resolve(properties["PolicyDocument"], resource_map))
+            for queue in properties["Queues"]:
+                sqs.set_queue_attributes(QueueUrl=_resolve(queue, resource_map), Attributes={"Policy": document})
 
 
 def _register_functions(

@@ -49,6 +49,8 @@ class Seeded:
     old_gateway_url: str
     warranty_lambda_arn: str
     runtime_environment: dict[str, str]
+    runtime_role_arn: str
+    gateway_role_arn: str
 
 
 def _role(iam: Any, name: str, service: str) -> str:
@@ -184,4 +186,6 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
         old_gateway_url=gateway["gatewayUrl"],
         warranty_lambda_arn=warranty_arn,
         runtime_environment=environment,
+        runtime_role_arn=runtime_role,
+        gateway_role_arn=gateway_role,
     )

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import control
 from rollout_core.errors import RolloutVerificationFailed
+from rollout_core.planner import authorizer_secure
 
 logger = Logger()
 tracer = Tracer()
@@ -18,10 +19,8 @@ def _runtime_problems(runtime: dict[str, Any], config: dict[str, Any], gateway_u
     problems = []
     if runtime.get("status") != control.READY:
         problems.append(f"runtime status is {runtime.get('status')}, expected READY")
-    if not control.authorizer_satisfied(
-        runtime.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
-    ):
-        problems.append("runtime authorizer does not allow the Cognito client through the discovery URL")
+    if not authorizer_secure(runtime.get("authorizerConfiguration"), cognito):
+        problems.append("runtime authorizer does not trust exactly the deployed pool, client and scopes")
     if not control.allows_authorization_header(control.header_allowlist(runtime)):
         problems.append("runtime requestHeaderAllowlist lacks Authorization")
     artifact = config["settings"].get("agentArtifact")
@@ -46,10 +45,10 @@ def _gateway_problems(
             f"gateway {gateway['name']} is {gateway.get('status')}/{gateway.get('authorizerType')}, "
             "expected READY/CUSTOM_JWT"
         )
-    if not control.authorizer_satisfied(
-        gateway.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
-    ):
-        problems.append(f"gateway {gateway['name']} authorizer does not allow the Cognito client")
+    if not authorizer_secure(gateway.get("authorizerConfiguration"), cognito):
+        problems.append(
+            f"gateway {gateway['name']} authorizer does not trust exactly the deployed pool, client and scopes"
+        )
     by_name = {t["name"]: t for t in targets}
     expected = set(plan["gateway"]["targetNamesBefore"]) | {settings["targetName"]}
     missing = sorted(expected - set(by_name))

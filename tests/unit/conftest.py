@@ -16,17 +16,17 @@ from rollout_core import control
 from rollout_core.control import warranty_tool_schema
 from unit_support import (
     ACCOUNT,
-    DEFAULT_ENV,
     REGION,
     SSM_VALUES,
     FakeLambdaContext,
     Seeded,
     load_function,
     put_ssm,
+    run_load_config,
     seed_tutorial,
 )
 
-_CLEARED_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "DEFAULT_")
+_CLEARED_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "ROLLOUT_")
 _CLEARED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 
 
@@ -120,7 +120,7 @@ def seeded(client: Any, ssm_parameters: dict[str, str]) -> Seeded:
 
 @pytest.fixture
 def config(seeded: Seeded, client: Any, fn_load_config: Any) -> dict[str, Any]:
-    return dict(fn_load_config.load_config({}, DEFAULT_ENV, client))
+    return run_load_config(fn_load_config, client)
 
 
 @pytest.fixture

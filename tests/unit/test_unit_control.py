@@ -26,6 +26,7 @@ from unit_support import (
     GATEWAY_ROLE,
     REPO_ROOT,
     RUNTIME_ROLE,
+    SCOPE,
     SHIPPING_ARN,
     SHIPPING_SCHEMA,
     WARRANTY_ARN,
@@ -33,7 +34,9 @@ from unit_support import (
 )
 
 OTHER_DISCOVERY = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other9999/.well-known/openid-configuration"
-SECURE = {"customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedClients": [CLIENT_ID]}}
+SECURE = {
+    "customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedClients": [CLIENT_ID], "allowedScopes": [SCOPE]}
+}
 
 # What GetAgentRuntime returns for a fully configured runtime: settings plus read-only fields.
 RUNTIME_SETTINGS: dict[str, Any] = {
@@ -104,7 +107,7 @@ def test_update_request_never_resends_an_identical_authorizer() -> None:
     runtime = get_runtime_like(authorizerConfiguration=copy.deepcopy(SECURE))
     assert "authorizerConfiguration" not in control.runtime_update_request(runtime, authorizer=copy.deepcopy(SECURE))
     assert "authorizerConfiguration" not in control.runtime_update_request(runtime)
-    changed = control.jwt_authorizer(DISCOVERY_URL, "another-client", SECURE)
+    changed = control.jwt_authorizer(DISCOVERY_URL, "another-client", [SCOPE], SECURE)
     assert control.runtime_update_request(runtime, authorizer=changed)["authorizerConfiguration"] == changed
 
 
@@ -178,7 +181,7 @@ def test_header_allowlist_reads_the_runtime() -> None:
     [
         pytest.param(SECURE, True, id="exact"),
         pytest.param(
-            {"customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedClients": ["other", CLIENT_ID]}},
+            {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedClients": ["other", CLIENT_ID]}},
             True,
             id="among-other-clients",
         ),
@@ -191,14 +194,29 @@ def test_header_allowlist_reads_the_runtime() -> None:
             id="audience-rejects-m2m-tokens",
         ),
         pytest.param(
-            {"customJWTAuthorizer": {"discoveryUrl": OTHER_DISCOVERY, "allowedClients": [CLIENT_ID]}},
+            {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "discoveryUrl": OTHER_DISCOVERY}},
             False,
             id="other-pool",
         ),
         pytest.param(
-            {"customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedClients": ["other"]}},
+            {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedClients": ["other"]}},
             False,
             id="client-missing",
+        ),
+        pytest.param(
+            {"customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedClients": [CLIENT_ID]}},
+            False,
+            id="scopes-not-enforced",
+        ),
+        pytest.param(
+            {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedScopes": [SCOPE, "admin/all"]}},
+            False,
+            id="extra-scope-allowed",
+        ),
+        pytest.param(
+            {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedScopes": ["other/scope"]}},
+            False,
+            id="different-scope",
         ),
         pytest.param(
             {"customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedScopes": ["a/b"]}}, False, id="no-clients"
@@ -208,24 +226,34 @@ def test_header_allowlist_reads_the_runtime() -> None:
     ],
 )
 def test_authorizer_satisfied(actual: dict[str, Any] | None, satisfied: bool) -> None:
-    assert control.authorizer_satisfied(actual, DISCOVERY_URL, CLIENT_ID) is satisfied
+    assert control.authorizer_satisfied(actual, DISCOVERY_URL, CLIENT_ID, [SCOPE]) is satisfied
 
 
 def test_jwt_authorizer_for_cognito_m2m() -> None:
-    assert control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID) == SECURE
-    assert "allowedAudience" not in control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID)["customJWTAuthorizer"]
+    assert control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE]) == SECURE
+    assert "allowedAudience" not in control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])["customJWTAuthorizer"]
 
 
-def test_jwt_authorizer_keeps_other_clients_on_the_same_discovery_url() -> None:
-    existing = {"customJWTAuthorizer": {"discoveryUrl": DISCOVERY_URL, "allowedClients": ["zeta", "alpha", CLIENT_ID]}}
-    result = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, existing)
+def test_jwt_authorizer_keeps_other_clients_and_claim_rules_on_the_same_discovery_url() -> None:
+    claims = [{"inboundTokenClaimName": "tenant", "inboundTokenClaimValueType": "STRING"}]
+    existing = {
+        "customJWTAuthorizer": {
+            "discoveryUrl": DISCOVERY_URL,
+            "allowedClients": ["zeta", "alpha", CLIENT_ID],
+            "allowedScopes": ["old/scope"],
+            "customClaims": claims,
+        }
+    }
+    result = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE], existing)
     assert result["customJWTAuthorizer"]["allowedClients"] == sorted({"zeta", "alpha", CLIENT_ID})
-    assert control.authorizer_satisfied(result, DISCOVERY_URL, CLIENT_ID)
+    assert result["customJWTAuthorizer"]["allowedScopes"] == [SCOPE]  # the SSM scope list, exactly
+    assert result["customJWTAuthorizer"]["customClaims"] == claims
+    assert control.authorizer_satisfied(result, DISCOVERY_URL, CLIENT_ID, [SCOPE])
 
 
 def test_jwt_authorizer_drops_clients_of_another_discovery_url() -> None:
     existing = {"customJWTAuthorizer": {"discoveryUrl": OTHER_DISCOVERY, "allowedClients": ["stranger"]}}
-    assert control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, existing) == SECURE
+    assert control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE], existing) == SECURE
 
 
 # --- gateway ----------------------------------------------------------------------------------------------------
@@ -302,7 +330,7 @@ def test_gateway_clone_fields_exclude_identity_and_auth() -> None:
 
 def test_gateway_update_request_sends_everything_back_with_the_new_authorizer() -> None:
     current = {**GET_GATEWAY, "authorizerType": "CUSTOM_JWT", "authorizerConfiguration": SECURE}
-    new_auth = control.jwt_authorizer(OTHER_DISCOVERY, CLIENT_ID)
+    new_auth = control.jwt_authorizer(OTHER_DISCOVERY, CLIENT_ID, [SCOPE])
     request = control.gateway_update_request(current, new_auth)
     assert request["gatewayIdentifier"] == "my-gateway-abcdefghij"
     assert request["authorizerConfiguration"] == new_auth

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import re
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from rollout_core.errors import (
 )
 from rollout_core.planner import build_plan
 from unit_support import (
+    ACCOUNT,
     CLIENT_ID,
     DEFAULT_ENV,
     DISCOVERY_URL,
@@ -36,16 +35,19 @@ from unit_support import (
     RUNTIME_NETWORK,
     RUNTIME_PROTOCOL,
     RUNTIME_ROLE,
+    SCOPE,
     SSM_VALUES,
     WARRANTY_ARN,
+    FakeCognitoIdp,
     FakeLambdaContext,
     Seeded,
     client_error,
     create_gateway_with_targets,
     load_function,
+    run_load_config,
 )
 
-SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID)
+SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
 
 
@@ -98,7 +100,8 @@ def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any
 
 
 def test_load_config_resolves_everything(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    config = fn["load_config"].load_config({"dryRun": True}, DEFAULT_ENV, client)
+    cognito_idp = FakeCognitoIdp()
+    config = run_load_config(fn["load_config"], client, {"dryRun": True}, cognito_idp=cognito_idp)
     assert config["settings"]["dryRun"] is True
     assert config["settings"]["pollSeconds"] == 0
     assert config["settings"]["maxPolls"] == 5
@@ -108,8 +111,9 @@ def test_load_config_resolves_everything(fn: dict[str, Any], client: Any, seeded
         "clientId": CLIENT_ID,
         "poolId": SSM_VALUES["pool_id"],
         "tokenUrl": SSM_VALUES["cognito_token_url"],
-        "scope": SSM_VALUES["cognito_auth_scope"],
+        "scopes": [SSM_VALUES["cognito_auth_scope"]],
     }
+    assert cognito_idp.described == [SSM_VALUES["pool_id"]]
     assert config["warrantyLambdaArn"] == WARRANTY_ARN
     assert config["runtime"] == {"id": seeded.runtime_id, "arn": seeded.runtime_arn, "name": "CustomerSupport"}
     assert config["oldGateway"] == {"id": seeded.old_gateway_id, "name": "my-gateway", "status": "READY"}
@@ -117,14 +121,24 @@ def test_load_config_resolves_everything(fn: dict[str, Any], client: Any, seeded
     assert "trigger" not in config
 
 
-def test_load_config_echoes_the_trigger(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    trigger = {"detail-type": "Parameter Store Change", "detail": {"name": f"{PREFIX}/client_id"}}
-    assert fn["load_config"].load_config({"trigger": trigger}, DEFAULT_ENV, client)["trigger"] == trigger
+def test_load_config_echoes_the_validated_trigger(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    trigger = {"source": "aws.ssm", "parameter": f"{PREFIX}/client_id", "operation": "Update"}
+    assert run_load_config(fn["load_config"], client, {"trigger": trigger})["trigger"] == trigger
 
 
 def test_load_config_runtime_not_found_names_the_runtime(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    env = {**DEFAULT_ENV, "ROLLOUT_RUNTIME_NAME": "OtherAgent"}
     with pytest.raises(RuntimeNotFound, match="no agent runtime named 'OtherAgent'"):
-        fn["load_config"].load_config({"runtimeName": "OtherAgent"}, DEFAULT_ENV, client)
+        run_load_config(fn["load_config"], client, {}, env=env)
+
+
+def test_load_config_refuses_another_teams_runtime_before_reading_anything(
+    fn: dict[str, Any], client: Any, seeded: Seeded
+) -> None:
+    cognito_idp = FakeCognitoIdp()
+    with pytest.raises(InvalidExecutionInput, match="'runtimeName'"):
+        run_load_config(fn["load_config"], client, {"runtimeName": "OtherAgent"}, cognito_idp=cognito_idp)
+    assert cognito_idp.described == []
 
 
 def test_load_config_missing_ssm_parameter(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
@@ -132,68 +146,32 @@ def test_load_config_missing_ssm_parameter(fn: dict[str, Any], client: Any, seed
 
     boto3.client("ssm").delete_parameter(Name=f"{PREFIX}/cognito_token_url")
     with pytest.raises(InvalidConfiguration, match=f"missing SSM parameter\\(s\\): {PREFIX}/cognito_token_url"):
-        fn["load_config"].load_config({}, DEFAULT_ENV, client)
+        run_load_config(fn["load_config"], client)
 
 
-def test_load_config_reads_another_prefix(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    with pytest.raises(InvalidConfiguration, match="/app/other/cognito_discovery_url"):
-        fn["load_config"].load_config({"parameterPrefix": "/app/other"}, DEFAULT_ENV, client)
+def test_load_config_reads_only_the_known_parameters(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    import boto3
+
+    boto3.client("ssm").put_parameter(Name=f"{PREFIX}/unrelated_secret", Value="s3cr3t-value", Type="SecureString")
+    config = run_load_config(fn["load_config"], client)
+    assert "s3cr3t-value" not in str(config)
 
 
-def test_load_config_ssm_access_denied(
-    fn: dict[str, Any], client: Any, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def denied(*args: Any, **kwargs: Any) -> Any:
-        raise client_error("AccessDeniedException", "not allowed", "GetParametersByPath")
+def test_load_config_ssm_access_denied(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    class DeniedSsm:
+        def get_parameters(self, **_: Any) -> Any:
+            raise client_error("AccessDeniedException", "not allowed", "GetParameters")
 
-    monkeypatch.setattr(fn["load_config"].parameters, "get_parameters", denied)
     with pytest.raises(InvalidConfiguration, match=f"cannot read SSM parameters under {PREFIX}: AccessDeniedException"):
-        fn["load_config"].load_config({}, DEFAULT_ENV, client)
-
-
-def test_defaults_from_environment(fn: dict[str, Any]) -> None:
-    env = {**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": " 7 ", "DEFAULT_MAX_POLLS": "3", "DEFAULT_TARGET_NAME": ""}
-    defaults = fn["load_config"].defaults_from_environment(env)
-    assert defaults["pollSeconds"] == 7
-    assert defaults["maxPolls"] == 3
-    assert defaults["dryRun"] is False
-    assert defaults["runtimeName"] == "CustomerSupport"
-    assert "targetName" not in defaults  # empty means unset
-    assert "gatewayUrlEnvVar" not in defaults
-
-
-@pytest.mark.parametrize("raw", ["ten", "-1", "1.5"])
-def test_bad_default_poll_seconds(fn: dict[str, Any], raw: str) -> None:
-    with pytest.raises(
-        InvalidConfiguration, match=f"function setting DEFAULT_POLL_SECONDS must be a whole number; got '{raw}'"
-    ):
-        fn["load_config"].defaults_from_environment({**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": raw})
-
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-
-def test_out_of_range_default_is_an_input_error(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    with pytest.raises(InvalidExecutionInput, match="'pollSeconds'"):
-        fn["load_config"].load_config({}, {**DEFAULT_ENV, "DEFAULT_POLL_SECONDS": "301"}, client)
-
-
-def test_gateway_name_override_derives_env_var_with_deployed_defaults(
-    fn: dict[str, Any], client: Any, seeded: Seeded
-) -> None:
-    # The template's GatewayUrlEnvVar default is empty, meaning "derive it from the gateway name".
-    template_default = re.search(r"GatewayUrlEnvVar:\n(?:\s+\w+:.*\n)*?\s+Default: (.*)\n", TEMPLATE.read_text())
-    assert template_default is not None
-    assert template_default.group(1).strip() == '""'
-    deployed = {**DEFAULT_ENV, "DEFAULT_GATEWAY_URL_ENV_VAR": ""}
-    config = fn["load_config"].load_config({"gatewayName": "my-gw-2"}, deployed, client)
-    assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GW_2_URL"
-
-
-def test_explicitly_deployed_env_var_name_is_kept(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    deployed = {**DEFAULT_ENV, "DEFAULT_GATEWAY_URL_ENV_VAR": NEW_ENV_VAR}
-    config = fn["load_config"].load_config({"gatewayName": "my-gw-2"}, deployed, client)
-    assert config["settings"]["gatewayUrlEnvVar"] == NEW_ENV_VAR
+        fn["load_config"].load_config(
+            {},
+            DEFAULT_ENV,
+            client,
+            region="us-east-1",
+            account_id=ACCOUNT,
+            ssm=DeniedSsm(),
+            cognito_idp=FakeCognitoIdp(),
+        )
 
 
 def test_load_config_handler(
@@ -201,10 +179,18 @@ def test_load_config_handler(
 ) -> None:
     for name, value in DEFAULT_ENV.items():
         monkeypatch.setenv(name, value)
-    config = fn["load_config"].lambda_handler({"input": {"gatewayName": "my-gw-2"}}, context)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setattr(fn["load_config"].boto3, "client", _clients_with_fake_cognito(fn["load_config"].boto3.client))
+    config = fn["load_config"].lambda_handler({"input": {"gatewayName": "my-gateway-secure"}}, context)
     assert config["runtime"]["id"] == seeded.runtime_id
-    assert config["settings"]["gatewayName"] == "my-gw-2"
-    assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GW_2_URL"
+    assert config["settings"]["gatewayUrlEnvVar"] == NEW_ENV_VAR
+
+
+def _clients_with_fake_cognito(real: Any) -> Any:
+    def client(service: str, **kwargs: Any) -> Any:
+        return FakeCognitoIdp() if service == "cognito-idp" else real(service, **kwargs)
+
+    return client
 
 
 # --- plan handler -----------------------------------------------------------------------------------------------
@@ -332,9 +318,9 @@ def test_client_token_is_deterministic_and_valid(fn: dict[str, Any]) -> None:
 def test_provision_gateway_existing_jwt_gateway(
     fn: dict[str, Any], client: Any, seeded: Seeded, fn_load_config: Any
 ) -> None:
-    other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID)
+    other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
     existing = create_gateway_with_targets(client, "my-gateway-secure", other)
-    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    plan = build_plan(client, run_load_config(fn_load_config, client))
     result = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     assert result["id"] == existing["gatewayId"]
     assert result["changed"] is True
@@ -658,7 +644,7 @@ def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, con
         fn["report"].build_report(client, {"config": config, "plan": plan})
     message = str(caught.value)
     assert message.startswith("end state differs from the desired state: ")
-    assert "runtime authorizer does not allow the Cognito client" in message
+    assert "runtime authorizer does not trust exactly the deployed pool, client and scopes" in message
     assert "requestHeaderAllowlist lacks Authorization" in message
     assert f"runtime env {NEW_ENV_VAR} is None" in message
     assert "gateway my-gateway-secure does not exist" in message
@@ -690,7 +676,7 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(
     assert runtime["environmentVariables"] == {**RUNTIME_ENV, NEW_ENV_VAR: state["gateway"]["url"]}
     assert runtime["description"] == RUNTIME_DESCRIPTION
     # A second run finds nothing to do.
-    rerun = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    rerun = build_plan(client, run_load_config(fn_load_config, client))
     assert rerun["changed"] is False
     assert rerun["actions"] == []
 

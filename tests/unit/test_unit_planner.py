@@ -14,16 +14,18 @@ from unit_support import (
     DEFAULT_ENV,
     DISCOVERY_URL,
     RUNTIME_HEADERS,
+    SCOPE,
     SHIPPING_ARN,
     SHIPPING_SCHEMA,
     WARRANTY_ARN,
     Seeded,
     create_gateway_with_targets,
     put_ssm,
+    run_load_config,
     seed_tutorial,
 )
 
-SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID)
+SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 
 
 def targets_by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -107,7 +109,7 @@ def test_plan_makes_no_mutating_calls(client: Any, seeded: Seeded, config: dict[
 
 
 def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
-    config = fn_load_config.load_config({"gatewayName": "my-gateway"}, DEFAULT_ENV, client)
+    config = run_load_config(fn_load_config, client, env={**DEFAULT_ENV, "ROLLOUT_GATEWAY_NAME": "my-gateway"})
     assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
     plan = build_plan(client, config)
     gateway = plan["gateway"]
@@ -154,7 +156,7 @@ def secure_everything(client: Any, backend: Any, seeded: Seeded) -> dict[str, An
 
 def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded, fn_load_config: Any) -> None:
     gateway = secure_everything(client, backend, seeded)
-    config = fn_load_config.load_config({}, DEFAULT_ENV, client)
+    config = run_load_config(fn_load_config, client)
     assert config["oldGateway"] is None
     assert config["newGateway"]["id"] == gateway["gatewayId"]
     plan = build_plan(client, config)
@@ -175,7 +177,7 @@ def test_drifted_warranty_lambda_is_updated_in_place(
     gateway = secure_everything(client, backend, seeded)
     moved = WARRANTY_ARN + "V2"
     put_ssm({"warranty_check_lambda_arn": moved})
-    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    plan = build_plan(client, run_load_config(fn_load_config, client))
     assert plan["actions"] == ["update target WarrantyCheck"]
     (update,) = plan["gateway"]["targetsToUpdate"]
     warranty_id = next(
@@ -195,7 +197,7 @@ def test_without_the_old_gateway_the_new_one_is_the_source(
     for summary in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]:
         if summary["name"] == "ShippingEstimate":
             client.delete_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=summary["targetId"])
-    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    plan = build_plan(client, run_load_config(fn_load_config, client))
     # Without the old gateway the new one is the source: the lost target cannot be known, only WarrantyCheck.
     assert plan["gateway"]["targetNamesBefore"] == ["WarrantyCheck"]
     assert plan["changed"] is False
@@ -204,9 +206,11 @@ def test_without_the_old_gateway_the_new_one_is_the_source(
 def test_new_gateway_with_other_pool_gets_its_authorizer_updated(
     client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
 ) -> None:
-    other = control.jwt_authorizer(DISCOVERY_URL.replace("us-east-1_AbCdEf123", "us-east-1_Old0000"), CLIENT_ID)
+    other = control.jwt_authorizer(
+        DISCOVERY_URL.replace("us-east-1_AbCdEf123", "us-east-1_Old0000"), CLIENT_ID, [SCOPE]
+    )
     create_gateway_with_targets(client, "my-gateway-secure", other)
-    plan = build_plan(client, fn_load_config.load_config({}, DEFAULT_ENV, client))
+    plan = build_plan(client, run_load_config(fn_load_config, client))
     assert plan["gateway"]["create"] is False
     assert plan["gateway"]["updateAuthorizer"] is True
     assert plan["gateway"]["authorizerAfter"] == SECURE
@@ -217,7 +221,7 @@ def test_new_gateway_with_other_pool_gets_its_authorizer_updated(
 
 def test_neither_gateway_is_gateway_not_found(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
-    config = fn_load_config.load_config({}, DEFAULT_ENV, client)
+    config = run_load_config(fn_load_config, client)
     assert config["oldGateway"] is None
     assert config["newGateway"] is None
     with pytest.raises(GatewayNotFound, match="neither gateway 'my-gateway' nor 'my-gateway-secure' exists"):
@@ -227,7 +231,7 @@ def test_neither_gateway_is_gateway_not_found(client: Any, seeded: Seeded, fn_lo
 def test_ambiguous_gateway_name(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
     duplicate = create_gateway_with_targets(client, "my-gateway")
     with pytest.raises(AmbiguousResourceName) as caught:
-        fn_load_config.load_config({}, DEFAULT_ENV, client)
+        run_load_config(fn_load_config, client)
     assert "'my-gateway' matches 2 gateways" in str(caught.value)
     assert seeded.old_gateway_id in str(caught.value)
     assert duplicate["gatewayId"] in str(caught.value)
@@ -237,7 +241,7 @@ def test_ambiguous_runtime_name(client: Any, ssm_parameters: Any, fn_load_config
     first = seed_tutorial(client)
     second = seed_tutorial(client)
     with pytest.raises(AmbiguousResourceName) as caught:
-        fn_load_config.load_config({}, DEFAULT_ENV, client)
+        run_load_config(fn_load_config, client)
     assert "runtime name 'CustomerSupport' matches 2 runtimes" in str(caught.value)
     assert first.runtime_id in str(caught.value)
     assert second.runtime_id in str(caught.value)
@@ -253,7 +257,7 @@ def test_plan_runtime_keeps_a_satisfying_authorizer_but_adds_the_header() -> Non
         "agentRuntimeName": "CustomerSupport",
         "authorizerConfiguration": copy.deepcopy(SECURE),
     }
-    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID})
+    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
     assert plan["updateRequired"] is True
     assert plan["authorizerAfter"] == SECURE
     assert plan["allowlistBefore"] == []
@@ -268,7 +272,7 @@ def test_plan_runtime_replaces_an_audience_checking_authorizer() -> None:
         "authorizerConfiguration": audience,
         "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
     }
-    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID})
+    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
     assert plan["updateRequired"] is True
     assert plan["authorizerAfter"] == SECURE
     assert plan["allowlistAfter"] == ["Authorization"]
@@ -295,3 +299,21 @@ def test_plan_environment_detects_a_new_agent_artifact() -> None:
     assert (same["update"], same["artifactUpdate"]) == (False, False)
     new = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v2.zip"})
     assert (new["update"], new["artifactUpdate"]) == (True, True)
+
+
+@pytest.mark.parametrize(
+    "scopes", [None, [], ["other/scope"], [SCOPE, "admin/all"]], ids=["missing", "empty", "other", "extra"]
+)
+def test_plan_runtime_treats_a_missing_or_different_scope_list_as_a_change(scopes: list[str] | None) -> None:
+    jwt = {k: v for k, v in SECURE["customJWTAuthorizer"].items() if k != "allowedScopes"}
+    if scopes is not None:
+        jwt["allowedScopes"] = scopes
+    runtime = {
+        "agentRuntimeId": "rt",
+        "agentRuntimeArn": "arn:rt",
+        "authorizerConfiguration": {"customJWTAuthorizer": jwt},
+        "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
+    }
+    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
+    assert plan["updateRequired"] is True
+    assert plan["authorizerAfter"]["customJWTAuthorizer"]["allowedScopes"] == [SCOPE]

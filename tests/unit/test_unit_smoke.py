@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
 from rollout_core import control
-from rollout_core.errors import SmokeTestFailed, TokenRequestFailed
+from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
+from rollout_core.settings import Deployment, deployment_from_environment
 from unit_support import (
+    DEFAULT_ENV,
     RUNTIME_ARTIFACT,
     RUNTIME_NETWORK,
     RUNTIME_ROLE,
@@ -90,11 +94,30 @@ def test_invocation_url_encodes_the_arn(smoke: Any) -> None:
     ],
 )
 def test_answer_text(smoke: Any, body: str, content_type: str, expected: str) -> None:
-    assert smoke._answer_text(body.encode(), content_type) == expected
+    assert smoke.parse_stream(body.encode(), content_type).answer == expected
 
 
 def test_answer_text_survives_invalid_utf8(smoke: Any) -> None:
-    assert smoke._answer_text(b'data: "ok"\n\xff\n', "text/event-stream") == "ok"
+    assert smoke.parse_stream(b'data: "ok"\n\xff\n', "text/event-stream").answer == "ok"
+
+
+@pytest.mark.parametrize(
+    ("body", "errors", "answer"),
+    [
+        pytest.param(
+            'data: "partial"\n\ndata: {"error": "boom", "error_type": "ValueError", "message": "x"}\n\n',
+            ["ValueError"],
+            "partial",
+            id="bedrock-agentcore-error-object",
+        ),
+        pytest.param('event: error\ndata: "something broke"\n\n', ["error"], "", id="sse-error-event"),
+        pytest.param('event: error\n\ndata: "after"\n\n', ["error"], "after", id="error-event-without-data"),
+    ],
+)
+def test_sse_error_events_are_failures_not_answer_text(smoke: Any, body: str, errors: list[str], answer: str) -> None:
+    content = smoke.parse_stream(body.encode(), "text/event-stream")
+    assert content.error_types == errors
+    assert content.answer == answer
 
 
 # --- mint_token -------------------------------------------------------------------------------------------------
@@ -188,6 +211,7 @@ def test_mint_token_unreachable(smoke: Any) -> None:
 def cognito(aws: None) -> dict[str, str]:
     idp = boto3.client("cognito-idp")
     pool_id = idp.create_user_pool(PoolName="customersupport")["UserPool"]["Id"]
+    idp.create_user_pool_domain(Domain="customersupport-unit", UserPoolId=pool_id)
     with_secret = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="m2m", GenerateSecret=True)
     without_secret = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="public")
     return {
@@ -199,19 +223,20 @@ def cognito(aws: None) -> dict[str, str]:
 
 
 def test_client_secret_is_read_from_cognito(smoke: Any, cognito: dict[str, str]) -> None:
-    assert smoke.client_secret(cognito["pool_id"], cognito["client_id"]) == cognito["secret"]
+    idp = boto3.client("cognito-idp")
+    assert smoke.client_secret(idp, cognito["pool_id"], cognito["client_id"]) == cognito["secret"]
 
 
 def test_client_without_secret(smoke: Any, cognito: dict[str, str]) -> None:
     with pytest.raises(TokenRequestFailed, match="has no client secret; client_credentials needs one"):
-        smoke.client_secret(cognito["pool_id"], cognito["public_client_id"])
+        smoke.client_secret(boto3.client("cognito-idp"), cognito["pool_id"], cognito["public_client_id"])
 
 
 def test_client_secret_unknown_pool(smoke: Any, cognito: dict[str, str]) -> None:
     with pytest.raises(
         TokenRequestFailed, match="DescribeUserPoolClient us-east-1_Missing0/x failed: ResourceNotFound"
     ):
-        smoke.client_secret("us-east-1_Missing0", "x")
+        smoke.client_secret(boto3.client("cognito-idp"), "us-east-1_Missing0", "x")
 
 
 # --- invoke and the whole smoke test ----------------------------------------------------------------------------
@@ -224,6 +249,8 @@ class FakeAgentCore:
         self.client_id, self.secret, self.token = client_id, secret, fake_jwt("dmFsaWQtc2lnbmF0dXJl")
         self.accept_anything = False
         self.gateway_reachable = True  # False: an agent that does not forward the token to the gateway
+        self.echo_authorization = False  # True: an agent that repeats the caller's header in its answer
+        self.stream_error = False  # True: the answer stream ends in bedrock-agentcore's error event
         self.runtime_arn = RUNTIME_ARN
 
     def __call__(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
@@ -238,6 +265,11 @@ class FakeAgentCore:
         if self.accept_anything or authorization == f"Bearer {self.token}":
             warranty = "warranty" in json.loads(request.body)["prompt"]
             chunks: list[Any] = ["PROD-001 warranty: active"] if warranty else list(ANSWER_CHUNKS)
+            if self.echo_authorization:
+                token = (authorization or "").removeprefix("Bearer ")
+                chunks = [f"You sent {authorization}; part of it: {token[10:30]} and {token[-12:]}", *chunks]
+            if self.stream_error:
+                chunks.append({"error": "model failed", "error_type": "ModelThrottledException", "message": "x"})
             used = ["WarrantyCheck___check_warranty"] if warranty and self.gateway_reachable else ["get_return_policy"]
             chunks.append({"metadata": {"toolsUsed": used}})
             body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks)
@@ -262,10 +294,28 @@ def smoke_config(cognito: dict[str, str], server: LocalServer) -> dict[str, Any]
         "cognito": {
             "poolId": cognito["pool_id"],
             "clientId": cognito["client_id"],
+            "discoveryUrl": f"{server.base_url}/{cognito['pool_id']}/.well-known/openid-configuration",
             "tokenUrl": f"{server.base_url}/oauth2/token",
-            "scope": SCOPE,
+            "scopes": [SCOPE],
         },
     }
+
+
+def deployed_for(cognito: dict[str, str], server: LocalServer) -> Deployment:
+    """A stack deployed in sandbox mode for this pool, with this loopback server as its Cognito."""
+    return replace(
+        deployment_from_environment(DEFAULT_ENV), userPoolId=cognito["pool_id"], sandboxCognitoEndpoint=server.base_url
+    )
+
+
+def run_smoke(smoke: Any, cognito: dict[str, str], server: LocalServer, config: dict[str, Any] | None = None) -> Any:
+    return smoke.smoke_test(
+        config or smoke_config(cognito, server),
+        RUNTIME_ARN,
+        deployed_for(cognito, server),
+        "us-east-1",
+        boto3.client("cognito-idp"),
+    )
 
 
 def test_smoke_test_passes_against_a_locked_down_runtime(
@@ -273,7 +323,7 @@ def test_smoke_test_passes_against_a_locked_down_runtime(
 ) -> None:
     server, fake = agentcore
     assert smoke.data_plane_endpoint() == server.base_url
-    report = smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+    report = run_smoke(smoke, cognito, server)
     assert report["passed"] is True
     assert report["withToken"]["status"] == 200
     assert report["withToken"]["contentType"] == "text/event-stream"
@@ -299,7 +349,7 @@ def test_smoke_test_fails_when_the_runtime_is_open(
     server, fake = agentcore
     fake.accept_anything = True
     with pytest.raises(SmokeTestFailed) as caught:
-        smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+        run_smoke(smoke, cognito, server)
     assert str(caught.value) == (
         "without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200"
     )
@@ -312,7 +362,7 @@ def test_smoke_test_fails_when_the_warranty_answer_did_not_come_from_the_gateway
     server, fake = agentcore
     fake.gateway_reachable = False
     with pytest.raises(SmokeTestFailed, match=r"warranty question: .*WarrantyCheck___check_warranty") as caught:
-        smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+        run_smoke(smoke, cognito, server)
     assert "['get_return_policy']" in str(caught.value)
     assert fake.token not in str(caught.value)
 
@@ -323,9 +373,88 @@ def test_smoke_test_with_wrong_secret_never_invokes(
     server, fake = agentcore
     fake.secret = "rotated"
     with pytest.raises(TokenRequestFailed, match="answered 400 \\(invalid_client\\)") as caught:
-        smoke.smoke_test(smoke_config(cognito, server), RUNTIME_ARN)
+        run_smoke(smoke, cognito, server)
     assert cognito["secret"] not in str(caught.value)
     assert [r.path for r in server.requests] == ["/oauth2/token"]
+
+
+class RecordingCognitoIdp:
+    """The real (moto) client, recording which operations the smoke test called."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("cognito-idp")
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.client, name)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("tokenUrl", "https://collector.example.net/oauth2/token"),
+        ("tokenUrl", "http://127.0.0.1:9/oauth2/token"),
+        ("poolId", "us-east-1_Other9999"),
+        ("discoveryUrl", "https://issuer.example.net/.well-known/openid-configuration"),
+    ],
+)
+def test_smoke_test_refuses_endpoints_the_deployment_did_not_derive_before_reading_the_secret(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any], key: str, value: str
+) -> None:
+    server, _ = agentcore
+    config = smoke_config(cognito, server)
+    config["cognito"][key] = value
+    idp = RecordingCognitoIdp()
+    with pytest.raises(InvalidConfiguration):
+        smoke.smoke_test(config, RUNTIME_ARN, deployed_for(cognito, server), "us-east-1", idp)
+    assert "describe_user_pool_client" not in idp.calls
+    assert server.requests == []
+
+
+def test_smoke_report_never_copies_token_text_an_agent_echoes(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    fake.echo_authorization = True
+    report = run_smoke(smoke, cognito, server)
+    serialized = json.dumps(report)
+    assert "You sent" in report["withToken"]["answerExcerpt"]  # the excerpt is there, redacted
+    for fragment_start in range(0, len(fake.token) - 8):
+        assert fake.token[fragment_start : fragment_start + 8] not in serialized
+    assert cognito["secret"] not in serialized
+
+
+def test_smoke_test_fails_on_an_error_event_in_the_answer_stream(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    fake.stream_error = True
+    with pytest.raises(SmokeTestFailed, match=r"error event\(s\) \['ModelThrottledException'\]"):
+        run_smoke(smoke, cognito, server)
+
+
+def test_debug_logging_everywhere_never_prints_the_secret(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's application log level DEBUG sets the root logger to DEBUG: botocore would log the response body."""
+    server, fake = agentcore
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for name in ("botocore", "botocore.parsers", "botocore.endpoint", "urllib3"):
+        logging.getLogger(name).setLevel(logging.DEBUG)  # as if someone turned wire logging on
+    try:
+        report = run_smoke(smoke, cognito, server)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+    output = capfd.readouterr()
+    assert report["passed"] is True
+    assert cognito["secret"] not in output.out + output.err
+    assert fake.token not in output.out + output.err
 
 
 def test_invoke_unreachable(smoke: Any) -> None:
@@ -341,6 +470,7 @@ def test_smoke_handler(
     agentcore: tuple[LocalServer, Any],
     context: FakeLambdaContext,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, fake = agentcore
     client = control.agentcore_control()
@@ -353,6 +483,11 @@ def test_smoke_handler(
     fake.runtime_arn = runtime["agentRuntimeArn"]  # the handler reads the ARN from the control plane
     config = smoke_config(cognito, server)
     config["runtime"]["id"] = runtime["agentRuntimeId"]
+    for name, value in DEFAULT_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ROLLOUT_USER_POOL_ID", cognito["pool_id"])
+    monkeypatch.setenv("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", server.base_url)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
     report = smoke.lambda_handler({"config": config}, context)
     assert report["passed"] is True
     assert report["runtimeArn"] == runtime["agentRuntimeArn"]

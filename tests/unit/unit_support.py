@@ -44,15 +44,18 @@ SSM_VALUES: dict[str, str] = {
     "warranty_check_lambda_arn": WARRANTY_ARN,
 }
 
-# The deployment defaults as the template passes them, minus DEFAULT_GATEWAY_URL_ENV_VAR (derived from the name).
+# The deployment's settings as template.yaml passes them to every function.
 DEFAULT_ENV: dict[str, str] = {
-    "DEFAULT_PARAMETER_PREFIX": PREFIX,
-    "DEFAULT_RUNTIME_NAME": "CustomerSupport",
-    "DEFAULT_OLD_GATEWAY_NAME": "my-gateway",
-    "DEFAULT_GATEWAY_NAME": "my-gateway-secure",
-    "DEFAULT_TARGET_NAME": "WarrantyCheck",
-    "DEFAULT_POLL_SECONDS": "0",
-    "DEFAULT_MAX_POLLS": "5",
+    "ROLLOUT_PARAMETER_PREFIX": PREFIX,
+    "ROLLOUT_RUNTIME_NAME": "CustomerSupport",
+    "ROLLOUT_OLD_GATEWAY_NAME": "my-gateway",
+    "ROLLOUT_GATEWAY_NAME": "my-gateway-secure",
+    "ROLLOUT_TARGET_NAME": "WarrantyCheck",
+    "ROLLOUT_USER_POOL_ID": POOL_ID,
+    "ROLLOUT_ARTIFACT_BUCKET": "",
+    "ROLLOUT_SANDBOX_COGNITO_ENDPOINT": "",
+    "ROLLOUT_POLL_SECONDS": "0",
+    "ROLLOUT_MAX_POLLS": "5",
 }
 
 RUNTIME_ENV = {
@@ -246,3 +249,38 @@ def seed_tutorial(client: Any) -> Seeded:
         old_gateway_url=gateway["gatewayUrl"],
         target_ids=target_ids,
     )
+
+
+class FakeCognitoIdp:
+    """DescribeUserPool for the unit tests' pool (moto cannot create a pool with a chosen id); records reads."""
+
+    def __init__(self, domain: str | None = "customersupport") -> None:
+        self.domain = domain
+        self.described: list[str] = []
+
+    def describe_user_pool(self, UserPoolId: str) -> dict[str, Any]:
+        self.described.append(UserPoolId)
+        pool: dict[str, Any] = {"Id": UserPoolId}
+        if self.domain:
+            pool["Domain"] = self.domain
+        return {"UserPool": pool}
+
+
+def run_load_config(
+    module: ModuleType,
+    client: Any,
+    raw: Any = None,
+    env: dict[str, str] | None = None,
+    cognito_idp: FakeCognitoIdp | None = None,
+) -> dict[str, Any]:
+    """load_config with the deployment's env, moto SSM and the fake Cognito (no execution: no queue wait)."""
+    config: dict[str, Any] = module.load_config(
+        raw,
+        DEFAULT_ENV if env is None else env,
+        client,
+        region=REGION,
+        account_id=ACCOUNT,
+        ssm=boto3.client("ssm", region_name=REGION),
+        cognito_idp=cognito_idp or FakeCognitoIdp(),
+    )
+    return config

@@ -1,4 +1,5 @@
-"""Each failure branch ends in NotifyFailure + Fail with a named Error and a Cause that says what happened."""
+"""Each failure branch ends in the RolloutFailed state with a named Error and a Cause that says what happened, and
+the execution's FAILED status event reaches the notification topic."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
         for e in sandbox.history(execution["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
-    assert states[-2:] == ["NotifyFailure", "RolloutFailed"]
+    assert states[-1] == "RolloutFailed"
+    notified = [
+        n["detail"] for n in sandbox.notifications() if n["detail"]["executionArn"] == execution["executionArn"]
+    ]
+    assert [(n["status"], n["error"]) for n in notified] == [("FAILED", execution["error"])]
     return execution
 
 
@@ -42,7 +47,7 @@ def test_malformed_parameter_fails_before_any_change(sandbox: Sandbox) -> None:
     message = _message(execution)
     assert "cognito_discovery_url" in message
     assert "http://login.example.com" in message
-    assert "https" in message
+    assert sandbox.cognito.discovery_url(sandbox.seeded.pool_id) in message  # the value it must be
     for arn in triggered:
         assert sandbox.wait(arn)["error"] == "InvalidConfiguration"
     assert sandbox.behaviour.mutations[before:] == []
@@ -64,10 +69,17 @@ def test_unknown_input_key_and_wrong_type(sandbox: Sandbox) -> None:
     assert "dryRun" in _message(execution)
 
 
-def test_unknown_runtime_is_named(sandbox: Sandbox) -> None:
+def test_unknown_runtime_is_named() -> None:
+    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides={"RuntimeName": "NoSuchAgent"}) as sandbox:
+        execution = _failed(sandbox)
+        assert execution["error"] == "RuntimeNotFound"
+        assert "NoSuchAgent" in _message(execution)
+
+
+def test_another_runtime_in_the_input_is_refused(sandbox: Sandbox) -> None:
     execution = _failed(sandbox, {"runtimeName": "NoSuchAgent"})
-    assert execution["error"] == "RuntimeNotFound"
-    assert "NoSuchAgent" in _message(execution)
+    assert execution["error"] == "InvalidExecutionInput"
+    assert "deployed for 'CustomerSupport'" in _message(execution)
 
 
 def test_runtime_update_failed_reports_the_service_reason(sandbox: Sandbox) -> None:
@@ -102,7 +114,7 @@ def test_smoke_failure_when_the_agent_cannot_answer(sandbox: Sandbox) -> None:
     assert execution["error"] == "SmokeTestFailed"
     message = _message(execution)
     # AgentCore surfaces a failing agent as 424 (RuntimeClientError).
-    assert "with a valid token: expected 2xx and a streamed answer, got 424" in message
+    assert "with a valid token: expected 2xx and a streamed answer without error events, got 424" in message
     # Security held even though the agent is broken: the other two calls were rejected as expected.
     assert "without a token" not in message
     assert "tampered" not in message

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import pytest
 
 from sandbox.core import Sandbox
 
@@ -20,8 +23,13 @@ def test_dry_run_returns_the_plan_and_changes_nothing(sandbox: Sandbox) -> None:
     assert sandbox.behaviour.mutations[before:] == []
 
 
-def test_same_gateway_name_deletes_first_then_recreates(sandbox: Sandbox) -> None:
-    execution = sandbox.wait(sandbox.start_rollout({"gatewayName": "my-gateway"}))
+def test_same_gateway_name_deletes_first_then_recreates() -> None:
+    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides={"GatewayName": "my-gateway"}) as sandbox:
+        _same_gateway_name_deletes_first_then_recreates(sandbox)
+
+
+def _same_gateway_name_deletes_first_then_recreates(sandbox: Sandbox) -> None:
+    execution = sandbox.wait(sandbox.start_rollout({}))
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     control = sandbox.client("bedrock-agentcore-control")
     gateways = control.list_gateways()["items"]
@@ -57,8 +65,19 @@ def test_parameter_change_starts_a_rollout_through_eventbridge(sandbox: Sandbox)
     assert len(sandbox.events.started_executions) == 1
 
 
-def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(sandbox: Sandbox) -> None:
-    artifact = {"s3Bucket": "customersupport-agent-code", "s3Key": "CustomerSupport/v2/CustomerSupport.zip"}
+ARTIFACT_BUCKET = "customersupport-agent-code"
+
+
+@pytest.fixture
+def with_artifact_bucket() -> Iterator[Sandbox]:
+    overrides = {"ArtifactBucket": ARTIFACT_BUCKET}
+    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides=overrides) as sandbox:
+        yield sandbox
+
+
+def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(with_artifact_bucket: Sandbox) -> None:
+    sandbox = with_artifact_bucket
+    artifact = {"s3Bucket": ARTIFACT_BUCKET, "s3Key": "CustomerSupport/v2/CustomerSupport.zip"}
     execution = sandbox.wait(sandbox.start_rollout({"agentArtifact": artifact}))
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     runtime = sandbox.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
@@ -79,12 +98,16 @@ def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(sand
     assert json.loads(again["output"])["changed"] is False
 
 
-def test_malformed_agent_artifact_is_rejected_before_any_change(sandbox: Sandbox) -> None:
+def test_agent_artifact_from_another_bucket_is_rejected_before_any_change(with_artifact_bucket: Sandbox) -> None:
+    sandbox = with_artifact_bucket
     before = len(sandbox.behaviour.mutations)
-    execution = sandbox.wait(sandbox.start_rollout({"agentArtifact": {"s3Bucket": "Bad_Bucket", "s3Key": "a.zip"}}))
-    assert execution["status"] == "FAILED"
-    assert execution["error"] == "InvalidExecutionInput"
-    assert "agentArtifact.s3Bucket" in json.loads(execution["cause"])["errorMessage"]
+    for bucket in ("Bad_Bucket", "someone-elses-bucket"):
+        execution = sandbox.wait(sandbox.start_rollout({"agentArtifact": {"s3Bucket": bucket, "s3Key": "a.zip"}}))
+        assert execution["status"] == "FAILED"
+        assert execution["error"] == "InvalidExecutionInput"
+        message = json.loads(execution["cause"])["errorMessage"]
+        assert "agentArtifact.s3Bucket" in message
+        assert repr(ARTIFACT_BUCKET) in message
     assert sandbox.behaviour.mutations[before:] == []
 
 

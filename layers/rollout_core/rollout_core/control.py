@@ -170,25 +170,33 @@ def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
 # --- desired state --------------------------------------------------------------------------------------------
 
 
-def jwt_authorizer(discovery_url: str, client_id: str, existing: dict[str, Any] | None = None) -> dict[str, Any]:
+def jwt_authorizer(
+    discovery_url: str, client_id: str, scopes: list[str], existing: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The CUSTOM_JWT authorizer for Cognito M2M tokens.
 
-    Cognito access tokens carry no ``aud``, so clients are checked with allowedClients (``client_id`` claim).
-    Other allowed clients already configured for the same discovery URL are kept.
+    Cognito access tokens carry no ``aud``, so clients are checked with allowedClients (``client_id`` claim) and
+    the scope with allowedScopes. Other allowed clients and custom-claim rules already configured for the same
+    discovery URL are kept (they were put there on purpose; custom claims only narrow who gets in).
     """
-    clients = [client_id]
+    jwt: dict[str, Any] = {"discoveryUrl": discovery_url, "allowedClients": [client_id]}
     current = (existing or {}).get("customJWTAuthorizer") or {}
     if current.get("discoveryUrl") == discovery_url:
-        clients = sorted({*current.get("allowedClients", []), client_id})
-    return {"customJWTAuthorizer": {"discoveryUrl": discovery_url, "allowedClients": clients}}
+        jwt["allowedClients"] = sorted({*current.get("allowedClients", []), client_id})
+        if current.get("customClaims"):
+            jwt["customClaims"] = copy.deepcopy(current["customClaims"])
+    jwt["allowedScopes"] = sorted(set(scopes))
+    return {"customJWTAuthorizer": jwt}
 
 
-def authorizer_satisfied(actual: dict[str, Any] | None, discovery_url: str, client_id: str) -> bool:
+def authorizer_satisfied(actual: dict[str, Any] | None, discovery_url: str, client_id: str, scopes: list[str]) -> bool:
+    """Whether an authorizer trusts exactly the deployed pool, admits the client and enforces the scope list."""
     jwt = (actual or {}).get("customJWTAuthorizer") or {}
     return (
         jwt.get("discoveryUrl") == discovery_url
-        and client_id in jwt.get("allowedClients", [])
+        and client_id in (jwt.get("allowedClients") or [])
         and not jwt.get("allowedAudience")  # an audience check would reject every Cognito M2M token
+        and sorted(set(jwt.get("allowedScopes") or [])) == sorted(set(scopes))
     )
 
 

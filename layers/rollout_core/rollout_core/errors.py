@@ -15,7 +15,8 @@ class InvalidExecutionInput(RolloutError):
 
 
 class InvalidConfiguration(RolloutError):
-    """An SSM parameter under the prefix is missing or malformed."""
+    """An SSM parameter under the prefix is missing, malformed or not what the deployment derives; or the
+    deployment itself (a function setting, the user pool) is unusable."""
 
 
 class RuntimeNotFound(RolloutError):
@@ -68,6 +69,10 @@ class RolloutInProgress(RolloutError):
 
 class AgentCoreThrottled(RolloutError):
     """Transient: the control plane throttled us or had an internal error. Retried by the state machine."""
+
+
+class CognitoThrottled(RolloutError):
+    """Transient: Cognito throttled a control-plane read (DescribeUserPool). Retried by the state machine."""
 
 
 class AgentCoreBusy(RolloutError):

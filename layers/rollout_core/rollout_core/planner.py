@@ -8,9 +8,17 @@ from rollout_core import control
 from rollout_core.errors import GatewayNotFound
 
 
+def desired_authorizer(cognito: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    return control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"], existing)
+
+
+def authorizer_secure(actual: dict[str, Any] | None, cognito: dict[str, Any]) -> bool:
+    return control.authorizer_satisfied(actual, cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"])
+
+
 def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, Any]:
     current = runtime.get("authorizerConfiguration")
-    authorizer_ok = control.authorizer_satisfied(current, cognito["discoveryUrl"], cognito["clientId"])
+    authorizer_ok = authorizer_secure(current, cognito)
     allowlist_before = control.header_allowlist(runtime)
     allowlist_after = control.with_authorization_header(allowlist_before)
     return {
@@ -19,9 +27,7 @@ def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, 
         "name": runtime.get("agentRuntimeName"),
         "updateRequired": not authorizer_ok or allowlist_after != allowlist_before,
         "authorizerBefore": current,
-        "authorizerAfter": current
-        if authorizer_ok
-        else control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], current),
+        "authorizerAfter": current if authorizer_ok else desired_authorizer(cognito, current),
         "allowlistBefore": allowlist_before,
         "allowlistAfter": allowlist_after,
     }
@@ -55,9 +61,7 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         # The authorizer type cannot change in place: this gateway is deleted, then created again.
         delete_first = {"id": new["gatewayId"], "name": new["name"]}
     elif new is not None:
-        update_authorizer = not control.authorizer_satisfied(
-            new.get("authorizerConfiguration"), cognito["discoveryUrl"], cognito["clientId"]
-        )
+        update_authorizer = not authorizer_secure(new.get("authorizerConfiguration"), cognito)
 
     template = old or new
     if template is None:
@@ -83,14 +87,12 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         "deleteFirst": delete_first,
         "create": create,
         "createRequest": control.gateway_create_request(
-            template,
-            settings["gatewayName"],
-            control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], current_authorizer),
+            template, settings["gatewayName"], desired_authorizer(cognito, current_authorizer)
         )
         if create
         else None,
         "updateAuthorizer": update_authorizer,
-        "authorizerAfter": control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], current_authorizer),
+        "authorizerAfter": desired_authorizer(cognito, current_authorizer),
         "targetNamesBefore": sorted(t["name"] for t in source_targets),
         "targetsToCreate": to_create,
         "targetsToUpdate": to_update,

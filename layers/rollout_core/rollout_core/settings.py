@@ -1,0 +1,371 @@
+"""What a rollout may touch, fixed at deployment, and what one execution may choose.
+
+Each setting is declared once, in `SETTINGS`: the template parameter that fixes it, the environment variable that
+carries the deployed value to every function, its type and bounds, and whether the execution input may change it.
+The execution input is untrusted (anyone who may start an execution, and every EventBridge rule, writes it): it may
+only pick per-execution knobs (dry run, poll pacing, a new agent CodeZip from the deployed artifact bucket). The
+names of the runtime, the gateways, the target, the parameter prefix and the user pool are the deployment's; an input
+may repeat them but never change them, and IAM is scoped to exactly those resources (template.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any, Final
+
+from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
+
+# AgentCore / Cognito identifier shapes (botocore service models). Gateway names are lower case here: a gateway's id
+# (and so its ARN, which IAM matches case-sensitively) starts with the lower-cased name.
+RUNTIME_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
+GATEWAY_NAME = re.compile(r"([0-9a-z][-]?){1,48}")
+TARGET_NAME = re.compile(r"([0-9a-zA-Z][-]?){1,100}")
+PARAMETER_PREFIX = re.compile(r"(/[a-zA-Z0-9_.-]+){1,15}")
+COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+")
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}")
+
+
+class InputRule(Enum):
+    OVERRIDE = "the execution input may set it"
+    PINNED = "fixed at deployment; the execution input may only repeat the deployed value"
+    DEPLOYMENT = "fixed at deployment; not an execution input"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # camelCase: the execution-input and state key (the wire format)
+    parameter: str  # template.yaml parameter
+    env_var: str  # environment variable carrying the deployed value to every function
+    kind: type
+    description: str
+    rule: InputRule
+    pattern: re.Pattern[str] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    optional: bool = False  # an empty deployed value means "not configured"
+
+
+SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting(
+        "parameterPrefix",
+        "ParameterPrefix",
+        "ROLLOUT_PARAMETER_PREFIX",
+        str,
+        "an SSM path like /app/customersupport/agentcore",
+        InputRule.PINNED,
+        PARAMETER_PREFIX,
+    ),
+    Setting(
+        "runtimeName",
+        "RuntimeName",
+        "ROLLOUT_RUNTIME_NAME",
+        str,
+        "an AgentCore runtime name ([a-zA-Z][a-zA-Z0-9_]{0,47})",
+        InputRule.PINNED,
+        RUNTIME_NAME,
+    ),
+    Setting(
+        "oldGatewayName",
+        "OldGatewayName",
+        "ROLLOUT_OLD_GATEWAY_NAME",
+        str,
+        "a lower-case gateway name (letters, digits, single hyphens, at most 48)",
+        InputRule.PINNED,
+        GATEWAY_NAME,
+    ),
+    Setting(
+        "gatewayName",
+        "GatewayName",
+        "ROLLOUT_GATEWAY_NAME",
+        str,
+        "a lower-case gateway name (letters, digits, single hyphens, at most 48)",
+        InputRule.PINNED,
+        GATEWAY_NAME,
+    ),
+    Setting(
+        "targetName",
+        "TargetName",
+        "ROLLOUT_TARGET_NAME",
+        str,
+        "a gateway target name (letters, digits, single hyphens)",
+        InputRule.PINNED,
+        TARGET_NAME,
+    ),
+    Setting(
+        "userPoolId",
+        "UserPoolId",
+        "ROLLOUT_USER_POOL_ID",
+        str,
+        "a Cognito user pool id like us-east-1_AbCdEf123",
+        InputRule.DEPLOYMENT,
+        COGNITO_POOL_ID,
+    ),
+    Setting(
+        "artifactBucket",
+        "ArtifactBucket",
+        "ROLLOUT_ARTIFACT_BUCKET",
+        str,
+        "an S3 bucket name (empty: agentArtifact is not accepted)",
+        InputRule.DEPLOYMENT,
+        S3_BUCKET,
+        optional=True,
+    ),
+    Setting(
+        "sandboxCognitoEndpoint",
+        "SandboxCognitoEndpoint",
+        "ROLLOUT_SANDBOX_COGNITO_ENDPOINT",
+        str,
+        "empty, or (offline sandbox only) the loopback base URL of the Cognito stand-in, like http://127.0.0.1:8765",
+        InputRule.DEPLOYMENT,
+        LOOPBACK_ENDPOINT,
+        optional=True,
+    ),
+    Setting(
+        "pollSeconds",
+        "PollSeconds",
+        "ROLLOUT_POLL_SECONDS",
+        int,
+        "an integer number of seconds from 0 to 300",
+        InputRule.OVERRIDE,
+        minimum=0,
+        maximum=300,
+    ),
+    Setting(
+        "maxPolls",
+        "MaxPolls",
+        "ROLLOUT_MAX_POLLS",
+        int,
+        "an integer from 1 to 1000",
+        InputRule.OVERRIDE,
+        minimum=1,
+        maximum=1000,
+    ),
+)
+SETTINGS_BY_KEY: Final[dict[str, Setting]] = {s.key: s for s in SETTINGS}
+
+# Execution-input keys that are not deployment settings.
+DRY_RUN_KEY = "dryRun"
+ARTIFACT_KEY = "agentArtifact"
+TRIGGER_KEY = "trigger"
+ENV_VAR_KEY = "gatewayUrlEnvVar"  # derived from the gateway name; an input may only repeat it
+
+ARTIFACT_DESCRIPTION = '{"s3Bucket": "<the deployed ArtifactBucket>", "s3Key": "<key of the agent CodeZip>"}'
+
+# `trigger` says why an execution started (EventBridge rules, operators). It is informational and echoed into the
+# report, so it is bounded in shape and size: the state machine's 256 KB state limit is never at its mercy.
+MAX_TRIGGER_BYTES = 2048
+TRIGGER_FIELDS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
+    "source": (re.compile(r"[a-z0-9][a-z0-9._:-]{0,63}"), "a source name like aws.ssm or manual"),
+    "parameter": (re.compile(r"/[a-zA-Z0-9_.\-/]{1,1010}"), "an SSM parameter name"),
+    "operation": (
+        re.compile(r"Create|Update|Delete|LabelParameterVersion"),
+        "Create, Update, Delete or LabelParameterVersion",
+    ),
+    "time": (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)"), "an ISO 8601 time"),
+    "reason": (re.compile(r"[\x20-\x7e]{1,256}"), "printable text of at most 256 characters"),
+    "by": (re.compile(r"[\x21-\x7e]{1,256}"), "an identity like an IAM ARN (printable, no spaces)"),
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The values fixed when the stack was deployed (template parameters → function environment)."""
+
+    parameterPrefix: str
+    runtimeName: str
+    oldGatewayName: str
+    gatewayName: str
+    targetName: str
+    userPoolId: str
+    artifactBucket: str
+    sandboxCognitoEndpoint: str
+    pollSeconds: int
+    maxPolls: int
+
+    @property
+    def gateway_url_env_var(self) -> str:
+        return gateway_url_env_var_for(self.gatewayName)
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """One execution's settings: the deployment's names plus the per-execution choices."""
+
+    parameterPrefix: str
+    runtimeName: str
+    oldGatewayName: str
+    gatewayName: str
+    targetName: str
+    gatewayUrlEnvVar: str
+    dryRun: bool
+    pollSeconds: int
+    maxPolls: int
+    agentArtifact: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gateway_url_env_var_for(gateway_name: str) -> str:
+    """The AgentCore CLI's convention: my-gateway-secure -> AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL."""
+    return f"AGENTCORE_GATEWAY_{gateway_name.upper().replace('-', '_')}_URL"
+
+
+def describe_value(value: Any) -> str:
+    """A value for an error message: repr, cut to 120 characters (inputs can be huge)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _checked(setting: Setting, value: Any, where: str) -> Any:
+    # bool is an int subclass: reject True/False where an integer is expected.
+    type_ok = isinstance(value, setting.kind) and not (setting.kind is int and isinstance(value, bool))
+    in_bounds = type_ok and (
+        (setting.pattern is None or bool(setting.pattern.fullmatch(value)))
+        and (setting.minimum is None or value >= setting.minimum)
+        and (setting.maximum is None or value <= setting.maximum)
+    )
+    if not in_bounds:
+        got = f"{type(value).__name__} {describe_value(value)}" if not type_ok else describe_value(value)
+        raise InvalidExecutionInput(f"{where} must be {setting.description}; got {got}")
+    return value
+
+
+def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
+    """Read the deployed settings; a function deployed without them is a broken deployment, not bad input."""
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.env_var, "").strip()
+        if not raw and setting.optional:
+            values[setting.key] = ""
+            continue
+        where = f"function setting {setting.env_var} (template parameter {setting.parameter})"
+        if setting.kind is int:
+            if not raw.isdigit():
+                raise InvalidConfiguration(f"{where} must be {setting.description}; got {describe_value(raw)}")
+            value: Any = int(raw)
+        else:
+            value = raw
+        try:
+            values[setting.key] = _checked(setting, value, where)
+        except InvalidExecutionInput as exc:
+            raise InvalidConfiguration(str(exc)) from None
+    return Deployment(**values)
+
+
+def input_keys() -> list[str]:
+    keys = [s.key for s in SETTINGS if s.rule is not InputRule.DEPLOYMENT]
+    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY])
+
+
+def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
+    """Merge the execution input over the deployment; unknown keys, wrong types and foreign names are refused."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InvalidExecutionInput(f"execution input must be a JSON object; got {type(raw).__name__}")
+    allowed = input_keys()
+    unknown = sorted(str(k) for k in raw if k not in allowed)
+    if unknown:
+        raise InvalidExecutionInput(
+            f"execution input has unknown key(s) {describe_value(unknown)}; allowed keys are {', '.join(allowed)}"
+        )
+    deployed = asdict(deployment)
+    merged: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.rule is InputRule.DEPLOYMENT:
+            continue
+        if setting.key not in raw:
+            merged[setting.key] = deployed[setting.key]
+            continue
+        value = _checked(setting, raw[setting.key], f"execution input '{setting.key}'")
+        if setting.rule is InputRule.PINNED and value != deployed[setting.key]:
+            raise InvalidExecutionInput(
+                f"execution input '{setting.key}' is {describe_value(value)}, but this stack was deployed for "
+                f"{deployed[setting.key]!r} (template parameter {setting.parameter}); the rollout never touches other "
+                f"resources - deploy another stack (or update {setting.parameter}) to change it"
+            )
+        merged[setting.key] = value
+
+    env_var = deployment.gateway_url_env_var
+    if ENV_VAR_KEY in raw and raw[ENV_VAR_KEY] != env_var:
+        raise InvalidExecutionInput(
+            f"execution input '{ENV_VAR_KEY}' is {describe_value(raw[ENV_VAR_KEY])}, but the runtime's gateway URL "
+            f"variable is derived from the gateway name ({env_var}, pattern AGENTCORE_GATEWAY_<NAME>_URL)"
+        )
+    dry_run = raw.get(DRY_RUN_KEY, False)
+    if not isinstance(dry_run, bool):
+        raise InvalidExecutionInput(
+            f"execution input '{DRY_RUN_KEY}' must be true or false; got {describe_value(dry_run)}"
+        )
+    artifact = raw.get(ARTIFACT_KEY)
+    if TRIGGER_KEY in raw:
+        parse_trigger(raw[TRIGGER_KEY])
+    return RolloutSettings(
+        **merged,
+        gatewayUrlEnvVar=env_var,
+        dryRun=dry_run,
+        agentArtifact=None if artifact is None else parse_agent_artifact(artifact, deployment.artifactBucket),
+    )
+
+
+def parse_agent_artifact(value: Any, artifact_bucket: str) -> dict[str, str]:
+    """The agent CodeZip to switch to: only from the bucket the stack was deployed with (IAM grants only that one)."""
+    if not artifact_bucket:
+        raise InvalidExecutionInput(
+            f"execution input '{ARTIFACT_KEY}' is not accepted: this stack was deployed without an ArtifactBucket "
+            "(template parameter ArtifactBucket)"
+        )
+    if not isinstance(value, Mapping):
+        raise InvalidExecutionInput(
+            f"execution input '{ARTIFACT_KEY}' must be {ARTIFACT_DESCRIPTION}; got {describe_value(value)}"
+        )
+    keys = sorted(str(k) for k in value)
+    if keys != ["s3Bucket", "s3Key"]:
+        raise InvalidExecutionInput(f"execution input '{ARTIFACT_KEY}' must be {ARTIFACT_DESCRIPTION}; got keys {keys}")
+    bucket, key = value["s3Bucket"], value["s3Key"]
+    if bucket != artifact_bucket:
+        raise InvalidExecutionInput(
+            f"execution input '{ARTIFACT_KEY}.s3Bucket' is {describe_value(bucket)}, but this stack may only deploy "
+            f"agent code from {artifact_bucket!r} (template parameter ArtifactBucket)"
+        )
+    if not isinstance(key, str) or not key.strip() or len(key) > 1024 or key.startswith("/") or not key.isprintable():
+        raise InvalidExecutionInput(
+            f"execution input '{ARTIFACT_KEY}.s3Key' must be the S3 key of the agent CodeZip (at most 1024 printable "
+            f"characters, no leading '/'); got {describe_value(key)}"
+        )
+    return {"s3Bucket": bucket, "s3Key": key}
+
+
+def parse_trigger(value: Any) -> dict[str, str]:
+    """Why the execution started: a small object of known string fields, at most MAX_TRIGGER_BYTES as JSON."""
+    described = ", ".join(f"{name} ({what})" for name, (_, what) in TRIGGER_FIELDS.items())
+    if not isinstance(value, Mapping):
+        raise InvalidExecutionInput(
+            f"execution input '{TRIGGER_KEY}' must be an object with string fields among {described}; "
+            f"got {type(value).__name__}"
+        )
+    size = len(json.dumps(value, default=str).encode())
+    if size > MAX_TRIGGER_BYTES:
+        raise InvalidExecutionInput(
+            f"execution input '{TRIGGER_KEY}' must be at most {MAX_TRIGGER_BYTES} bytes of JSON; got {size} bytes"
+        )
+    unknown = sorted(str(k) for k in value if k not in TRIGGER_FIELDS)
+    if unknown:
+        raise InvalidExecutionInput(
+            f"execution input '{TRIGGER_KEY}' has unknown field(s) {describe_value(unknown)}; allowed: {described}"
+        )
+    if "source" not in value:
+        raise InvalidExecutionInput(f"execution input '{TRIGGER_KEY}' must name its 'source' (e.g. aws.ssm, manual)")
+    for name, field_value in value.items():
+        pattern, what = TRIGGER_FIELDS[name]
+        if not isinstance(field_value, str) or not pattern.fullmatch(field_value):
+            raise InvalidExecutionInput(
+                f"execution input '{TRIGGER_KEY}.{name}' must be {what}; got {describe_value(field_value)}"
+            )
+    return {str(k): str(v) for k, v in value.items()}

@@ -1,0 +1,245 @@
+"""rollout_core.settings: what is fixed at deployment, what an execution may choose (pure functions, no AWS)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, replace
+from typing import Any
+
+import pytest
+from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
+from rollout_core.settings import (
+    MAX_TRIGGER_BYTES,
+    SETTINGS,
+    SETTINGS_BY_KEY,
+    Deployment,
+    InputRule,
+    deployment_from_environment,
+    gateway_url_env_var_for,
+    input_keys,
+    parse_execution_input,
+    parse_trigger,
+)
+from unit_support import DEFAULT_ENV, POOL_ID, PREFIX
+
+DEPLOYMENT = deployment_from_environment(DEFAULT_ENV)
+WITH_BUCKET = replace(DEPLOYMENT, artifactBucket="agent-code-bucket")
+
+
+def test_deployment_is_read_from_the_function_environment() -> None:
+    assert (
+        Deployment(
+            parameterPrefix=PREFIX,
+            runtimeName="CustomerSupport",
+            oldGatewayName="my-gateway",
+            gatewayName="my-gateway-secure",
+            targetName="WarrantyCheck",
+            userPoolId=POOL_ID,
+            artifactBucket="",
+            sandboxCognitoEndpoint="",
+            pollSeconds=0,
+            maxPolls=5,
+        )
+        == DEPLOYMENT
+    )
+    assert DEPLOYMENT.gateway_url_env_var == "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if not s.optional], ids=lambda s: s.key)
+def test_a_missing_deployment_setting_is_a_broken_deployment(setting: Any) -> None:
+    env = {k: v for k, v in DEFAULT_ENV.items() if k != setting.env_var}
+    with pytest.raises(InvalidConfiguration) as caught:
+        deployment_from_environment(env)
+    assert setting.env_var in str(caught.value)
+    assert setting.parameter in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env_var", "value"),
+    [
+        ("ROLLOUT_GATEWAY_NAME", "My-Gateway"),  # upper case: the id (and ARN) would not start with the name
+        ("ROLLOUT_USER_POOL_ID", "not-a-pool"),
+        ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "https://evil.example.com"),
+        ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "http://10.0.0.1:80"),
+        ("ROLLOUT_MAX_POLLS", "many"),
+        ("ROLLOUT_POLL_SECONDS", "301"),
+    ],
+)
+def test_malformed_deployment_settings_are_refused(env_var: str, value: str) -> None:
+    with pytest.raises(InvalidConfiguration, match=re.escape(env_var)):
+        deployment_from_environment({**DEFAULT_ENV, env_var: value})
+
+
+def test_every_setting_is_declared_once_with_a_parameter_and_an_env_var() -> None:
+    assert len({s.key for s in SETTINGS}) == len(SETTINGS)
+    assert len({s.parameter for s in SETTINGS}) == len(SETTINGS)
+    assert len({s.env_var for s in SETTINGS}) == len(SETTINGS)
+    assert set(asdict(DEPLOYMENT)) == {s.key for s in SETTINGS}
+
+
+# --- execution input --------------------------------------------------------------------------------------------
+
+
+def test_empty_and_none_input_take_the_deployment() -> None:
+    raw: dict[str, Any] | None
+    for raw in ({}, None):
+        assert parse_execution_input(raw, DEPLOYMENT).to_dict() == {
+            "parameterPrefix": PREFIX,
+            "runtimeName": "CustomerSupport",
+            "oldGatewayName": "my-gateway",
+            "gatewayName": "my-gateway-secure",
+            "targetName": "WarrantyCheck",
+            "gatewayUrlEnvVar": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
+            "dryRun": False,
+            "pollSeconds": 0,
+            "maxPolls": 5,
+            "agentArtifact": None,
+        }
+
+
+def test_per_execution_knobs_override_the_deployment() -> None:
+    settings = parse_execution_input({"dryRun": True, "pollSeconds": 7, "maxPolls": 1}, DEPLOYMENT)
+    assert (settings.dryRun, settings.pollSeconds, settings.maxPolls) == (True, 7, 1)
+
+
+@pytest.mark.parametrize("key", [s.key for s in SETTINGS if s.rule is InputRule.PINNED])
+def test_pinned_names_may_be_repeated_but_never_changed(key: str) -> None:
+    deployed = asdict(DEPLOYMENT)[key]
+    assert getattr(parse_execution_input({key: deployed}, DEPLOYMENT), key) == deployed
+    other = {"parameterPrefix": "/app/other-team", "runtimeName": "OtherAgent", "targetName": "Other"}.get(
+        key, "other-gateway"
+    )
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({key: other}, DEPLOYMENT)
+    message = str(caught.value)
+    assert f"'{key}'" in message
+    assert repr(other) in message
+    assert repr(deployed) in message
+    assert SETTINGS_BY_KEY[key].parameter in message
+
+
+@pytest.mark.parametrize("key", [s.key for s in SETTINGS if s.rule is InputRule.DEPLOYMENT])
+def test_deployment_only_settings_are_not_input_keys(key: str) -> None:
+    with pytest.raises(InvalidExecutionInput, match="unknown key"):
+        parse_execution_input({key: asdict(DEPLOYMENT)[key]}, DEPLOYMENT)
+
+
+def test_the_gateway_url_env_var_follows_the_pattern_and_cannot_be_redirected() -> None:
+    assert parse_execution_input({"gatewayUrlEnvVar": DEPLOYMENT.gateway_url_env_var}, DEPLOYMENT)
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({"gatewayUrlEnvVar": "AGENT_MODEL_PROVIDER"}, DEPLOYMENT)
+    assert "AGENT_MODEL_PROVIDER" in str(caught.value)
+    assert "AGENTCORE_GATEWAY_<NAME>_URL" in str(caught.value)
+
+
+def test_unknown_key_is_named_and_allowed_keys_listed() -> None:
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({"gatewayname": "x", "dryRun": True}, DEPLOYMENT)
+    message = str(caught.value)
+    assert "unknown key(s) ['gatewayname']" in message
+    for key in input_keys():
+        assert key in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        pytest.param("pollSeconds", True, "got bool True", id="bool-where-int"),
+        pytest.param("pollSeconds", "5", "got str '5'", id="str-where-int"),
+        pytest.param("maxPolls", 2.5, "got float 2.5", id="float-where-int"),
+        pytest.param("maxPolls", 0, "got 0", id="below-minimum"),
+        pytest.param("pollSeconds", 301, "got 301", id="above-maximum"),
+        pytest.param("dryRun", 1, "got 1", id="int-where-bool"),
+        pytest.param("gatewayName", 7, "got int 7", id="int-where-str"),
+        pytest.param("runtimeName", None, "got NoneType None", id="null-where-str"),
+    ],
+)
+def test_wrong_types_and_bounds_are_rejected(key: str, value: Any, expected: str) -> None:
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({key: value}, DEPLOYMENT)
+    assert f"execution input '{key}' must be" in str(caught.value)
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("raw", [[], ["dryRun"], "dryRun", 5, True])
+def test_non_object_input_is_rejected(raw: Any) -> None:
+    with pytest.raises(InvalidExecutionInput, match=f"must be a JSON object; got {type(raw).__name__}"):
+        parse_execution_input(raw, DEPLOYMENT)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("my-gateway-secure", "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"), ("gw1", "AGENTCORE_GATEWAY_GW1_URL")],
+)
+def test_gateway_url_env_var_convention(name: str, expected: str) -> None:
+    assert gateway_url_env_var_for(name) == expected
+
+
+# --- agentArtifact ----------------------------------------------------------------------------------------------
+
+
+def test_artifact_from_the_deployed_bucket_is_accepted() -> None:
+    artifact = {"s3Bucket": "agent-code-bucket", "s3Key": "CustomerSupport/v2.zip"}
+    assert parse_execution_input({"agentArtifact": artifact}, WITH_BUCKET).agentArtifact == artifact
+
+
+def test_artifact_is_refused_when_the_stack_has_no_artifact_bucket() -> None:
+    with pytest.raises(InvalidExecutionInput, match="deployed without an ArtifactBucket"):
+        parse_execution_input({"agentArtifact": {"s3Bucket": "b-u-c", "s3Key": "k.zip"}}, DEPLOYMENT)
+
+
+@pytest.mark.parametrize(
+    ("artifact", "expected"),
+    [
+        ({"s3Bucket": "someone-elses-bucket", "s3Key": "a.zip"}, "'someone-elses-bucket'"),
+        ({"s3Bucket": "agent-code-bucket"}, "got keys"),
+        ({"s3Bucket": "agent-code-bucket", "s3Key": "a.zip", "versionId": "1"}, "got keys"),
+        ({"s3Bucket": "agent-code-bucket", "s3Key": "/abs.zip"}, "no leading '/'"),
+        ({"s3Bucket": "agent-code-bucket", "s3Key": ""}, "S3 key"),
+        ({"s3Bucket": "agent-code-bucket", "s3Key": "x\n.zip"}, "printable"),
+        ("s3://agent-code-bucket/a.zip", "must be"),
+    ],
+)
+def test_bad_artifacts_are_refused(artifact: Any, expected: str) -> None:
+    with pytest.raises(InvalidExecutionInput, match=re.escape(expected)):
+        parse_execution_input({"agentArtifact": artifact}, WITH_BUCKET)
+
+
+# --- trigger ----------------------------------------------------------------------------------------------------
+
+
+def test_parameter_store_trigger_is_accepted() -> None:
+    trigger = {
+        "source": "aws.ssm",
+        "parameter": f"{PREFIX}/client_id",
+        "operation": "Update",
+        "time": "2026-11-27T13:57:03Z",
+    }
+    assert parse_trigger(trigger) == trigger
+    assert parse_execution_input({"trigger": trigger}, DEPLOYMENT).dryRun is False
+
+
+@pytest.mark.parametrize(
+    ("trigger", "expected"),
+    [
+        ([{"source": "aws.ssm"}], "must be an object"),
+        ("manual", "must be an object"),
+        ({"parameter": f"{PREFIX}/client_id"}, "must name its 'source'"),
+        ({"source": "aws.ssm", "detail": {"x": 1}}, "unknown field(s) ['detail']"),
+        ({"source": "AWS SSM"}, "'trigger.source' must be"),
+        ({"source": "aws.ssm", "operation": "Drop"}, "'trigger.operation' must be"),
+        ({"source": "aws.ssm", "time": "yesterday"}, "'trigger.time' must be"),
+        ({"source": "manual", "reason": "line\nbreak"}, "'trigger.reason' must be"),
+        ({"source": "manual", "reason": 5}, "'trigger.reason' must be"),
+        ({"source": "manual", "reason": "x" * (MAX_TRIGGER_BYTES + 1)}, f"at most {MAX_TRIGGER_BYTES} bytes"),
+    ],
+)
+def test_bad_triggers_are_refused(trigger: Any, expected: str) -> None:
+    with pytest.raises(InvalidExecutionInput, match=re.escape(expected)):
+        parse_execution_input({"trigger": trigger}, DEPLOYMENT)
+
+
+def test_huge_trigger_message_is_short() -> None:
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({"trigger": {"source": "x", "reason": "y" * 200_000}}, DEPLOYMENT)
+    assert len(str(caught.value)) < 400
