@@ -2,17 +2,15 @@
 
 Local tools answer return-policy and product questions; warranty checks come from the AgentCore Gateway, reached
 over MCP with the caller's own bearer token, wired anew on every request. One conversation (Agent) is kept per
-runtime session and caller.
+runtime session and caller (app client AND subject, see ``identity.caller``); a request whose Authorization is
+ambiguous (several headers or credentials, not ``Bearer <token>``) is refused before anything runs.
 
 Run locally: ``HOST=127.0.0.1 PORT=8080 python agent/main.py``.
 """
 
 import asyncio
-import base64
 import hashlib
-import json
 import os
-import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -20,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
+from identity.caller import Caller, RequestRefused, authenticate
 from mcp_client.client import gateway_url, get_gateway_mcp_client, get_web_search_mcp_client
 from memory.session import get_memory_session_manager
 from model.load import load_model
+from starlette.responses import JSONResponse, Response
 from strands import Agent, tool
 from strands.tools.mcp import MCPClient
 from strands.types.tools import AgentTool
@@ -155,60 +155,17 @@ def get_product_info(query: str) -> str:
 
 LOCAL_TOOLS = [get_return_policy, get_product_info]
 
-# --- Caller identity (never the token itself) ---
-
-AUTHORIZATION_HEADER = "authorization"
-ANONYMOUS_ACTOR = "anonymous"
-DEFAULT_SESSION_ID = "default-session"
-_ACTOR_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_MAX_TOKEN_CHARS = 16_384
-
-
-def authorization_from_headers(headers: Mapping[str, str] | None) -> str | None:
-    """Return this request's Authorization header value (looked up case-insensitively), or None if absent/blank."""
-    for name, value in (headers or {}).items():
-        if name.lower() == AUTHORIZATION_HEADER and value and value.strip():
-            return value.strip()
-    return None
-
-
-def caller_identity(authorization: str | None) -> str | None:
-    """Return the JWT's ``client_id`` (else ``sub``) as a log- and memory-safe id, or None if unreadable.
-
-    The payload is decoded WITHOUT verifying the signature: AgentCore's JWT authorizer has already verified the
-    token before the request reaches this container. The result only labels logs and keeps different callers'
-    conversations apart; it never grants anything.
-    """
-    if not authorization or len(authorization) > _MAX_TOKEN_CHARS:
-        return None
-    scheme, _, credentials = authorization.partition(" ")
-    token = credentials.strip() if scheme.lower() == "bearer" else authorization
-    segments = token.split(".")
-    if len(segments) != 3:
-        return None
-    payload_segment = segments[1]
-    try:
-        # ValueError covers bad base64 (binascii.Error), bad UTF-8 and bad JSON.
-        claims = json.loads(base64.urlsafe_b64decode(payload_segment + "=" * (-len(payload_segment) % 4)))
-    except ValueError:
-        return None
-    if not isinstance(claims, dict):
-        return None
-    for claim in ("client_id", "sub"):
-        value = claims.get(claim)
-        if isinstance(value, str):
-            # AgentCore Memory actor ids must start alphanumeric; this also keeps log lines clean.
-            safe = _ACTOR_ID_UNSAFE.sub("_", value).strip("_-")[:128]
-            if safe:
-                return safe
-    return None
-
-
 # --- Conversations: one Agent per (session id, caller) ---
+
+DEFAULT_SESSION_ID = "default-session"
 
 
 def build_agent(session_id: str, actor_id: str) -> Agent:
-    """Create the conversation's Agent with the local tools (and web search if configured), no gateway tools."""
+    """Create the conversation's Agent with the local tools (and web search if configured), no gateway tools.
+
+    ``actor_id`` is the caller's ``Caller.actor_id`` (client AND subject), so AgentCore Memory keeps each user's
+    turns apart even when several users share an app client and a session id.
+    """
     tools: list[Any] = list(LOCAL_TOOLS)
     web_search = get_web_search_mcp_client()
     if web_search is not None:
@@ -243,26 +200,30 @@ class Conversation:
 
 
 class ConversationCache:
-    """Least-recently-used cache of conversations, so a long-running process does not grow without bound."""
+    """Least-recently-used cache of conversations, so a long-running process does not grow without bound.
+
+    Keyed by session id and the full ``Caller`` (raw client id AND subject): users of one app client never share a
+    conversation, whatever their claim values look like.
+    """
 
     def __init__(self, max_conversations: int = 64) -> None:
         """Keep at most ``max_conversations`` idle conversations."""
         self.max_conversations = max_conversations
-        self._conversations: OrderedDict[tuple[str, str], Conversation] = OrderedDict()
+        self._conversations: OrderedDict[tuple[str, Caller], Conversation] = OrderedDict()
 
     def __len__(self) -> int:
         """Number of cached conversations."""
         return len(self._conversations)
 
-    def get(self, session_id: str, actor_id: str) -> Agent | None:
+    def get(self, session_id: str, caller: Caller) -> Agent | None:
         """Return the cached Agent of a conversation, if any (for inspection)."""
-        conversation = self._conversations.get((session_id, actor_id))
+        conversation = self._conversations.get((session_id, caller))
         return conversation.agent if conversation else None
 
     @asynccontextmanager
-    async def checkout(self, session_id: str, actor_id: str) -> AsyncIterator[Conversation]:
+    async def checkout(self, session_id: str, caller: Caller) -> AsyncIterator[Conversation]:
         """Yield the conversation (its Agent created on first use), locked for this request."""
-        key = (session_id, actor_id)
+        key = (session_id, caller)
         # No await between lookup and insert: all invocations share one event loop, so this cannot race.
         conversation = self._conversations.get(key)
         if conversation is None:
@@ -275,7 +236,7 @@ class ConversationCache:
             async with conversation.lock:
                 if conversation.agent is None:
                     # Agent construction may block (memory read, MCP connect); keep the shared loop free.
-                    conversation.agent = await asyncio.to_thread(build_agent, session_id, actor_id)
+                    conversation.agent = await asyncio.to_thread(build_agent, session_id, caller.actor_id)
                 yield conversation
         finally:
             conversation.active_requests -= 1
@@ -388,8 +349,34 @@ def tool_name_of(event: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def refusal_response(refusal: RequestRefused) -> Response:
+    """The HTTP error for a refused credential (RFC 6750 style); it names no header value."""
+    return JSONResponse(
+        {"error": refusal.error, "error_description": refusal.description},
+        status_code=refusal.status,
+        headers={"WWW-Authenticate": f'Bearer error="{refusal.error}"'},
+    )
+
+
 @app.entrypoint
-async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str | dict[str, Any]]:
+async def invoke(payload: Any, context: RequestContext) -> Response | AsyncIterator[str | dict[str, Any]]:
+    """Check the request's credential, then stream the answer (see ``answer``); or refuse it with an HTTP error.
+
+    A coroutine rather than an async generator so it can choose the status code: bedrock_agentcore passes a
+    returned ``Response`` through as is and streams a returned async generator as server-sent events.
+    """
+    try:
+        caller, authorization = authenticate(context)
+    except RequestRefused as refusal:
+        # Refused before any conversation, model or gateway call; the log names the reason, never a value.
+        log.warning("Invocation refused with HTTP %d: %s", refusal.status, refusal.reason)
+        return refusal_response(refusal)
+    return answer(payload, context.session_id or DEFAULT_SESSION_ID, caller, authorization)
+
+
+async def answer(
+    payload: Any, session_id: str, caller: Caller, authorization: str | None
+) -> AsyncIterator[str | dict[str, Any]]:
     """Stream the answer to ``payload["prompt"]`` as text chunks, then one metadata event naming the tools used.
 
     The metadata event (``{"metadata": {"toolsUsed": [...]}}``) lets a caller - the rollout's smoke test - tell an
@@ -401,14 +388,11 @@ async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[str | d
         yield MISSING_PROMPT_ANSWER
         return
 
-    session_id = context.session_id or DEFAULT_SESSION_ID
-    authorization = authorization_from_headers(context.request_headers)
-    actor_id = caller_identity(authorization) or ANONYMOUS_ACTOR
-    log.info("Invocation from caller=%s, bearer token %s", actor_id, "present" if authorization else "absent")
+    log.info("Invocation from caller=%s, bearer token %s", caller.actor_id, "present" if authorization else "absent")
 
     tools_used: list[str] = []
     async with (
-        conversations.checkout(session_id, actor_id) as conversation,
+        conversations.checkout(session_id, caller) as conversation,
         gateway_tools(conversation, authorization) as gateway_tool_names,
     ):
         agent = conversation.agent

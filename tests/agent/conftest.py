@@ -1,5 +1,6 @@
 """Fixtures for the CustomerSupport agent tests: a real AgentCore app server and a fake MCP gateway, both local."""
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -106,3 +107,39 @@ def fake_gateway(_fake_gateway_server: FakeGateway, monkeypatch: pytest.MonkeyPa
     _fake_gateway_server.authorization_headers.clear()
     monkeypatch.setenv("AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL", _fake_gateway_server.url)
     return _fake_gateway_server
+
+
+@pytest.fixture
+def model_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every input the agent's model is sent (system prompt and messages, as JSON), in order, from a fresh cache.
+
+    The model is the offline deterministic one, so answers stay the same; only its input is recorded.
+    """
+    import main
+    from model.offline import OfflineDeterministicModel
+
+    inputs: list[str] = []
+
+    class RecordingModel(OfflineDeterministicModel):
+        async def stream(self, messages: Any, tool_specs: Any = None, system_prompt: Any = None, **kwargs: Any) -> Any:
+            inputs.append(json.dumps({"system": system_prompt, "messages": messages}, default=str))
+            async for event in super().stream(messages, tool_specs, system_prompt, **kwargs):
+                yield event
+
+    monkeypatch.setattr(main, "load_model", RecordingModel)
+    monkeypatch.setattr(main, "conversations", main.ConversationCache())
+    return inputs
+
+
+@pytest.fixture
+def memory_sessions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The (session id, actor id) of every AgentCore Memory session manager the agent asks for (none is made)."""
+    import main
+
+    requested: list[tuple[str, str]] = []
+
+    def record(session_id: str, actor_id: str) -> None:
+        requested.append((session_id, actor_id))
+
+    monkeypatch.setattr(main, "get_memory_session_manager", record)
+    return requested

@@ -6,8 +6,9 @@ from typing import Any
 
 import main
 import pytest
-from agent_testkit import GATEWAY_TOOL_NAME
+from agent_testkit import GATEWAY_TOOL_NAME, collect_invocation
 from bedrock_agentcore.runtime import RequestContext
+from identity.caller import ANONYMOUS, Caller
 from strands import tool
 from strands.tools.mcp import MCPClient
 from strands.types.collections import PaginatedList
@@ -64,12 +65,13 @@ def gateway_clients(monkeypatch: pytest.MonkeyPatch) -> list[RecordingGatewayCli
     return built
 
 
-def run_invoke(prompt: str, session_id: str, headers: dict[str, str] | None) -> str:
-    async def collect() -> str:
-        context = RequestContext(session_id=session_id, request_headers=headers, request=None)
-        return "".join([chunk async for chunk in main.invoke({"prompt": prompt}, context) if isinstance(chunk, str)])
+M2M_CALLER = Caller("testclient123", "testclient123")  # make_fake_jwt's default: client credentials, sub == client
 
-    return asyncio.run(collect())
+
+def run_invoke(prompt: str, session_id: str, headers: dict[str, str] | None) -> str:
+    context = RequestContext(session_id=session_id, request_headers=headers, request=None)
+    chunks = asyncio.run(collect_invocation(main.invoke, {"prompt": prompt}, context))
+    return "".join(chunk for chunk in chunks if isinstance(chunk, str))
 
 
 def test_second_request_in_a_session_uses_a_client_built_from_its_own_token(
@@ -92,7 +94,7 @@ def test_second_request_in_a_session_uses_a_client_built_from_its_own_token(
     assert first_client.stopped
     assert not second_client.stopped
     # Same caller, same session: one conversation that kept both turns.
-    agent = main.conversations.get(session_id, "testclient123")
+    agent = main.conversations.get(session_id, M2M_CALLER)
     assert agent is not None
     assert len(main.conversations) == 1
     assert sum(1 for m in agent.messages if m["role"] == "user" and "text" in m["content"][0]) == 2
@@ -110,7 +112,7 @@ def test_same_token_reuses_the_conversations_gateway_connection(
     assert len(gateway_clients) == 1  # one connection for the session and token
     assert "checked with client#1" in first
     assert "Warranty for PROD-004 checked with client#1" in second
-    agent = main.conversations.get(session_id, "testclient123")
+    agent = main.conversations.get(session_id, M2M_CALLER)
     assert agent is not None
     assert GATEWAY_TOOL_NAME not in agent.tool_registry.registry
 
@@ -134,13 +136,10 @@ def test_request_without_token_after_one_with_token_gets_no_gateway_tool(
 def test_stream_ends_with_the_names_of_the_tools_used(
     gateway_clients: list[RecordingGatewayClient | None], fake_jwt: Callable[..., str], session_id: str
 ) -> None:
-    async def collect() -> list[Any]:
-        context = RequestContext(
-            session_id=session_id, request_headers={"Authorization": f"Bearer {fake_jwt()}"}, request=None
-        )
-        return [chunk async for chunk in main.invoke({"prompt": "Check the warranty for PROD-003"}, context)]
-
-    chunks = asyncio.run(collect())
+    context = RequestContext(
+        session_id=session_id, request_headers={"Authorization": f"Bearer {fake_jwt()}"}, request=None
+    )
+    chunks = asyncio.run(collect_invocation(main.invoke, {"prompt": "Check the warranty for PROD-003"}, context))
     assert chunks[-1] == {"metadata": {"toolsUsed": [GATEWAY_TOOL_NAME]}}
     assert all(isinstance(chunk, str) for chunk in chunks[:-1])
 
@@ -151,8 +150,8 @@ def test_different_callers_in_one_session_get_separate_conversations(
     run_invoke("What's the return policy for audio?", session_id, {"Authorization": f"Bearer {fake_jwt('alice')}"})
     run_invoke("What's the return policy for audio?", session_id, {"Authorization": f"Bearer {fake_jwt('bob')}"})
 
-    alice = main.conversations.get(session_id, "alice")
-    bob = main.conversations.get(session_id, "bob")
+    alice = main.conversations.get(session_id, Caller("alice", "alice"))
+    bob = main.conversations.get(session_id, Caller("bob", "bob"))
     assert alice is not None
     assert bob is not None
     assert alice is not bob
@@ -187,5 +186,5 @@ def test_idle_conversations_beyond_the_limit_are_evicted(
         run_invoke("Hello", f"eviction-session-{index:024d}", None)
 
     assert len(main.conversations) == 2
-    assert main.conversations.get(f"eviction-session-{0:024d}", "anonymous") is None
-    assert main.conversations.get(f"eviction-session-{2:024d}", "anonymous") is not None
+    assert main.conversations.get(f"eviction-session-{0:024d}", ANONYMOUS) is None
+    assert main.conversations.get(f"eviction-session-{2:024d}", ANONYMOUS) is not None

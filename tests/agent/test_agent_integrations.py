@@ -1,7 +1,6 @@
-"""MCP client factories, AgentCore Memory wiring, caller identity and the local tools."""
+"""MCP client factories, AgentCore Memory wiring, the local tools and `python main.py`."""
 
 import asyncio
-import base64
 import json
 import logging
 import os
@@ -134,38 +133,6 @@ def test_memory_session_manager_persists_the_conversation(monkeypatch: pytest.Mo
     assert manager.config.actor_id == "actor-1"
     assert manager.config.async_mode is True
     assert "What's the return policy for audio?" in json.dumps(events, default=str)
-
-
-def _segment(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@pytest.mark.parametrize(
-    ("authorization", "expected"),
-    [
-        ("Bearer h." + _segment(json.dumps({"client_id": "1abc2def", "sub": "other"}).encode()) + ".s", "1abc2def"),
-        ("bearer h." + _segment(json.dumps({"sub": "user-42"}).encode()) + ".s", "user-42"),
-        ("h." + _segment(json.dumps({"client_id": "no-scheme"}).encode()) + ".s", "no-scheme"),
-        ("Bearer h." + _segment(json.dumps({"client_id": "a b\n<c>"}).encode()) + ".s", "a_b_c"),
-        ("Bearer h." + _segment(json.dumps({"client_id": 7}).encode()) + ".s", None),
-        ("Bearer h." + _segment(json.dumps(["client_id"]).encode()) + ".s", None),
-        ("Bearer h." + _segment(b"\xff\xfe not json") + ".s", None),
-        ("Bearer h.!!!.s", None),
-        ("Bearer not-a-jwt", None),
-        # Valid but oversized: rejected before decoding.
-        ("Bearer h." + _segment(json.dumps({"client_id": "big", "pad": "x" * 20_000}).encode()) + ".s", None),
-        (None, None),
-    ],
-)
-def test_caller_identity_reads_claims_and_survives_garbage(authorization: str | None, expected: str | None) -> None:
-    assert main.caller_identity(authorization) == expected
-
-
-def test_authorization_header_lookup_is_case_insensitive() -> None:
-    assert main.authorization_from_headers({"AUTHORIZATION": " Bearer abc "}) == "Bearer abc"
-    assert main.authorization_from_headers({"X-Other": "1"}) is None
-    assert main.authorization_from_headers({"Authorization": "  "}) is None
-    assert main.authorization_from_headers(None) is None
 
 
 def test_local_tools_use_the_tutorial_data() -> None:

@@ -1,0 +1,1 @@
+"""Caller identity: the request's bearer credential and the caller it names."""
