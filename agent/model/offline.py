@@ -44,6 +44,7 @@ _PRODUCT_QUESTION = re.compile(
     r"|how much (?:is|are|does|do)|do you (?:sell|have))\s+(?:the\s+|a\s+|an\s+|your\s+)?(?P<query>[^?.!]+)",
     re.IGNORECASE,
 )
+_RECALL = re.compile(r"\bwhat (?:did|have) i (?:ask|say|said|asked)\b")
 _TRAILING_FILLER = re.compile(r"\s+(?:cost|costs|please)\s*$", re.IGNORECASE)
 
 CLOSING_LINE = "Is there anything else I can help you with?"
@@ -105,6 +106,17 @@ def _has_tool_result(message: Any) -> bool:
     return any("toolResult" in block for block in message.get("content", []))
 
 
+def user_texts(messages: Messages) -> list[str]:
+    """The text of every user message that carries text (tool-result messages carry none), oldest first."""
+    texts = []
+    for message in messages:
+        if message.get("role") == "user":
+            parts = [block["text"] for block in message.get("content", []) if "text" in block]
+            if parts:
+                texts.append("\n".join(parts))
+    return texts
+
+
 def latest_user_text(messages: Messages) -> str:
     """Return the text of the most recent user message that carries text (tool-result messages carry none)."""
     for message in reversed(messages):
@@ -126,6 +138,7 @@ class OfflineDeterministicModel(Model):
     * "warranty" + ``PROD-NNN`` and a tool named ``*check_warranty`` offered -> that tool with
       ``{"product_id": "PROD-NNN"}``; "warranty" without such a tool -> explains the gateway needs sign-in;
     * ``PROD-NNN`` or a product question ("Tell me about the USB-C Hub") -> ``get_product_info(query=...)``;
+    * "what did I ask/say" -> quotes the earlier user messages of this conversation (its memory, made visible);
     * anything else -> a polite generic answer.
 
     A rule whose tool is not among the offered tool specs falls through to the generic answer.
@@ -241,6 +254,11 @@ class OfflineDeterministicModel(Model):
 
     def _answer_without_tool(self, messages: Messages, available_tools: set[str]) -> str:
         lowered = latest_user_text(messages).lower()
+        if _RECALL.search(lowered):
+            earlier = user_texts(messages)[:-1]
+            if not earlier:
+                return "You have not asked me anything else in this conversation yet."
+            return "Earlier in this conversation you asked: " + " | ".join(earlier)
         if "warranty" in lowered:
             if _find_warranty_tool(available_tools) is None:
                 return WARRANTY_NEEDS_GATEWAY
