@@ -16,6 +16,7 @@ from sandbox_helpers import (
     ACCOUNT_ID,
     REGION,
     Pool,
+    assert_not_leaked,
     create_client,
     fetch_token,
     invoke_headers,
@@ -476,7 +477,7 @@ def test_more_than_one_credential_is_403_before_the_agent(
     assert (record.status, record.client_id, record.forwarded_headers) == (403, None, ())
     assert "Authorization" in record.reason
     for credential in (genuine, forged):
-        assert credential.split(".")[2] not in repr(record) + response.text
+        assert_not_leaked(credential, repr(record) + response.text)
 
 
 def test_duplicate_authorization_is_refused_on_an_open_runtime_too(
@@ -515,7 +516,6 @@ def test_token_in_the_query_string_counts_as_no_token_and_is_never_written_down(
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == f'Bearer resource_metadata="{dataplane.resource_metadata_url(arn)}"'
     assert dataplane.invocations[-1].status == 401
-    signature = token.split(".")[2]
     assert "dataplane" in caplog.text  # the request line was logged (the check below is not vacuous) ...
     for text in (caplog.text, repr(dataplane.invocations), response.text):
-        assert signature not in text  # ... without its query string
+        assert_not_leaked(token, text)  # ... without its query string
