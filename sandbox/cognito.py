@@ -183,7 +183,7 @@ class CognitoServer:
         headers = {"kid": kid or self.kid, "typ": None}
         return jwt.encode(claims, self._signing_key(foreign), algorithm="RS256", headers=headers)
 
-    def _sign_compact(self, claims: dict[str, Any], headers: dict[str, Any] | None, key: rsa.RSAPrivateKey) -> str:
+    def _sign_compact(self, claims: Any, headers: dict[str, Any] | None, key: rsa.RSAPrivateKey) -> str:
         # Built by hand, not with jwt.encode: attack tests need headers PyJWT refuses to write (a non-string kid).
         header: dict[str, Any] = {"alg": "RS256", "kid": self.kid}
         for name, value in (headers or {}).items():
@@ -199,16 +199,17 @@ class CognitoServer:
 
     # -- signing for attack tests ----------------------------------------------------------------------------
 
-    def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+    def sign(self, claims: Any, headers: dict[str, Any] | None = None) -> str:
         """An RS256 signature by the pool's real key over any claims and header, for attack tests.
 
+        `claims` is any JSON value (usually a dict of claims; a list or a string makes a non-object payload).
         The header starts as Cognito's `{"alg": "RS256", "kid": <published kid>}`; `headers` adds or replaces
         members, and a None value removes one (`{"kid": None}`). The signature is always RS256 with the real key,
         whatever `alg` the header then claims. No OAuth check is made; the token joins `issued_tokens`.
         """
         return self._sign_compact(claims, headers, self._private_key)
 
-    def sign_with_foreign_key(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+    def sign_with_foreign_key(self, claims: Any, headers: dict[str, Any] | None = None) -> str:
         """Like sign(), but with a key this server never publishes, under the published kid (a forgery)."""
         return self._sign_compact(claims, headers, self._signing_key(foreign=True))
 
@@ -349,7 +350,7 @@ class CognitoServer:
         return self._pool(pool_id) is not None
 
 
-def _b64url_json(value: dict[str, Any]) -> str:
+def _b64url_json(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 

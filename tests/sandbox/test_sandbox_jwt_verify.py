@@ -414,6 +414,17 @@ def test_tokens_that_are_not_compact_jws_are_403(
     assert "malformed token" in decision.reason
 
 
+@pytest.mark.parametrize("payload", [["a", "list"], "a string", None, 42])
+def test_payloads_that_are_not_json_objects_are_403_even_when_genuinely_signed(
+    verifier: JwtVerifier, cognito: CognitoServer, pool: Pool, payload: Any
+) -> None:
+    token = cognito.sign(payload)
+
+    decision = verifier.verify(f"Bearer {token}", jwt_authorizer(cognito, pool.pool_id))
+
+    assert (decision.status, decision.reason) == (403, "invalid token (DecodeError)")
+
+
 def test_hs256_with_the_public_key_as_secret_is_refused(
     verifier: JwtVerifier, cognito: CognitoServer, pool: Pool
 ) -> None:

@@ -298,6 +298,11 @@ def build_catalog(
             cognito.sign(changed(iss=cognito.issuer(f"{pool_id.split('_')[0]}_OtherPool1"))),
             "a token of another pool of the same Cognito is not this pool's",
         ),
+        token(
+            "claims are a JSON array (real key)",
+            cognito.sign([claims]),
+            "the payload must be a JSON object, whoever signed it",
+        ),
         token("expired", cognito.sign(changed(iat=now - 3720, exp=now - 120)), "exp is past (beyond leeway)"),
         token("nbf in the future", cognito.sign(changed(nbf=now + 3600)), "not valid yet"),
         token("iat in the future", cognito.sign(changed(iat=now + 3600)), "issued in the future (beyond leeway)"),
