@@ -26,7 +26,8 @@ from types import TracebackType
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwt.algorithms import RSAAlgorithm
 from moto.cognitoidp.models import CognitoIdpUserPool, CognitoIdpUserPoolClient, cognitoidp_backends
 
@@ -182,6 +183,42 @@ class CognitoServer:
         headers = {"kid": kid or self.kid, "typ": None}
         return jwt.encode(claims, self._signing_key(foreign), algorithm="RS256", headers=headers)
 
+    def _sign_compact(self, claims: Any, headers: dict[str, Any] | None, key: rsa.RSAPrivateKey) -> str:
+        # Built by hand, not with jwt.encode: attack tests need headers PyJWT refuses to write (a non-string kid).
+        header: dict[str, Any] = {"alg": "RS256", "kid": self.kid}
+        for name, value in (headers or {}).items():
+            if value is None:
+                header.pop(name, None)
+            else:
+                header[name] = value
+        signing_input = f"{_b64url_json(header)}.{_b64url_json(claims)}"
+        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        token = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+        self._remember(token)
+        return token
+
+    # -- signing for attack tests ----------------------------------------------------------------------------
+
+    def sign(self, claims: Any, headers: dict[str, Any] | None = None) -> str:
+        """An RS256 signature by the pool's real key over any claims and header, for attack tests.
+
+        `claims` is any JSON value (usually a dict of claims; a list or a string makes a non-object payload).
+        The header starts as Cognito's `{"alg": "RS256", "kid": <published kid>}`; `headers` adds or replaces
+        members, and a None value removes one (`{"kid": None}`). The signature is always RS256 with the real key,
+        whatever `alg` the header then claims. No OAuth check is made; the token joins `issued_tokens`.
+        """
+        return self._sign_compact(claims, headers, self._private_key)
+
+    def sign_with_foreign_key(self, claims: Any, headers: dict[str, Any] | None = None) -> str:
+        """Like sign(), but with a key this server never publishes, under the published kid (a forgery)."""
+        return self._sign_compact(claims, headers, self._signing_key(foreign=True))
+
+    def foreign_jwk(self) -> dict[str, Any]:
+        """The public JWK of the foreign key (same kid), as an attacker would embed or host it."""
+        jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(self._signing_key(foreign=True).public_key()))
+        jwk.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
+        return jwk
+
     def _claims(self, pool_id: str, client_id: str, scopes: list[str], lifetime: int, now: int) -> dict[str, Any]:
         return {
             "sub": client_id,
@@ -311,6 +348,10 @@ class CognitoServer:
 
     def pool_exists(self, pool_id: str) -> bool:
         return self._pool(pool_id) is not None
+
+
+def _b64url_json(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 
 def _access_token_lifetime(config: dict[str, Any], default: int) -> int:

@@ -2,8 +2,10 @@
 
 `POST {base_url}/gateways/{gatewayId}/mcp` is one gateway's MCP endpoint, answered the way AgentCore answers it and
 from the gateway record in moto's bedrock-agentcore-control backend as it is at that moment: unknown or deleted
-gateway -> 404; the record's authorizer enforced (NONE = open, CUSTOM_JWT = the same bearer check as the runtime data
-plane: 401 without a token, 403 for a bad one); gateway not READY -> 503. Admitted requests go to a real MCP server
+gateway -> 404; more than one Authorization header, or one joining two credentials -> 403 whatever the authorizer;
+the record's authorizer enforced (NONE = open, CUSTOM_JWT = the same bearer check as the runtime data plane: 401
+without a token, 403 for a bad one; a token in the query string is never read, and query strings are dropped on
+arrival so none is logged); gateway not READY -> 503. Admitted requests go to a real MCP server
 (the `mcp` SDK's lowlevel Server behind a stateless StreamableHTTPSessionManager with JSON responses):
 
 - tools/list: every READY target's inline tool schema, named as AgentCore names them, `<target>___<tool>`;
@@ -51,8 +53,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.jwt_verify import SIGV4_SCHEME, Decision, JwtVerifier, default_verifier
+from sandbox.jwt_verify import SIGV4_SCHEME, Decision, JwtVerifier, ambiguous_authorization, default_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,9 @@ STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 # JSON-RPC error code for HTTP-level refusals (authentication/authorization): the server-error range.
 AUTH_ERROR_CODE = -32001
+# h11 answers 400 when it has to buffer more than 16 KiB of a request head (whether it must depends on how the bytes
+# arrive); with room above the verifier's MAX_TOKEN_CHARS, an oversized token always gets the authorizer's 403.
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
 _AWS_GATEWAY_URL = re.compile(
     r"^https://(?P<gateway_id>[0-9a-z][0-9a-z-]*)\.gateway\.bedrock-agentcore\.(?P<region>[a-z0-9-]+)"
     r"\.amazonaws\.com(?P<path>/mcp)?/?$"
@@ -223,12 +229,13 @@ class GatewayDataPlane:
         sock.bind((self.host, 0))  # bound here, so the port is known before uvicorn runs and cannot be taken
         sock.listen(128)
         config = uvicorn.Config(
-            self._asgi_app(),
+            _without_query_string(self._asgi_app()),
             log_config=None,  # never reconfigure the host process's logging
             access_log=False,
             lifespan="on",
             loop="asyncio",
             http="h11",
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
@@ -364,20 +371,25 @@ class GatewayDataPlane:
             return Decision(403, "Authorization method mismatch: this gateway expects SigV4 (AWS_IAM)")
         return Decision(403, f"authorizer type {gateway.authorizer_type} is not emulated by the sandbox")
 
-    def _admit(self, gateway_id: str, authorization: str | None, protocol_header: str | None) -> _CallState:
+    def _admit(self, gateway_id: str, authorizations: list[str], protocol_header: str | None) -> _CallState:
         gateway = self._gateway(gateway_id)
         if gateway is None:
             raise _Refusal(404, "ResourceNotFoundException", f"Gateway {gateway_id} not found", types.INVALID_REQUEST)
         try:
-            state = self._check(gateway, authorization, protocol_header)
+            state = self._check(gateway, authorizations, protocol_header)
         except _Refusal as refusal:
             refusal.gateway_name = gateway.name
             raise
         return state
 
-    def _check(self, gateway: _GatewayView, authorization: str | None, protocol_header: str | None) -> _CallState:
+    def _check(self, gateway: _GatewayView, authorizations: list[str], protocol_header: str | None) -> _CallState:
         gateway_id = gateway.gateway_id
-        decision = self._authorize(gateway, authorization)
+        # Whatever the authorizer: with two credentials one could be verified and another reach a target.
+        ambiguous = ambiguous_authorization(authorizations)
+        if ambiguous is not None:
+            raise _Refusal(403, "AccessDeniedException", f"Authorization failed: {ambiguous.reason}", AUTH_ERROR_CODE)
+        # Only the header counts: a token in the query string (?access_token=) is never read.
+        decision = self._authorize(gateway, authorizations[0] if authorizations else None)
         if decision.status == 401:
             challenge = {"WWW-Authenticate": decision.www_authenticate} if decision.www_authenticate else {}
             raise _Refusal(
@@ -555,7 +567,7 @@ class GatewayDataPlane:
             state = await anyio.to_thread.run_sync(
                 self._admit,
                 gateway_id,
-                request.headers.get("authorization"),
+                request.headers.getlist("authorization"),
                 request.headers.get(MCP_PROTOCOL_VERSION_HEADER),
             )
             if any(m.get("method") == "server/discover" for m in peek.messages):
@@ -617,6 +629,18 @@ class _MCPEndpoint:
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         await self.plane._handle_mcp(self.manager, scope, receive, send)
+
+
+def _without_query_string(app: ASGIApp) -> ASGIApp:
+    """The gateway reads nothing from a query string; dropping it on arrival keeps a token someone put there
+    (`?access_token=`) out of everything below, uvicorn's access log included (it logs this same scope)."""
+
+    async def app_without_query(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["query_string"] = b""
+        await app(scope, receive, send)
+
+    return app_without_query
 
 
 async def _read_body(request: Request) -> bytes | None:

@@ -2,7 +2,9 @@
 
 `POST /runtimes/{url-encoded runtime ARN}/invocations?qualifier=DEFAULT` is answered the way AgentCore answers it,
 from the runtime record in moto's bedrock-agentcore-control backend as it is at that moment: unknown ARN -> 404,
-the record's CUSTOM_JWT authorizer enforced (no authorizer = open), runtime not READY -> 409, session id checked,
+more than one Authorization header (or one joining two credentials) -> 403 whatever the authorizer, the record's
+CUSTOM_JWT authorizer enforced on the one header (no authorizer = open; a token in the query string is never read
+and request lines are logged without their query), runtime not READY -> 409, session id checked,
 then the request goes to the runtime's agent process (started with the record's environment variables) with only
 the headers on the record's requestHeaderAllowlist, and the agent's answer is streamed back chunk by chunk.
 """
@@ -25,7 +27,7 @@ import httpx
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.agent_host import AgentProcessPool, AgentStartError
-from sandbox.jwt_verify import Decision, JwtVerifier, default_verifier
+from sandbox.jwt_verify import Decision, JwtVerifier, ambiguous_authorization, default_verifier
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ DEFAULT_QUALIFIER = "DEFAULT"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 PROTECTED_RESOURCE_PREFIX = "/.well-known/oauth-protected-resource"
 _INVOCATION_PATH = re.compile(r"^/runtimes/(?P<arn>.+)/invocations/?$")
+_QUERY_STRING = re.compile(r"\?[^\s'\"]*")
 # Connection-level headers belong to each hop; never copy them even if an allowlist names them.
 _NEVER_FORWARD = {
     "host",
@@ -229,8 +232,14 @@ class RuntimeDataPlane:
         qualifier = query.get("qualifier", DEFAULT_QUALIFIER)
         if qualifier != DEFAULT_QUALIFIER:
             raise _Refusal(404, "ResourceNotFoundException", f"No endpoint {qualifier} for runtime {runtime_arn}")
+        # Whatever the authorizer: with two credentials one could be verified and the other forwarded to the agent.
+        authorizations = handler.headers.get_all("Authorization") or []
+        ambiguous = ambiguous_authorization(authorizations)
+        if ambiguous is not None:
+            raise _Refusal(403, "AccessDeniedException", f"OAuth authorization failed: {ambiguous.reason}")
+        # Only the header counts: a token in the query string (?access_token=) is never read.
         decision = self.verifier.verify(
-            handler.headers.get("Authorization"),
+            authorizations[0] if authorizations else None,
             runtime.authorizer_configuration,
             self.resource_metadata_url(runtime_arn),
         )
@@ -366,7 +375,10 @@ class _DataPlaneHandler(BaseHTTPRequestHandler):
         return owner
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("dataplane %s - %s", self.address_string(), format % args)
+        # Request lines may carry a query string with a token in it (?access_token=...): never log one.
+        logger.debug(
+            "dataplane %s - %s", self.address_string(), _QUERY_STRING.sub("?<query not logged>", format % args)
+        )
 
     # -- responses -------------------------------------------------------------------------------------------
 

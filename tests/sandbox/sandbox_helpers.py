@@ -74,3 +74,12 @@ def invoke_headers(token: str | None = None, session_id: str | None = None, **ex
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return headers
+
+
+def assert_not_leaked(secret: str, text: str, where: str = "the text") -> None:
+    """Fail if `secret` or its signature segment is in `text`, without showing either (a plain `assert ... not in`
+    would print both on failure)."""
+    __tracebackhide__ = True
+    signature = secret.rsplit(".", 1)[-1]
+    if secret in text or (len(signature) >= 20 and signature in text):
+        raise AssertionError(f"a credential was found in {where}")

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import boto3
 import httpx
 import httpx2
+import jwt
 import mcp_types as types
 import pytest
 from mcp.client.session import ClientSession
@@ -28,6 +29,7 @@ from sandbox_helpers import (
     REGION,
     STANDIN_AGENT,
     Pool,
+    assert_not_leaked,
     create_client,
     fetch_token,
     invoke_headers,
@@ -38,7 +40,8 @@ from strands.tools.mcp import MCPClient
 from sandbox.agent_host import AgentProcessPool
 from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.cognito import CognitoServer
-from sandbox.gateway_dataplane import GatewayDataPlane
+from sandbox.gateway_dataplane import AUTH_ERROR_CODE, GatewayDataPlane
+from sandbox.jwt_verify import MAX_TOKEN_CHARS
 from sandbox.lambdas import FunctionCode, InProcessLambdas
 from sandbox.prerequisites.warranty_check.app import check_warranty
 from sandbox.runtime_dataplane import RuntimeDataPlane
@@ -657,3 +660,123 @@ def test_token_travels_from_the_caller_through_the_agent_to_the_lambda(
         (gateway["gatewayId"], WARRANTY_TOOL, pool.client_id, 200)
     ]
     assert token not in agent_logs
+
+
+# -- ambiguous or unusual credentials --------------------------------------------------------------------------
+
+
+def _mcp_headers(*authorizations: str) -> list[tuple[str, str]]:
+    headers = [("Accept", "application/json, text/event-stream"), ("Content-Type", "application/json")]
+    return headers + [("Authorization" if i % 2 == 0 else "authorization", a) for i, a in enumerate(authorizations)]
+
+
+def _tools_call(rpc_id: int = 1) -> dict[str, Any]:
+    params = {"name": WARRANTY_TOOL, "arguments": {"product_id": "PROD-001"}}
+    return {"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call", "params": params}
+
+
+def test_jwt_gateway_answers_403_not_500_to_a_crit_token(
+    plane: GatewayDataPlane, make_gateway: MakeGateway, cognito: CognitoServer, pool: Pool, http: httpx.Client
+) -> None:
+    gateway = make_gateway("jwt-crit-gateway", jwt_authorizer(cognito, pool.pool_id), targets=())
+    claims = jwt.decode(cognito.mint_token(pool.client_id), options={"verify_signature": False})
+    token = cognito.sign(claims, {"crit": ["urn:example:ext"], "urn:example:ext": True})
+
+    response = post_initialize(http, plane.mcp_url(gateway["gatewayId"]), token)
+
+    assert response.status_code == 403
+    assert "'crit'" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("order", ["genuine then forged", "forged then genuine", "comma-joined"])
+def test_jwt_gateway_refuses_more_than_one_credential_before_any_target(
+    plane: GatewayDataPlane,
+    make_gateway: MakeGateway,
+    cognito: CognitoServer,
+    pool: Pool,
+    http: httpx.Client,
+    lambdas: InProcessLambdas,
+    order: str,
+) -> None:
+    authorizer = jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id])
+    gateway = make_gateway(f"jwt-dup-{order.split()[0]}", authorizer, targets=("WarrantyCheck",))
+    genuine = f"Bearer {fetch_token(http, cognito, pool)}"
+    forged = f"Bearer {cognito.mint_token(pool.client_id, foreign_key=True)}"
+    authorizations = {
+        "genuine then forged": (genuine, forged),
+        "forged then genuine": (forged, genuine),
+        "comma-joined": (f"{genuine}, {forged}",),
+    }[order]
+    invocations = len(lambdas.invocations)
+
+    response = http.post(plane.mcp_url(gateway["gatewayId"]), headers=_mcp_headers(*authorizations), json=_tools_call())
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == AUTH_ERROR_CODE
+    assert len(lambdas.invocations) == invocations  # no target ran
+    record = plane.calls[-1]
+    assert (record.method, record.tool_name, record.status, record.client_id) == (
+        "tools/call",
+        WARRANTY_TOOL,
+        403,
+        None,
+    )
+    assert "Authorization" in record.reason
+    for credential in (genuine, forged):
+        assert_not_leaked(credential, repr(record) + response.text)
+
+
+def test_open_gateway_refuses_duplicate_authorization_too(
+    plane: GatewayDataPlane, make_gateway: MakeGateway, http: httpx.Client
+) -> None:
+    gateway = make_gateway("open-dup-gateway", targets=())
+
+    response = http.post(
+        plane.mcp_url(gateway["gatewayId"]), headers=_mcp_headers("Bearer a.b.c", "Bearer d.e.f"), json=_tools_call()
+    )
+
+    assert response.status_code == 403
+
+
+def test_jwt_gateway_ignores_a_token_in_the_query_string(
+    plane: GatewayDataPlane,
+    make_gateway: MakeGateway,
+    cognito: CognitoServer,
+    pool: Pool,
+    http: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gateway = make_gateway("jwt-query-gateway", jwt_authorizer(cognito, pool.pool_id), targets=())
+    gateway_id = gateway["gatewayId"]
+    token = fetch_token(http, cognito, pool)
+
+    statuses = [
+        post_initialize(http, f"{plane.mcp_url(gateway_id)}?{parameter}={token}")
+        for parameter in ("access_token", "token")
+    ]
+
+    assert [r.status_code for r in statuses] == [401, 401]
+    assert statuses[0].headers["www-authenticate"] == (
+        f'Bearer resource_metadata="{plane.resource_metadata_url(gateway_id)}"'
+    )
+    assert [c.status for c in plane.calls[-2:]] == [401, 401]
+    # The server side only: the test's own httpx client logs the URL it was given.
+    server_logs = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("sandbox", "uvicorn", "mcp")))
+    assert "jwt-query-gateway" in server_logs  # requests were logged (the check below is not vacuous) ...
+    for text in (server_logs, repr(plane.calls)):
+        assert_not_leaked(token, text)  # ... without their query string
+
+
+def test_jwt_gateway_answers_an_oversized_token_with_the_authorizers_403(
+    plane: GatewayDataPlane, make_gateway: MakeGateway, cognito: CognitoServer, pool: Pool, http: httpx.Client
+) -> None:
+    """Not h11's 400 for a large request head: the verifier decides (over MAX_TOKEN_CHARS: 403)."""
+    gateway = make_gateway("jwt-big-gateway", jwt_authorizer(cognito, pool.pool_id), targets=())
+    token = cognito.mint_token(pool.client_id, padding="x" * 13_000)
+
+    response = post_initialize(http, plane.mcp_url(gateway["gatewayId"]), token)
+
+    assert len(token) > MAX_TOKEN_CHARS
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "Authorization failed: token too large"

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from sandbox_helpers import (
     ACCOUNT_ID,
     REGION,
     Pool,
+    assert_not_leaked,
     create_client,
     fetch_token,
     invoke_headers,
@@ -417,3 +419,103 @@ def test_real_agent_behind_a_secured_runtime(
     assert "30 days" in answer
     assert f"caller={pool.client_id}" in logs  # the agent saw the allowlisted Authorization header ...
     assert token not in logs  # ... and did not write it down
+
+
+# -- ambiguous or unusual credentials --------------------------------------------------------------------------
+
+
+def test_token_with_crit_header_is_403_not_a_dropped_connection(
+    http: httpx.Client, dataplane: RuntimeDataPlane, make_runtime: MakeRuntime, cognito: CognitoServer, pool: Pool
+) -> None:
+    runtime = make_runtime("CritAgent", authorizerConfiguration=jwt_authorizer(cognito, pool.pool_id))
+    claims = jwt.decode(cognito.mint_token(pool.client_id), options={"verify_signature": False})
+    token = cognito.sign(claims, {"crit": ["urn:example:ext"], "urn:example:ext": True})
+
+    response = invoke(http, dataplane, runtime["agentRuntimeArn"], invoke_headers(token))
+
+    assert response.status_code == 403
+    assert "'crit'" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "order", ["genuine then forged", "forged then genuine", "genuine twice, other case", "comma-joined"]
+)
+def test_more_than_one_credential_is_403_before_the_agent(
+    http: httpx.Client,
+    dataplane: RuntimeDataPlane,
+    make_runtime: MakeRuntime,
+    cognito: CognitoServer,
+    pool: Pool,
+    agents: AgentProcessPool,
+    order: str,
+) -> None:
+    """With Authorization allowlisted, the forged token would reach the agent if one header were verified and another
+    forwarded."""
+    runtime = make_runtime(
+        "DuplicateHeaderAgent",
+        authorizerConfiguration=jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id]),
+        requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]},
+    )
+    genuine = f"Bearer {fetch_token(http, cognito, pool)}"
+    forged = f"Bearer {cognito.mint_token(pool.client_id, foreign_key=True)}"
+    authorizations = {
+        "genuine then forged": [("Authorization", genuine), ("Authorization", forged)],
+        "forged then genuine": [("Authorization", forged), ("authorization", genuine)],
+        "genuine twice, other case": [("Authorization", genuine), ("AUTHORIZATION", genuine)],
+        "comma-joined": [("Authorization", f"{genuine}, {forged}")],
+    }[order]
+    headers = [*invoke_headers().items(), *authorizations]
+
+    response = http.post(
+        dataplane.invocation_url(runtime["agentRuntimeArn"]), headers=headers, content=b'{"prompt": "hi"}'
+    )
+
+    assert response.status_code == 403
+    assert response.json()["__type"] == "AccessDeniedException"
+    assert agents.running() == {}  # refused before any agent work
+    record = dataplane.invocations[-1]
+    assert (record.status, record.client_id, record.forwarded_headers) == (403, None, ())
+    assert "Authorization" in record.reason
+    for credential in (genuine, forged):
+        assert_not_leaked(credential, repr(record) + response.text)
+
+
+def test_duplicate_authorization_is_refused_on_an_open_runtime_too(
+    http: httpx.Client, dataplane: RuntimeDataPlane, make_runtime: MakeRuntime
+) -> None:
+    runtime = make_runtime(
+        "OpenDuplicateAgent", requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]}
+    )
+    headers = [*invoke_headers().items(), ("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer d.e.f")]
+
+    response = http.post(dataplane.invocation_url(runtime["agentRuntimeArn"]), headers=headers, content=b"{}")
+
+    assert response.status_code == 403
+    assert dataplane.invocations[-1].status == 403
+
+
+@pytest.mark.parametrize("parameter", ["access_token", "token"])
+def test_token_in_the_query_string_counts_as_no_token_and_is_never_written_down(
+    http: httpx.Client,
+    dataplane: RuntimeDataPlane,
+    make_runtime: MakeRuntime,
+    cognito: CognitoServer,
+    pool: Pool,
+    caplog: pytest.LogCaptureFixture,
+    parameter: str,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="sandbox")
+    runtime = make_runtime("QueryTokenAgent", authorizerConfiguration=jwt_authorizer(cognito, pool.pool_id))
+    arn = runtime["agentRuntimeArn"]
+    token = fetch_token(http, cognito, pool)
+
+    response = http.post(
+        f"{dataplane.invocation_url(arn)}&{parameter}={token}", headers=invoke_headers(), content=b"{}"
+    )
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == f'Bearer resource_metadata="{dataplane.resource_metadata_url(arn)}"'
+    assert dataplane.invocations[-1].status == 401
+    assert "dataplane" in caplog.text  # the request line was logged (the check below is not vacuous) ...
+    for text in (caplog.text, repr(dataplane.invocations), response.text):
+        assert_not_leaked(token, text)  # ... without its query string

@@ -1,24 +1,50 @@
-"""The security suite: the deployed sandbox attacked the way an outsider (or a careless operator) would.
+"""The security suite: the sandbox attacked the way an outsider (or a careless operator) would.
 
-Every test adds rows to one table (attack → expected → observed), printed at the end of the run; any miss fails.
+Two kinds of fixtures:
+- `secured`: the whole deployed sandbox after a real rollout (SSM hijacks, dangerous inputs, end users, the JWT
+  catalog against what the rollout left behind);
+- `secured_planes`: one offline account with just a JWT-secured runtime and gateway and both data planes, with a
+  stand-in agent behind the runtime (so a credential that got past the data plane would be seen there).
+
+Every test adds rows to one table (attack -> expected -> observed), printed at the end of the run; any miss fails.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
+import httpx
 import pytest
-from security_support import ROWS, drain, format_table
+from moto import mock_aws
+from security_helpers import (
+    ACCOUNT_ID,
+    REGION,
+    RESOURCE_SERVER,
+    ROWS,
+    SCOPE,
+    STANDIN_AGENT,
+    LogRecords,
+    Secured,
+    drain,
+    format_rows,
+)
 
+from sandbox.agent_host import AgentProcessPool
+from sandbox.cognito import CognitoServer
 from sandbox.core import Sandbox
+from sandbox.gateway_dataplane import GatewayDataPlane
+from sandbox.runtime_dataplane import RuntimeDataPlane
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if ROWS:
         terminalreporter.section("security: attack -> expected -> observed")
-        terminalreporter.write_line(format_table(ROWS))
+        terminalreporter.write_line(format_rows(ROWS))
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +57,155 @@ def secured() -> Iterator[Sandbox]:
         drain(sandbox)
         sandbox.notifications()  # start every test with an empty inbox
         yield sandbox
+
+
+@pytest.fixture(scope="module")
+def server_logs() -> Iterator[LogRecords]:
+    """DEBUG records of the server side only (the test's own HTTP client logs the URLs it is given)."""
+    handler = LogRecords()
+    loggers = [logging.getLogger(name) for name in ("sandbox", "uvicorn", "uvicorn.access", "uvicorn.error", "mcp")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[None]:
+    """An in-process moto account with fake credentials: nothing can reach real AWS."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture(scope="module")
+def boto_session(aws: None) -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=REGION
+    )
+
+
+@pytest.fixture(scope="module")
+def cognito(aws: None) -> Iterator[CognitoServer]:
+    with CognitoServer(ACCOUNT_ID, REGION) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60.0, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcessPool]:
+    with AgentProcessPool(
+        agent_entry=STANDIN_AGENT, startup_timeout=20.0, log_dir=tmp_path_factory.mktemp("agents")
+    ) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="module")
+def runtime_plane(aws: None, agents: AgentProcessPool, server_logs: LogRecords) -> Iterator[RuntimeDataPlane]:
+    with RuntimeDataPlane(ACCOUNT_ID, REGION, agents) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="module")
+def gateway_plane(aws: None, server_logs: LogRecords) -> Iterator[GatewayDataPlane]:
+    with GatewayDataPlane(ACCOUNT_ID, REGION) as plane:
+        yield plane
+
+
+def _settle(read: Any, what: str) -> None:
+    for _ in range(10):
+        if read()["status"] == "READY":
+            return
+    raise AssertionError(f"{what} never became READY")
+
+
+@pytest.fixture(scope="module")
+def secured_planes(boto_session: boto3.session.Session, cognito: CognitoServer, http: httpx.Client) -> Secured:
+    idp = boto_session.client("cognito-idp")
+    control: Any = boto_session.client("bedrock-agentcore-control")
+    pool_id = idp.create_user_pool(PoolName="SecuritySuitePool")["UserPool"]["Id"]
+    idp.create_user_pool_domain(Domain=f"security-{uuid.uuid4().hex[:8]}", UserPoolId=pool_id)
+    idp.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier=RESOURCE_SERVER,
+        Name="Customer support agent",
+        Scopes=[
+            {"ScopeName": "invoke", "ScopeDescription": "Invoke the agent"},
+            {"ScopeName": "admin", "ScopeDescription": "Administer the agent"},
+        ],
+    )
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName="m2m",
+        GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=[SCOPE],
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]
+    response = http.post(
+        cognito.token_url,
+        data={"grant_type": "client_credentials", "scope": SCOPE},
+        auth=(client["ClientId"], client["ClientSecret"]),
+    )
+    assert response.status_code == 200, "the token endpoint refused the allowed client"
+    authorizer = {
+        "customJWTAuthorizer": {
+            "discoveryUrl": cognito.discovery_url(pool_id),
+            "allowedClients": [client["ClientId"]],
+            "allowedScopes": [SCOPE],
+        }
+    }
+    runtime = control.create_agent_runtime(
+        agentRuntimeName="SecuritySuiteAgent",
+        agentRuntimeArtifact={
+            "codeConfiguration": {
+                "code": {"s3": {"bucket": "agent-code", "prefix": "SecuritySuiteAgent/code.zip"}},
+                "runtime": "PYTHON_3_13",
+                "entryPoint": ["main.py"],
+            }
+        },
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreRuntimeRole",
+        networkConfiguration={"networkMode": "PUBLIC"},
+        protocolConfiguration={"serverProtocol": "HTTP"},
+        authorizerConfiguration=authorizer,
+        requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]},
+    )
+    _settle(lambda: control.get_agent_runtime(agentRuntimeId=runtime["agentRuntimeId"]), "runtime")
+    gateway = control.create_gateway(
+        name="security-suite-gateway",
+        roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreGatewayRole",
+        protocolType="MCP",
+        protocolConfiguration={"mcp": {"supportedVersions": ["2025-03-26"]}},
+        authorizerType="CUSTOM_JWT",
+        authorizerConfiguration=authorizer,
+    )
+    _settle(lambda: control.get_gateway(gatewayIdentifier=gateway["gatewayId"]), "gateway")
+    return Secured(
+        pool_id=pool_id,
+        client_id=client["ClientId"],
+        token=response.json()["access_token"],
+        authorizer=authorizer,
+        runtime_id=runtime["agentRuntimeId"],
+        runtime_arn=runtime["agentRuntimeArn"],
+        gateway_id=gateway["gatewayId"],
+    )

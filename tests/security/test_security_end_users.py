@@ -6,7 +6,7 @@ import json
 import uuid
 
 import httpx
-from security_support import record
+from security_helpers import record
 
 from sandbox.core import Sandbox
 from sandbox.runtime_dataplane import SESSION_HEADER

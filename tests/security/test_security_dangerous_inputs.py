@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from security_support import record, start_raw, status_events
+from security_helpers import record, start_raw, status_events
 
 from sandbox.core import Sandbox
 

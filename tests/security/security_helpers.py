@@ -1,22 +1,63 @@
-"""Helpers for the security suite: the results table, an attacker's loopback server, and waiting for rollouts."""
+"""Helpers shared by the security suite (a plain module: `conftest` is not importable by name across test dirs)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from sandbox.core import Sandbox
+
+if TYPE_CHECKING:
+    from jwt_attacks import AttackResult
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+RESOURCE_SERVER = "customersupport"
+SCOPE = f"{RESOURCE_SERVER}/invoke"
+# The sandbox suite's stand-in agent: same HTTP contract as agent/main.py, logs only whether a token was present.
+STANDIN_AGENT = Path(__file__).resolve().parents[1] / "sandbox" / "standin_agent.py"
+
+
+@dataclass(frozen=True)
+class Secured:
+    """The secured resources under attack and the allowed caller (its token is never printed)."""
+
+    pool_id: str
+    client_id: str
+    token: str = field(repr=False)  # pytest shows fixture values of failing tests
+    authorizer: dict[str, Any]
+    runtime_id: str
+    runtime_arn: str
+    gateway_id: str
+
+
+class LogRecords(logging.Handler):
+    """Every log record of the module's run (the sandbox's, uvicorn's, the MCP SDK's), formatted."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()}")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
 
 PREFIX = "/app/customersupport/agentcore"
 
@@ -42,7 +83,14 @@ def record(category: str, case: str, expected: str, observed: str, ok: bool) -> 
     return ok
 
 
-def format_table(rows: list[Row]) -> str:
+def record_attacks(category: str, rows: Sequence[AttackResult]) -> None:
+    """The JWT catalog's results into the suite's table (attack names and status codes; never a token)."""
+    for row in rows:
+        expected = "/".join(str(status) for status in sorted(row.expected))
+        record(category, f"{row.target}: {row.attack}", expected, str(row.observed), row.matched)
+
+
+def format_rows(rows: list[Row]) -> str:
     header = ("category", "attack", "expected", "observed", "result")
     lines = [(r.category, r.case, r.expected, r.observed, "ok" if r.ok else "MISS") for r in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]

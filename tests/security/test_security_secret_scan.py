@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from security_support import drain, record
+from security_helpers import drain, record
 
 from sandbox.core import Sandbox
 from sandbox.leaks import credentials, find_leaks, published_texts
@@ -25,9 +25,14 @@ CATEGORY = "secret-scan"
 def debug_rollout() -> Iterator[tuple[Sandbox, list[str]]]:
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)  # routed into each in-process Lambda's own log
-    saved = root.level
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    # In-process Lambdas share one logging module: a Powertools logger configured by an earlier sandbox in this
+    # process keeps its level, so the service logger is put at DEBUG here too (a fresh Lambda would read LogLevel).
+    service = logging.getLogger("agentcore-secure-rollout")
+    saved, saved_service = root.level, service.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    service.setLevel(logging.DEBUG)
     try:
         with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides={"LogLevel": "DEBUG"}) as sandbox:
             first = sandbox.run_rollout({})
@@ -38,6 +43,7 @@ def debug_rollout() -> Iterator[tuple[Sandbox, list[str]]]:
     finally:
         root.removeHandler(handler)
         root.setLevel(saved)
+        service.setLevel(saved_service)
 
 
 def test_no_secret_or_token_anywhere_with_debug_logging(

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from security_support import PREFIX, AttackerServer, attacker_server, put_parameter, record, status_events
+from security_helpers import PREFIX, AttackerServer, attacker_server, put_parameter, record, status_events
 
 from sandbox.core import Sandbox
 from sandbox.runtime_dataplane import SESSION_HEADER
