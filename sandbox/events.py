@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
@@ -17,9 +18,11 @@ from moto.ssm import models as ssm_models
 
 
 class ParameterStoreEvents:
-    def __init__(self, account_id: str, region: str) -> None:
+    def __init__(self, account_id: str, region: str, client_for_role: Callable[[str, str], Any] | None = None) -> None:
         self.account_id = account_id
         self.region = region
+        # IAM mode: (service, role ARN) -> a client acting as the target's role, as EventBridge delivers with it.
+        self.client_for_role = client_for_role
         self.started_executions: list[str] = []
         self._lock = threading.Lock()
         self._patches: list[Any] = []
@@ -93,7 +96,12 @@ class ParameterStoreEvents:
             )
         else:
             payload = event
-        response = boto3.client("stepfunctions", region_name=self.region).start_execution(
+        role_arn = target.get("RoleArn")
+        if self.client_for_role is not None and role_arn:
+            stepfunctions = self.client_for_role("stepfunctions", role_arn)
+        else:
+            stepfunctions = boto3.client("stepfunctions", region_name=self.region)
+        response = stepfunctions.start_execution(
             # EventBridge names each execution itself (moto would name every one "None").
             stateMachineArn=target["Arn"],
             name=str(uuid.uuid4()),
