@@ -11,9 +11,10 @@ Identity (as on AWS, by credentials):
   moto's internal work (CloudFormation creating resources) calls backends directly and is never evaluated.
 
 Hook: botocore's BaseClient._make_api_call records the call's parameters, BaseClient._make_request (reached after
-botocore validated and serialized the request) authorizes it. A denial becomes the 403 wire response the service
-would send (its protocol, its error code), parsed by botocore's own parser, so the ClientError raised is the one a
-real account produces.
+botocore validated and serialized the request) authorizes it. Every authorization a call needs is evaluated and
+recorded (so an audit shows all that is missing); the first denial is returned, as AWS stops at it. A denial becomes
+the 403 wire response the service would send (its protocol, its error code), parsed by botocore's own parser, so the
+ClientError raised is the one a real account produces.
 """
 
 from __future__ import annotations
@@ -373,9 +374,8 @@ class SandboxIam:
         if create_group:
             needed.insert(0, ("logs:CreateLogGroup", group_arn))
         allowed = True
-        call = ApiCall("logs", "logs", "PutLogEvents", "logs:PutLogEvents", {}, self.region, self.account_id)
         for action, resource in needed:
-            context = RequestContext(base_context(principal, call, via_service=True), None)
+            context = RequestContext(base_context(principal, self.region, via_service=True), None)
             required = RequiredAuthorization(AuthorizationRequest(action, resource, context), LAMBDA_LOG_DELIVERY)
             evaluation = self.evaluate(principal, required.request)
             self._record(principal, LAMBDA_LOG_DELIVERY, required, evaluation)

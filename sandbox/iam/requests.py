@@ -346,19 +346,23 @@ def request_tags(params: Mapping[str, object]) -> dict[str, str]:
     return tags
 
 
-def base_context(principal: Principal, call: ApiCall, via_service: bool = False) -> dict[str, ContextValue]:
+def base_context(
+    principal: Principal, region: str, params: Mapping[str, object] | None = None, via_service: bool = False
+) -> dict[str, ContextValue]:
+    """Global condition keys of a request by `principal` (request tags from `params`); `via_service`: an AWS service
+    makes it on the principal's behalf (forward access), as for KMS via SNS or S3 reads by AgentCore."""
     now = datetime.now(UTC)
     context: dict[str, ContextValue] = {
         "aws:principalarn": principal.role_arn,
         "aws:principalaccount": principal.account,
         "aws:principaltype": "AssumedRole",
-        "aws:requestedregion": call.region,
+        "aws:requestedregion": region,
         "aws:securetransport": "true",
         "aws:viaawsservice": "true" if via_service else "false",
         "aws:currenttime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "aws:epochtime": str(int(now.timestamp())),
     }
-    tags = request_tags(call.params)
+    tags = request_tags(params or {})
     if tags:
         context["aws:tagkeys"] = tuple(tags)
         context.update({f"aws:requesttag/{k}".lower(): v for k, v in tags.items()})
@@ -394,7 +398,7 @@ class _Implied:
     found: list[RequiredAuthorization] = field(default_factory=list)
 
     def add(self, action: str, resource: str, extra: Mapping[str, ContextValue], via_service: bool) -> None:
-        context = base_context(self.principal, self.call, via_service=via_service)
+        context = base_context(self.principal, self.call.region, via_service=via_service)
         context.update(extra)
         request = AuthorizationRequest(action, resource, RequestContext(context, None))
         self.found.append(RequiredAuthorization(request, implied_by=self.call.action))
@@ -452,7 +456,7 @@ def required_authorizations(principal: Principal, call: ApiCall, facts: Resource
     required: list[RequiredAuthorization] = []
     for resource in resource_arns(call, facts):
         tags_of = None if resource == "*" else partial(facts.resource_tags, resource)
-        context = RequestContext(base_context(principal, call), tags_of)
+        context = RequestContext(base_context(principal, call.region, call.params), tags_of)
         required.append(RequiredAuthorization(AuthorizationRequest(call.action, resource, context)))
     implied = _Implied(principal, call, facts)
     for rule in IMPLIED_RULES:

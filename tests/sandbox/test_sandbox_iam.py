@@ -1,5 +1,5 @@
 """Sandbox IAM: the evaluator, request -> (action, resource, context), implied authorizations, AWS-shaped denials, the
-SDK hook."""
+SDK hook, and one whole rollout with IAM enforced."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from botocore.exceptions import ClientError
 from iam_helpers import PRINCIPAL, FakeFacts, call, create_role, decide, policy, service_model, statement
 from sandbox_helpers import ACCOUNT_ID, REGION
 
-from sandbox.iam import Decision, SandboxIam
-from sandbox.iam.enforcement import denial_response
-from sandbox.iam.policy import arn_matches
+from sandbox.core import Sandbox
+from sandbox.iam import Decision, SandboxIam, format_usage
+from sandbox.iam.enforcement import LAMBDA_LOG_DELIVERY, denial_response
+from sandbox.iam.policy import AuthorizationRequest, arn_matches
 from sandbox.iam.reference import UnknownAction, resource_types
 from sandbox.iam.requests import UnmappedRequest, required_authorizations, resource_arns
 
@@ -472,3 +473,93 @@ def test_uninstall_restores_botocore(aws: None) -> None:
     assert BaseClient._make_request is not before[1]  # type: ignore[attr-defined]
     iam.uninstall()
     assert (BaseClient._make_api_call, BaseClient._make_request) == before  # type: ignore[attr-defined]
+
+
+# -- one whole rollout with IAM enforced ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_rollout_with_iam_enforced(capsys: pytest.CaptureFixture[str]) -> None:
+    with Sandbox(poll_seconds=0, max_polls=10, enforce_iam=True) as sandbox:
+        assert sandbox.iam is not None
+        # Deploy (moto's CloudFormation) and the seed ran with the hook installed, unrestricted and unaudited.
+        assert sandbox.seeded.runtime_id
+        assert sandbox.deployment.state_machine_arn
+        roles = sandbox.stack_roles()
+        description = sandbox.run_rollout({})
+        usage = sandbox.iam_usage()
+        with capsys.disabled():
+            print(f"\nrollout {description['status']} {description.get('error', '')}\n{format_usage(usage)}")
+
+        audit = sandbox.iam.audit
+        assert audit, "every function call was evaluated"
+        assert {r.principal.role_arn for r in audit} <= set(roles) | {_tool_role(sandbox)}
+        by_label = {u.label: u for u in usage}
+        assert "lambda:InvokeFunction" in by_label["SecureRolloutStateMachineRole"].used  # the state machine's role
+        assert "ssm:GetParametersByPath" in by_label["LoadConfigFunctionRole"].used
+
+        # CreateGateway has no resource type: denied exactly when the role has no statement on "*" for it.
+        gateway_role = next(arn for arn, label in roles.items() if label == "ProvisionGatewayFunctionRole")
+        create = AuthorizationRequest("bedrock-agentcore:CreateGateway", "*", {})
+        grants_create = sandbox.iam.evaluate(_principal(gateway_role), create).allowed
+        create_records = [r for r in audit if r.action == "bedrock-agentcore:CreateGateway"]
+        assert create_records
+        assert all(r.allowed == grants_create for r in create_records)
+
+        # A denied SDK call fails the rollout with AWS's error; every such error matches a recorded denial.
+        causes = _failure_causes(sandbox, description["executionArn"])
+        denied_calls = [r for r in audit if not r.allowed and r.operation != LAMBDA_LOG_DELIVERY]
+        assert description["status"] == ("FAILED" if denied_calls else "SUCCEEDED")
+        assert bool(DENIAL.search(causes)) == bool(denied_calls)
+        for match in DENIAL.finditer(causes):
+            assert any((r.action, r.resource) == (match["action"], match["resource"]) for r in denied_calls)
+
+        # A known-denied call, independent of the template: CreateGateway on gateway/* only.
+        probe_role = create_role(sandbox.client("iam"), "ProbeAllAgentCore", statement(action="bedrock-agentcore:*"))
+        control = sandbox.iam.client_for_role("bedrock-agentcore-control", probe_role, "probe")
+        assert control.list_gateways()["items"] is not None
+        gateways_only = create_role(
+            sandbox.client("iam"),
+            "ProbeGatewaysOnly",
+            statement(action="bedrock-agentcore:CreateGateway", resource=f"{AC}:gateway/*"),
+        )
+        creator = sandbox.iam.client_for_role("bedrock-agentcore-control", gateways_only, "probe")
+        with pytest.raises(creator.exceptions.AccessDeniedException) as denied:
+            creator.create_gateway(
+                name="probe", roleArn=probe_role, protocolType="MCP", authorizerType="NONE", description="probe"
+            )
+        assert DENIAL.fullmatch(denied.value.response["Error"]["Message"])
+        assert "bedrock-agentcore:CreateGateway on resource: *" in denied.value.response["Error"]["Message"]
+
+        # EventBridge delivers to the state machine with the rule's role.
+        parameter = "/app/customersupport/agentcore/client_id"
+        client_id = sandbox.seeded.client_id
+        sandbox.client("ssm").put_parameter(Name=parameter, Value=client_id, Type="String", Overwrite=True)
+        started = [r for r in sandbox.iam.audit if r.action == "states:StartExecution"]
+        assert started
+        assert started[0].allowed
+        assert roles[started[0].principal.role_arn] == "SecureRolloutStateMachineParameterStoreChangeRole"
+        for execution in sandbox.events.started_executions:
+            sandbox.wait(execution)
+    assert BaseClient._make_request.__module__ == "botocore.client"  # type: ignore[attr-defined]
+
+
+def _principal(role_arn: str) -> Any:
+    from sandbox.iam.requests import Principal
+
+    return Principal(role_arn, "check")
+
+
+def _tool_role(sandbox: Sandbox) -> str:
+    arn = sandbox.seeded.warranty_lambda_arn
+    role: str = sandbox.client("lambda").get_function_configuration(FunctionName=arn)["Role"]
+    return role
+
+
+def _failure_causes(sandbox: Sandbox, execution_arn: str) -> str:
+    causes = []
+    for event in sandbox.history(execution_arn):
+        for key, details in event.items():
+            if key.endswith("FailedEventDetails") and isinstance(details, dict):
+                causes.append(str(details.get("cause", "")))
+    return "\n".join(causes)
