@@ -466,6 +466,53 @@ def test_explicit_deny_message_and_audit_only_mode(aws: None, boto_session: boto
     )
 
 
+def test_resource_tag_conditions_read_the_resource_from_moto(
+    enforced: SandboxIam, boto_session: boto3.session.Session
+) -> None:
+    sns = boto_session.client("sns")
+    support = sns.create_topic(Name="support-alerts", Tags=[{"Key": "team", "Value": "support"}])["TopicArn"]
+    billing = sns.create_topic(Name="billing-alerts", Tags=[{"Key": "team", "Value": "billing"}])["TopicArn"]
+    team_topics = statement(action="sns:Publish", condition={"StringEquals": {"aws:ResourceTag/team": "support"}})
+    publisher = enforced.client_for_role("sns", create_role(boto_session.client("iam"), "TagPublisher", team_topics))
+    publisher.publish(TopicArn=support, Message="ok")
+    with pytest.raises(publisher.exceptions.AuthorizationErrorException):
+        publisher.publish(TopicArn=billing, Message="no")
+
+
+def test_each_function_has_its_own_credentials_and_sdk_state() -> None:
+    from types import SimpleNamespace
+
+    from aws_lambda_powertools.utilities.parameters import ssm as powertools_ssm
+
+    from sandbox.lambdas import InProcessLambdas
+
+    def function(name: str) -> SimpleNamespace:
+        role = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}Role"
+        return SimpleNamespace(function_name=name, memory_size=128, handler="app.h", environment_vars={}, role=role)
+
+    def credentials_for(fn: SimpleNamespace) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": f"ASIA{fn.function_name.upper()}", "AWS_SECRET_ACCESS_KEY": "s"}
+
+    lambdas = InProcessLambdas(ACCOUNT_ID, REGION)
+    lambdas.install()
+    seen: dict[str, tuple[str, object]] = {}
+    try:
+        with lambdas.acting_as_roles(credentials_for, lambda *_: True):
+            for name in ("first", "second"):
+                with lambdas._function_environment(function(name)):
+                    client = boto3.client("sts", region_name=REGION)
+                    provider = powertools_ssm.DEFAULT_PROVIDERS.setdefault("ssm", object())
+                    seen[name] = (client._request_signer._credentials.access_key, provider)
+            shared_view = powertools_ssm.DEFAULT_PROVIDERS.get("ssm")  # outside any function: the process's own
+    finally:
+        lambdas.uninstall()
+    assert seen["first"][0] == "ASIAFIRST"
+    assert seen["second"][0] == "ASIASECOND"
+    assert seen["first"][1] is not seen["second"][1]
+    assert shared_view not in (seen["first"][1], seen["second"][1])
+    assert powertools_ssm.DEFAULT_PROVIDERS.get("ssm") not in (seen["first"][1], seen["second"][1])
+
+
 def test_uninstall_restores_botocore(aws: None) -> None:
     before = (BaseClient._make_api_call, BaseClient._make_request)  # type: ignore[attr-defined]
     iam = SandboxIam(ACCOUNT_ID, REGION)
