@@ -198,6 +198,8 @@ def _ssm_parameter_arn(call: ApiCall, name: str) -> str:
 
 
 def _ssm_parameter(call: ApiCall, _: ResourceFacts) -> list[str]:
+    # GetParametersByPath is authorized against the requested path, not the parameters it returns (Parameter Store
+    # user guide, "How Parameter Store authorizes parameter retrieval"); GetParameters against each name.
     names: list[str] = []
     for param in ("Name", "Path"):
         if value := call.text(param):
