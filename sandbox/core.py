@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto import mock_aws
@@ -27,6 +27,9 @@ from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
 from sandbox.seed import Seeded, seed_tutorial
 
+if TYPE_CHECKING:
+    from sandbox.iam import RoleUsage, SandboxIam
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
 FAKE_CREDENTIALS = {
@@ -35,6 +38,7 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_SECURITY_TOKEN": "testing",
 }
+BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 # moto's ASL interpreter logs every failed state with a full stack dump; the execution history has the facts.
@@ -54,7 +58,12 @@ class Sandbox:
         max_polls: int = 30,
         polls_to_settle: int = 2,
         parameter_overrides: dict[str, str] | None = None,
+        enforce_iam: bool = False,
+        audit_iam: bool = False,
     ) -> None:
+        """`enforce_iam`: every call a function or the state machine makes is evaluated against its role's policies as
+        AWS would, and denied with AWS's error (see sandbox/iam). `audit_iam`: evaluated and recorded in
+        `self.iam.audit`, never denied (to list everything a run needs)."""
         self.root = root
         self.region = region
         self.account_id = ACCOUNT_ID
@@ -72,6 +81,9 @@ class Sandbox:
         self.runtime_plane: Any = None
         self.gateway_plane: Any = None
         self.agents: Any = None
+        self.enforce_iam = enforce_iam
+        self.audit_iam = audit_iam or enforce_iam
+        self.iam: SandboxIam | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -106,6 +118,13 @@ class Sandbox:
             self._stack.callback(self.behaviour.uninstall)
             self.lambdas.install()
             self._stack.callback(self.lambdas.uninstall)
+            if self.audit_iam:
+                from sandbox.iam import SandboxIam
+
+                # Installed before deploy and seed: they run unrestricted (harness credentials), and must stay so.
+                self.iam = SandboxIam(self.account_id, self.region, enforce=self.enforce_iam)
+                self.iam.install(self.lambdas)
+                self._stack.callback(self.iam.uninstall)
 
             self.cognito = self._stack.enter_context(CognitoServer(self.account_id, self.region))
             # Started before the agents: their AWS gateway URLs are rewritten to this server's (same env keys).
@@ -122,7 +141,10 @@ class Sandbox:
 
             # The tutorial's starting point exists before this app is deployed (its pool and roles are parameters).
             self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
-            self.events = EventBridge(self.account_id, self.region)
+            self._attach_tutorial_log_policy()
+            self.events = EventBridge(
+                self.account_id, self.region, self.iam.client_for_role if self.iam is not None else None
+            )
             self.events.install()
             self._stack.callback(self.events.uninstall)
             self.deployment = deploy(
@@ -133,6 +155,9 @@ class Sandbox:
                 self.account_id,
                 self.region,
             )
+            if self.iam is not None:
+                for role_arn, managed in self._stack_role_managed_policies().items():
+                    self.iam.policies.attach_managed(role_arn, managed)
             self._subscribe_to_notifications()
         except BaseException:
             self.stop()
@@ -189,6 +214,40 @@ class Sandbox:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))  # type: ignore[arg-type]
             os.environ[key] = value
+
+    # -- IAM -------------------------------------------------------------------------------------------------
+
+    def stack_roles(self) -> dict[str, str]:
+        """Role ARN -> logical id, for every IAM role of the deployed stack (functions', state machine's, rule's)."""
+        cloudformation = self.client("cloudformation")
+        resources = cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]
+        iam = self.client("iam")
+        return {
+            iam.get_role(RoleName=r["PhysicalResourceId"])["Role"]["Arn"]: r["LogicalResourceId"]
+            for r in resources
+            if r["ResourceType"] == "AWS::IAM::Role"
+        }
+
+    def _stack_role_managed_policies(self) -> dict[str, list[str]]:
+        """ManagedPolicyArns of the stack's roles: on AWS they are attached; moto's CloudFormation drops them."""
+        template_resources = self.deployment.translated_template["Resources"]
+        return {
+            role_arn: list(template_resources[logical_id].get("Properties", {}).get("ManagedPolicyArns", []))
+            for role_arn, logical_id in self.stack_roles().items()
+        }
+
+    def _attach_tutorial_log_policy(self) -> None:
+        """The tutorial's tool Lambdas (one role) write their logs: on AWS that role has AWSLambdaBasicExecutionRole."""
+        if self.iam is None:
+            return
+        tool = self.client("lambda").get_function_configuration(FunctionName=self.seeded.warranty_lambda_arn)
+        self.iam.policies.attach_managed(tool["Role"], [BASIC_EXECUTION_POLICY])
+
+    def iam_usage(self) -> list[RoleUsage]:
+        """Least privilege per stack role over this sandbox's run so far (needs enforce_iam or audit_iam)."""
+        if self.iam is None:
+            raise RuntimeError("start the sandbox with enforce_iam=True or audit_iam=True to audit IAM")
+        return self.iam.usage(self.stack_roles())
 
     # -- clients ---------------------------------------------------------------------------------------------
 

@@ -54,9 +54,11 @@ def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
 class EventBridge:
     """The sandbox's event sources and its delivery to `states` and `sns` targets. Install once per sandbox."""
 
-    def __init__(self, account_id: str, region: str) -> None:
+    def __init__(self, account_id: str, region: str, client_for_role: Callable[[str, str], Any] | None = None) -> None:
         self.account_id = account_id
         self.region = region
+        # IAM mode: (service, role ARN) -> a client acting as the target's role, as EventBridge delivers with it.
+        self.client_for_role = client_for_role
         self.started_executions: list[str] = []
         self.delivered: list[tuple[str, str]] = []  # (rule name, target ARN) for every delivery
         self._lock = threading.Lock()
@@ -187,7 +189,12 @@ class EventBridge:
         return event
 
     def start_execution(self, target: dict[str, Any], payload: Any) -> None:
-        response = boto3.client("stepfunctions", region_name=self.region).start_execution(
+        role_arn = target.get("RoleArn")
+        if self.client_for_role is not None and role_arn:
+            stepfunctions = self.client_for_role("stepfunctions", role_arn)
+        else:
+            stepfunctions = boto3.client("stepfunctions", region_name=self.region)
+        response = stepfunctions.start_execution(
             # EventBridge names each execution itself (moto would name every one "None").
             stateMachineArn=target["Arn"],
             name=str(uuid.uuid4()),

@@ -4,7 +4,8 @@ Every invocation (from Step Functions, a gateway target, or a boto3 call) resolv
 backend, takes the handler and environment from that record (what CloudFormation deployed), and runs the handler
 with that environment. An exception becomes a Lambda function error whose ``errorType`` is the exception's class
 name, exactly what ASL Retry/Catch match on AWS. Output (logs, prints) is captured per invocation and also written to
-the function's CloudWatch log group in moto.
+the function's CloudWatch log group in moto. With IAM on (sandbox.iam), each invocation acts as its function's
+execution role: the role's credentials are in its environment and it has its own SDK state, as its own process would.
 """
 
 from __future__ import annotations
@@ -20,15 +21,21 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 from unittest import mock
 
+import boto3
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.logs.models import logs_backends
+
+# IAM mode (sandbox.iam): a function's role credentials, as Lambda puts them in its environment, and whether Lambda
+# may deliver its logs (function, log group, log stream, whether the group must be created).
+CredentialsFor = Callable[[Any], Mapping[str, str]]
+LogDeliveryCheck = Callable[[Any, str, str, bool], bool]
 
 
 @dataclass
@@ -163,6 +170,35 @@ class ThreadOverlayEnviron(os._Environ):
         return dict(self.items())
 
 
+class PerFunctionMapping(MutableMapping[str, Any]):
+    """A module-level cache dict that each function sees on its own, as in its own process on AWS; code outside any
+    invocation keeps seeing the shared dict."""
+
+    def __init__(self, shared: dict[str, Any], current_function: Callable[[], str | None]) -> None:
+        self._shared = shared
+        self._current_function = current_function
+        self._per_function: dict[str, dict[str, Any]] = {}
+
+    def _target(self) -> dict[str, Any]:
+        name = self._current_function()
+        return self._shared if name is None else self._per_function.setdefault(name, {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._target()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._target()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._target()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._target()))
+
+    def __len__(self) -> int:
+        return len(self._target())
+
+
 class LambdaContextStub:
     """The attributes of the Lambda context object that handlers and Powertools read."""
 
@@ -195,6 +231,9 @@ class InProcessLambdas:
         self._import_lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self._patch: Any = None
+        self._credentials_for: CredentialsFor | None = None
+        self._log_delivery: LogDeliveryCheck | None = None
+        self._running = threading.local()  # names of the functions this thread is running (nested invokes)
 
     def register(self, function_name: str, code: FunctionCode) -> None:
         self._code[function_name] = code
@@ -231,6 +270,39 @@ class InProcessLambdas:
             os.environ = self._original_environ  # noqa: B003
             sys.stdout, sys.stderr = self._saved_streams
 
+    def current_function(self) -> str | None:
+        running: list[str] = getattr(self._running, "names", [])
+        return running[-1] if running else None
+
+    @contextlib.contextmanager
+    def acting_as_roles(self, credentials_for: CredentialsFor, log_delivery: LogDeliveryCheck) -> Iterator[None]:
+        """IAM mode: every invocation acts as its function's execution role, and holds what its own process would on
+        AWS - boto3's default session (it caches the credentials it resolved first) and Powertools' parameter
+        providers (each caches a client) - instead of sharing the sandbox process's."""
+        self._credentials_for, self._log_delivery = credentials_for, log_delivery
+        sessions: dict[str, boto3.session.Session] = {}
+        sessions_lock = threading.Lock()  # not the import lock: a handler may create clients while being imported
+        shared_default_session = boto3._get_default_session
+
+        def default_session() -> boto3.session.Session:
+            name = self.current_function()
+            if name is None:
+                return shared_default_session()
+            with sessions_lock:  # creating sessions is not thread-safe
+                if name not in sessions:
+                    sessions[name] = boto3.session.Session()
+                return sessions[name]
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(mock.patch.object(boto3, "_get_default_session", default_session))
+            for module, shared in _powertools_provider_caches():
+                routed = PerFunctionMapping(shared, self.current_function)
+                stack.enter_context(mock.patch.object(module, "DEFAULT_PROVIDERS", routed))
+            try:
+                yield
+            finally:
+                self._credentials_for, self._log_delivery = None, None
+
     def logs_of(self, function_name_fragment: str = "") -> str:
         return "\n".join(i.log for i in self.invocations if function_name_fragment in i.function_name)
 
@@ -260,7 +332,7 @@ class InProcessLambdas:
             print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms")
         log = buffer.getvalue()
         self.invocations.append(Invocation(function.function_name, request_id, error_type, duration, log))
-        self._write_cloudwatch(function.function_name, request_id, log)
+        self._write_cloudwatch(function, request_id, log)
         return payload, error_type
 
     def _handler(self, function: Any) -> Callable[..., Any]:
@@ -301,24 +373,52 @@ class InProcessLambdas:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
         values.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
-        with self._environ.overlaid(values):
-            yield
+        if self._credentials_for is not None:
+            values.update(self._credentials_for(function))  # Lambda's reserved variables win over the function's
+        running: list[str] = getattr(self._running, "names", [])
+        self._running.names = [*running, function.function_name]
+        try:
+            with self._environ.overlaid(values):
+                yield
+        finally:
+            self._running.names = running
 
     @contextlib.contextmanager
     def _captured_output(self, buffer: io.StringIO) -> Iterator[None]:
         with STDOUT.routed_to(buffer), STDERR.routed_to(buffer):
             yield
 
-    def _write_cloudwatch(self, function_name: str, request_id: str, log: str) -> None:
+    def _write_cloudwatch(self, function: Any, request_id: str, log: str) -> None:
+        function_name = function.function_name
         backend = logs_backends[self.account_id][self.region]
         group = f"/aws/lambda/{function_name}"
-        backend.ensure_log_group(group)
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{request_id.replace('-', '')}"
+        if self._log_delivery is not None and not self._log_delivery(
+            function, group, stream, group not in backend.groups
+        ):
+            return  # the role may not write its logs: AWS drops them silently
+        backend.ensure_log_group(group)
         backend.create_log_stream(group, stream)
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in log.splitlines() if line.strip()]
         if events:
             backend.put_log_events(group, stream, events)
+
+
+def _powertools_provider_caches() -> list[tuple[ModuleType, dict[str, Any]]]:
+    """Every Powertools parameters module holding the process-wide DEFAULT_PROVIDERS dict (one object, imported by
+    name into several modules)."""
+    try:
+        from aws_lambda_powertools.utilities.parameters import constants
+    except ImportError:
+        return []
+    shared: dict[str, Any] = constants.DEFAULT_PROVIDERS
+    prefix = "aws_lambda_powertools.utilities.parameters"
+    return [
+        (module, shared)
+        for name, module in list(sys.modules.items())
+        if name.startswith(prefix) and getattr(module, "DEFAULT_PROVIDERS", None) is shared
+    ]
 
 
 def _decode_client_context(headers: Any) -> dict[str, Any] | None:
