@@ -25,7 +25,7 @@ from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
-from sandbox.seed import Seeded, seed_tutorial
+from sandbox.seed import CODE_BUCKET, Seeded, seed_tutorial
 
 if TYPE_CHECKING:
     from sandbox.iam import RoleUsage, SandboxIam
@@ -58,7 +58,7 @@ class Sandbox:
         max_polls: int = 30,
         polls_to_settle: int = 2,
         parameter_overrides: dict[str, str] | None = None,
-        enforce_iam: bool = False,
+        enforce_iam: bool = True,
         audit_iam: bool = False,
     ) -> None:
         """`enforce_iam`: every call a function or the state machine makes is evaluated against its role's policies as
@@ -171,6 +171,7 @@ class Sandbox:
             "UserPoolId": self.seeded.pool_id,
             "RuntimeRoleArn": self.seeded.runtime_role_arn,
             "GatewayRoleArn": self.seeded.gateway_role_arn,
+            "ArtifactBucket": CODE_BUCKET,
             "SandboxCognitoEndpoint": self.cognito.base_url,
         }
 
@@ -219,13 +220,10 @@ class Sandbox:
 
     def stack_roles(self) -> dict[str, str]:
         """Role ARN -> logical id, for every IAM role of the deployed stack (functions', state machine's, rule's)."""
-        cloudformation = self.client("cloudformation")
-        resources = cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]
         iam = self.client("iam")
         return {
-            iam.get_role(RoleName=r["PhysicalResourceId"])["Role"]["Arn"]: r["LogicalResourceId"]
-            for r in resources
-            if r["ResourceType"] == "AWS::IAM::Role"
+            iam.get_role(RoleName=physical_id)["Role"]["Arn"]: logical_id
+            for logical_id, physical_id in self.deployment.physical_ids_of("AWS::IAM::Role").items()
         }
 
     def _stack_role_managed_policies(self) -> dict[str, list[str]]:

@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
+from moto.iam.models import iam_backends
 from moto.stepfunctions.models import stepfunctions_backends
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
@@ -43,6 +44,11 @@ class Deployment:
     functions: dict[str, str]  # logical id -> deployed function name
     outputs: dict[str, str]
     translated_template: dict[str, Any]
+    physical_ids: dict[str, str]  # logical id -> physical id, for the resources moto's CloudFormation created
+
+    def physical_ids_of(self, resource_type: str) -> dict[str, str]:
+        resources = self.translated_template["Resources"]
+        return {lid: pid for lid, pid in self.physical_ids.items() if resources[lid]["Type"] == resource_type}
 
 
 class _NoManagedPolicies:
@@ -102,55 +108,6 @@ def _resolve(value: Any, resource_map: Any) -> Any:
     return clean_json(value, resource_map)
 
 
-def deploy(
-    root: Path,
-    stack_name: str,
-    parameters: dict[str, str],
-    lambdas: InProcessLambdas,
-    account_id: str,
-    region: str,
-    template_name: str = "template.yaml",
-) -> Deployment:
-    template = yaml_parse((root / template_name).read_text())
-    source = copy.deepcopy(template)
-    s3 = boto3.client("s3", region_name=region)
-    local_dirs = _package(template, root, s3)
-
-    pseudo = {
-        "AWS::Region": region,
-        "AWS::AccountId": account_id,
-        "AWS::Partition": "aws",
-        "AWS::StackName": stack_name,
-    }
-    parameter_values = {**pseudo, **parameters}
-    translated = transform(template, parameter_values, _NoManagedPolicies())
-
-    cloudformation = boto3.client("cloudformation", region_name=region)
-    with _quiet_about(RESOURCE_POLICY_TYPES):
-        cloudformation.create_stack(
-            StackName=stack_name,
-            TemplateBody=json.dumps(translated),
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-        )
-    stack_status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    if stack_status["StackStatus"] != "CREATE_COMPLETE":
-        raise RuntimeError(f"stack {stack_name} ended {stack_status['StackStatus']}: {stack_status}")
-    stack = cloudformation_backends[account_id][region].get_stack(stack_name)
-    resource_map = stack.resource_map
-    physical = {
-        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
-        for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
-        if "LogicalResourceId" in r  # moto lists the resource types it skipped without one
-    }
-    _apply_resource_policies(translated, resource_map, region)
-
-    functions = _register_functions(source, translated, physical, local_dirs, lambdas)
-    state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_status.get("Outputs", [])}
-    return Deployment(stack_name, state_machine_arn, functions, outputs, translated)
-
-
 RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy")
 
 
@@ -176,6 +133,71 @@ def _quiet_about(types: tuple[str, ...]) -> Iterator[None]:
             yield
     finally:
         moto_logger.removeFilter(log_filter)
+
+
+@_quiet_about(RESOURCE_POLICY_TYPES)  # moto warns that it skips them; _apply_resource_policies sets them
+def deploy(
+    root: Path,
+    stack_name: str,
+    parameters: dict[str, str],
+    lambdas: InProcessLambdas,
+    account_id: str,
+    region: str,
+    template_name: str = "template.yaml",
+) -> Deployment:
+    template = yaml_parse((root / template_name).read_text())
+    source = copy.deepcopy(template)
+    s3 = boto3.client("s3", region_name=region)
+    local_dirs = _package(template, root, s3)
+
+    pseudo = {
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::Partition": "aws",
+        "AWS::StackName": stack_name,
+    }
+    parameter_values = {**pseudo, **parameters}
+    translated = transform(template, parameter_values, _NoManagedPolicies())
+
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    cloudformation.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    stack_status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack_status["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name} ended {stack_status['StackStatus']}: {stack_status}")
+    stack = cloudformation_backends[account_id][region].get_stack(stack_name)
+    resource_map = stack.resource_map
+    physical = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+        for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in r  # moto lists the resource types it skipped without one
+    }
+    _apply_resource_policies(translated, resource_map, region)
+
+    functions = _register_functions(source, translated, physical, local_dirs, lambdas)
+    state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_status.get("Outputs", [])}
+    deployment = Deployment(stack_name, state_machine_arn, functions, outputs, translated, physical)
+    _drop_no_value_statements(deployment, account_id)
+    return deployment
+
+
+def _drop_no_value_statements(deployment: Deployment, account_id: str) -> None:
+    """`!If [cond, statement, !Ref AWS::NoValue]` removes the statement on AWS; moto's CloudFormation leaves a null
+    in the list. Inline role policies are rewritten without them, as CloudFormation would have created them."""
+    backend = iam_backends[account_id]["global"]
+    for role_name in deployment.physical_ids_of("AWS::IAM::Role").values():
+        role = backend.get_role(role_name)
+        for policy_name, document in list(role.policies.items()):
+            parsed = json.loads(document) if isinstance(document, str) else document
+            statements = parsed.get("Statement") if isinstance(parsed, dict) else None
+            if isinstance(statements, list) and None in statements:
+                cleaned = {**parsed, "Statement": [s for s in statements if s is not None]}
+                role.policies[policy_name] = json.dumps(cleaned) if isinstance(document, str) else cleaned
 
 
 def _apply_resource_policies(translated: dict[str, Any], resource_map: Any, region: str) -> None:

@@ -385,6 +385,9 @@ class InProcessLambdas:
 
     @contextlib.contextmanager
     def _captured_output(self, buffer: io.StringIO) -> Iterator[None]:
+        # Whoever swapped sys.stdout since install (pytest does, between a test's phases) gets it back as fallback:
+        # a handler's cold start must bind its loggers to the routed streams, as a Lambda's bind to its own stdout.
+        _route_std_streams()
         with STDOUT.routed_to(buffer), STDERR.routed_to(buffer):
             yield
 

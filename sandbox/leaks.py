@@ -26,7 +26,7 @@ def credentials(sandbox: Sandbox) -> list[str]:
     return values
 
 
-def _cloudwatch_text(sandbox: Sandbox) -> str:
+def cloudwatch_text(sandbox: Sandbox) -> str:
     logs = sandbox.client("logs")
     lines = []
     for group in logs.describe_log_groups()["logGroups"]:
@@ -39,7 +39,7 @@ def _cloudwatch_text(sandbox: Sandbox) -> str:
 def published_texts(sandbox: Sandbox, execution_arns: Iterable[str]) -> dict[str, str]:
     texts = {
         "lambda logs": sandbox.lambdas.logs_of(),
-        "cloudwatch logs": _cloudwatch_text(sandbox),
+        "cloudwatch logs": cloudwatch_text(sandbox),
         "agent logs": sandbox.agents.logs(),
         "runtime data plane records": json.dumps(sandbox.runtime_plane.invocations, default=str),
         "gateway data plane records": json.dumps(sandbox.gateway_plane.calls, default=str),

@@ -18,6 +18,7 @@ from sandbox.deploy import zip_dir
 from sandbox.lambdas import FunctionCode, InProcessLambdas
 
 PARAMETER_PREFIX = "/app/customersupport/agentcore"
+CODE_BUCKET = "customersupport-agent-code"  # where the tutorial's runtime CodeZip lives
 RESOURCE_SERVER = "customersupport"
 SCOPE = f"{RESOURCE_SERVER}/invoke"
 PREREQUISITES = Path(__file__).parent / "prerequisites"
@@ -164,7 +165,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
         description=RUNTIME_DESCRIPTION,
         agentRuntimeArtifact={
             "codeConfiguration": {
-                "code": {"s3": {"bucket": "customersupport-agent-code", "prefix": "CustomerSupport/code.zip"}},
+                "code": {"s3": {"bucket": CODE_BUCKET, "prefix": "CustomerSupport/code.zip"}},
                 "runtime": "PYTHON_3_13",
                 "entryPoint": ["main.py"],
             }

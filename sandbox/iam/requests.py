@@ -453,12 +453,32 @@ def _dig(value: object, *path: str) -> object:
 IMPLIED_RULES: tuple[Callable[[_Implied], None], ...] = (_implied_pass_role, _implied_code_zip_read, _implied_sns_kms)
 
 
+# Service-specific condition keys a request carries (AgentCore Gateway's documented keys: "Use IAM condition keys with
+# Amazon Bedrock AgentCore Gateway"): key -> path into the request parameters.
+_GATEWAY_KEYS: dict[str, tuple[str, ...]] = {
+    "bedrock-agentcore:gatewayauthorizertype": ("authorizerType",),
+    "bedrock-agentcore:discoveryurl": ("authorizerConfiguration", "customJWTAuthorizer", "discoveryUrl"),
+    "bedrock-agentcore:protocoltype": ("protocolType",),
+    "bedrock-agentcore:kmskeyarn": ("kmsKeyArn",),
+}
+SERVICE_CONDITION_KEYS: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("bedrock-agentcore", "CreateGateway"): _GATEWAY_KEYS,
+    ("bedrock-agentcore", "UpdateGateway"): _GATEWAY_KEYS,
+}
+
+
+def service_context(call: ApiCall) -> dict[str, ContextValue]:
+    keys = SERVICE_CONDITION_KEYS.get((call.prefix, call.operation), {})
+    return {key: str(value) for key, path in keys.items() if (value := _dig(call.params, *path)) is not None}
+
+
 def required_authorizations(principal: Principal, call: ApiCall, facts: ResourceFacts) -> list[RequiredAuthorization]:
     """Everything AWS checks for this call, the call's own action first."""
     required: list[RequiredAuthorization] = []
     for resource in resource_arns(call, facts):
         tags_of = None if resource == "*" else partial(facts.resource_tags, resource)
-        context = RequestContext(base_context(principal, call.region, call.params), tags_of)
+        values = {**base_context(principal, call.region, call.params), **service_context(call)}
+        context = RequestContext(values, tags_of)
         required.append(RequiredAuthorization(AuthorizationRequest(call.action, resource, context)))
     implied = _Implied(principal, call, facts)
     for rule in IMPLIED_RULES:

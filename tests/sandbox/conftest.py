@@ -10,41 +10,11 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
 from sandbox_helpers import ACCOUNT_ID, REGION, RESOURCE_SERVER, STANDIN_AGENT, Pool, create_client
 
 from sandbox.agent_host import AgentProcessPool
 from sandbox.cognito import CognitoServer
 from sandbox.runtime_dataplane import RuntimeDataPlane
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[None]:
-    """An in-process moto account with fake credentials (nothing can reach real AWS), one per test module.
-
-    Module-wide because moto's user pools are slow to create; tests create their own runtimes and clients
-    whenever they change one, so they do not see each other's changes.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            yield
-
-
-@pytest.fixture(scope="session")
-def boto_session() -> boto3.session.Session:
-    # One session for all tests: botocore then parses each service model once, not once per test.
-    return boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=REGION
-    )
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from moto import mock_aws
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from sandbox_helpers import (
     ACCOUNT_ID,
@@ -65,23 +64,6 @@ ECHO_SCHEMA = [{"name": "echo", "description": "Echo the event.", "inputSchema":
 
 
 # -- fixtures --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[None]:
-    """Overrides conftest's: the docker-free Lambda backend, whose invoke the in-process runner takes over."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_PROFILE", raising=False)
-        with mock_aws(config={"lambda": {"use_docker": False}}):
-            yield
 
 
 @pytest.fixture(scope="module")

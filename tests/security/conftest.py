@@ -20,7 +20,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
 from security_helpers import (
     ACCOUNT_ID,
     REGION,
@@ -74,30 +73,6 @@ def server_logs() -> Iterator[LogRecords]:
         for logger, level in zip(loggers, levels, strict=True):
             logger.removeHandler(handler)
             logger.setLevel(level)
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[None]:
-    """An in-process moto account with fake credentials: nothing can reach real AWS."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            yield
-
-
-@pytest.fixture(scope="module")
-def boto_session(aws: None) -> boto3.session.Session:
-    return boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=REGION
-    )
 
 
 @pytest.fixture(scope="module")

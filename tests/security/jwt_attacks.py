@@ -447,11 +447,9 @@ def run_against_runtime(
         return rows
 
 
-def run_against_gateway(
-    catalog: Sequence[Attack], mcp_url: str, *, http: httpx.Client | None = None
-) -> list[AttackResult]:
-    """MCP `initialize` with every attack: POST the gateway's `mcp_url` (…/mcp) a JSON-RPC initialize request."""
-    body = json.dumps(
+def mcp_initialize(client_name: str) -> bytes:
+    """The JSON-RPC body of an MCP `initialize` request (the first thing any MCP client sends a gateway)."""
+    return json.dumps(
         {
             "jsonrpc": "2.0",
             "id": 1,
@@ -459,11 +457,21 @@ def run_against_gateway(
             "params": {
                 "protocolVersion": "2025-03-26",
                 "capabilities": {},
-                "clientInfo": {"name": "jwt-attack-catalog", "version": "1"},
+                "clientInfo": {"name": client_name, "version": "1"},
             },
         }
     ).encode()
-    headers = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
+
+
+MCP_HEADERS = (("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"))
+
+
+def run_against_gateway(
+    catalog: Sequence[Attack], mcp_url: str, *, http: httpx.Client | None = None
+) -> list[AttackResult]:
+    """MCP `initialize` with every attack: POST the gateway's `mcp_url` (…/mcp) a JSON-RPC initialize request."""
+    body = mcp_initialize("jwt-attack-catalog")
+    headers = list(MCP_HEADERS)
     with _client(http) as client:
         return [_send(client, attack, GATEWAY, mcp_url, headers, body) for attack in catalog]
 

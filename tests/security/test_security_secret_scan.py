@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
@@ -26,13 +27,17 @@ def debug_rollout() -> Iterator[tuple[Sandbox, list[str]]]:
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)  # routed into each in-process Lambda's own log
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-    # In-process Lambdas share one logging module: a Powertools logger configured by an earlier sandbox in this
-    # process keeps its level, so the service logger is put at DEBUG here too (a fresh Lambda would read LogLevel).
+    # Lambda's application log level DEBUG (advanced logging controls) sets AWS_LAMBDA_LOG_LEVEL, which Powertools
+    # obeys before anything else, and puts the root logger at DEBUG.
+    # The sandbox's Lambdas share one process: a Powertools logger configured by an earlier sandbox keeps its level
+    # (on AWS every function is a fresh process that would read the level), so it is put at DEBUG here as well.
     service = logging.getLogger("agentcore-secure-rollout")
     saved, saved_service = root.level, service.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     service.setLevel(logging.DEBUG)
+    previous_alc = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    os.environ["AWS_LAMBDA_LOG_LEVEL"] = "DEBUG"
     try:
         with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides={"LogLevel": "DEBUG"}) as sandbox:
             first = sandbox.run_rollout({})
@@ -44,6 +49,10 @@ def debug_rollout() -> Iterator[tuple[Sandbox, list[str]]]:
         root.removeHandler(handler)
         root.setLevel(saved)
         service.setLevel(saved_service)
+        if previous_alc is None:
+            os.environ.pop("AWS_LAMBDA_LOG_LEVEL", None)
+        else:
+            os.environ["AWS_LAMBDA_LOG_LEVEL"] = previous_alc
 
 
 def test_no_secret_or_token_anywhere_with_debug_logging(

@@ -8,16 +8,7 @@ import pytest
 from workflow_leaks import assert_no_credentials, client_secret
 
 from sandbox.core import Sandbox
-
-
-def _cloudwatch_text(sandbox: Sandbox) -> str:
-    logs = sandbox.client("logs")
-    lines = []
-    for group in logs.describe_log_groups()["logGroups"]:
-        for stream in logs.describe_log_streams(logGroupName=group["logGroupName"])["logStreams"]:
-            events = logs.get_log_events(logGroupName=group["logGroupName"], logStreamName=stream["logStreamName"])
-            lines += [e["message"] for e in events["events"]]
-    return "\n".join(lines)
+from sandbox.leaks import cloudwatch_text
 
 
 def test_no_secret_or_token_in_history_logs_report_or_output(
@@ -32,7 +23,7 @@ def test_no_secret_or_token_in_history_logs_report_or_output(
         "execution history": json.dumps(sandbox.history(execution["arn"]), default=str),
         "execution output": execution["output"],
         "lambda logs": sandbox.lambdas.logs_of(),
-        "cloudwatch logs": _cloudwatch_text(sandbox),
+        "cloudwatch logs": cloudwatch_text(sandbox),
         "agent logs": sandbox.agents.logs(sandbox.seeded.runtime_id),
         "data plane records": json.dumps(sandbox.runtime_plane.invocations, default=str),
     }

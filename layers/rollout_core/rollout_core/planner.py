@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollout_core import control
-from rollout_core.errors import GatewayNotFound
+from rollout_core.errors import GatewayNotFound, InvalidConfiguration
 
 
 def desired_authorizer(cognito: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
@@ -115,8 +115,21 @@ def plan_environment(
     }
 
 
+def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
+    """Every full-replace update re-sends a CodeZip runtime's code location, and AgentCore makes the caller read it:
+    the rollout can only update a runtime whose code is in the bucket it was deployed to read."""
+    bucket, key = control.code_location(runtime.get("agentRuntimeArtifact"))
+    if bucket is not None and bucket != artifact_bucket:
+        raise InvalidConfiguration(
+            f"runtime {runtime.get('agentRuntimeName')} runs the CodeZip s3://{bucket}/{key}; every update re-sends "
+            f"it and the caller must be able to read it, but this stack may only read "
+            f"{artifact_bucket or 'no bucket'} (template parameter ArtifactBucket) - deploy with ArtifactBucket={bucket}"
+        )
+
+
 def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     runtime = control.get_runtime(client, config["runtime"]["id"])
+    check_code_bucket(runtime, config["settings"].get("artifactBucket", ""))
     runtime_plan = plan_runtime(runtime, config["cognito"])
     gateway_plan = plan_gateway(client, config)
     env_plan = plan_environment(

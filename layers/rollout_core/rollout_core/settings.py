@@ -206,6 +206,7 @@ class RolloutSettings:
     pollSeconds: int
     maxPolls: int
     agentArtifact: dict[str, str] | None = None
+    artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -311,6 +312,7 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
         gatewayUrlEnvVar=env_var,
         dryRun=dry_run,
         agentArtifact=None if artifact is None else parse_agent_artifact(artifact, deployment.artifactBucket),
+        artifactBucket=deployment.artifactBucket,
     )
 
 

@@ -1,0 +1,36 @@
+"""Fixtures every test tree shares: an in-process fake AWS account that nothing can leave."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[None]:
+    """An in-process moto account with fake credentials (nothing can reach real AWS), one per test module.
+
+    Module-wide because moto's user pools are slow to create; tests create their own runtimes and clients whenever
+    they change one. Lambda is moto's docker-free backend, whose invoke the sandbox's in-process runner takes over.
+    (tests/unit has its own, per test.)
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        with mock_aws(config={"lambda": {"use_docker": False}}):
+            yield
+
+
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.session.Session:
+    # One session for all tests: botocore then parses each service model once, not once per test.
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=REGION
+    )
