@@ -122,8 +122,8 @@ def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
     if bucket is not None and bucket != artifact_bucket:
         raise InvalidConfiguration(
             f"runtime {runtime.get('agentRuntimeName')} runs the CodeZip s3://{bucket}/{key}; every update re-sends "
-            f"it and the caller must be able to read it, but this stack may only read "
-            f"{artifact_bucket or 'no bucket'} (template parameter ArtifactBucket) - deploy with ArtifactBucket={bucket}"
+            f"it and the caller must be able to read it, but this stack may only read {artifact_bucket or 'no bucket'} "
+            f"(template parameter ArtifactBucket) - deploy with ArtifactBucket={bucket}"
         )
 
 
