@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from rollout_core import control
-from rollout_core.errors import AmbiguousResourceName, GatewayNotFound
-from rollout_core.planner import build_plan, plan_environment, plan_runtime
+from rollout_core.errors import AmbiguousResourceName, GatewayNotFound, InvalidConfiguration
+from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
 from unit_support import (
     CLIENT_ID,
     DEFAULT_ENV,
@@ -317,3 +317,16 @@ def test_plan_runtime_treats_a_missing_or_different_scope_list_as_a_change(scope
     plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
     assert plan["updateRequired"] is True
     assert plan["authorizerAfter"]["customJWTAuthorizer"]["allowedScopes"] == [SCOPE]
+
+
+def test_a_codezip_runtime_outside_the_deployed_artifact_bucket_is_refused_before_any_change() -> None:
+    runtime = {
+        "agentRuntimeName": "CustomerSupport",
+        "agentRuntimeArtifact": {"codeConfiguration": {"code": {"s3": {"bucket": "agent-code", "prefix": "a.zip"}}}},
+    }
+    check_code_bucket(runtime, "agent-code")
+    check_code_bucket({"agentRuntimeArtifact": {"containerConfiguration": {"containerUri": "x"}}}, "")
+    with pytest.raises(InvalidConfiguration, match="deploy with ArtifactBucket=agent-code"):
+        check_code_bucket(runtime, "")
+    with pytest.raises(InvalidConfiguration, match="may only read other-bucket"):
+        check_code_bucket(runtime, "other-bucket")

@@ -22,7 +22,7 @@ from rollout_core.settings import (
 )
 from unit_support import DEFAULT_ENV, POOL_ID, PREFIX
 
-DEPLOYMENT = deployment_from_environment(DEFAULT_ENV)
+DEPLOYMENT = replace(deployment_from_environment(DEFAULT_ENV), artifactBucket="")
 WITH_BUCKET = replace(DEPLOYMENT, artifactBucket="agent-code-bucket")
 
 
@@ -94,6 +94,7 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "pollSeconds": 0,
             "maxPolls": 5,
             "agentArtifact": None,
+            "artifactBucket": "",
         }
 
 

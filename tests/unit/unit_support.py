@@ -52,7 +52,7 @@ DEFAULT_ENV: dict[str, str] = {
     "ROLLOUT_GATEWAY_NAME": "my-gateway-secure",
     "ROLLOUT_TARGET_NAME": "WarrantyCheck",
     "ROLLOUT_USER_POOL_ID": POOL_ID,
-    "ROLLOUT_ARTIFACT_BUCKET": "",
+    "ROLLOUT_ARTIFACT_BUCKET": "customersupport-agent-code",  # where RUNTIME_ARTIFACT's CodeZip lives
     "ROLLOUT_SANDBOX_COGNITO_ENDPOINT": "",
     "ROLLOUT_POLL_SECONDS": "0",
     "ROLLOUT_MAX_POLLS": "5",
