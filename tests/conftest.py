@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import boto3
+import httpx
 import pytest
 from moto import mock_aws
 
+from sandbox.cognito import CognitoServer
+
+ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
@@ -34,3 +38,16 @@ def boto_session() -> boto3.session.Session:
     return boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=REGION
     )
+
+
+@pytest.fixture(scope="module")
+def cognito(aws: None) -> Iterator[CognitoServer]:
+    # Module-wide like the account (an RSA key per server costs); tests compare issued_tokens by difference.
+    with CognitoServer(ACCOUNT_ID, REGION) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60.0, trust_env=False) as client:
+        yield client

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from sandbox_helpers import ACCOUNT_ID, REGION, RESOURCE_SERVER, STANDIN_AGENT, Pool, create_client
 
 from sandbox.agent_host import AgentProcessPool
-from sandbox.cognito import CognitoServer
 from sandbox.runtime_dataplane import RuntimeDataPlane
 
 
@@ -38,19 +36,6 @@ def pool(cognito_idp: Any) -> Pool:
     )
     client_id, secret = create_client(cognito_idp, pool_id)
     return Pool(pool_id, client_id, secret)
-
-
-@pytest.fixture(scope="module")
-def cognito(aws: None) -> Iterator[CognitoServer]:
-    # Module-wide like the pool (an RSA key per server costs); tests compare issued_tokens by difference.
-    with CognitoServer(ACCOUNT_ID, REGION) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0, trust_env=False) as client:
-        yield client
 
 
 @pytest.fixture

@@ -76,18 +76,6 @@ def server_logs() -> Iterator[LogRecords]:
 
 
 @pytest.fixture(scope="module")
-def cognito(aws: None) -> Iterator[CognitoServer]:
-    with CognitoServer(ACCOUNT_ID, REGION) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60.0, trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcessPool]:
     with AgentProcessPool(
         agent_entry=STANDIN_AGENT, startup_timeout=20.0, log_dir=tmp_path_factory.mktemp("agents")

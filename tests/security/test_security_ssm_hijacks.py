@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jwt_attacks import MCP_HEADERS, mcp_initialize
 from security_helpers import PREFIX, AttackerServer, attacker_server, put_parameter, record, status_events
 
 from sandbox.core import Sandbox
@@ -55,17 +56,8 @@ def gateway_status(sandbox: Sandbox, token: str) -> int:
     gateway = next(g for g in control.list_gateways()["items"] if g["name"] == "my-gateway-secure")
     response = httpx.post(
         sandbox.gateway_plane.mcp_url(gateway["gatewayId"]),
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-03-26",
-                "capabilities": {},
-                "clientInfo": {"name": "probe", "version": "1"},
-            },
-        },
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+        content=mcp_initialize("ssm-hijack-probe"),
+        headers={**dict(MCP_HEADERS), "Authorization": f"Bearer {token}"},
         timeout=30,
     )
     return response.status_code
