@@ -70,6 +70,35 @@ def _settle(read: Any, what: str, polls: int = 20) -> dict[str, Any]:
     raise RuntimeError(f"sandbox seed: {what} did not become READY")
 
 
+def create_m2m_pool(
+    cognito: Any,
+    pool_name: str,
+    domain: str,
+    scope_names: tuple[str, ...] = ("invoke",),
+    client_name: str = "CustomerSupportM2M",
+) -> tuple[str, str, str]:
+    """The tutorial's Cognito shape: a pool with a domain (its OAuth endpoint), resource server `customersupport`
+    with the given scopes, and an M2M app client with a secret allowed `customersupport/invoke` by client_credentials.
+    Returns (pool id, client id, client secret)."""
+    pool_id: str = cognito.create_user_pool(PoolName=pool_name)["UserPool"]["Id"]
+    cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
+    cognito.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier=RESOURCE_SERVER,
+        Name="Customer support agent",
+        Scopes=[{"ScopeName": name, "ScopeDescription": f"{name.capitalize()} the agent"} for name in scope_names],
+    )
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=client_name,
+        GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=[SCOPE],
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]
+    return pool_id, client["ClientId"], client["ClientSecret"]
+
+
 def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas) -> Seeded:
     cognito = boto3.client("cognito-idp", region_name=region)
     iam = boto3.client("iam", region_name=region)
@@ -77,22 +106,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
     lambda_client = boto3.client("lambda", region_name=region)
     control: Any = boto3.client("bedrock-agentcore-control", region_name=region)
 
-    pool_id = cognito.create_user_pool(PoolName="CustomerSupportPool")["UserPool"]["Id"]
-    cognito.create_user_pool_domain(Domain="customersupport-sandbox", UserPoolId=pool_id)
-    cognito.create_resource_server(
-        UserPoolId=pool_id,
-        Identifier=RESOURCE_SERVER,
-        Name="Customer support agent",
-        Scopes=[{"ScopeName": "invoke", "ScopeDescription": "Invoke the customer support agent"}],
-    )
-    client_id = cognito.create_user_pool_client(
-        UserPoolId=pool_id,
-        ClientName="CustomerSupportM2M",
-        GenerateSecret=True,
-        AllowedOAuthFlows=["client_credentials"],
-        AllowedOAuthScopes=[SCOPE],
-        AllowedOAuthFlowsUserPoolClient=True,
-    )["UserPoolClient"]["ClientId"]
+    pool_id, client_id, _ = create_m2m_pool(cognito, "CustomerSupportPool", "customersupport-sandbox")
 
     lambda_role = _role(iam, "WarrantyCheckLambdaRole", "lambda.amazonaws.com")
     runtime_role = _role(iam, "AgentCoreRuntimeRole", "bedrock-agentcore.amazonaws.com")

@@ -9,10 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from sandbox_helpers import ACCOUNT_ID, REGION, RESOURCE_SERVER, STANDIN_AGENT, Pool, create_client
+from sandbox_helpers import ACCOUNT_ID, REGION, STANDIN_AGENT, Pool
 
 from sandbox.agent_host import AgentProcessPool
 from sandbox.runtime_dataplane import RuntimeDataPlane
+from sandbox.seed import create_m2m_pool
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +24,9 @@ def cognito_idp(aws: None, boto_session: boto3.session.Session) -> Any:
 @pytest.fixture(scope="module")
 def pool(cognito_idp: Any) -> Pool:
     """User pool + domain + resource server (scopes invoke, admin) + M2M app client, as in the tutorial."""
-    pool_id = cognito_idp.create_user_pool(PoolName="CustomerSupportPool")["UserPool"]["Id"]
-    cognito_idp.create_user_pool_domain(Domain=f"cs-{uuid.uuid4().hex[:8]}", UserPoolId=pool_id)
-    cognito_idp.create_resource_server(
-        UserPoolId=pool_id,
-        Identifier=RESOURCE_SERVER,
-        Name="Customer support agent",
-        Scopes=[
-            {"ScopeName": "invoke", "ScopeDescription": "Invoke the agent"},
-            {"ScopeName": "admin", "ScopeDescription": "Administer the agent"},
-        ],
+    pool_id, client_id, secret = create_m2m_pool(
+        cognito_idp, "CustomerSupportPool", f"cs-{uuid.uuid4().hex[:8]}", ("invoke", "admin"), "m2m"
     )
-    client_id, secret = create_client(cognito_idp, pool_id)
     return Pool(pool_id, client_id, secret)
 
 

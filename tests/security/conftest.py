@@ -23,7 +23,6 @@ import pytest
 from security_helpers import (
     ACCOUNT_ID,
     REGION,
-    RESOURCE_SERVER,
     ROWS,
     SCOPE,
     STANDIN_AGENT,
@@ -38,6 +37,7 @@ from sandbox.cognito import CognitoServer
 from sandbox.core import Sandbox
 from sandbox.gateway_dataplane import GatewayDataPlane
 from sandbox.runtime_dataplane import RuntimeDataPlane
+from sandbox.seed import create_m2m_pool
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -106,35 +106,19 @@ def _settle(read: Any, what: str) -> None:
 def secured_planes(boto_session: boto3.session.Session, cognito: CognitoServer, http: httpx.Client) -> Secured:
     idp = boto_session.client("cognito-idp")
     control: Any = boto_session.client("bedrock-agentcore-control")
-    pool_id = idp.create_user_pool(PoolName="SecuritySuitePool")["UserPool"]["Id"]
-    idp.create_user_pool_domain(Domain=f"security-{uuid.uuid4().hex[:8]}", UserPoolId=pool_id)
-    idp.create_resource_server(
-        UserPoolId=pool_id,
-        Identifier=RESOURCE_SERVER,
-        Name="Customer support agent",
-        Scopes=[
-            {"ScopeName": "invoke", "ScopeDescription": "Invoke the agent"},
-            {"ScopeName": "admin", "ScopeDescription": "Administer the agent"},
-        ],
+    pool_id, client_id, secret = create_m2m_pool(
+        idp, "SecuritySuitePool", f"security-{uuid.uuid4().hex[:8]}", ("invoke", "admin"), "m2m"
     )
-    client = idp.create_user_pool_client(
-        UserPoolId=pool_id,
-        ClientName="m2m",
-        GenerateSecret=True,
-        AllowedOAuthFlows=["client_credentials"],
-        AllowedOAuthScopes=[SCOPE],
-        AllowedOAuthFlowsUserPoolClient=True,
-    )["UserPoolClient"]
     response = http.post(
         cognito.token_url,
         data={"grant_type": "client_credentials", "scope": SCOPE},
-        auth=(client["ClientId"], client["ClientSecret"]),
+        auth=(client_id, secret),
     )
     assert response.status_code == 200, "the token endpoint refused the allowed client"
     authorizer = {
         "customJWTAuthorizer": {
             "discoveryUrl": cognito.discovery_url(pool_id),
-            "allowedClients": [client["ClientId"]],
+            "allowedClients": [client_id],
             "allowedScopes": [SCOPE],
         }
     }
@@ -165,7 +149,7 @@ def secured_planes(boto_session: boto3.session.Session, cognito: CognitoServer, 
     _settle(lambda: control.get_gateway(gatewayIdentifier=gateway["gatewayId"]), "gateway")
     return Secured(
         pool_id=pool_id,
-        client_id=client["ClientId"],
+        client_id=client_id,
         token=response.json()["access_token"],
         authorizer=authorizer,
         runtime_id=runtime["agentRuntimeId"],
