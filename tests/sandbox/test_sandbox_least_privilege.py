@@ -1,0 +1,153 @@
+"""Least privilege in both directions: over every path the rollout can take, no call any stack role makes is denied,
+and every permission the template grants is used by some path - or is on the documented list of grants the sandbox
+cannot exercise (docs/security.md, "Least privilege")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sandbox.core import Sandbox
+from sandbox.iam import RoleUsage, format_usage
+from sandbox.seed import CODE_BUCKET
+
+PARAMETER = "/app/customersupport/agentcore/client_id"
+XRAY_MANAGED = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+}
+STATE_MACHINE_LOG_DELIVERY = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+# Granted but never exercisable offline, each with the reason (mirrored in docs/security.md):
+# - AWSXrayWriteOnlyAccess (every function, the state machine): SAM's `Tracing: Active`; traces are sent by the
+#   Lambda/Step Functions services and the X-Ray SDK, which the sandbox does not run.
+# - log delivery (state machine role): CloudWatch Logs vended delivery is set up by Step Functions itself when the
+#   state machine is created or updated with a LoggingConfiguration; moto does not call it.
+# - workload identity (ProvisionGateway): CreateGateway creates the gateway's workload identity with the caller's
+#   permissions on AWS (AgentCore Identity docs); moto's CreateGateway does not.
+NEVER_EXERCISED: dict[str, set[str]] = {
+    "SecureRolloutStateMachineRole": STATE_MACHINE_LOG_DELIVERY,
+    "ProvisionGatewayFunctionRole": {
+        "bedrock-agentcore:CreateWorkloadIdentity",
+        "bedrock-agentcore:GetWorkloadIdentity",
+    },
+}
+
+
+def _unused(usage: RoleUsage) -> set[str]:
+    inline = {grant.action_pattern for grant in usage.unused}
+    managed = {grant.action_pattern for grant in usage.unused_managed} - XRAY_MANAGED
+    return inline | managed
+
+
+def _settled(read: Callable[[], dict[str, Any]], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if read()["status"] == "READY":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not become READY within {timeout} s")
+
+
+def _pin_code_version(sandbox: Sandbox) -> None:
+    """A CodeZip pinned to an S3 object version (what a versioned artifact bucket gives): every full replace re-sends
+    the versionId, so AgentCore reads it with s3:GetObjectVersion on the caller's behalf."""
+    s3 = sandbox.client("s3")
+    control = sandbox.client("bedrock-agentcore-control")
+    runtime_id = sandbox.seeded.runtime_id
+    runtime = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    code = runtime["agentRuntimeArtifact"]["codeConfiguration"]
+    location = code["code"]["s3"]
+    if CODE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=CODE_BUCKET)
+    s3.put_bucket_versioning(Bucket=CODE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    try:
+        body = s3.get_object(Bucket=CODE_BUCKET, Key=location["prefix"])["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        body = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: the IAM path only needs the object to exist
+    version = s3.put_object(Bucket=CODE_BUCKET, Key=location["prefix"], Body=body)["VersionId"]
+    location["versionId"] = version
+    # A redeploy by another tool: the header allowlist and the gateway URL variable are not carried over, so the next
+    # rollout runs both runtime updates with the pinned version.
+    environment = {k: v for k, v in runtime["environmentVariables"].items() if not k.startswith("AGENTCORE_GATEWAY_")}
+    control.update_agent_runtime(
+        agentRuntimeId=runtime_id,
+        agentRuntimeArtifact={"codeConfiguration": code},
+        roleArn=runtime["roleArn"],
+        networkConfiguration=runtime["networkConfiguration"],
+        environmentVariables=environment,
+        requestHeaderConfiguration={"requestHeaderAllowlist": ["X-Amzn-Bedrock-AgentCore-Runtime-Custom-Trace"]},
+    )
+    _settled(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "pinned runtime")
+
+
+def _drift_gateway_and_target(sandbox: Sandbox) -> None:
+    """Someone narrows the secured gateway's scopes and edits the WarrantyCheck tool schema: the next rollout takes
+    the update paths (UpdateGateway, UpdateGatewayTarget) instead of the create paths."""
+    control = sandbox.client("bedrock-agentcore-control")
+    secure = next(g for g in control.list_gateways()["items"] if g["name"] == "my-gateway-secure")
+    gateway = control.get_gateway(gatewayIdentifier=secure["gatewayId"])
+    authorizer = gateway["authorizerConfiguration"]
+    authorizer["customJWTAuthorizer"]["allowedScopes"] = ["customersupport/other"]
+    control.update_gateway(
+        gatewayIdentifier=gateway["gatewayId"],
+        name=gateway["name"],
+        roleArn=gateway["roleArn"],
+        protocolType=gateway["protocolType"],
+        authorizerType="CUSTOM_JWT",
+        authorizerConfiguration=authorizer,
+    )
+    _settled(lambda: control.get_gateway(gatewayIdentifier=gateway["gatewayId"]), "drifted gateway")
+    summaries = control.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]
+    warranty = next(t for t in summaries if t["name"] == "WarrantyCheck")
+    target = control.get_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=warranty["targetId"])
+    configuration = target["targetConfiguration"]
+    configuration["mcp"]["lambda"]["toolSchema"]["inlinePayload"][0]["description"] = "edited by hand"
+    control.update_gateway_target(
+        gatewayIdentifier=gateway["gatewayId"],
+        targetId=warranty["targetId"],
+        name="WarrantyCheck",
+        targetConfiguration=configuration,
+        credentialProviderConfigurations=target["credentialProviderConfigurations"],
+    )
+    _settled(
+        lambda: control.get_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=warranty["targetId"]),
+        "drifted target",
+    )
+
+
+@pytest.mark.slow
+def test_every_grant_is_used_by_some_path_and_no_call_is_denied(capsys: pytest.CaptureFixture[str]) -> None:
+    with Sandbox(poll_seconds=0, max_polls=30, enforce_iam=True) as sandbox:
+        outcomes = [sandbox.run_rollout({})["status"]]  # create paths: gateway, targets, old gateway deleted
+        _pin_code_version(sandbox)
+        _drift_gateway_and_target(sandbox)
+        outcomes.append(sandbox.run_rollout({})["status"])  # update paths, code pinned to a version
+        outcomes.append(sandbox.run_rollout({})["status"])  # no-op re-run
+        client_id = sandbox.seeded.client_id
+        sandbox.client("ssm").put_parameter(Name=PARAMETER, Value=client_id, Type="String", Overwrite=True)
+        outcomes += [sandbox.wait(arn)["status"] for arn in sandbox.events.started_executions]  # EventBridge role
+        usage = sandbox.iam_usage()
+    with capsys.disabled():
+        print(f"\nleast privilege over {len(outcomes)} rollouts\n{format_usage(usage)}")
+
+    assert outcomes == ["SUCCEEDED"] * len(outcomes)
+    assert len(outcomes) == 4
+    denied = {u.label: [(r.action, r.resource) for r in u.denied] for u in usage if u.denied}
+    assert denied == {}
+    unused = {u.label: _unused(u) for u in usage if _unused(u)}
+    assert unused == NEVER_EXERCISED, "granted but unused: remove the grant or document why it cannot be exercised"
