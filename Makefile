@@ -43,7 +43,7 @@ OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE \
 # The sandbox and benchmarks import the layer's package (rollout_core) the way the Lambda runtime does.
 LAYER_PATH := PYTHONPATH=$(CURDIR)/layers/rollout_core:$(CURDIR)
 
-.PHONY: help install lint lint-ruff lint-format lint-mypy format validate validate-cfn validate-sam validate-asl validate-checkov \
+.PHONY: help install lint lint-conflicts lint-ruff lint-format lint-mypy format validate validate-cfn validate-sam validate-asl validate-checkov \
 	unit pytest test demo bench agent-package build clean distclean
 
 help: ## list targets
@@ -81,7 +81,10 @@ install: $(DEV_STAMP) $(TOOLS_STAMP) $(NODE_STAMP) $(if $(filter 1,$(CHECKOV)),$
 
 # --- checks ------------------------------------------------------------------
 
-lint: lint-ruff lint-format lint-mypy ## ruff check, ruff format --check, mypy
+lint: lint-conflicts lint-ruff lint-format lint-mypy ## merge markers, ruff check, ruff format --check, mypy
+
+lint-conflicts:
+	@! git grep -nE '^(<<<<<<< |>>>>>>> |=======$$)' -- . ':!*.lock' || { echo 'error: merge conflict markers (above)' >&2; exit 1; }
 
 lint-ruff: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
