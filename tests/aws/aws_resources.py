@@ -158,8 +158,12 @@ def retry_while_role_propagates(poller: Poller, what: str, call: Callable[[], T]
         except ClientError as exc:
             message = str(exc.response.get("Error", {}).get("Message", ""))
             code = error_code(exc)
-            if code in {"InvalidParameterValueException", "ValidationException", "AccessDeniedException"} and (
-                "role" in message.lower()
+            lowered = message.lower()
+            # Not iam:PassRole denied to the caller: that is a missing permission, not propagation.
+            if (
+                code in {"InvalidParameterValueException", "ValidationException", "AccessDeniedException"}
+                and "role" in lowered
+                and "passrole" not in lowered
             ):
                 last[0] = f"{code}: {message}"
                 log(f"{what}: the new role is not usable yet ({code}); retrying")
@@ -296,6 +300,7 @@ class Clients:
 class Teardown:
     """Undo steps, run in reverse order of registration; each runs whatever the others did, and is logged."""
 
+    run_id: str = "<run id>"  # named in the LEFT BEHIND report
     steps: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def add(self, what: str, undo: Callable[[], None]) -> None:
@@ -316,16 +321,19 @@ class Teardown:
                 left.append(f"{what}: interrupted")
                 left += [f"{pending}: not attempted (interrupted)" for pending, _ in reversed(self.steps)]
                 self.steps.clear()
-                report_left_behind(left)
+                report_left_behind(left, self.run_id)
                 raise
         return left
 
 
-def report_left_behind(left: list[str]) -> None:
+def report_left_behind(left: list[str], run_id: str = "<run id>") -> None:
     if not left:
         log("teardown: done, nothing left behind")
         return
-    log("teardown: LEFT BEHIND - delete these by hand (README, 'Real-account tests (opt-in)' > clean up):")
+    log(
+        f"teardown: LEFT BEHIND - run `make test-aws-cleanup RUN={run_id}` (idempotent), or delete by hand "
+        "(README, 'Real-account tests (opt-in)'):"
+    )
     for item in left:
         log(f"  - {item}")
 

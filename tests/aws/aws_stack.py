@@ -107,7 +107,9 @@ def run_tool(command: list[str], what: str, timeout: int) -> None:
     log(f"{what}: {' '.join(command[:2])} ...")
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     try:
-        completed = subprocess.run(command, cwd=REPO_ROOT, env=env, timeout=timeout, check=False)
+        completed = subprocess.run(  # stdin closed: a prompt fails the step instead of hanging the run
+            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{what} did not finish within {timeout} s") from None
     if completed.returncode != 0:

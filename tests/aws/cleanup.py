@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     account = decision.account
     names = RunNames(run_id, account.account_id, account.region, account.partition)
     print(f"cleaning up run {run_id} in account {account.account_id}, region {account.region}", file=sys.stderr)
-    teardown = Teardown()
+    teardown = Teardown(run_id)
     register_teardown(
         teardown, Clients.for_session(boto3.session.Session(), account.region), names, Poller(interval=10, timeout=900)
     )
     left = teardown.run()
-    report_left_behind(left)
+    report_left_behind(left, run_id)
     return 1 if left else 0
 
 

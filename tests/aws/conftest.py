@@ -78,11 +78,11 @@ def clients(aws_account: Account) -> Clients:
 @pytest.fixture(scope="session")
 def teardown(clients: Clients, names: RunNames) -> Iterator[Teardown]:
     """Every removal step, registered before anything is created; finalised last, whatever failed before."""
-    registry = Teardown()
+    registry = Teardown(names.run_id)
     register_teardown(registry, clients, names, RESOURCE_POLLER)
     yield registry
     left = registry.run()
-    report_left_behind(left)
+    report_left_behind(left, names.run_id)
     if left:
         pytest.fail(f"run {names.run_id}: teardown left resources behind:\n  " + "\n  ".join(left), pytrace=False)
 

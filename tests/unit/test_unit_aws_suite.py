@@ -27,7 +27,7 @@ from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
 from rollout_core.cognito import validate_cognito_parameters
 from rollout_core.settings import deployment_from_environment
 
-from tests.aws import aws_gate
+from tests.aws import aws_gate, cleanup
 from tests.aws.aws_gate import MOTO_ACCOUNT, OPT_IN_ENV, Account, decide
 from tests.aws.aws_resources import (
     Clients,
@@ -437,6 +437,32 @@ def test_teardown_runs_every_step_in_reverse_whatever_fails() -> None:
     assert teardown.run() == ["broken: RuntimeError: still there"]
     assert ran == ["last", "broken", "first"]
     assert teardown.steps == []
+
+
+def test_an_interrupted_teardown_names_what_it_did_not_reach(capsys: pytest.CaptureFixture[str]) -> None:
+    teardown = Teardown("0a1b2c3d")
+    teardown.add("bucket", lambda: None)
+    teardown.add("pool", lambda: None)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    teardown.add("stack", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        teardown.run()
+    err = capsys.readouterr().err
+    assert "LEFT BEHIND" in err
+    for line in ("stack: interrupted", "pool: not attempted (interrupted)", "bucket: not attempted (interrupted)"):
+        assert line in err
+    assert "make test-aws-cleanup RUN=0a1b2c3d" in err
+
+
+def test_cleanup_refuses_a_bad_run_id_and_the_offline_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cleanup.main(["not-a-run"])
+    assert "8 lower-case hex characters" in capsys.readouterr().err
+    assert cleanup.main(["acsr-it-0a1b2c3d"]) == 2  # unit_env: the 'testing' credentials
+    assert "offline placeholders 'testing'" in capsys.readouterr().err
 
 
 @pytest.fixture
