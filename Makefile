@@ -34,8 +34,8 @@ CHECKOV_REQS  := scripts/requirements-checkov.txt
 
 MYPY_PATHS := $(wildcard functions layers sandbox agent tests scripts benchmarks)
 
-# Offline, credential-free environment for tests, validation and the sandbox.
-OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE \
+# Offline, credential-free environment for tests, validation and the sandbox (never the real-account suite).
+OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AGENTCORE_ROLLOUT_AWS_TESTS \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
@@ -44,7 +44,7 @@ OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE \
 LAYER_PATH := PYTHONPATH=$(CURDIR)/layers/rollout_core:$(CURDIR)
 
 .PHONY: help install lint lint-conflicts lint-ruff lint-format lint-mypy format validate validate-cfn validate-sam validate-asl validate-checkov \
-	unit pytest test demo bench agent-package build clean distclean
+	unit pytest test test-aws test-aws-cleanup demo bench agent-package build clean distclean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
@@ -126,6 +126,17 @@ pytest: $(DEV_STAMP) ## pytest -q (alias: unit; PYTEST_ARGS="-k name" to filter)
 	exit $$rc
 
 test: lint validate pytest ## lint + validate + pytest (what CI runs)
+
+# The real-account suite (tests/aws): your AWS credentials and region, not the offline ones. It creates billed
+# resources under a unique name and deletes them again (README, "Real-account tests (opt-in)"); `required` makes it
+# fail, not skip, when it cannot run. Progress is streamed (-s); nothing it prints holds a secret.
+test-aws: $(DEV_STAMP) $(TOOLS_STAMP) ## real AWS account: deploy, dry run, rollout, re-run, tear down (billed)
+	@echo "pytest tests/aws (real AWS account)"
+	@AGENTCORE_ROLLOUT_AWS_TESTS=required SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/aws $(PYTEST_ARGS)
+
+test-aws-cleanup: $(DEV_STAMP) ## remove what an interrupted test-aws run left behind: RUN=<run id>
+	@test -n "$(RUN)" || { echo "usage: make test-aws-cleanup RUN=<run id printed by make test-aws>" >&2; exit 2; }
+	@$(LAYER_PATH) $(PY) -m tests.aws.cleanup "$(RUN)"
 
 # --- run ---------------------------------------------------------------------
 
