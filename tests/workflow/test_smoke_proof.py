@@ -116,3 +116,24 @@ def test_a_missing_target_lambda_fails_the_direct_tool_call(sandbox: Sandbox) ->
     message = _message(execution)
     assert "gateway tools/call" in message
     assert "warranty question" not in message
+
+
+def test_a_gateway_with_mcp_sessions_is_checked_inside_the_session_it_issues(sandbox: Sandbox) -> None:
+    """The tutorial's gateway has sessions enabled; the new gateway inherits its protocol configuration."""
+    from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
+
+    old = bedrockagentcorecontrol_backends[sandbox.account_id][sandbox.region].gateways[sandbox.seeded.old_gateway_id]
+    old.protocol_configuration["mcp"]["sessionConfiguration"] = {"sessionTimeoutInSeconds": 900}
+    execution = sandbox.wait(sandbox.start_rollout({"agentToolCheck": "require"}))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    gateway = json.loads(execution["output"])["smoke"]["gateway"]
+    assert gateway["initialize"]["sessionIssued"] is True
+    assert gateway["toolsCall"]["status"] == 200
+    calls = _smoke_calls(sandbox)
+    # Every MCP request of the rollout's client was admitted: the smoke test and the agent sent the session id back
+    # (the agent's MCP client also probes the 2026-era server/discover first, which this gateway version refuses).
+    admitted = [(c.method, c.status) for c in calls if c.client_id == sandbox.seeded.client_id]
+    assert [(m, s) for m, s in admitted if s not in (200, 202) and m != "server/discover"] == []
+    assert ("tools/call", 200) in admitted
+    assert any(c.reason == "session ended" for c in calls)  # and ended its session
