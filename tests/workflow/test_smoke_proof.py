@@ -123,6 +123,7 @@ def test_a_gateway_with_mcp_sessions_is_checked_inside_the_session_it_issues(san
     from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
     old = bedrockagentcorecontrol_backends[sandbox.account_id][sandbox.region].gateways[sandbox.seeded.old_gateway_id]
+    assert old.protocol_configuration is not None
     old.protocol_configuration["mcp"]["sessionConfiguration"] = {"sessionTimeoutInSeconds": 900}
     execution = sandbox.wait(sandbox.start_rollout({"agentToolCheck": "require"}))
 
