@@ -173,6 +173,8 @@ class Sandbox:
             "GatewayRoleArn": self.seeded.gateway_role_arn,
             "ArtifactBucket": CODE_BUCKET,
             "SandboxCognitoEndpoint": self.cognito.base_url,
+            # The smoke test checks the new gateway directly: at this stand-in, not at its AWS gatewayUrl.
+            "SandboxGatewayEndpoint": self.gateway_plane.base_url,
         }
 
     def _subscribe_to_notifications(self) -> None:

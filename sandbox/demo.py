@@ -156,12 +156,23 @@ def independent_check(sandbox: Sandbox, report: dict[str, Any], checks: Checks) 
     del token
     status_without = _call_runtime(sandbox, None)
     checks.check("data plane (called directly): token -> 200, none -> 401", (status_with, status_without) == (200, 401))
+    gateway = smoke.get("gateway") or {}
+    gateway_codes = {k: (gateway.get(k) or {}).get("status") for k in ("withoutToken", "tamperedToken", "toolsCall")}
+    checks.check(
+        "smoke test on the gateway itself: none 401, tampered 401/403, tools/call with the token 2xx",
+        gateway_codes["withoutToken"] == 401
+        and gateway_codes["tamperedToken"] in (401, 403)
+        and 200 <= (gateway_codes["toolsCall"] or 0) < 300
+        and not (gateway.get("toolsCall") or {}).get("isError", True),
+        str(gateway_codes),
+    )
     warranty = smoke.get("warranty") or {}
     calls = _warranty_calls(sandbox, "my-gateway-secure")
+    # Two tool calls, both as the calling client: the agent's (with the caller's token) and the smoke test's own.
     checks.check(
         "warranty answer came through the secured gateway, as the calling client",
         WARRANTY_TOOL in warranty.get("toolsUsed", [])
-        and [(c.status, c.client_id) for c in calls] == [(200, sandbox.seeded.client_id)],
+        and [(c.status, c.client_id) for c in calls] == [(200, sandbox.seeded.client_id)] * 2,
         ", ".join(f"{c.method} {c.tool_name} by client {c.client_id} -> HTTP {c.status}" for c in calls),
     )
 

@@ -13,6 +13,12 @@ arrival so none is logged); gateway not READY -> 503. Admitted requests go to a 
   in the client context's `bedrockAgentCoreToolName`) and returns its JSON payload as text content; a function error
   is a tool result with isError; an unknown tool is a JSON-RPC error.
 
+MCP sessions follow the record too (`protocolConfiguration.mcp.sessionConfiguration`): without it the gateway is
+stateless (no `Mcp-Session-Id` issued, none required); with it, an admitted `initialize` answer carries a new
+`Mcp-Session-Id` bound to the gateway and the verified caller for `sessionTimeoutInSeconds` (default 3600, absolute
+from `initialize`), every later request must send it (missing -> 400; unknown, expired, another gateway's or another
+caller's -> 404, so the client initializes again), and DELETE with it ends the session.
+
 The gateway speaks the protocol versions of its record (`protocolConfiguration.mcp.supportedVersions`): a client
 asking for another handshake version is answered with the newest supported one, and the 2026 per-request era
 (`server/discover`) is refused, so 2.x clients fall back to the `initialize` handshake as they do against AWS.
@@ -62,6 +68,9 @@ logger = logging.getLogger(__name__)
 TOOL_NAME_DELIMITER = "___"
 TOOL_NAME_CONTEXT_KEY = "bedrockAgentCoreToolName"
 MCP_PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
+MCP_SESSION_ID_HEADER = "mcp-session-id"
+# AgentCore's default when sessionConfiguration names no sessionTimeoutInSeconds.
+DEFAULT_SESSION_TIMEOUT_SECONDS = 3600
 PROTECTED_RESOURCE_PREFIX = "/.well-known/oauth-protected-resource"
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 # Used when a gateway record names no supportedVersions (AgentCore's documented MCP versions).
@@ -120,9 +129,19 @@ class _GatewayView:
     authorizer_configuration: dict[str, Any] | None
     supported_versions: tuple[str, ...]
     tools: tuple[_ToolView, ...]
+    session_timeout: int | None = None  # seconds; None: sessions not enabled on the record (stateless)
 
     def tool(self, qualified_name: str) -> _ToolView | None:
         return next((t for t in self.tools if t.qualified_name == qualified_name), None)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """An MCP session the gateway issued: bound to the gateway and the verified caller, absolute expiry."""
+
+    gateway_id: str
+    client_id: str | None
+    expires: float
 
 
 @dataclass
@@ -214,6 +233,7 @@ class GatewayDataPlane:
         self.verifier = verifier or default_verifier()
         self._lambda_client = lambda_client
         self._calls: list[GatewayCallRecord] = []
+        self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -343,6 +363,10 @@ class GatewayDataPlane:
                 tools.extend(_tools_of(target))
         mcp_config = (gateway.protocol_configuration or {}).get("mcp") or {}
         versions = [v for v in mcp_config.get("supportedVersions") or [] if v in HANDSHAKE_PROTOCOL_VERSIONS]
+        session_config = mcp_config.get("sessionConfiguration")
+        session_timeout = None
+        if isinstance(session_config, dict):
+            session_timeout = int(session_config.get("sessionTimeoutInSeconds") or DEFAULT_SESSION_TIMEOUT_SECONDS)
         return _GatewayView(
             gateway_id=gateway.gateway_id,
             name=gateway.name,
@@ -351,6 +375,7 @@ class GatewayDataPlane:
             authorizer_configuration=gateway.authorizer_configuration or None,
             supported_versions=tuple(sorted(versions or DEFAULT_SUPPORTED_VERSIONS)),
             tools=tuple(tools),
+            session_timeout=session_timeout,
         )
 
     # -- admission -------------------------------------------------------------------------------------------
@@ -415,6 +440,42 @@ class GatewayDataPlane:
             refusal.client_id = decision.client_id
             raise refusal
         return _CallState(gateway, decision.client_id)
+
+    # -- sessions --------------------------------------------------------------------------------------------
+
+    def _check_session(self, state: _CallState, peek: _Peek, session_id: str | None) -> str | None:
+        """For a gateway with sessions: the id to issue (initialize), or None once the request's session is valid."""
+        gateway = state.gateway
+        if gateway.session_timeout is None:
+            return None  # stateless gateway: nothing issued, a session header means nothing
+        if any(m.get("method") == "initialize" for m in peek.messages):
+            return uuid.uuid4().hex
+        if not session_id:
+            raise _Refusal(
+                400, "ValidationException", "Bad Request: Mcp-Session-Id header is required", types.INVALID_REQUEST
+            )
+        with self._lock:
+            session = self._sessions.get(session_id)
+        # Bound to the verified caller: a session id alone (leaked, guessed) lets no one else in.
+        if (
+            session is None
+            or session.gateway_id != gateway.gateway_id
+            or session.client_id != state.client_id
+            or session.expires <= time.time()
+        ):
+            raise _Refusal(404, "ResourceNotFoundException", "Session not found or expired", types.INVALID_REQUEST)
+        return None
+
+    def _open_session(self, session_id: str, state: _CallState) -> None:
+        timeout = state.gateway.session_timeout or DEFAULT_SESSION_TIMEOUT_SECONDS
+        with self._lock:
+            now = time.time()
+            self._sessions = {k: v for k, v in self._sessions.items() if v.expires > now}
+            self._sessions[session_id] = _Session(state.gateway.gateway_id, state.client_id, now + timeout)
+
+    def _end_session(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
 
     # -- MCP handlers ----------------------------------------------------------------------------------------
 
@@ -573,6 +634,8 @@ class GatewayDataPlane:
             if any(m.get("method") == "server/discover" for m in peek.messages):
                 # A pre-2026 server: the per-request era's probe is an unknown method, so clients fall back.
                 raise _Refusal(200, "ValidationException", "Method not found: server/discover", types.METHOD_NOT_FOUND)
+            session_id = request.headers.get(MCP_SESSION_ID_HEADER)
+            issued = self._check_session(state, peek, session_id)
         except _Refusal as refusal:
             if state is not None:  # admitted, then refused for what the body asked
                 refusal.gateway_name, refusal.client_id = state.gateway.name, state.client_id
@@ -592,6 +655,24 @@ class GatewayDataPlane:
             await _send_refusal(refusal, peek.request_id, request_id, scope, receive, send)
             return
 
+        if request.method == "DELETE" and state.gateway.session_timeout is not None and session_id:
+            self._end_session(session_id)
+            self._record(
+                GatewayCallRecord(
+                    time.time(),
+                    gateway_id,
+                    state.gateway.name,
+                    method,
+                    None,
+                    state.client_id,
+                    200,
+                    "session ended",
+                    request_id,
+                )
+            )
+            await Response(status_code=200, headers={"x-amzn-RequestId": request_id})(scope, receive, send)
+            return
+
         body = _negotiate_version(body, peek, state.gateway.supported_versions)
         scope["state"] = {**scope.get("state", {}), _SCOPE_KEY: state}  # a fresh dict: never shared across requests
         recorded = False
@@ -600,7 +681,11 @@ class GatewayDataPlane:
             nonlocal recorded
             if message["type"] == "http.response.start" and not recorded:
                 recorded = True
-                message["headers"] = [*message.get("headers", []), (b"x-amzn-requestid", request_id.encode())]
+                headers = [*message.get("headers", []), (b"x-amzn-requestid", request_id.encode())]
+                if issued is not None and 200 <= int(message["status"]) < 300:
+                    self._open_session(issued, state)
+                    headers.append((MCP_SESSION_ID_HEADER.encode(), issued.encode()))
+                message["headers"] = headers
                 # On record before the body goes out, so a caller holding its answer also finds the record.
                 self._record(
                     GatewayCallRecord(

@@ -39,7 +39,7 @@ from strands.tools.mcp import MCPClient
 from sandbox.agent_host import AgentProcessPool
 from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.cognito import CognitoServer
-from sandbox.gateway_dataplane import AUTH_ERROR_CODE, GatewayDataPlane
+from sandbox.gateway_dataplane import AUTH_ERROR_CODE, MCP_SESSION_ID_HEADER, GatewayDataPlane
 from sandbox.jwt_verify import MAX_TOKEN_CHARS
 from sandbox.lambdas import FunctionCode, InProcessLambdas
 from sandbox.prerequisites.warranty_check.app import check_warranty
@@ -152,6 +152,7 @@ def make_gateway(control: Any, behaviour: AgentCoreBehaviour, functions: dict[st
         authorizer: dict[str, Any] | None = None,
         targets: tuple[str, ...] = ("WarrantyCheck", "ShippingEstimate"),
         settle: bool = True,
+        mcp: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {"authorizerType": "NONE"}
         if authorizer is not None:
@@ -160,7 +161,7 @@ def make_gateway(control: Any, behaviour: AgentCoreBehaviour, functions: dict[st
             name=name,
             roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreGatewayRole",
             protocolType="MCP",
-            protocolConfiguration={"mcp": {"supportedVersions": ["2025-03-26"]}},
+            protocolConfiguration={"mcp": mcp or {"supportedVersions": ["2025-03-26"]}},
             **settings,
         )
         if not settle:
@@ -562,6 +563,101 @@ def test_gateway_not_ready_is_503(plane: GatewayDataPlane, make_gateway: MakeGat
 
     assert response.status_code == 503
     assert response.json()["error"]["message"] == f"Gateway {gateway['gatewayId']} is CREATING"
+
+
+# -- plain JSON-RPC over HTTP (what the rollout's smoke test sends) and MCP sessions -----------------------------
+
+
+def rpc(
+    http: httpx.Client,
+    url: str,
+    token: str | None,
+    method: str,
+    params: dict[str, Any] | None = None,
+    rpc_id: int | None = 1,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    sent = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", **(headers or {})}
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    body: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        body["params"] = params
+    if rpc_id is not None:
+        body["id"] = rpc_id
+    return http.post(url, headers=sent, json=body)
+
+
+INITIALIZE = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "smoke", "version": "1"}}
+
+
+def test_plain_json_rpc_client_initializes_lists_and_calls(
+    plane: GatewayDataPlane, make_gateway: MakeGateway, cognito: CognitoServer, pool: Pool, http: httpx.Client
+) -> None:
+    gateway = make_gateway("rpc-gateway", jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id]))
+    url = plane.mcp_url(gateway["gatewayId"])
+    token = fetch_token(http, cognito, pool)
+
+    initialized = rpc(http, url, token, "initialize", INITIALIZE)
+    version = initialized.json()["result"]["protocolVersion"]
+    after = {"MCP-Protocol-Version": version}
+    notified = rpc(http, url, token, "notifications/initialized", rpc_id=None, headers=after)
+    listed = rpc(http, url, token, "tools/list", {}, rpc_id=2, headers=after)
+    called = rpc(
+        http, url, token, "tools/call", {"name": WARRANTY_TOOL, "arguments": {"product_id": "PROD-001"}}, 3, after
+    )
+
+    assert initialized.status_code == 200
+    assert initialized.headers["content-type"].startswith("application/json")
+    assert version == "2025-03-26"  # the record's only version, although the client asked for 2025-06-18
+    assert MCP_SESSION_ID_HEADER not in initialized.headers  # no sessionConfiguration on the record: stateless
+    assert notified.status_code == 202
+    assert listed.json()["id"] == 2
+    assert WARRANTY_TOOL in [tool["name"] for tool in listed.json()["result"]["tools"]]
+    assert called.json()["id"] == 3
+    assert called.json()["result"]["isError"] is False
+    assert json.loads(called.json()["result"]["content"][0]["text"]) == check_warranty("PROD-001")
+
+
+def test_gateway_with_sessions_issues_and_requires_a_caller_bound_session_id(
+    plane: GatewayDataPlane,
+    make_gateway: MakeGateway,
+    cognito: CognitoServer,
+    cognito_idp: Any,
+    pool: Pool,
+    http: httpx.Client,
+) -> None:
+    other = Pool(pool.pool_id, *create_client(cognito_idp, pool.pool_id, "other-m2m"))
+    authorizer = jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id, other.client_id])
+    mcp = {"supportedVersions": ["2025-03-26"], "sessionConfiguration": {"sessionTimeoutInSeconds": 900}}
+    gateway = make_gateway("session-gateway", authorizer, targets=("WarrantyCheck",), mcp=mcp)
+    url = plane.mcp_url(gateway["gatewayId"])
+    token = fetch_token(http, cognito, pool)
+    other_token = fetch_token(http, cognito, other)
+    version = {"MCP-Protocol-Version": "2025-03-26"}
+
+    initialized = rpc(http, url, token, "initialize", INITIALIZE)
+    session = initialized.headers[MCP_SESSION_ID_HEADER]
+    with_session = {**version, "Mcp-Session-Id": session}
+    missing = rpc(http, url, token, "tools/list", {}, 2, version)
+    unknown = rpc(http, url, token, "tools/list", {}, 2, {**version, "Mcp-Session-Id": "0" * 32})
+    someone_else = rpc(http, url, other_token, "tools/list", {}, 2, with_session)
+    listed = rpc(http, url, token, "tools/list", {}, 2, with_session)
+    ended = http.delete(url, headers={"Authorization": f"Bearer {token}", **with_session})
+    after_end = rpc(http, url, token, "tools/list", {}, 2, with_session)
+    # The SDK client keeps the session id it is given and sends it on every request.
+    names = sdk_session(url, token, _list_names)
+
+    assert initialized.status_code == 200
+    assert missing.status_code == 400
+    assert unknown.status_code == 404
+    assert someone_else.status_code == 404  # a session id alone lets no other caller in
+    assert listed.status_code == 200
+    assert WARRANTY_TOOL in [tool["name"] for tool in listed.json()["result"]["tools"]]
+    assert ended.status_code == 200
+    assert after_end.status_code == 404
+    assert names == [WARRANTY_TOOL]
+    assert token not in repr(plane.calls)
 
 
 # -- URL mapping: how agents reach the gateway -------------------------------------------------------------------

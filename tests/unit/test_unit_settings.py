@@ -20,7 +20,9 @@ from rollout_core.settings import (
     parse_execution_input,
     parse_trigger,
 )
-from unit_support import DEFAULT_ENV, POOL_ID, PREFIX
+from unit_support import DEFAULT_ENV, POOL_ID, PREFIX, REPO_ROOT
+
+TEMPLATE = REPO_ROOT / "template.yaml"
 
 DEPLOYMENT = replace(deployment_from_environment(DEFAULT_ENV), artifactBucket="")
 WITH_BUCKET = replace(DEPLOYMENT, artifactBucket="agent-code-bucket")
@@ -37,6 +39,8 @@ def test_deployment_is_read_from_the_function_environment() -> None:
             userPoolId=POOL_ID,
             artifactBucket="",
             sandboxCognitoEndpoint="",
+            sandboxGatewayEndpoint="",
+            agentToolCheck="answer",
             pollSeconds=0,
             maxPolls=5,
         )
@@ -61,6 +65,9 @@ def test_a_missing_deployment_setting_is_a_broken_deployment(setting: Any) -> No
         ("ROLLOUT_USER_POOL_ID", "not-a-pool"),
         ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "https://evil.example.com"),
         ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "http://10.0.0.1:80"),
+        ("ROLLOUT_SANDBOX_GATEWAY_ENDPOINT", "https://gateway.example.com"),
+        ("ROLLOUT_AGENT_TOOL_CHECK", "maybe"),
+        ("ROLLOUT_AGENT_TOOL_CHECK", ""),
         ("ROLLOUT_MAX_POLLS", "many"),
         ("ROLLOUT_POLL_SECONDS", "301"),
     ],
@@ -77,6 +84,28 @@ def test_every_setting_is_declared_once_with_a_parameter_and_an_env_var() -> Non
     assert set(asdict(DEPLOYMENT)) == {s.key for s in SETTINGS}
 
 
+def test_template_passes_every_setting_from_its_parameter_to_every_function() -> None:
+    template = TEMPLATE.read_text()
+    passed = dict(re.findall(r"^ {8}(ROLLOUT_[A-Z_]+): !Ref (\w+)$", template, re.MULTILINE))
+    assert passed == {s.env_var: s.parameter for s in SETTINGS}
+    declared = set(re.findall(r"^  (\w+):\n    Type:", template, re.MULTILINE))
+    assert {s.parameter for s in SETTINGS} <= declared
+
+
+@pytest.mark.parametrize("value", ["require", "answer"])
+def test_agent_tool_check_is_a_per_execution_choice(value: str) -> None:
+    assert parse_execution_input({"agentToolCheck": value}, DEPLOYMENT).agentToolCheck == value
+
+
+@pytest.mark.parametrize("value", ["strict", "REQUIRE", True, None])
+def test_agent_tool_check_takes_only_its_two_values(value: Any) -> None:
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({"agentToolCheck": value}, DEPLOYMENT)
+    assert "'agentToolCheck'" in str(caught.value)
+    assert "require (" in str(caught.value)
+    assert "answer (" in str(caught.value)
+
+
 # --- execution input --------------------------------------------------------------------------------------------
 
 
@@ -91,6 +120,7 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "targetName": "WarrantyCheck",
             "gatewayUrlEnvVar": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
             "dryRun": False,
+            "agentToolCheck": "answer",
             "pollSeconds": 0,
             "maxPolls": 5,
             "agentArtifact": None,

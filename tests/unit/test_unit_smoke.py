@@ -1,4 +1,5 @@
-"""smoke_test: token minting, tampering, URL building, SSE parsing and the three calls, against local HTTP servers."""
+"""smoke_test: token minting, tampering, URL building, SSE parsing, the runtime calls and the direct MCP checks of
+the gateway, against local HTTP servers."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ from unit_support import (
 
 SECRET = "s3cr3t-client-secret-DO-NOT-LEAK-1f2e3d"
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/CustomerSupport-abcdefghij"
+GATEWAY_ID = "my-gateway-secure-k3j4h5g6f7"
+GATEWAY_URL = f"https://{GATEWAY_ID}.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp"
+GATEWAY_PATH = f"/gateways/{GATEWAY_ID}/mcp"
+WARRANTY_TOOL = "WarrantyCheck___check_warranty"
+SHIPPING_TOOL = "ShippingEstimate___estimate_shipping"
+MINTED = fake_jwt("dmFsaWQtc2lnbmF0dXJl")  # the token the fake token endpoint issues
+WARRANTY_ANSWER = {"product_id": "PROD-001", "warranty_months": 12, "status": "active"}
 ANSWER_CHUNKS = ["Electronics can", " be returned", " within 30 days."]
 ANSWER = "".join(ANSWER_CHUNKS)
 
@@ -243,21 +251,33 @@ def test_client_secret_unknown_pool(smoke: Any, cognito: dict[str, str]) -> None
 
 
 class FakeAgentCore:
-    """Token endpoint + runtime data plane: accepts exactly the minted token, like a JWT-secured runtime."""
+    """Token endpoint + runtime data plane + one gateway's MCP endpoint: each accepts exactly the minted token, like
+    a JWT-secured runtime and gateway."""
 
     def __init__(self, client_id: str, secret: str) -> None:
-        self.client_id, self.secret, self.token = client_id, secret, fake_jwt("dmFsaWQtc2lnbmF0dXJl")
+        self.client_id, self.secret, self.token = client_id, secret, MINTED
         self.accept_anything = False
         self.gateway_reachable = True  # False: an agent that does not forward the token to the gateway
         self.echo_authorization = False  # True: an agent that repeats the caller's header in its answer
         self.stream_error = False  # True: the answer stream ends in bedrock-agentcore's error event
         self.runtime_arn = RUNTIME_ARN
+        # The gateway's MCP endpoint.
+        self.gateway_open = False  # True: accepts any request (an open gateway)
+        self.gateway_tools = [WARRANTY_TOOL, SHIPPING_TOOL]
+        self.gateway_version = "2025-03-26"  # the version it answers initialize with
+        self.tool_error = False  # True: tools/call answers an error result (the target Lambda failed)
+        self.tool_result: Any = WARRANTY_ANSWER
+        self.session_id: str | None = None  # set: issued on initialize, then required on every request
+        self.sse = False  # True: answers as a text/event-stream of JSON-RPC messages
+        self.page_size = 0  # > 0: tools/list answers in pages of this many tools (nextCursor)
 
     def __call__(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
         if request.path == "/oauth2/token":
             if basic_credentials(request) != f"{self.client_id}:{self.secret}":
                 return json_response(400, {"error": "invalid_client"})
             return json_response(200, {"access_token": self.token, "token_type": "Bearer", "expires_in": 3600})
+        if request.path == GATEWAY_PATH:
+            return self.gateway(request)
         expected_path = f"/runtimes/{urllib.parse.quote(self.runtime_arn, safe='')}/invocations?qualifier=DEFAULT"
         assert request.path == expected_path
         assert 33 <= len(request.headers["x-amzn-bedrock-agentcore-runtime-session-id"]) <= 256
@@ -278,18 +298,65 @@ class FakeAgentCore:
             return 401, {"WWW-Authenticate": 'Bearer resource_metadata="x"', "Content-Type": "application/json"}, b"{}"
         return 403, {"Content-Type": "application/json"}, b'{"message": "invalid token"}'
 
+    def gateway(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
+        authorization = request.headers.get("authorization")
+        if request.method == "DELETE":
+            assert request.headers.get("mcp-session-id") == self.session_id
+            return 200, {}, b""
+        message = json.loads(request.body)
+        assert request.headers["accept"] == "application/json, text/event-stream"
+        if not self.gateway_open and authorization != f"Bearer {self.token}":
+            error = {"jsonrpc": "2.0", "id": message.get("id"), "error": {"code": -32001, "message": "denied"}}
+            if authorization is None:
+                return 401, {"WWW-Authenticate": 'Bearer resource_metadata="x"'}, json.dumps(error).encode()
+            return 403, {"Content-Type": "application/json"}, json.dumps(error).encode()
+        method, params = message["method"], message.get("params") or {}
+        headers: dict[str, str] = {}
+        if method == "initialize":
+            assert "mcp-protocol-version" not in request.headers
+            if self.session_id:
+                headers["Mcp-Session-Id"] = self.session_id
+            return self.rpc(message, {"protocolVersion": self.gateway_version, "capabilities": {}}, headers)
+        # After initialize: the negotiated version and the issued session on every request.
+        assert request.headers.get("mcp-protocol-version") == self.gateway_version
+        assert request.headers.get("mcp-session-id") == self.session_id
+        if method == "notifications/initialized":
+            assert "id" not in message
+            return 202, {}, b""
+        if method == "tools/list":
+            start = int(params.get("cursor") or 0)
+            end = start + self.page_size if self.page_size else len(self.gateway_tools)
+            result: dict[str, Any] = {"tools": [{"name": n, "inputSchema": {}} for n in self.gateway_tools[start:end]]}
+            if end < len(self.gateway_tools):
+                result["nextCursor"] = str(end)
+            return self.rpc(message, result)
+        if method == "tools/call":
+            assert params == {"name": WARRANTY_TOOL, "arguments": {"product_id": "PROD-001"}}
+            text = json.dumps({"errorType": "RuntimeError"} if self.tool_error else self.tool_result)
+            return self.rpc(message, {"content": [{"type": "text", "text": text}], "isError": self.tool_error})
+        raise AssertionError(f"unexpected MCP method {method}")
+
+    def rpc(
+        self, message: dict[str, Any], result: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        answer = {"jsonrpc": "2.0", "id": message["id"], "result": result}
+        if self.sse:
+            body = f"event: message\ndata: {json.dumps(answer)}\n\n".encode()
+            return 200, {"Content-Type": "text/event-stream", **(headers or {})}, body
+        return 200, {"Content-Type": "application/json", **(headers or {})}, json.dumps(answer).encode()
+
 
 @pytest.fixture
-def agentcore(cognito: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalServer, Any]]:
+def agentcore(cognito: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalServer, FakeAgentCore]]:
     fake = FakeAgentCore(cognito["client_id"], cognito["secret"])
     with local_http_server(fake) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", server.base_url)
         yield server, fake
 
 
-def smoke_config(cognito: dict[str, str], server: LocalServer) -> dict[str, Any]:
+def smoke_config(cognito: dict[str, str], server: LocalServer, tool_check: str = "require") -> dict[str, Any]:
     return {
-        "settings": {"targetName": "WarrantyCheck"},
+        "settings": {"targetName": "WarrantyCheck", "agentToolCheck": tool_check},
         "runtime": {"id": "CustomerSupport-abcdefghij", "arn": RUNTIME_ARN},
         "cognito": {
             "poolId": cognito["pool_id"],
@@ -302,20 +369,48 @@ def smoke_config(cognito: dict[str, str], server: LocalServer) -> dict[str, Any]
 
 
 def deployed_for(cognito: dict[str, str], server: LocalServer) -> Deployment:
-    """A stack deployed in sandbox mode for this pool, with this loopback server as its Cognito."""
+    """A stack deployed in sandbox mode for this pool, with this loopback server as its Cognito and gateway plane."""
     return replace(
-        deployment_from_environment(DEFAULT_ENV), userPoolId=cognito["pool_id"], sandboxCognitoEndpoint=server.base_url
+        deployment_from_environment(DEFAULT_ENV),
+        userPoolId=cognito["pool_id"],
+        sandboxCognitoEndpoint=server.base_url,
+        sandboxGatewayEndpoint=server.base_url,
     )
 
 
-def run_smoke(smoke: Any, cognito: dict[str, str], server: LocalServer, config: dict[str, Any] | None = None) -> Any:
+def new_gateway(url: str | None = GATEWAY_URL, gateway_id: str = GATEWAY_ID) -> dict[str, Any]:
+    """The new gateway as the rollout's state carries it ($.secured.gateway)."""
+    return {"id": gateway_id, "name": "my-gateway-secure", "url": url}
+
+
+def run_smoke(
+    smoke: Any,
+    cognito: dict[str, str],
+    server: LocalServer,
+    config: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
+) -> Any:
     return smoke.smoke_test(
         config or smoke_config(cognito, server),
         RUNTIME_ARN,
+        gateway or new_gateway(),
         deployed_for(cognito, server),
         "us-east-1",
         boto3.client("cognito-idp"),
     )
+
+
+def gateway_requests(server: LocalServer) -> list[tuple[str, str | None, str | None]]:
+    """(HTTP method or JSON-RPC method, the Authorization kind, the session header) of every gateway request."""
+    seen = []
+    for request in server.requests:
+        if request.path != GATEWAY_PATH:
+            continue
+        method = request.method if request.method != "POST" else json.loads(request.body)["method"]
+        authorization = request.headers.get("authorization")
+        kind = None if authorization is None else "minted" if authorization == f"Bearer {MINTED}" else "other"
+        seen.append((method, kind, request.headers.get("mcp-session-id")))
+    return seen
 
 
 def test_smoke_test_passes_against_a_locked_down_runtime(
@@ -336,8 +431,38 @@ def test_smoke_test_passes_against_a_locked_down_runtime(
     assert report["warranty"]["status"] == 200
     assert report["warranty"]["toolsUsed"] == ["WarrantyCheck___check_warranty"]
     assert report["warranty"]["expectedTool"] == "WarrantyCheck___check_warranty"
+    assert report["agentToolCheck"] == "require"
+    assert report["warranty"]["gatewayToolUsed"] is True
+    for key in ("withToken", "withoutToken", "tamperedToken", "warranty"):
+        assert report[key]["endpoint"] == "runtime"
+        assert report[key]["expected"]
+    gateway = report["gateway"]
+    assert gateway["url"] == GATEWAY_URL
+    assert gateway["expectedTool"] == WARRANTY_TOOL
+    for key in ("withoutToken", "tamperedToken", "initialize", "initialized", "toolsList", "toolsCall"):
+        assert gateway[key]["endpoint"] == "gateway"
+        assert gateway[key]["expected"]
+        assert gateway[key]["passed"] is True
+    assert (gateway["withoutToken"]["status"], gateway["withoutToken"]["wwwAuthenticate"]) == (401, True)
+    assert gateway["tamperedToken"]["status"] == 403
+    assert (gateway["initialize"]["status"], gateway["initialize"]["protocolVersion"]) == (200, "2025-03-26")
+    assert gateway["initialize"]["sessionIssued"] is False
+    assert gateway["initialized"]["status"] == 202
+    assert gateway["toolsList"]["tools"] == [WARRANTY_TOOL, SHIPPING_TOOL]
+    assert (gateway["toolsCall"]["status"], gateway["toolsCall"]["tools"]) == (200, [WARRANTY_TOOL])
+    assert gateway["toolsCall"]["isError"] is False
+    assert json.loads(gateway["toolsCall"]["answerExcerpt"]) == WARRANTY_ANSWER
+    # Refused without and with a forged token; then one MCP conversation with the minted token.
+    assert gateway_requests(server) == [
+        ("initialize", None, None),
+        ("initialize", "other", None),
+        ("initialize", "minted", None),
+        ("notifications/initialized", "minted", None),
+        ("tools/list", "minted", None),
+        ("tools/call", "minted", None),
+    ]
     assert server.errors == []
-    assert [r.path for r in server.requests].count("/oauth2/token") == 1  # minted once for all four calls
+    assert [r.path for r in server.requests].count("/oauth2/token") == 1  # minted once for every call
     serialized = json.dumps(report)
     assert cognito["secret"] not in serialized
     assert fake.token not in serialized
@@ -353,17 +478,6 @@ def test_smoke_test_fails_when_the_runtime_is_open(
     assert str(caught.value) == (
         "without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200"
     )
-    assert fake.token not in str(caught.value)
-
-
-def test_smoke_test_fails_when_the_warranty_answer_did_not_come_from_the_gateway(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
-) -> None:
-    server, fake = agentcore
-    fake.gateway_reachable = False
-    with pytest.raises(SmokeTestFailed, match=r"warranty question: .*WarrantyCheck___check_warranty") as caught:
-        run_smoke(smoke, cognito, server)
-    assert "['get_return_policy']" in str(caught.value)
     assert fake.token not in str(caught.value)
 
 
@@ -407,7 +521,7 @@ def test_smoke_test_refuses_endpoints_the_deployment_did_not_derive_before_readi
     config["cognito"][key] = value
     idp = RecordingCognitoIdp()
     with pytest.raises(InvalidConfiguration):
-        smoke.smoke_test(config, RUNTIME_ARN, deployed_for(cognito, server), "us-east-1", idp)
+        smoke.smoke_test(config, RUNTIME_ARN, new_gateway(), deployed_for(cognito, server), "us-east-1", idp)
     assert "describe_user_pool_client" not in idp.calls
     assert server.requests == []
 
@@ -487,11 +601,241 @@ def test_smoke_handler(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ROLLOUT_USER_POOL_ID", cognito["pool_id"])
     monkeypatch.setenv("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", server.base_url)
+    monkeypatch.setenv("ROLLOUT_SANDBOX_GATEWAY_ENDPOINT", server.base_url)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    report = smoke.lambda_handler({"config": config}, context)
+    # The whole rollout state: the gateway to check is the one this execution built.
+    report = smoke.lambda_handler({"config": config, "plan": {}, "secured": {"gateway": new_gateway()}}, context)
     assert report["passed"] is True
     assert report["runtimeArn"] == runtime["agentRuntimeArn"]
+    assert report["gateway"]["url"] == GATEWAY_URL
     output = capsys.readouterr().out
     assert "SmokeLatency" in output  # the EMF metric was flushed
     assert cognito["secret"] not in output
     assert fake.token not in output
+
+
+# --- the gateway, checked directly over MCP ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool_check", ["require", "answer"])
+def test_agent_tool_check_decides_whether_the_agent_must_use_the_gateway_tool(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore], tool_check: str
+) -> None:
+    """The agent answers the warranty question without the gateway tool (as a Bedrock model may)."""
+    server, fake = agentcore
+    fake.gateway_reachable = False
+    config = smoke_config(cognito, server, tool_check)
+    if tool_check == "require":
+        with pytest.raises(SmokeTestFailed) as caught:
+            run_smoke(smoke, cognito, server, config)
+        assert str(caught.value).startswith("warranty question (agentToolCheck=require): expected a 2xx answer from")
+        assert "gateway tool WarrantyCheck___check_warranty" in str(caught.value)
+        assert "['get_return_policy']" in str(caught.value)
+        assert fake.token not in str(caught.value)
+    else:
+        report = run_smoke(smoke, cognito, server, config)
+        assert report["passed"] is True
+        assert report["agentToolCheck"] == "answer"
+        assert report["warranty"]["gatewayToolUsed"] is False
+        assert report["warranty"]["expected"] == "2xx answer without error events (any tool)"
+    # Either way the gateway itself was proven with the token.
+    assert ("tools/call", "minted", None) in gateway_requests(server)
+
+
+def test_agent_tool_check_defaults_to_the_deployment(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.gateway_reachable = False
+    config = smoke_config(cognito, server)
+    del config["settings"]["agentToolCheck"]
+    assert run_smoke(smoke, cognito, server, config)["agentToolCheck"] == "answer"  # DEFAULT_ENV's value
+
+
+def test_a_gateway_tool_error_fails_even_when_the_agent_answers(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.tool_error = True
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(smoke, cognito, server, smoke_config(cognito, server, "answer"))
+    assert str(caught.value) == (
+        "gateway tools/call WarrantyCheck___check_warranty: expected 2xx with a tool answer (not an error result) for "
+        "{'product_id': 'PROD-001'}, got 200 with an error result"
+    )
+
+
+def test_a_gateway_without_the_warranty_tool_fails_and_is_not_called(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.gateway_tools = [SHIPPING_TOOL]
+    with pytest.raises(SmokeTestFailed, match=r"^gateway tools/list: expected 2xx listing WarrantyCheck___check_"):
+        run_smoke(smoke, cognito, server)
+    assert "tools/call" not in [method for method, _, _ in gateway_requests(server)]
+
+
+def test_the_tool_name_follows_the_target_name_setting(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, _ = agentcore
+    config = smoke_config(cognito, server, "answer")
+    config["settings"]["targetName"] = "Warranty-Lookup"
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(smoke, cognito, server, config)
+    assert "expected 2xx listing Warranty-Lookup___check_warranty" in str(caught.value)
+
+
+def test_an_open_gateway_fails_the_rejection_checks(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.gateway_open = True
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(smoke, cognito, server)
+    assert str(caught.value) == (
+        "gateway without a token: expected 401, got 200; gateway with a tampered token: expected 401 or 403, got 200"
+    )
+
+
+def test_the_gateways_session_and_sse_answers_and_pages_are_honoured(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.session_id = "7f0e0b3c9d2a4e51"
+    fake.sse = True
+    fake.page_size = 1
+    fake.gateway_version = "2025-06-18"
+    report = run_smoke(smoke, cognito, server)
+    gateway = report["gateway"]
+    assert gateway["initialize"]["sessionIssued"] is True
+    assert gateway["initialize"]["protocolVersion"] == "2025-06-18"
+    assert gateway["toolsList"]["tools"] == [WARRANTY_TOOL, SHIPPING_TOOL]
+    assert gateway["toolsCall"]["contentType"] == "text/event-stream"
+    session = fake.session_id
+    assert gateway_requests(server)[2:] == [
+        ("initialize", "minted", None),
+        ("notifications/initialized", "minted", session),
+        ("tools/list", "minted", session),
+        ("tools/list", "minted", session),  # nextCursor followed
+        ("tools/call", "minted", session),
+        ("DELETE", "minted", session),  # the session is ended
+    ]
+    assert server.errors == []
+
+
+def test_a_protocol_version_this_client_does_not_speak_fails_initialize(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.gateway_version = "2024-11-05"
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(smoke, cognito, server)
+    assert "gateway initialize with the token" in str(caught.value)
+    assert "'2024-11-05'" in str(caught.value)
+    assert [m for m, _, _ in gateway_requests(server)] == ["initialize"] * 3  # nothing sent after a failed handshake
+
+
+def test_a_tool_answer_echoing_the_token_is_redacted(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, fake = agentcore
+    fake.tool_result = {"note": f"you sent {fake.token}", "product_id": "PROD-001"}
+    report = run_smoke(smoke, cognito, server)
+    serialized = json.dumps(report)
+    assert "PROD-001" in report["gateway"]["toolsCall"]["answerExcerpt"]
+    for start in range(0, len(fake.token) - 8):
+        assert fake.token[start : start + 8] not in serialized
+
+
+@pytest.mark.parametrize(
+    ("gateway", "named"),
+    [
+        pytest.param(new_gateway(url="https://collector.example.net/mcp"), "collector.example.net", id="foreign-url"),
+        pytest.param(new_gateway(url=GATEWAY_URL.replace("us-east-1", "eu-west-1")), "eu-west-1", id="other-region"),
+        pytest.param(new_gateway(url=None), "None", id="no-url"),
+        pytest.param(
+            new_gateway(
+                url="https://other-team-gw-k3j4h5g6f7.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp",
+                gateway_id="other-team-gw-k3j4h5g6f7",
+            ),
+            "other-team-gw-k3j4h5g6f7",
+            id="other-gateway-name",
+        ),
+    ],
+)
+def test_the_token_goes_only_to_the_deployed_gateways_own_url(
+    smoke: Any,
+    cognito: dict[str, str],
+    agentcore: tuple[LocalServer, FakeAgentCore],
+    gateway: dict[str, Any],
+    named: str,
+) -> None:
+    server, _ = agentcore
+    idp = RecordingCognitoIdp()
+    with pytest.raises(InvalidConfiguration) as caught:
+        smoke.smoke_test(
+            smoke_config(cognito, server), RUNTIME_ARN, gateway, deployed_for(cognito, server), "us-east-1", idp
+        )
+    assert named in str(caught.value)
+    assert "describe_user_pool_client" not in idp.calls  # refused before the secret is read
+    assert server.requests == []
+
+
+def test_without_a_sandbox_endpoint_the_gateway_is_called_at_its_aws_url(smoke: Any) -> None:
+    deployment = deployment_from_environment(DEFAULT_ENV)
+    assert smoke.gateway_endpoint(new_gateway(), deployment, "us-east-1") == (GATEWAY_URL, GATEWAY_URL)
+
+
+def test_the_gateway_to_check_comes_from_the_rollout_state(smoke: Any) -> None:
+    built = new_gateway()
+    found = {**new_gateway(), "status": "READY"}
+    assert smoke.new_gateway({"plan": {"gateway": {"existing": found}}, "secured": {"gateway": built}}) == built
+    assert smoke.new_gateway({"plan": {"gateway": {"existing": found}}}) == found  # a no-op run
+    with pytest.raises(SmokeTestFailed, match="names no new gateway"):
+        smoke.new_gateway({"plan": {"gateway": {"existing": None}}})
+
+
+def test_an_unreachable_gateway_is_named_by_its_aws_url(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+) -> None:
+    server, _ = agentcore
+    deployment = replace(deployed_for(cognito, server), sandboxGatewayEndpoint=closed_port_url())
+    with pytest.raises(SmokeTestFailed) as caught:
+        smoke.smoke_test(
+            smoke_config(cognito, server),
+            RUNTIME_ARN,
+            new_gateway(),
+            deployment,
+            "us-east-1",
+            boto3.client("cognito-idp"),
+        )
+    assert str(caught.value) == f"gateway {GATEWAY_URL} (initialize) unreachable: URLError"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        pytest.param('{"jsonrpc": "2.0", "id": 3, "result": {}}', "application/json", {}, id="json"),
+        pytest.param(
+            '[{"jsonrpc": "2.0", "id": 2, "result": {"a": 1}}, {"jsonrpc": "2.0", "id": 3, "result": {"b": 2}}]',
+            "application/json",
+            {"b": 2},
+            id="batch",
+        ),
+        pytest.param(
+            'event: message\ndata: {"jsonrpc": "2.0", "method": "notifications/progress"}\n\n'
+            'data: {"jsonrpc": "2.0", "id": 3,\ndata:  "result": {"c": 3}}\n\n',
+            "text/event-stream",
+            {"c": 3},
+            id="sse-after-a-notification-multi-line",
+        ),
+        pytest.param('{"jsonrpc": "2.0", "id": 4, "result": {}}', "application/json", None, id="other-id"),
+        pytest.param("<html>bad gateway</html>", "text/html", None, id="not-json"),
+    ],
+)
+def test_jsonrpc_response_finds_the_answer_to_this_request(
+    smoke: Any, body: str, content_type: str, expected: dict[str, Any] | None
+) -> None:
+    found = smoke.jsonrpc_response(body.encode(), content_type, 3)
+    assert (found or {}).get("result") == expected

@@ -54,6 +54,8 @@ DEFAULT_ENV: dict[str, str] = {
     "ROLLOUT_USER_POOL_ID": POOL_ID,
     "ROLLOUT_ARTIFACT_BUCKET": "customersupport-agent-code",  # where RUNTIME_ARTIFACT's CodeZip lives
     "ROLLOUT_SANDBOX_COGNITO_ENDPOINT": "",
+    "ROLLOUT_SANDBOX_GATEWAY_ENDPOINT": "",
+    "ROLLOUT_AGENT_TOOL_CHECK": "answer",
     "ROLLOUT_POLL_SECONDS": "0",
     "ROLLOUT_MAX_POLLS": "5",
 }
@@ -146,9 +148,15 @@ def local_http_server(route: Route) -> Iterator[LocalServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            self.answer("POST")
+
+        def do_DELETE(self) -> None:
+            self.answer("DELETE")
+
+        def answer(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             headers_lower = {key.lower(): value for key, value in self.headers.items()}  # names are case-insensitive
-            recorded = Recorded("POST", self.path, headers_lower, self.rfile.read(length))
+            recorded = Recorded(method, self.path, headers_lower, self.rfile.read(length))
             server_state.requests.append(recorded)
             try:
                 status, headers, body = server_state.route(recorded)

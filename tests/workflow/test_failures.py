@@ -146,13 +146,17 @@ def test_token_endpoint_rejection_is_named(sandbox: Sandbox) -> None:
 
 def test_smoke_fails_when_the_agent_does_not_forward_the_token_to_the_gateway(sandbox: Sandbox) -> None:
     sandbox.agents.agent_entry = (Path(__file__).parent / "tokenless_agent" / "serve.py").resolve()
-    execution = _failed(sandbox)
+    # Only the strict agent-path check can see this: with `answer`, the agent's local-tools answer is enough.
+    execution = _failed(sandbox, {"agentToolCheck": "require"})
     assert execution["error"] == "SmokeTestFailed"
     message = _message(execution)
-    assert "warranty question" in message
+    assert "warranty question (agentToolCheck=require)" in message
     assert "WarrantyCheck___check_warranty" in message
-    # The secured gateway refused the tokenless call, and no tool ran.
+    assert "gateway tools/call" not in message  # the gateway itself works: the smoke test's own call got through
+    # The secured gateway refused the tokenless agent; the only tool call is the smoke test's, with its token.
     new_gateway_calls = [c for c in sandbox.gateway_plane.calls if c.gateway_name == "my-gateway-secure"]
-    assert new_gateway_calls
-    assert {c.status for c in new_gateway_calls} == {401}
-    assert not any(c.tool_name for c in new_gateway_calls if c.status == 200)
+    anonymous = [c for c in new_gateway_calls if c.client_id is None]
+    assert anonymous
+    assert {c.status for c in anonymous} <= {401, 403}
+    tool_calls = [(c.status, c.client_id) for c in new_gateway_calls if c.tool_name]
+    assert tool_calls == [(200, sandbox.seeded.client_id)]

@@ -93,16 +93,19 @@ def test_report_shows_before_and_after_and_smoke_results(rolled_out: tuple[Sandb
 def test_warranty_answer_came_through_the_secured_gateway_with_the_callers_token(
     rolled_out: tuple[Sandbox, dict],
 ) -> None:
-    sandbox, _ = rolled_out
+    sandbox, execution = rolled_out
     tool_calls = [c for c in sandbox.gateway_plane.calls if c.tool_name == "WarrantyCheck___check_warranty"]
-    assert len(tool_calls) == 1
-    call = tool_calls[0]
-    assert call.gateway_name == "my-gateway-secure"
-    assert call.status == 200
-    assert call.client_id == sandbox.seeded.client_id
+    # Two calls with the rollout's token: the agent's (it forwarded the caller's token) and the smoke test's direct
+    # tools/call (the proof that does not depend on which tool a model picks).
+    assert [(c.gateway_name, c.status, c.client_id) for c in tool_calls] == [
+        ("my-gateway-secure", 200, sandbox.seeded.client_id)
+    ] * 2
     warranty_runs = [i for i in sandbox.lambdas.invocations if i.function_name == "CustomerSupportWarrantyCheck"]
-    assert len(warranty_runs) == 1
-    assert warranty_runs[0].error_type is None
+    assert [run.error_type for run in warranty_runs] == [None, None]
+    gateway = json.loads(execution["output"])["smoke"]["gateway"]
+    assert gateway["toolsCall"]["status"] == 200
+    assert gateway["withoutToken"]["status"] == 401
+    assert gateway["tamperedToken"]["status"] in (401, 403)
 
 
 def test_rerun_is_a_no_op_with_zero_mutating_calls(rolled_out: tuple[Sandbox, dict]) -> None:

@@ -3,9 +3,10 @@
 Each setting is declared once, in `SETTINGS`: the template parameter that fixes it, the environment variable that
 carries the deployed value to every function, its type and bounds, and whether the execution input may change it.
 The execution input is untrusted (anyone who may start an execution, and every EventBridge rule, writes it): it may
-only pick per-execution knobs (dry run, poll pacing, a new agent CodeZip from the deployed artifact bucket). The
-names of the runtime, the gateways, the target, the parameter prefix and the user pool are the deployment's; an input
-may repeat them but never change them, and IAM is scoped to exactly those resources (template.yaml).
+only pick per-execution knobs (dry run, poll pacing, how strict the smoke test's agent-path question is, a new agent
+CodeZip from the deployed artifact bucket). The names of the runtime, the gateways, the target, the parameter prefix
+and the user pool are the deployment's; an input may repeat them but never change them, and IAM is scoped to exactly
+those resources (template.yaml).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ PARAMETER_PREFIX = re.compile(r"(/[a-zA-Z0-9_.-]+){1,15}")
 COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+")
 S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}")
+# How strict the smoke test's agent-path warranty question is (the gateway itself is always checked directly).
+AGENT_TOOL_CHECK_REQUIRE = "require"  # the answer must report the gateway's warranty tool
+AGENT_TOOL_CHECK_ANSWER = "answer"  # a 2xx answer without error events suffices (a model may pick a local tool)
+AGENT_TOOL_CHECK = re.compile(f"{AGENT_TOOL_CHECK_REQUIRE}|{AGENT_TOOL_CHECK_ANSWER}")
 
 
 class InputRule(Enum):
@@ -126,6 +131,27 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         optional=True,
     ),
     Setting(
+        "sandboxGatewayEndpoint",
+        "SandboxGatewayEndpoint",
+        "ROLLOUT_SANDBOX_GATEWAY_ENDPOINT",
+        str,
+        "empty, or (offline sandbox only) the loopback base URL of the AgentCore Gateway data-plane stand-in, like "
+        "http://127.0.0.1:8766",
+        InputRule.DEPLOYMENT,
+        LOOPBACK_ENDPOINT,
+        optional=True,
+    ),
+    Setting(
+        "agentToolCheck",
+        "AgentToolCheck",
+        "ROLLOUT_AGENT_TOOL_CHECK",
+        str,
+        f"{AGENT_TOOL_CHECK_REQUIRE} (the smoke test's warranty answer must come from the gateway tool) or "
+        f"{AGENT_TOOL_CHECK_ANSWER} (a 2xx answer suffices; the gateway itself is always checked directly)",
+        InputRule.OVERRIDE,
+        AGENT_TOOL_CHECK,
+    ),
+    Setting(
         "pollSeconds",
         "PollSeconds",
         "ROLLOUT_POLL_SECONDS",
@@ -184,6 +210,8 @@ class Deployment:
     userPoolId: str
     artifactBucket: str
     sandboxCognitoEndpoint: str
+    sandboxGatewayEndpoint: str
+    agentToolCheck: str
     pollSeconds: int
     maxPolls: int
 
@@ -203,6 +231,7 @@ class RolloutSettings:
     targetName: str
     gatewayUrlEnvVar: str
     dryRun: bool
+    agentToolCheck: str
     pollSeconds: int
     maxPolls: int
     agentArtifact: dict[str, str] | None = None
