@@ -497,6 +497,51 @@ def test_settle_unknown_status_without_failure_times_out() -> None:
         control.settle("WEIRD", control.GATEWAY_PENDING, None, 0, 5, "gateway g")
 
 
+def _endpoint(status: str, live: str | None, target: str | None, **extra: Any) -> dict[str, Any]:
+    record = {"status": status, "liveVersion": live, "targetVersion": target, **extra}
+    return {k: v for k, v in record.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        pytest.param(_endpoint("READY", "1", "1"), id="not-moved-yet"),
+        pytest.param(_endpoint("UPDATING", "1", "2"), id="moving"),
+        pytest.param(_endpoint("UPDATING", "2", "2"), id="live-but-not-ready"),
+        pytest.param(_endpoint("CREATING", None, "1"), id="no-live-version"),
+    ],
+)
+def test_version_live_polls_again_until_default_serves_the_version(endpoint: dict[str, Any]) -> None:
+    assert control.version_live(endpoint, "2", 0, 5, "runtime rt") is False
+
+
+def test_version_live_when_default_serves_it() -> None:
+    assert control.version_live(_endpoint("READY", "2", "2"), "2", 4, 5, "runtime rt") is True
+
+
+def test_version_live_failed_endpoint_is_a_runtime_update_failure_with_the_reason() -> None:
+    failed = _endpoint("UPDATE_FAILED", "1", "2", failureReason="health check failed")
+    with pytest.raises(RuntimeUpdateFailed) as error:
+        control.version_live(failed, "2", 0, 5, "runtime rt")
+    assert str(error.value) == (
+        "runtime rt: DEFAULT endpoint is UPDATE_FAILED (live version 1, target 2); version 2 did not go live: "
+        "health check failed"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint", [_endpoint("UPDATING", "2", "3"), _endpoint("READY", "3", "3")], ids=["moving-on", "moved-on"]
+)
+def test_version_live_superseded_version_fails_instead_of_waiting(endpoint: dict[str, Any]) -> None:
+    with pytest.raises(RuntimeUpdateFailed, match="moved past version 2, which this rollout created"):
+        control.version_live(endpoint, "2", 0, 5, "runtime rt")
+
+
+def test_version_live_times_out_on_the_poll_budget() -> None:
+    with pytest.raises(ResourceWaitTimeout, match=r"version 2 still not live after 5 polls \(maxPolls=5\)"):
+        control.version_live(_endpoint("UPDATING", "1", "2"), "2", 4, 5, "runtime rt")
+
+
 def test_failure_messages() -> None:
     gateway = control.gateway_failure({"name": "gw", "status": "FAILED", "statusReasons": ["role invalid", "kms"]})
     assert isinstance(gateway, GatewayCreateFailed)

@@ -28,6 +28,7 @@ from rollout_core.errors import (
 )
 
 AUTHORIZATION_HEADER = "Authorization"
+DEFAULT_ENDPOINT = "DEFAULT"  # the endpoint AgentCore moves to every new runtime version (and the smoke test calls)
 MAX_ALLOWLIST = 20
 TRANSIENT_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailableException", "TooManyRequests"}
 
@@ -137,6 +138,11 @@ def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
 def get_runtime(client: Any, runtime_id: str) -> dict[str, Any]:
     with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id}"):
         return dict(client.get_agent_runtime(agentRuntimeId=runtime_id))
+
+
+def get_default_endpoint(client: Any, runtime_id: str) -> dict[str, Any]:
+    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntimeEndpoint {runtime_id} {DEFAULT_ENDPOINT}"):
+        return dict(client.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=DEFAULT_ENDPOINT))
 
 
 def get_gateway(client: Any, gateway_id: str) -> dict[str, Any]:
@@ -361,6 +367,37 @@ def settle(
     if failed is not None:
         raise failed()
     raise ResourceWaitTimeout(f"{what} is in unexpected status {status}")
+
+
+ENDPOINT_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"}
+
+
+def _newer(version: Any, than: str) -> bool:
+    return str(version).isdigit() and than.isdigit() and int(str(version)) > int(than)
+
+
+def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls: int, what: str) -> bool:
+    """True once the DEFAULT endpoint serves `version` (READY, liveVersion == version); False to poll again.
+
+    Raises RuntimeUpdateFailed when it never will (the endpoint failed, or moved on to a later version someone else
+    created) and ResourceWaitTimeout when the poll budget is spent.
+    """
+    status, live, target = endpoint.get("status"), endpoint.get("liveVersion"), endpoint.get("targetVersion")
+    where = f"{what}: DEFAULT endpoint is {status} (live version {live}, target {target})"
+    if status == READY and live == version:
+        return True
+    if status in ENDPOINT_FAILED:
+        raise RuntimeUpdateFailed(f"{where}; version {version} did not go live: {_reasons(endpoint)}")
+    if _newer(live, version) or _newer(target, version):
+        raise RuntimeUpdateFailed(
+            f"{where}; it moved past version {version}, which this rollout created: another update of the runtime "
+            "ran meanwhile - run the rollout again"
+        )
+    if attempt + 1 >= max_polls:
+        raise ResourceWaitTimeout(
+            f"{where}; version {version} still not live after {attempt + 1} polls (maxPolls={max_polls})"
+        )
+    return False
 
 
 def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:
