@@ -13,6 +13,7 @@ from rollout_core.errors import (
     AgentCoreBusy,
     AgentCoreThrottled,
     AmbiguousResourceName,
+    AuthorizerConflict,
     GatewayCreateFailed,
     GatewayDeleteFailed,
     GatewayTargetFailed,
@@ -103,12 +104,25 @@ def test_update_request_sends_a_new_authorizer_and_allowlist() -> None:
             assert request[field] == value, field
 
 
-def test_update_request_never_resends_an_identical_authorizer() -> None:
+def test_update_request_sends_an_authorizer_only_to_a_runtime_without_one() -> None:
     runtime = get_runtime_like(authorizerConfiguration=copy.deepcopy(SECURE))
     assert "authorizerConfiguration" not in control.runtime_update_request(runtime, authorizer=copy.deepcopy(SECURE))
     assert "authorizerConfiguration" not in control.runtime_update_request(runtime)
     changed = control.jwt_authorizer(DISCOVERY_URL, "another-client", [SCOPE], SECURE)
-    assert control.runtime_update_request(runtime, authorizer=changed)["authorizerConfiguration"] == changed
+    with pytest.raises(AuthorizerConflict, match="Authorizer already exists"):
+        control.runtime_update_request(runtime, authorizer=changed)
+    unsecured = get_runtime_like()
+    assert control.runtime_update_request(unsecured, authorizer=SECURE)["authorizerConfiguration"] == SECURE
+
+
+def test_describe_authorizer_names_what_it_checks() -> None:
+    claims = [{"inboundTokenClaimName": "dept", "inboundTokenClaimValueType": "STRING"}]
+    jwt = {**SECURE["customJWTAuthorizer"], "allowedAudience": ["api"], "customClaims": claims}
+    assert control.describe_authorizer({"customJWTAuthorizer": jwt}) == (
+        f"discoveryUrl {DISCOVERY_URL}, allowedClients ['{CLIENT_ID}'], allowedAudience ['api'], "
+        f"allowedScopes ['{SCOPE}'], 1 customClaims rule(s)"
+    )
+    assert control.describe_authorizer(None) == "none"
 
 
 def test_update_request_replaces_the_artifact_when_asked() -> None:

@@ -10,6 +10,7 @@ import pytest
 from rollout_core import control
 from rollout_core.errors import (
     AgentCoreBusy,
+    AuthorizerConflict,
     GatewayCreateFailed,
     GatewayDeleteFailed,
     GatewayTargetFailed,
@@ -266,6 +267,19 @@ def test_secure_runtime_without_description(fn: dict[str, Any], client: Any) -> 
     assert record["description"] == ""
     assert fn["secure_runtime"].secure_runtime(client, plan)["changed"] is True
     assert runtime_record(client, runtime["agentRuntimeId"])["authorizerConfiguration"] == SECURE
+
+
+def test_secure_runtime_never_sends_an_authorizer_to_a_runtime_that_has_one(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan was made, then someone put another authorizer on the runtime: refused before any request."""
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+        DISCOVERY_URL, "another-client", [SCOPE]
+    )
+    monkeypatch.setattr(client, "update_agent_runtime", lambda **kwargs: pytest.fail("an update was sent"))
+    plan = {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    with pytest.raises(AuthorizerConflict, match="allowedClients \\['another-client'\\]"):
+        fn["secure_runtime"].secure_runtime(client, plan)
 
 
 def test_secure_runtime_maps_conflicts(fn: dict[str, Any], seeded: Seeded, client: Any) -> None:
