@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from sandbox.behaviour import ENDPOINT_MODEL, LatencyProfile
 from sandbox.core import Sandbox
 
@@ -153,3 +155,22 @@ def test_a_runtime_already_holding_the_desired_authorizer_is_never_sent_one(sand
     assert runtime["authorizerConfiguration"] == desired
     assert runtime["requestHeaderConfiguration"]["requestHeaderAllowlist"] == ["Authorization"]
     assert SECURE_ENV in runtime["environmentVariables"]
+
+
+def test_check_status_may_read_only_the_runtimes_default_endpoint(sandbox: Sandbox) -> None:
+    assert sandbox.iam is not None
+    role = next(arn for arn, label in sandbox.stack_roles().items() if label == "CheckStatusFunctionRole")
+    control = sandbox.iam.client_for_role("bedrock-agentcore-control", role, "probe")
+    with sandbox.behaviour.instantly():
+        other = sandbox.client("bedrock-agentcore-control").create_agent_runtime(
+            agentRuntimeName="OtherTeamAgent",
+            agentRuntimeArtifact={"containerConfiguration": {"containerUri": f"{sandbox.account_id}.dkr.ecr.x/b:1"}},
+            roleArn=sandbox.seeded.runtime_role_arn,
+            networkConfiguration={"networkMode": "PUBLIC"},
+        )
+
+    default = control.get_agent_runtime_endpoint(agentRuntimeId=sandbox.seeded.runtime_id, endpointName="DEFAULT")
+    assert default["liveVersion"] == "1"
+    for runtime_id, endpoint_name in ((sandbox.seeded.runtime_id, "canary"), (other["agentRuntimeId"], "DEFAULT")):
+        with pytest.raises(control.exceptions.AccessDeniedException, match="bedrock-agentcore:GetAgentRuntimeEndpoint"):
+            control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=endpoint_name)
