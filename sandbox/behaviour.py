@@ -1,20 +1,28 @@
 """Make moto's bedrock-agentcore-control behave like AgentCore where the rollout depends on it.
 
-moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see docs/sandbox.md):
-- runtime/gateway/target updates leave UPDATING forever      -> UPDATING settles to READY after a few polls
+moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see docs/architecture.md):
+- statuses change on reads (or never: updates stay UPDATING)  -> time-based transitions: a LatencyProfile of realistic
+                                                                 durations, scaled by `latency_scale` for tests
+- runtime versions exist but nothing serves them              -> a DEFAULT endpoint per runtime whose liveVersion
+                                                                 moves to a new version only after it is READY, and
+                                                                 full per-version configuration the data plane serves
 - DeleteGateway is immediate and cascades targets            -> refused while targets exist; DELETING -> gone
 - gatewayUrl lacks /mcp; ids/ARNs don't look like AWS's       -> AWS formats
 - a gateway's authorizer type can change in place            -> refused ("cannot be updated")
-- re-applying an identical runtime authorizer is accepted     -> refused ("Authorizer already exists")
+- re-applying a runtime authorizer is accepted                -> refused ("Authorizer already exists") whenever the
+                                                                 runtime has one, identical or not (strict reading)
 - updating a runtime that is mid-update is accepted            -> ConflictException
-Faults (UPDATE_FAILED, FAILED, a resource that never settles) can be injected for tests and demos.
+Faults (UPDATE_FAILED, FAILED, a DEFAULT endpoint that fails to move, a resource that never settles) can be injected
+for tests and demos.
 The patches are installed for the sandbox's lifetime and removed afterwards.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,17 +35,81 @@ from moto.bedrockagentcorecontrol.exceptions import (
     ConflictException,
     ResourceNotFoundException,
 )
-from moto.moto_api import state_manager
+from moto.core.utils import utcnow
 from moto.moto_api._internal import mock_random
 
 RUNTIME_MODEL = "bedrock-agentcore-control::agent_runtime"
+ENDPOINT_MODEL = "bedrock-agentcore-control::agent_runtime_endpoint"
 GATEWAY_MODEL = "bedrock-agentcore-control::gateway"
 TARGET_MODEL = "bedrock-agentcore-control::gateway_target"
 GONE = "DELETED"  # internal marker: the record disappears the next time anyone looks
+DEFAULT_ENDPOINT = "DEFAULT"
 
 
 class ValidationException(BedrockAgentCoreControlClientError):
     code = "ValidationException"
+
+
+@dataclass(frozen=True)
+class LatencyProfile:
+    """How long each asynchronous AgentCore transition takes, in seconds, before `latency_scale`.
+
+    AWS publishes no figures: these are the orders of magnitude a console user sees (a runtime update takes about a
+    minute, a Lambda target a few seconds). What tests rely on is the order they imply, which scaling keeps: a
+    runtime is READY before its DEFAULT endpoint moves to the new version, a gateway before its targets.
+    """
+
+    runtime_create: float = 40.0
+    runtime_update: float = 45.0
+    endpoint_create: float = 10.0  # the DEFAULT endpoint, counted from the runtime's first READY
+    endpoint_update: float = 20.0  # DEFAULT moving to a new version, counted from the runtime's READY
+    gateway_create: float = 30.0
+    gateway_update: float = 15.0
+    gateway_delete: float = 20.0
+    target_create: float = 10.0
+    target_update: float = 10.0
+    target_delete: float = 5.0
+    other: float = 10.0  # any transition not named above
+
+    def seconds(self, model: str, pending: str) -> float:
+        name = _PROFILE_FIELDS.get((model, pending))
+        return float(getattr(self, name)) if name else self.other
+
+
+_PROFILE_FIELDS = {
+    (RUNTIME_MODEL, "CREATING"): "runtime_create",
+    (RUNTIME_MODEL, "UPDATING"): "runtime_update",
+    (ENDPOINT_MODEL, "CREATING"): "endpoint_create",
+    (ENDPOINT_MODEL, "UPDATING"): "endpoint_update",
+    (GATEWAY_MODEL, "CREATING"): "gateway_create",
+    (GATEWAY_MODEL, "UPDATING"): "gateway_update",
+    (GATEWAY_MODEL, "DELETING"): "gateway_delete",
+    (TARGET_MODEL, "CREATING"): "target_create",
+    (TARGET_MODEL, "UPDATING"): "target_update",
+    (TARGET_MODEL, "DELETING"): "target_delete",
+}
+
+
+class ManualClock:
+    """A clock that moves only when told (`advance`): tests decide exactly when a transition is due."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class _Step:
+    """At time `at` the record's status becomes `status` (and `effect` runs, e.g. liveVersion moves)."""
+
+    at: float
+    status: str
+    effect: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -45,6 +117,7 @@ class Faults:
     """Failures the next matching operation will run into (consumed once each)."""
 
     runtime_update_failure: str | None = None
+    endpoint_update_failure: str | None = None  # the DEFAULT endpoint fails to move to the next new version
     gateway_create_failure: str | None = None
     target_create_failure: str | None = None
     stalled_models: set[str] = field(default_factory=set)
@@ -67,17 +140,27 @@ def _random_suffix() -> str:
 class AgentCoreBehaviour:
     """Installs the AWS behaviours over moto's in-memory AgentCore control plane."""
 
-    def __init__(self, polls_to_settle: int = 2) -> None:
-        self.polls_to_settle = polls_to_settle
+    def __init__(
+        self,
+        latency: LatencyProfile | None = None,
+        latency_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`latency_scale` multiplies every duration of `latency` (0.001: a 45 s update takes 45 ms); `clock` is the
+        time source (tests may pass a manual one)."""
+        if latency_scale < 0:
+            raise ValueError(f"latency_scale must be >= 0, got {latency_scale}")
+        self.latency = latency or LatencyProfile()
+        self.latency_scale = latency_scale
+        self.clock = clock
         self.faults = Faults()
         self.mutations: list[str] = []  # every accepted mutating control-plane call, e.g. "CreateGateway my-gateway"
         self._stack = ExitStack()
+        self._lock = threading.RLock()  # statuses are read from moto's and the data planes' threads
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def install(self) -> None:
-        for model in (RUNTIME_MODEL, GATEWAY_MODEL, TARGET_MODEL):
-            state_manager.set_transition(model, {"progression": "manual", "times": self.polls_to_settle})
         backend_cls = ac_models.BedrockAgentCoreControlBackend
         response_cls = ac_responses.BedrockAgentCoreControlResponse
         patches: dict[tuple[type, str], Callable[..., Any]] = {
@@ -91,7 +174,9 @@ class AgentCoreBehaviour:
             (backend_cls, "create_gateway_target"): self._create_gateway_target,
             (backend_cls, "update_gateway_target"): self._update_gateway_target,
             (backend_cls, "delete_gateway_target"): self._delete_gateway_target,
+            (backend_cls, "get_agent_runtime_endpoint"): self._get_agent_runtime_endpoint,
             (response_cls, "get_agent_runtime"): self._get_agent_runtime_response,
+            (response_cls, "get_agent_runtime_endpoint"): self._get_agent_runtime_endpoint_response,
         }
         for (cls, name), replacement in patches.items():
             original = getattr(cls, name)
@@ -101,11 +186,27 @@ class AgentCoreBehaviour:
             self._stack.enter_context(
                 mock.patch.object(model_cls, "to_dict", self._bind(self._to_dict_with_reasons, original_to_dict))
             )
+        # One clock for every status machine: moto's own (state_manager) would advance on reads.
+        timed: tuple[type, ...] = (
+            ac_models.AgentRuntime,
+            ac_models.AgentRuntimeEndpoint,
+            ac_models.Gateway,
+            ac_models.GatewayTarget,
+        )
+        for timed_cls in timed:
+            self._stack.enter_context(mock.patch.object(timed_cls, "status", self._timed_status()))
 
     def uninstall(self) -> None:
         self._stack.close()
-        for model in (RUNTIME_MODEL, GATEWAY_MODEL, TARGET_MODEL):
-            state_manager.unset_transition(model)
+
+    @contextmanager
+    def instantly(self) -> Iterator[None]:
+        """Transitions started inside complete at once: a starting point that settled long before the test."""
+        saved, self.latency_scale = self.latency_scale, 0.0
+        try:
+            yield
+        finally:
+            self.latency_scale = saved
 
     @staticmethod
     def _bind(replacement: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,12 +217,49 @@ class AgentCoreBehaviour:
 
     # -- status machines -------------------------------------------------------------------------------------
 
-    def _settle_to(self, record: Any, pending: str, final: str, model: str) -> None:
-        """From `pending`, the next status (after `polls_to_settle` reads) is `final` - or never, if stalled."""
-        if model in self.faults.stalled_models:
-            final = pending
-        record._transitions = [(p, f) for p, f in record._transitions if p != pending] + [(pending, final)]
-        record._tick = 0
+    def _timed_status(self) -> property:
+        """`status` of a record: its steps that are due (by the clock) are applied first, in order."""
+        behaviour = self
+
+        def read(record: Any) -> str | None:
+            with behaviour._lock:
+                timeline: list[_Step] = record.__dict__.get("_timeline") or []
+                now = behaviour.clock()
+                while timeline and timeline[0].at <= now:
+                    step = timeline.pop(0)
+                    record._status = step.status
+                    if step.effect is not None:
+                        step.effect(record)
+                status: str | None = record._status
+                return status
+
+        def write(record: Any, value: str) -> None:
+            with behaviour._lock:
+                record._timeline = []  # whoever sets a status directly (moto's update()) starts a new story
+                record._status = value
+
+        return property(read, write)
+
+    def _latency(self, model: str, pending: str) -> float:
+        return self.latency.seconds(model, pending) * self.latency_scale
+
+    def _schedule(self, record: Any, steps: list[_Step], keep_before: float | None = None) -> None:
+        """Replace what is still to come for `record` with `steps` (keeping steps due before `keep_before`)."""
+        with self._lock:
+            kept = [s for s in record.__dict__.get("_timeline") or [] if keep_before is not None and s.at < keep_before]
+            record._timeline = sorted(kept + steps, key=lambda s: s.at)
+
+    def _settle_to(self, record: Any, pending: str, final: str, model: str) -> float | None:
+        """`record` is `pending` now and `final` once the latency profile's time for (model, pending) has passed - or
+        never, if the model is stalled. Returns when it settles (None: never)."""
+        with self._lock:
+            record._status = pending
+            if model in self.faults.stalled_models:
+                self._schedule(record, [])
+                return None
+            at = self.clock() + self._latency(model, pending)
+            self._schedule(record, [_Step(at, final)])
+            return at
 
     # -- runtimes --------------------------------------------------------------------------------------------
 
@@ -137,8 +275,32 @@ class AgentCoreBehaviour:
         runtime._snapshot_version()
         backend.agent_runtimes[runtime.agent_runtime_id] = runtime
         self.mutations.append(f"CreateAgentRuntime {runtime.agent_runtime_name}")
-        self._settle_to(runtime, "CREATING", "READY", RUNTIME_MODEL)
+        ready_at = self._settle_to(runtime, "CREATING", "READY", RUNTIME_MODEL)
+        self._record_version(runtime)
+        self._create_default_endpoint(backend, runtime, ready_at)
         return runtime
+
+    def _create_default_endpoint(self, backend: Any, runtime: Any, runtime_ready_at: float | None) -> None:
+        """AgentCore creates a runtime's DEFAULT endpoint with it; it serves version 1 once that version is READY."""
+        endpoint = backend.create_agent_runtime_endpoint(
+            agent_runtime_id=runtime.agent_runtime_id,
+            name=DEFAULT_ENDPOINT,
+            agent_runtime_version=runtime.agent_runtime_version,
+            description=None,
+            tags=None,
+        )
+        endpoint.agent_runtime_endpoint_arn = f"{runtime.agent_runtime_arn}/runtime-endpoint/{DEFAULT_ENDPOINT}"
+        endpoint.live_version = None
+        endpoint.failure_reason = None
+        version = runtime.agent_runtime_version
+
+        def live(record: Any) -> None:
+            record.live_version = version
+
+        steps = []
+        if runtime_ready_at is not None and ENDPOINT_MODEL not in self.faults.stalled_models:
+            steps.append(_Step(runtime_ready_at + self._latency(ENDPOINT_MODEL, "CREATING"), "READY", live))
+        self._schedule(endpoint, steps)  # CREATING (moto's initial status) until then
 
     def _update_agent_runtime(
         self, original: Callable[..., Any], backend: Any, agent_runtime_id: str, **kwargs: Any
@@ -147,8 +309,10 @@ class AgentCoreBehaviour:
         if runtime.status in ("CREATING", "UPDATING"):
             raise ConflictException(f"Agent Runtime {agent_runtime_id} is {runtime.status}; retry when it is READY")
         new_authorizer = kwargs.get("authorizer_configuration")
-        if new_authorizer is not None and new_authorizer == runtime.authorizer_configuration:
-            raise ValidationException(f"Authorizer already exists for resourceId {runtime.agent_runtime_arn}")
+        if new_authorizer is not None and runtime.authorizer_configuration:
+            # Strict reading of what real accounts report: any authorizer sent to a runtime that has one is refused,
+            # identical or different (docs/security.md, "Runtime authorizers").
+            raise ValidationException(f"Authorizer already exists for resourceId: {runtime.agent_runtime_arn}")
         arn = runtime.agent_runtime_arn
         runtime.agent_runtime_arn = f"moto:agent/{agent_runtime_id}:0"  # the shape moto's update() parses
         updated = original(backend, agent_runtime_id, **kwargs)
@@ -158,14 +322,72 @@ class AgentCoreBehaviour:
         self.mutations.append(f"UpdateAgentRuntime {agent_runtime_id}")
         failure = self.faults.take("runtime_update_failure")
         updated.failure_reason = failure
-        self._settle_to(updated, "UPDATING", "UPDATE_FAILED" if failure else "READY", RUNTIME_MODEL)
+        ready_at = self._settle_to(updated, "UPDATING", "UPDATE_FAILED" if failure else "READY", RUNTIME_MODEL)
+        self._record_version(updated)
+        if ready_at is not None and not failure:
+            self._move_default_endpoint(backend, updated, ready_at)
         return updated
+
+    @staticmethod
+    def _record_version(runtime: Any) -> None:
+        """Versions are immutable and self-contained: keep this version's whole configuration with its snapshot."""
+        snapshot = runtime.versions[-1]
+        snapshot["agentRuntimeArn"] = runtime.agent_runtime_arn
+        snapshot["configuration"] = version_configuration(runtime)
+
+    def _move_default_endpoint(self, backend: Any, runtime: Any, runtime_ready_at: float) -> None:
+        """Once the new version is READY, DEFAULT starts moving to it (UPDATING, targetVersion); it is live only
+        after the endpoint's own latency - or never, if the endpoint is stalled or the move fails."""
+        endpoint = backend.agent_runtime_endpoints.get((runtime.agent_runtime_id, DEFAULT_ENDPOINT))
+        if endpoint is None:
+            return
+        version = runtime.agent_runtime_version
+        failure = self.faults.take("endpoint_update_failure")
+
+        def begin(record: Any) -> None:
+            record.target_version = version
+            record.failure_reason = None
+            record.last_updated_at = utcnow()
+
+        def finish(record: Any) -> None:
+            if failure:
+                record.failure_reason = failure
+            else:
+                record.live_version = version
+            record.last_updated_at = utcnow()
+
+        steps = [_Step(runtime_ready_at, "UPDATING", begin)]
+        if ENDPOINT_MODEL not in self.faults.stalled_models:
+            at = runtime_ready_at + self._latency(ENDPOINT_MODEL, "UPDATING")
+            steps.append(_Step(at, "UPDATE_FAILED" if failure else "READY", finish))
+        _ = endpoint.status  # apply what is already due before the new move is planned
+        self._schedule(endpoint, steps, keep_before=runtime_ready_at)
 
     def _get_agent_runtime_response(self, original: Callable[..., Any], response: Any) -> Any:
         result = original(response)
         runtime = response.backend.agent_runtimes.get(response._get_param("agentRuntimeId"))
         if runtime is not None and getattr(runtime, "failure_reason", None) and runtime.status == "UPDATE_FAILED":
             result.result["failureReason"] = runtime.failure_reason
+        return result
+
+    def _get_agent_runtime_endpoint(
+        self, original: Callable[..., Any], backend: Any, agent_runtime_id: str, endpoint_name: str
+    ) -> Any:
+        endpoint = original(backend, agent_runtime_id, endpoint_name)
+        _ = endpoint.status  # due transitions first: they move liveVersion/targetVersion, which are read next
+        return endpoint
+
+    def _get_agent_runtime_endpoint_response(self, original: Callable[..., Any], response: Any) -> Any:
+        result = original(response)
+        for key in ("liveVersion", "targetVersion"):
+            if result.result.get(key) is None:
+                result.result.pop(key, None)
+        if result.result.get("status") in ("CREATE_FAILED", "UPDATE_FAILED"):
+            endpoint = response.backend.agent_runtime_endpoints.get(
+                (response._get_param("agentRuntimeId"), response._get_param("endpointName"))
+            )
+            if endpoint is not None and getattr(endpoint, "failure_reason", None):
+                result.result["failureReason"] = endpoint.failure_reason
         return result
 
     # -- gateways --------------------------------------------------------------------------------------------
@@ -266,9 +488,45 @@ class AgentCoreBehaviour:
         return result
 
 
+def version_configuration(runtime: Any) -> dict[str, Any]:
+    """A runtime record's configuration (its public attributes, copied), as one version holds it."""
+    return {k: copy.deepcopy(v) for k, v in vars(runtime).items() if not k.startswith("_") and k != "versions"}
+
+
+@dataclass(frozen=True)
+class LiveVersion:
+    """What a runtime's DEFAULT endpoint serves right now."""
+
+    version: str | None  # None: nothing is live yet (endpoint CREATING, or runtime not READY without an endpoint)
+    status: str  # the endpoint's status (the runtime's when it has no endpoint)
+    configuration: Mapping[str, Any]  # that version's record attributes, e.g. "authorizer_configuration"
+
+
+def live_version(backend: Any, runtime: Any) -> LiveVersion:
+    """The version DEFAULT serves, with its configuration, read from the control-plane records.
+
+    A runtime without a DEFAULT endpoint record exists only in plain moto (without this behaviour installed): there
+    the record is the only version, served once READY.
+    """
+    endpoint = backend.agent_runtime_endpoints.get((runtime.agent_runtime_id, DEFAULT_ENDPOINT))
+    if endpoint is None:
+        status = str(runtime.status)
+        return LiveVersion(runtime.agent_runtime_version if status == "READY" else None, status, vars(runtime))
+    status = str(endpoint.status)  # applies due transitions first
+    live = endpoint.live_version
+    if live is None:
+        return LiveVersion(None, status, {})
+    if live == runtime.agent_runtime_version:
+        return LiveVersion(live, status, vars(runtime))
+    for snapshot in runtime.versions:
+        if snapshot.get("agentRuntimeVersion") == live and "configuration" in snapshot:
+            return LiveVersion(live, status, snapshot["configuration"])
+    raise LookupError(f"runtime {runtime.agent_runtime_id} has no configuration recorded for live version {live}")
+
+
 @contextmanager
-def agentcore_behaviour(polls_to_settle: int = 2) -> Iterator[AgentCoreBehaviour]:
-    behaviour = AgentCoreBehaviour(polls_to_settle)
+def agentcore_behaviour(**kwargs: Any) -> Iterator[AgentCoreBehaviour]:
+    behaviour = AgentCoreBehaviour(**kwargs)
     behaviour.install()
     try:
         yield behaviour

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto import mock_aws
 
-from sandbox.behaviour import AgentCoreBehaviour
+from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
 from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
@@ -40,6 +40,9 @@ FAKE_CREDENTIALS = {
 }
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+# AgentCore's latencies (about a minute for a runtime update) scaled so a test's transitions take milliseconds, yet
+# still one after the other in AWS's order.
+TEST_LATENCY_SCALE = 0.001
 
 # moto's ASL interpreter logs every failed state with a full stack dump; the execution history has the facts.
 for noisy in ("moto.stepfunctions.parser", "moto.stepfunctions"):
@@ -56,14 +59,16 @@ class Sandbox:
         stack_name: str = "agentcore-secure-rollout",
         poll_seconds: int = 0,
         max_polls: int = 30,
-        polls_to_settle: int = 2,
+        latency_scale: float = TEST_LATENCY_SCALE,
+        latency: LatencyProfile | None = None,
         parameter_overrides: dict[str, str] | None = None,
         enforce_iam: bool = True,
         audit_iam: bool = False,
     ) -> None:
         """`enforce_iam`: every call a function or the state machine makes is evaluated against its role's policies as
         AWS would, and denied with AWS's error (see sandbox/iam). `audit_iam`: evaluated and recorded in
-        `self.iam.audit`, never denied (to list everything a run needs)."""
+        `self.iam.audit`, never denied (to list everything a run needs). `latency` (default: AWS-like durations) times
+        AgentCore's asynchronous transitions, multiplied by `latency_scale` (1.0: real time)."""
         self.root = root
         self.region = region
         self.account_id = ACCOUNT_ID
@@ -71,7 +76,7 @@ class Sandbox:
         self.poll_seconds = poll_seconds
         self.max_polls = max_polls
         self.parameter_overrides = dict(parameter_overrides or {})
-        self.behaviour = AgentCoreBehaviour(polls_to_settle)
+        self.behaviour = AgentCoreBehaviour(latency, latency_scale)
         self.lambdas = InProcessLambdas(self.account_id, region)
         self._stack = ExitStack()
         self._saved_env: dict[str, str] = {}
@@ -140,7 +145,8 @@ class Sandbox:
             self._set_env({"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.runtime_plane.base_url})
 
             # The tutorial's starting point exists before this app is deployed (its pool and roles are parameters).
-            self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
+            with self.behaviour.instantly():  # the tutorial's resources settled long before the rollout
+                self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
             self._attach_tutorial_log_policy()
             self.events = EventBridge(
                 self.account_id, self.region, self.iam.client_for_role if self.iam is not None else None

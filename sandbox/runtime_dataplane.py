@@ -1,12 +1,14 @@
 """AgentCore Runtime's data plane (InvokeAgentRuntime over HTTP), served on 127.0.0.1.
 
 `POST /runtimes/{url-encoded runtime ARN}/invocations?qualifier=DEFAULT` is answered the way AgentCore answers it,
-from the runtime record in moto's bedrock-agentcore-control backend as it is at that moment: unknown ARN -> 404,
-more than one Authorization header (or one joining two credentials) -> 403 whatever the authorizer, the record's
-CUSTOM_JWT authorizer enforced on the one header (no authorizer = open; a token in the query string is never read
-and request lines are logged without their query), runtime not READY -> 409, session id checked,
-then the request goes to the runtime's agent process (started with the record's environment variables) with only
-the headers on the record's requestHeaderAllowlist, and the agent's answer is streamed back chunk by chunk.
+by the version the DEFAULT endpoint serves at that moment (its liveVersion, read from moto's
+bedrock-agentcore-control records with that version's own configuration - not the latest update, which is live only
+once the endpoint has moved to it): unknown ARN -> 404, more than one Authorization header (or one joining two
+credentials) -> 403 whatever the authorizer, the live version's CUSTOM_JWT authorizer enforced on the one header (no
+authorizer = open; a token in the query string is never read and request lines are logged without their query),
+nothing live yet -> 409, session id checked, then the request goes to the runtime's agent process (started with the
+live version's environment variables) with only the headers on its requestHeaderAllowlist, and the agent's answer is
+streamed back chunk by chunk.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import httpx
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.agent_host import AgentProcessPool, AgentStartError
+from sandbox.behaviour import live_version
 from sandbox.jwt_verify import Decision, JwtVerifier, ambiguous_authorization, default_verifier
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class InvocationRecord:
     request_id: str
     forwarded_headers: tuple[str, ...] = ()
     streamed_bytes: int = 0
+    version: str | None = None  # the runtime version that answered (DEFAULT's liveVersion)
 
 
 class _Refusal(Exception):
@@ -80,15 +84,17 @@ class _Refusal(Exception):
         self.message = message
         self.headers = headers or {}
         self.runtime_id: str | None = None
+        self.version: str | None = None
 
 
 @dataclass(frozen=True)
 class _RuntimeView:
-    """The fields of the runtime record this request needs, read once at request time."""
+    """The fields of the live version this request needs, read once at request time."""
 
     runtime_id: str
     runtime_arn: str
-    status: str | None
+    version: str | None  # None: nothing live yet
+    status: str  # the DEFAULT endpoint's status
     authorizer_configuration: dict[str, Any] | None
     header_allowlist: tuple[str, ...]
     environment: dict[str, str]
@@ -202,14 +208,17 @@ class RuntimeDataPlane:
         backend = bedrockagentcorecontrol_backends[self.account_id][self.region]
         for runtime in list(backend.agent_runtimes.values()):
             if runtime.agent_runtime_arn == runtime_arn:
-                headers = (runtime.request_header_configuration or {}).get("requestHeaderAllowlist") or []
+                live = live_version(backend, runtime)
+                config = live.configuration
+                headers = (config.get("request_header_configuration") or {}).get("requestHeaderAllowlist") or []
                 return _RuntimeView(
                     runtime_id=runtime.agent_runtime_id,
                     runtime_arn=runtime.agent_runtime_arn,
-                    status=runtime.status,  # reading does not count as a poll: only GetAgentRuntime advances it
-                    authorizer_configuration=runtime.authorizer_configuration or None,
+                    version=live.version,
+                    status=live.status,
+                    authorizer_configuration=config.get("authorizer_configuration") or None,
                     header_allowlist=tuple(str(h) for h in headers),
-                    environment={str(k): str(v) for k, v in (runtime.environment_variables or {}).items()},
+                    environment={str(k): str(v) for k, v in (config.get("environment_variables") or {}).items()},
                 )
         return None
 
@@ -224,7 +233,7 @@ class RuntimeDataPlane:
         try:
             return runtime, self._authorize(handler, runtime, query)
         except _Refusal as refusal:
-            refusal.runtime_id = runtime.runtime_id
+            refusal.runtime_id, refusal.version = runtime.runtime_id, runtime.version
             raise
 
     def _authorize(self, handler: _DataPlaneHandler, runtime: _RuntimeView, query: dict[str, str]) -> Decision:
@@ -249,8 +258,12 @@ class RuntimeDataPlane:
         if not decision.allowed:
             raise _Refusal(403, "AccessDeniedException", f"OAuth authorization failed: {decision.reason}")
         # Authorization first: an unauthenticated caller learns nothing about the runtime's state or the request.
-        if runtime.status != "READY":
-            raise _Refusal(409, "RetryableConflictException", f"Agent runtime {runtime.runtime_id} is {runtime.status}")
+        # Nothing live yet (a new runtime's DEFAULT endpoint is CREATING) is the only state that cannot answer: while
+        # an update is rolled out, DEFAULT keeps serving the version that is live.
+        if runtime.version is None:
+            raise _Refusal(
+                409, "RetryableConflictException", f"Agent runtime {runtime.runtime_id} endpoint is {runtime.status}"
+            )
         session_id = handler.headers.get(SESSION_HEADER) or ""
         low, high = SESSION_ID_LENGTH
         if not low <= len(session_id) <= high:
@@ -289,6 +302,7 @@ class RuntimeDataPlane:
                     None,
                     refusal.message,
                     request_id,
+                    version=refusal.version,
                 )
             )
             handler.send_error_json(refusal.status, refusal.error_type, refusal.message, refusal.headers, request_id)
@@ -307,6 +321,7 @@ class RuntimeDataPlane:
                     request_id,
                     forwarded,
                     streamed,
+                    runtime.version,
                 )
             )
 

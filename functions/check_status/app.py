@@ -35,6 +35,16 @@ def _runtime_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tup
     return _settled(record, control.RUNTIME_PENDING, control.runtime_failure, resource, max_polls, "runtime")
 
 
+def _runtime_live(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    """The version an update created (`version`) is served by the runtime's DEFAULT endpoint."""
+    version = resource.get("version")
+    if not isinstance(version, str) or not version:
+        raise InvalidExecutionInput(f"check_status runtimeLive needs the runtime version; got {version!r}")
+    endpoint = control.get_default_endpoint(client, resource["id"])
+    ready = control.version_live(endpoint, version, resource["attempt"], max_polls, f"runtime {resource['id']}")
+    return f"{endpoint.get('status')} (live version {endpoint.get('liveVersion')}, waiting for {version})", ready
+
+
 def _gateway_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
     record = control.get_gateway(client, resource["id"])
     return _settled(record, control.GATEWAY_PENDING, control.gateway_failure, resource, max_polls, "gateway")
@@ -68,6 +78,7 @@ def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
 
 CHECKS = {
     "runtime": _runtime_ready,
+    "runtimeLive": _runtime_live,
     "gateway": _gateway_ready,
     "targets": _targets_ready,
     "gatewayDeleted": _gateway_gone,

@@ -54,7 +54,14 @@ def point_runtime(
     request = control.runtime_update_request(runtime, environment=environment, artifact=new_artifact)
     with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} ({env_var})"):
         response = client.update_agent_runtime(**request)
-    return {**result, "changed": True, "ready": False, "status": response.get("status")}
+    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
+    return {
+        **result,
+        "changed": True,
+        "ready": False,
+        "status": response.get("status"),
+        "version": response["agentRuntimeVersion"],
+    }
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -14,11 +14,19 @@ logger = Logger()
 tracer = Tracer()
 
 
-def _runtime_problems(runtime: dict[str, Any], config: dict[str, Any], gateway_url: str | None) -> list[str]:
+def _runtime_problems(
+    runtime: dict[str, Any], endpoint: dict[str, Any], config: dict[str, Any], gateway_url: str | None
+) -> list[str]:
     cognito, env_var = config["cognito"], config["settings"]["gatewayUrlEnvVar"]
     problems = []
     if runtime.get("status") != control.READY:
         problems.append(f"runtime status is {runtime.get('status')}, expected READY")
+    # What is verified below is the latest version; callers meet the one DEFAULT serves.
+    if (endpoint.get("status"), endpoint.get("liveVersion")) != (control.READY, runtime.get("agentRuntimeVersion")):
+        problems.append(
+            f"runtime endpoint {control.DEFAULT_ENDPOINT} is {endpoint.get('status')} serving version "
+            f"{endpoint.get('liveVersion')}, expected READY serving version {runtime.get('agentRuntimeVersion')}"
+        )
     if not authorizer_secure(runtime.get("authorizerConfiguration"), cognito):
         problems.append("runtime authorizer does not trust exactly the deployed pool, client and scopes")
     if not control.allows_authorization_header(control.header_allowlist(runtime)):
@@ -80,9 +88,11 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
     gateway = control.get_gateway(client, found["gatewayId"]) if found else None
     targets = control.list_targets(client, gateway["gatewayId"]) if gateway else []
     runtime = control.get_runtime(client, config["runtime"]["id"])
+    endpoint = control.get_default_endpoint(client, config["runtime"]["id"])
     gateway_url = control.normalize_gateway_url(gateway["gatewayUrl"]) if gateway else None
 
-    problems = _runtime_problems(runtime, config, gateway_url) + _gateway_problems(gateway, targets, config, plan)
+    problems = _runtime_problems(runtime, endpoint, config, gateway_url)
+    problems += _gateway_problems(gateway, targets, config, plan)
     old_name = settings["oldGatewayName"]
     old_deleted = old_name == settings["gatewayName"] or control.find_gateway(client, old_name) is None
     if not old_deleted:
@@ -96,6 +106,8 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
         "runtime": {
             "id": runtime["agentRuntimeId"],
             "name": runtime.get("agentRuntimeName"),
+            "version": runtime.get("agentRuntimeVersion"),
+            "liveVersion": endpoint.get("liveVersion"),
             "authorizer": {"before": plan["runtime"]["authorizerBefore"], "after": runtime["authorizerConfiguration"]},
             "requestHeaderAllowlist": {
                 "before": plan["runtime"]["allowlistBefore"],

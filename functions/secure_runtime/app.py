@@ -24,7 +24,14 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
     )
     with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']}"):
         response = client.update_agent_runtime(**request)
-    return {**result, "changed": True, "ready": False, "status": response.get("status")}
+    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
+    return {
+        **result,
+        "changed": True,
+        "ready": False,
+        "status": response.get("status"),
+        "version": response["agentRuntimeVersion"],
+    }
 
 
 def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from sandbox_helpers import (
 from strands.tools.mcp import MCPClient
 
 from sandbox.agent_host import AgentProcessPool
-from sandbox.behaviour import AgentCoreBehaviour
+from sandbox.behaviour import AgentCoreBehaviour, ManualClock
 from sandbox.cognito import CognitoServer
 from sandbox.gateway_dataplane import AUTH_ERROR_CODE, MCP_SESSION_ID_HEADER, GatewayDataPlane
 from sandbox.jwt_verify import MAX_TOKEN_CHARS
@@ -63,12 +63,16 @@ TEST_HANDLERS = {
 ECHO_SCHEMA = [{"name": "echo", "description": "Echo the event.", "inputSchema": {"type": "object"}}]
 
 
+CLOCK = ManualClock()
+MINUTE = 60.0  # longer than any transition of the default latency profile
+
+
 # -- fixtures --------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def behaviour(aws: None) -> Iterator[AgentCoreBehaviour]:
-    agentcore = AgentCoreBehaviour(polls_to_settle=1)  # AWS ids/URLs, DELETING, CREATING until polled
+    agentcore = AgentCoreBehaviour(clock=CLOCK)  # AWS ids/URLs, DELETING, CREATING until the test moves time on
     agentcore.install()
     try:
         yield agentcore
@@ -140,6 +144,7 @@ def _settle(read: Callable[[], dict[str, Any]], what: str) -> None:
     for _ in range(10):
         if read()["status"] == "READY":
             return
+        CLOCK.advance(MINUTE)
     raise AssertionError(f"{what} never became READY")
 
 
@@ -540,11 +545,12 @@ def test_unknown_and_deleted_gateways_are_404(
         control.delete_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
     control.delete_gateway(gatewayIdentifier=gateway_id)
     while_deleting = post_initialize(http, url)
-    for _ in range(5):  # DELETING -> gone after polls
+    for _ in range(5):  # DELETING -> gone once its time has passed
         try:
             control.get_gateway(gatewayIdentifier=gateway_id)
         except control.exceptions.ResourceNotFoundException:
             break
+        CLOCK.advance(MINUTE)
     else:
         raise AssertionError("gateway deletion never finished")
     after_deletion = post_initialize(http, url)
@@ -695,6 +701,7 @@ def test_token_travels_from_the_caller_through_the_agent_to_the_lambda(
     plane: GatewayDataPlane,
     make_gateway: MakeGateway,
     make_runtime: Callable[..., dict[str, Any]],
+    behaviour: AgentCoreBehaviour,
     cognito: CognitoServer,
     pool: Pool,
     http: httpx.Client,
@@ -703,12 +710,13 @@ def test_token_travels_from_the_caller_through_the_agent_to_the_lambda(
     """The real agent (agent/main.py) behind the runtime data plane, pointed at a JWT gateway by its AWS URL."""
     authorizer = jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id])
     gateway = make_gateway("e2e-gateway", authorizer, targets=("WarrantyCheck",))
-    runtime = make_runtime(
-        "GatewayE2EAgent",
-        authorizerConfiguration=authorizer,
-        requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]},
-        environmentVariables={"AGENT_MODEL_PROVIDER": "offline-deterministic", GATEWAY_ENV: gateway["gatewayUrl"]},
-    )
+    with behaviour.instantly():  # a runtime that is READY and live on DEFAULT
+        runtime = make_runtime(
+            "GatewayE2EAgent",
+            authorizerConfiguration=authorizer,
+            requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]},
+            environmentVariables={"AGENT_MODEL_PROVIDER": "offline-deterministic", GATEWAY_ENV: gateway["gatewayUrl"]},
+        )
     token = fetch_token(http, cognito, pool)
     before = len(plane.calls)
 

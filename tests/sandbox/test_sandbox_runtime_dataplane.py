@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from sandbox_helpers import (
 )
 
 from sandbox.agent_host import AgentProcessPool
-from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.cognito import CognitoServer
 from sandbox.runtime_dataplane import REQUEST_ID_HEADER, SESSION_HEADER, RuntimeDataPlane
 
@@ -305,45 +303,6 @@ def test_agent_failure_is_a_runtime_client_error(
 
     assert response.status_code == 424
     assert response.json()["__type"] == "RuntimeClientError"
-
-
-def test_aws_shaped_arn_and_update_lifecycle(
-    http: httpx.Client,
-    dataplane: RuntimeDataPlane,
-    control: Any,
-    make_runtime: MakeRuntime,
-    cognito: CognitoServer,
-    pool: Pool,
-) -> None:
-    """With the sandbox's AgentCore behaviour: runtime/<id> ARNs, UPDATING answers 409, READY enforces the update."""
-    behaviour = AgentCoreBehaviour(polls_to_settle=2)
-    behaviour.install()
-    try:
-        runtime = make_runtime("Lifecycle")
-        arn, runtime_id = runtime["agentRuntimeArn"], runtime["agentRuntimeId"]
-        assert arn == f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT_ID}:runtime/{runtime_id}"
-        assert invoke(http, dataplane, arn, invoke_headers()).status_code == 200
-
-        current = control.get_agent_runtime(agentRuntimeId=runtime_id)
-        control.update_agent_runtime(
-            agentRuntimeId=runtime_id,
-            agentRuntimeArtifact=current["agentRuntimeArtifact"],
-            roleArn=current["roleArn"],
-            networkConfiguration=current["networkConfiguration"],
-            authorizerConfiguration=jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id]),
-        )
-        token = fetch_token(http, cognito, pool)
-        updating = invoke(http, dataplane, arn, invoke_headers(token))
-        assert updating.status_code == 409
-        assert updating.json()["__type"] == "RetryableConflictException"
-
-        deadline = time.monotonic() + 5
-        while control.get_agent_runtime(agentRuntimeId=runtime_id)["status"] != "READY":
-            assert time.monotonic() < deadline, "runtime never settled"
-        assert invoke(http, dataplane, arn, invoke_headers()).status_code == 401
-        assert invoke(http, dataplane, arn, invoke_headers(token)).status_code == 200
-    finally:
-        behaviour.uninstall()
 
 
 def test_tokens_and_secrets_never_reach_logs_or_records(

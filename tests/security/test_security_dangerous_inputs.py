@@ -32,12 +32,13 @@ class TeamB:
 def team_b(secured: Sandbox) -> TeamB:
     """Another team's gateway (with a target), runtime and parameters in the same account."""
     control = secured.client("bedrock-agentcore-control")
-    gateway = control.create_gateway(
-        name="team-b-gateway",
-        roleArn=secured.seeded.gateway_role_arn,
-        protocolType="MCP",
-        authorizerType="NONE",
-    )
+    with secured.behaviour.instantly():  # set up long before this rollout
+        gateway = control.create_gateway(
+            name="team-b-gateway",
+            roleArn=secured.seeded.gateway_role_arn,
+            protocolType="MCP",
+            authorizerType="NONE",
+        )
     for _ in range(10):
         if control.get_gateway(gatewayIdentifier=gateway["gatewayId"])["status"] == "READY":
             break

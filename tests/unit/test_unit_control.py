@@ -13,6 +13,7 @@ from rollout_core.errors import (
     AgentCoreBusy,
     AgentCoreThrottled,
     AmbiguousResourceName,
+    AuthorizerConflict,
     GatewayCreateFailed,
     GatewayDeleteFailed,
     GatewayTargetFailed,
@@ -103,12 +104,25 @@ def test_update_request_sends_a_new_authorizer_and_allowlist() -> None:
             assert request[field] == value, field
 
 
-def test_update_request_never_resends_an_identical_authorizer() -> None:
+def test_update_request_sends_an_authorizer_only_to_a_runtime_without_one() -> None:
     runtime = get_runtime_like(authorizerConfiguration=copy.deepcopy(SECURE))
     assert "authorizerConfiguration" not in control.runtime_update_request(runtime, authorizer=copy.deepcopy(SECURE))
     assert "authorizerConfiguration" not in control.runtime_update_request(runtime)
     changed = control.jwt_authorizer(DISCOVERY_URL, "another-client", [SCOPE], SECURE)
-    assert control.runtime_update_request(runtime, authorizer=changed)["authorizerConfiguration"] == changed
+    with pytest.raises(AuthorizerConflict, match="Authorizer already exists"):
+        control.runtime_update_request(runtime, authorizer=changed)
+    unsecured = get_runtime_like()
+    assert control.runtime_update_request(unsecured, authorizer=SECURE)["authorizerConfiguration"] == SECURE
+
+
+def test_describe_authorizer_names_what_it_checks() -> None:
+    claims = [{"inboundTokenClaimName": "dept", "inboundTokenClaimValueType": "STRING"}]
+    jwt = {**SECURE["customJWTAuthorizer"], "allowedAudience": ["api"], "customClaims": claims}
+    assert control.describe_authorizer({"customJWTAuthorizer": jwt}) == (
+        f"discoveryUrl {DISCOVERY_URL}, allowedClients ['{CLIENT_ID}'], allowedAudience ['api'], "
+        f"allowedScopes ['{SCOPE}'], 1 customClaims rule(s)"
+    )
+    assert control.describe_authorizer(None) == "none"
 
 
 def test_update_request_replaces_the_artifact_when_asked() -> None:
@@ -495,6 +509,51 @@ def test_settle_failed_status_raises_the_failure_with_reasons() -> None:
 def test_settle_unknown_status_without_failure_times_out() -> None:
     with pytest.raises(ResourceWaitTimeout, match="gateway g is in unexpected status WEIRD"):
         control.settle("WEIRD", control.GATEWAY_PENDING, None, 0, 5, "gateway g")
+
+
+def _endpoint(status: str, live: str | None, target: str | None, **extra: Any) -> dict[str, Any]:
+    record = {"status": status, "liveVersion": live, "targetVersion": target, **extra}
+    return {k: v for k, v in record.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        pytest.param(_endpoint("READY", "1", "1"), id="not-moved-yet"),
+        pytest.param(_endpoint("UPDATING", "1", "2"), id="moving"),
+        pytest.param(_endpoint("UPDATING", "2", "2"), id="live-but-not-ready"),
+        pytest.param(_endpoint("CREATING", None, "1"), id="no-live-version"),
+    ],
+)
+def test_version_live_polls_again_until_default_serves_the_version(endpoint: dict[str, Any]) -> None:
+    assert control.version_live(endpoint, "2", 0, 5, "runtime rt") is False
+
+
+def test_version_live_when_default_serves_it() -> None:
+    assert control.version_live(_endpoint("READY", "2", "2"), "2", 4, 5, "runtime rt") is True
+
+
+def test_version_live_failed_endpoint_is_a_runtime_update_failure_with_the_reason() -> None:
+    failed = _endpoint("UPDATE_FAILED", "1", "2", failureReason="health check failed")
+    with pytest.raises(RuntimeUpdateFailed) as error:
+        control.version_live(failed, "2", 0, 5, "runtime rt")
+    assert str(error.value) == (
+        "runtime rt: DEFAULT endpoint is UPDATE_FAILED (live version 1, target 2); version 2 did not go live: "
+        "health check failed"
+    )
+
+
+@pytest.mark.parametrize(
+    "endpoint", [_endpoint("UPDATING", "2", "3"), _endpoint("READY", "3", "3")], ids=["moving-on", "moved-on"]
+)
+def test_version_live_superseded_version_fails_instead_of_waiting(endpoint: dict[str, Any]) -> None:
+    with pytest.raises(RuntimeUpdateFailed, match="moved past version 2, which this rollout created"):
+        control.version_live(endpoint, "2", 0, 5, "runtime rt")
+
+
+def test_version_live_times_out_on_the_poll_budget() -> None:
+    with pytest.raises(ResourceWaitTimeout, match=r"version 2 still not live after 5 polls \(maxPolls=5\)"):
+        control.version_live(_endpoint("UPDATING", "1", "2"), "2", 4, 5, "runtime rt")
 
 
 def test_failure_messages() -> None:

@@ -10,6 +10,7 @@ import pytest
 from rollout_core import control
 from rollout_core.errors import (
     AgentCoreBusy,
+    AuthorizerConflict,
     GatewayCreateFailed,
     GatewayDeleteFailed,
     GatewayTargetFailed,
@@ -68,8 +69,20 @@ def fn(powertools_env: None) -> dict[str, Any]:
 
 
 def make_ready(backend: Any, runtime_id: str) -> None:
-    """moto leaves an updated runtime UPDATING forever; AWS settles it to READY."""
-    backend.agent_runtimes[runtime_id].status = "READY"
+    """moto leaves an updated runtime UPDATING forever; AWS settles it to READY, then DEFAULT serves the version."""
+    runtime = backend.agent_runtimes[runtime_id]
+    runtime.status = "READY"
+    default_endpoint(backend, runtime_id).update(agent_runtime_version=runtime.agent_runtime_version, description=None)
+    make_live(backend, runtime_id)
+
+
+def default_endpoint(backend: Any, runtime_id: str) -> Any:
+    return backend.agent_runtime_endpoints[(runtime_id, "DEFAULT")]
+
+
+def make_live(backend: Any, runtime_id: str) -> None:
+    endpoint = default_endpoint(backend, runtime_id)
+    endpoint.status, endpoint.live_version = "READY", endpoint.target_version
 
 
 def runtime_record(client: Any, runtime_id: str) -> dict[str, Any]:
@@ -220,6 +233,7 @@ def test_secure_runtime_full_replace_keeps_every_setting(
     assert result["changed"] is True
     assert result["ready"] is False
     assert result["status"] == "UPDATING"
+    assert result["version"] == "2"  # from the UpdateAgentRuntime response: the version to wait for on DEFAULT
 
     after = runtime_record(client, seeded.runtime_id)
     assert after["authorizerConfiguration"] == SECURE
@@ -253,6 +267,19 @@ def test_secure_runtime_without_description(fn: dict[str, Any], client: Any) -> 
     assert record["description"] == ""
     assert fn["secure_runtime"].secure_runtime(client, plan)["changed"] is True
     assert runtime_record(client, runtime["agentRuntimeId"])["authorizerConfiguration"] == SECURE
+
+
+def test_secure_runtime_never_sends_an_authorizer_to_a_runtime_that_has_one(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan was made, then someone put another authorizer on the runtime: refused before any request."""
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+        DISCOVERY_URL, "another-client", [SCOPE]
+    )
+    monkeypatch.setattr(client, "update_agent_runtime", lambda **kwargs: pytest.fail("an update was sent"))
+    plan = {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    with pytest.raises(AuthorizerConflict, match="allowedClients \\['another-client'\\]"):
+        fn["secure_runtime"].secure_runtime(client, plan)
 
 
 def test_secure_runtime_maps_conflicts(fn: dict[str, Any], seeded: Seeded, client: Any) -> None:
@@ -509,6 +536,46 @@ def test_check_runtime(fn: dict[str, Any], client: Any, seeded: Seeded, backend:
         check(fn, client, "runtime", seeded.runtime_id)
 
 
+def check_live(fn: dict[str, Any], client: Any, runtime_id: str, version: Any, attempt: int = 0) -> Any:
+    resource = {"kind": "runtimeLive", "id": runtime_id, "version": version, "attempt": attempt}
+    return fn["check_status"].check(client, resource, 5)
+
+
+def test_check_runtime_live_waits_for_default_to_serve_the_version(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
+) -> None:
+    update = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    backend.agent_runtimes[seeded.runtime_id].status = "READY"  # READY, but DEFAULT still serves version 1
+    waiting = check_live(fn, client, seeded.runtime_id, update["version"])
+    default_endpoint(backend, seeded.runtime_id).update(agent_runtime_version=update["version"], description=None)
+    moving = check_live(fn, client, seeded.runtime_id, update["version"], attempt=1)
+    make_live(backend, seeded.runtime_id)
+    live = check_live(fn, client, seeded.runtime_id, update["version"], attempt=2)
+
+    assert [(r["ready"], r["attempt"]) for r in (waiting, moving, live)] == [(False, 1), (False, 2), (True, 3)]
+    assert moving["status"] == "UPDATING (live version 1, waiting for 2)"
+    assert live == {
+        "kind": "runtimeLive",
+        "id": seeded.runtime_id,
+        "version": "2",
+        "status": "READY (live version 2, waiting for 2)",
+        "ready": True,
+        "attempt": 3,
+    }
+
+
+def test_check_runtime_live_failures(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    endpoint = default_endpoint(backend, seeded.runtime_id)
+    endpoint.update(agent_runtime_version="2", description=None)
+    with pytest.raises(ResourceWaitTimeout, match="version 2 still not live after 5 polls"):
+        check_live(fn, client, seeded.runtime_id, "2", attempt=4)
+    endpoint.status = "UPDATE_FAILED"
+    with pytest.raises(RuntimeUpdateFailed, match="DEFAULT endpoint is UPDATE_FAILED"):
+        check_live(fn, client, seeded.runtime_id, "2")
+    with pytest.raises(InvalidExecutionInput, match="runtimeLive needs the runtime version; got None"):
+        check_live(fn, client, seeded.runtime_id, None)
+
+
 def test_check_gateway(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
     assert check(fn, client, "gateway", seeded.old_gateway_id)["status"] == "READY"
     backend.gateways[seeded.old_gateway_id].status = "UPDATING"
@@ -575,6 +642,7 @@ def test_point_runtime_preserves_other_env_vars(fn: dict[str, Any], client: Any,
     result = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
     assert result["changed"] is True
     assert result["ready"] is False
+    assert result["version"] == "2"
     assert result["before"] is None
     assert result["after"] == NEW_URL + "/mcp"
     after = runtime_record(client, seeded.runtime_id)
@@ -660,6 +728,7 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(
     assert report["changed"] is True
     assert report["oldGatewayDeleted"] is True
     assert report["runtime"]["authorizer"] == {"before": None, "after": SECURE}
+    assert (report["runtime"]["version"], report["runtime"]["liveVersion"]) == ("3", "3")
     assert report["runtime"]["requestHeaderAllowlist"]["after"][-1] == "Authorization"
     assert report["runtime"]["gatewayUrlEnvVar"] == {
         "name": NEW_ENV_VAR,
@@ -693,10 +762,12 @@ def test_report_flags_drift_after_rollout(
         **control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
     )  # moto leaves it UPDATING
     backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
+    default_endpoint(backend, config["runtime"]["id"]).live_version = "2"
     with pytest.raises(RolloutVerificationFailed) as caught:
         fn["report"].build_report(client, state)
     message = str(caught.value)
     assert "runtime status is UPDATING, expected READY" in message
+    assert "runtime endpoint DEFAULT is READY serving version 2, expected READY serving version 3" in message
     assert "target(s) not READY: WarrantyCheck" in message
     assert "target WarrantyCheck does not call the Lambda ARN from SSM" in message
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from rollout_core import control
-from rollout_core.errors import AmbiguousResourceName, GatewayNotFound, InvalidConfiguration
+from rollout_core.errors import AmbiguousResourceName, AuthorizerConflict, GatewayNotFound, InvalidConfiguration
 from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
 from unit_support import (
     CLIENT_ID,
@@ -264,18 +264,56 @@ def test_plan_runtime_keeps_a_satisfying_authorizer_but_adds_the_header() -> Non
     assert plan["allowlistAfter"] == ["Authorization"]
 
 
-def test_plan_runtime_replaces_an_audience_checking_authorizer() -> None:
-    audience = {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedAudience": ["api"]}}
-    runtime = {
+COGNITO = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
+
+
+def _runtime_with(authorizer: dict[str, Any]) -> dict[str, Any]:
+    return {
         "agentRuntimeId": "rt",
         "agentRuntimeArn": "arn:rt",
-        "authorizerConfiguration": audience,
+        "agentRuntimeName": "CustomerSupport",
+        "authorizerConfiguration": authorizer,
         "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
     }
-    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
-    assert plan["updateRequired"] is True
-    assert plan["authorizerAfter"] == SECURE
-    assert plan["allowlistAfter"] == ["Authorization"]
+
+
+@pytest.mark.parametrize(
+    ("current", "shown"),
+    [
+        pytest.param(
+            {"customJWTAuthorizer": {**SECURE["customJWTAuthorizer"], "allowedAudience": ["api"]}},
+            "allowedAudience ['api']",
+            id="audience-check",
+        ),
+        pytest.param(
+            control.jwt_authorizer(DISCOVERY_URL, "another-client", [SCOPE]),
+            "allowedClients ['another-client']",
+            id="other-client",
+        ),
+        pytest.param(
+            control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Other9999"), CLIENT_ID, [SCOPE]),
+            "us-east-1_Other9999",
+            id="other-pool",
+        ),
+    ],
+)
+def test_plan_runtime_refuses_to_replace_a_different_authorizer(current: dict[str, Any], shown: str) -> None:
+    """AgentCore refuses any authorizer sent to a runtime that has one: a different one stops the plan."""
+    with pytest.raises(AuthorizerConflict) as conflict:
+        plan_runtime(_runtime_with(current), COGNITO)
+    message = str(conflict.value)
+    assert "runtime CustomerSupport already has a JWT authorizer that differs from the desired one" in message
+    assert shown in message.split("desired [")[0]  # in the "current" part
+    assert f"desired [discoveryUrl {DISCOVERY_URL}, allowedClients ['{CLIENT_ID}'], allowedScopes ['{SCOPE}']]" in (
+        message
+    )
+    assert "remove the runtime's authorizer" in message
+
+
+def test_plan_runtime_adds_the_authorizer_to_a_runtime_without_one() -> None:
+    runtime = {"agentRuntimeId": "rt", "agentRuntimeArn": "arn:rt", "authorizerConfiguration": None}
+    plan = plan_runtime(runtime, COGNITO)
+    assert (plan["updateRequired"], plan["authorizerBefore"], plan["authorizerAfter"]) == (True, None, SECURE)
 
 
 def test_plan_environment_after_delete_first_always_updates() -> None:
@@ -304,19 +342,12 @@ def test_plan_environment_detects_a_new_agent_artifact() -> None:
 @pytest.mark.parametrize(
     "scopes", [None, [], ["other/scope"], [SCOPE, "admin/all"]], ids=["missing", "empty", "other", "extra"]
 )
-def test_plan_runtime_treats_a_missing_or_different_scope_list_as_a_change(scopes: list[str] | None) -> None:
+def test_plan_runtime_treats_a_missing_or_different_scope_list_as_a_conflict(scopes: list[str] | None) -> None:
     jwt = {k: v for k, v in SECURE["customJWTAuthorizer"].items() if k != "allowedScopes"}
     if scopes is not None:
         jwt["allowedScopes"] = scopes
-    runtime = {
-        "agentRuntimeId": "rt",
-        "agentRuntimeArn": "arn:rt",
-        "authorizerConfiguration": {"customJWTAuthorizer": jwt},
-        "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
-    }
-    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
-    assert plan["updateRequired"] is True
-    assert plan["authorizerAfter"]["customJWTAuthorizer"]["allowedScopes"] == [SCOPE]
+    with pytest.raises(AuthorizerConflict, match=rf"desired \[.*allowedScopes \['{SCOPE}'\]\]"):
+        plan_runtime(_runtime_with({"customJWTAuthorizer": jwt}), COGNITO)
 
 
 def test_a_codezip_runtime_outside_the_deployed_artifact_bucket_is_refused_before_any_change() -> None:

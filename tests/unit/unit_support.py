@@ -250,6 +250,8 @@ def seed_tutorial(client: Any) -> Seeded:
         requestHeaderConfiguration=copy.deepcopy(RUNTIME_HEADERS),
         environmentVariables=dict(RUNTIME_ENV),
     )
+    # AgentCore creates it with the runtime; plain moto does not.
+    client.create_agent_runtime_endpoint(agentRuntimeId=runtime["agentRuntimeId"], name="DEFAULT")
     return Seeded(
         runtime_id=runtime["agentRuntimeId"],
         runtime_arn=runtime["agentRuntimeArn"],

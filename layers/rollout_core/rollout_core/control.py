@@ -19,6 +19,7 @@ from rollout_core.errors import (
     AgentCoreBusy,
     AgentCoreThrottled,
     AmbiguousResourceName,
+    AuthorizerConflict,
     GatewayCreateFailed,
     GatewayDeleteFailed,
     GatewayTargetFailed,
@@ -28,6 +29,7 @@ from rollout_core.errors import (
 )
 
 AUTHORIZATION_HEADER = "Authorization"
+DEFAULT_ENDPOINT = "DEFAULT"  # the endpoint AgentCore moves to every new runtime version (and the smoke test calls)
 MAX_ALLOWLIST = 20
 TRANSIENT_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailableException", "TooManyRequests"}
 
@@ -139,6 +141,11 @@ def get_runtime(client: Any, runtime_id: str) -> dict[str, Any]:
         return dict(client.get_agent_runtime(agentRuntimeId=runtime_id))
 
 
+def get_default_endpoint(client: Any, runtime_id: str) -> dict[str, Any]:
+    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntimeEndpoint {runtime_id} {DEFAULT_ENDPOINT}"):
+        return dict(client.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=DEFAULT_ENDPOINT))
+
+
 def get_gateway(client: Any, gateway_id: str) -> dict[str, Any]:
     with control_plane_errors(GatewayCreateFailed, f"GetGateway {gateway_id}"):
         return dict(client.get_gateway(gatewayIdentifier=gateway_id))
@@ -200,6 +207,33 @@ def authorizer_satisfied(actual: dict[str, Any] | None, discovery_url: str, clie
     )
 
 
+def describe_authorizer(authorizer: dict[str, Any] | None) -> str:
+    """An authorizer in one line, for messages (no secrets: a JWT authorizer holds only public identifiers)."""
+    jwt = (authorizer or {}).get("customJWTAuthorizer")
+    if not jwt:
+        return "none" if not authorizer else f"a non-JWT authorizer ({', '.join(sorted(authorizer))})"
+    parts = [f"discoveryUrl {jwt.get('discoveryUrl')}"]
+    for key in ("allowedClients", "allowedAudience", "allowedScopes"):
+        if jwt.get(key):
+            parts.append(f"{key} {sorted(jwt[key])}")
+    if jwt.get("customClaims"):
+        parts.append(f"{len(jwt['customClaims'])} customClaims rule(s)")
+    return ", ".join(parts)
+
+
+def authorizer_conflict_message(runtime: dict[str, Any], desired: dict[str, Any]) -> str:
+    name = runtime.get("agentRuntimeName") or runtime.get("agentRuntimeId")
+    return (
+        f"runtime {name} already has a JWT authorizer that differs from the desired one: "
+        f"current [{describe_authorizer(runtime.get('authorizerConfiguration'))}], "
+        f"desired [{describe_authorizer(desired)}]. AgentCore refuses to replace a runtime's authorizer in place "
+        '("Authorizer already exists"), so nothing was changed. Either make the deployment describe the authorizer '
+        "the runtime has (UserPoolId, and the client_id / cognito_auth_scope parameters), or remove the runtime's "
+        "authorizer (e.g. re-create the runtime without one; the rollout never removes an authorizer it did not put "
+        "there) and run the rollout again."
+    )
+
+
 def header_allowlist(runtime: dict[str, Any]) -> list[str]:
     return list((runtime.get("requestHeaderConfiguration") or {}).get("requestHeaderAllowlist") or [])
 
@@ -235,7 +269,8 @@ def runtime_update_request(
 ) -> dict[str, Any]:
     """UpdateAgentRuntime is a full replace: send back every current setting, changing only what is asked.
 
-    The current authorizer is never re-sent unchanged: the service answers "Authorizer already exists".
+    An authorizer is only ever sent to a runtime that has none: AgentCore answers "Authorizer already exists" to any
+    authorizer sent to a runtime that has one (identical or not), and keeps the current one when it is left out.
     """
     # An empty string (e.g. no description) is "not set": botocore rejects "" for min-length-1 fields.
     request: dict[str, Any] = {
@@ -245,8 +280,11 @@ def runtime_update_request(
     }
     request["agentRuntimeId"] = runtime["agentRuntimeId"]
     request.pop("authorizerConfiguration", None)
-    if authorizer is not None and authorizer != runtime.get("authorizerConfiguration"):
+    current = runtime.get("authorizerConfiguration")
+    if authorizer is not None and not current:
         request["authorizerConfiguration"] = authorizer
+    elif authorizer is not None and authorizer != current:
+        raise AuthorizerConflict(authorizer_conflict_message(runtime, authorizer))
     if allowlist is not None:
         request["requestHeaderConfiguration"] = {"requestHeaderAllowlist": allowlist}
     if environment is not None:
@@ -361,6 +399,37 @@ def settle(
     if failed is not None:
         raise failed()
     raise ResourceWaitTimeout(f"{what} is in unexpected status {status}")
+
+
+ENDPOINT_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"}
+
+
+def _newer(version: Any, than: str) -> bool:
+    return str(version).isdigit() and than.isdigit() and int(str(version)) > int(than)
+
+
+def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls: int, what: str) -> bool:
+    """True once the DEFAULT endpoint serves `version` (READY, liveVersion == version); False to poll again.
+
+    Raises RuntimeUpdateFailed when it never will (the endpoint failed, or moved on to a later version someone else
+    created) and ResourceWaitTimeout when the poll budget is spent.
+    """
+    status, live, target = endpoint.get("status"), endpoint.get("liveVersion"), endpoint.get("targetVersion")
+    where = f"{what}: DEFAULT endpoint is {status} (live version {live}, target {target})"
+    if status == READY and live == version:
+        return True
+    if status in ENDPOINT_FAILED:
+        raise RuntimeUpdateFailed(f"{where}; version {version} did not go live: {_reasons(endpoint)}")
+    if _newer(live, version) or _newer(target, version):
+        raise RuntimeUpdateFailed(
+            f"{where}; it moved past version {version}, which this rollout created: another update of the runtime "
+            "ran meanwhile - run the rollout again"
+        )
+    if attempt + 1 >= max_polls:
+        raise ResourceWaitTimeout(
+            f"{where}; version {version} still not live after {attempt + 1} polls (maxPolls={max_polls})"
+        )
+    return False
 
 
 def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:

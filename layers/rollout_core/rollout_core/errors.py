@@ -32,7 +32,13 @@ class AmbiguousResourceName(RolloutError):
 
 
 class RuntimeUpdateFailed(RolloutError):
-    """UpdateAgentRuntime was refused, or the runtime ended in UPDATE_FAILED."""
+    """UpdateAgentRuntime was refused, the runtime ended in UPDATE_FAILED, or its DEFAULT endpoint failed to move to
+    (or moved past) the version the update created."""
+
+
+class AuthorizerConflict(RolloutError):
+    """The runtime already has a JWT authorizer other than the desired one; AgentCore refuses to replace a runtime's
+    authorizer in place ("Authorizer already exists"), so the rollout stops before changing anything."""
 
 
 class GatewayCreateFailed(RolloutError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollout_core import control
-from rollout_core.errors import GatewayNotFound, InvalidConfiguration
+from rollout_core.errors import AuthorizerConflict, GatewayNotFound, InvalidConfiguration
 
 
 def desired_authorizer(cognito: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
@@ -17,8 +17,13 @@ def authorizer_secure(actual: dict[str, Any] | None, cognito: dict[str, Any]) ->
 
 
 def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, Any]:
+    """What the runtime needs. An authorizer can only be added to a runtime that has none (AgentCore refuses any
+    authorizer sent to a runtime that has one), so a different existing one stops the rollout here, before any
+    change."""
     current = runtime.get("authorizerConfiguration")
     authorizer_ok = authorizer_secure(current, cognito)
+    if current and not authorizer_ok:
+        raise AuthorizerConflict(control.authorizer_conflict_message(runtime, desired_authorizer(cognito, None)))
     allowlist_before = control.header_allowlist(runtime)
     allowlist_after = control.with_authorization_header(allowlist_before)
     return {
@@ -27,7 +32,7 @@ def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, 
         "name": runtime.get("agentRuntimeName"),
         "updateRequired": not authorizer_ok or allowlist_after != allowlist_before,
         "authorizerBefore": current,
-        "authorizerAfter": current if authorizer_ok else desired_authorizer(cognito, current),
+        "authorizerAfter": current if authorizer_ok else desired_authorizer(cognito, None),
         "allowlistBefore": allowlist_before,
         "allowlistAfter": allowlist_after,
     }

@@ -1,0 +1,330 @@
+"""AgentCore's control-plane behaviour in the sandbox: time-based transitions, runtime versions and the DEFAULT
+endpoint that serves them, the strict authorizer rule, and the runtime data plane serving the live version.
+
+Time is a ManualClock: every transition happens exactly when a test moves the clock past it (nothing is timed)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+from sandbox_helpers import ACCOUNT_ID, REGION, Pool, fetch_token, invoke_headers, jwt_authorizer
+
+from sandbox.behaviour import (
+    ENDPOINT_MODEL,
+    GATEWAY_MODEL,
+    RUNTIME_MODEL,
+    AgentCoreBehaviour,
+    LatencyProfile,
+    ManualClock,
+)
+from sandbox.cognito import CognitoServer
+from sandbox.runtime_dataplane import RuntimeDataPlane
+
+PROFILE = LatencyProfile()
+ARTIFACT = {
+    "codeConfiguration": {
+        "code": {"s3": {"bucket": "agent-code", "prefix": "agent/code.zip"}},
+        "runtime": "PYTHON_3_13",
+        "entryPoint": ["main.py"],
+    }
+}
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreRuntimeRole"
+DISCOVERY = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool/.well-known/openid-configuration"
+OTHER_DISCOVERY = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other/.well-known/openid-configuration"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def behaviour(aws: None, clock: ManualClock) -> Iterator[AgentCoreBehaviour]:
+    agentcore = AgentCoreBehaviour(clock=clock)
+    agentcore.install()
+    try:
+        yield agentcore
+    finally:
+        agentcore.uninstall()
+
+
+def create_runtime(control: Any, name: str, **settings: Any) -> dict[str, Any]:
+    response: dict[str, Any] = control.create_agent_runtime(
+        agentRuntimeName=name,
+        agentRuntimeArtifact=ARTIFACT,
+        roleArn=ROLE,
+        networkConfiguration={"networkMode": "PUBLIC"},
+        **settings,
+    )
+    return response
+
+
+def update_runtime(control: Any, runtime_id: str, **settings: Any) -> dict[str, Any]:
+    """A full-replace update as the rollout sends it (every current setting back, plus `settings`)."""
+    current = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    request = {
+        "agentRuntimeArtifact": current["agentRuntimeArtifact"],
+        "roleArn": current["roleArn"],
+        "networkConfiguration": current["networkConfiguration"],
+        **{k: current[k] for k in ("environmentVariables", "requestHeaderConfiguration") if k in current},
+        **settings,
+    }
+    response: dict[str, Any] = control.update_agent_runtime(agentRuntimeId=runtime_id, **request)
+    return response
+
+
+def endpoint(control: Any, runtime_id: str) -> tuple[str, str | None, str | None]:
+    record = control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName="DEFAULT")
+    return record["status"], record.get("liveVersion"), record.get("targetVersion")
+
+
+def status(control: Any, runtime_id: str) -> str:
+    return str(control.get_agent_runtime(agentRuntimeId=runtime_id)["status"])
+
+
+def settled_runtime(control: Any, clock: ManualClock, name: str, **settings: Any) -> str:
+    runtime_id = str(create_runtime(control, name, **settings)["agentRuntimeId"])
+    clock.advance(PROFILE.runtime_create + PROFILE.endpoint_create)
+    assert endpoint(control, runtime_id) == ("READY", "1", "1")
+    return runtime_id
+
+
+# -- time-based transitions ------------------------------------------------------------------------------------
+
+
+def test_status_changes_with_time_not_with_reads(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    gateway_id = control.create_gateway(name="timed-gateway", roleArn=ROLE, authorizerType="NONE", protocolType="MCP")[
+        "gatewayId"
+    ]
+    statuses = [control.get_gateway(gatewayIdentifier=gateway_id)["status"] for _ in range(20)]
+    clock.advance(PROFILE.gateway_create - 1)
+    almost = control.get_gateway(gatewayIdentifier=gateway_id)["status"]
+    clock.advance(1)
+    assert (set(statuses), almost) == ({"CREATING"}, "CREATING")
+    assert control.get_gateway(gatewayIdentifier=gateway_id)["status"] == "READY"
+
+
+def test_latency_scale_shortens_every_transition_in_proportion(aws: None, control: Any) -> None:
+    clock = ManualClock()
+    behaviour = AgentCoreBehaviour(LatencyProfile(runtime_create=40.0), latency_scale=0.01, clock=clock)
+    behaviour.install()
+    try:
+        runtime_id = create_runtime(control, "ScaledAgent")["agentRuntimeId"]
+        clock.advance(0.39)
+        before = status(control, runtime_id)
+        clock.advance(0.01)
+        assert (before, status(control, runtime_id)) == ("CREATING", "READY")
+    finally:
+        behaviour.uninstall()
+
+
+def test_instantly_settles_what_starts_inside_it(control: Any, behaviour: AgentCoreBehaviour) -> None:
+    with behaviour.instantly():
+        runtime_id = create_runtime(control, "SeededAgent")["agentRuntimeId"]
+    assert status(control, runtime_id) == "READY"
+    assert endpoint(control, runtime_id) == ("READY", "1", "1")
+    update_runtime(control, runtime_id, description="after the seed")
+    assert status(control, runtime_id) == "UPDATING"  # outside it, time matters again
+
+
+def test_stalled_models_never_settle(control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock) -> None:
+    behaviour.faults.stalled_models.update({GATEWAY_MODEL, RUNTIME_MODEL})
+    gateway_id = control.create_gateway(
+        name="stalled-gateway", roleArn=ROLE, authorizerType="NONE", protocolType="MCP"
+    )["gatewayId"]
+    runtime_id = create_runtime(control, "StalledAgent")["agentRuntimeId"]
+    clock.advance(3600)
+    assert control.get_gateway(gatewayIdentifier=gateway_id)["status"] == "CREATING"
+    assert status(control, runtime_id) == "CREATING"
+    assert endpoint(control, runtime_id) == ("CREATING", None, "1")  # nothing to serve before version 1 is READY
+
+
+def test_runtime_update_failure_keeps_the_live_version(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    runtime_id = settled_runtime(control, clock, "FailingUpdate")
+    behaviour.faults.runtime_update_failure = "Container failed health check on port 8080"
+    update_runtime(control, runtime_id, description="broken")
+    clock.advance(3600)
+    record = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    assert (record["status"], record["failureReason"]) == (
+        "UPDATE_FAILED",
+        "Container failed health check on port 8080",
+    )
+    assert endpoint(control, runtime_id) == ("READY", "1", "1")
+
+
+# -- versions and the DEFAULT endpoint -------------------------------------------------------------------------
+
+
+def test_default_endpoint_goes_live_on_a_new_version_only_after_the_runtime_is_ready(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    created = create_runtime(control, "VersionedAgent")
+    runtime_id, arn = created["agentRuntimeId"], created["agentRuntimeArn"]
+    assert arn == f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT_ID}:runtime/{runtime_id}"
+    first = control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName="DEFAULT")
+    assert first["agentRuntimeEndpointArn"] == f"{arn}/runtime-endpoint/DEFAULT"
+    assert (first["status"], first.get("liveVersion"), first["agentRuntimeArn"]) == ("CREATING", None, arn)
+    clock.advance(PROFILE.runtime_create)
+    assert (status(control, runtime_id), endpoint(control, runtime_id)) == ("READY", ("CREATING", None, "1"))
+    clock.advance(PROFILE.endpoint_create)
+    assert endpoint(control, runtime_id) == ("READY", "1", "1")
+
+    updated = update_runtime(control, runtime_id, environmentVariables={"STAGE": "two"})
+    assert (updated["agentRuntimeVersion"], updated["agentRuntimeArn"]) == ("2", arn)
+    timeline = [(status(control, runtime_id), endpoint(control, runtime_id))]
+    clock.advance(PROFILE.runtime_update)
+    timeline.append((status(control, runtime_id), endpoint(control, runtime_id)))
+    clock.advance(PROFILE.endpoint_update - 1)
+    timeline.append((status(control, runtime_id), endpoint(control, runtime_id)))
+    clock.advance(1)
+    timeline.append((status(control, runtime_id), endpoint(control, runtime_id)))
+
+    assert timeline == [
+        ("UPDATING", ("READY", "1", "1")),  # the update is rolling out; version 1 serves
+        ("READY", ("UPDATING", "1", "2")),  # READY is not live: DEFAULT starts moving to version 2
+        ("READY", ("UPDATING", "1", "2")),
+        ("READY", ("READY", "2", "2")),  # live
+    ]
+    versions = control.list_agent_runtime_versions(agentRuntimeId=runtime_id)["agentRuntimes"]
+    assert [(v["agentRuntimeVersion"], v["agentRuntimeArn"]) for v in versions] == [("2", arn), ("1", arn)]
+
+
+def test_endpoint_that_fails_to_move_reports_why(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    runtime_id = settled_runtime(control, clock, "EndpointFailure")
+    behaviour.faults.endpoint_update_failure = "New version failed its health check"
+    update_runtime(control, runtime_id, description="v2")
+    clock.advance(PROFILE.runtime_update + PROFILE.endpoint_update)
+    record = control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName="DEFAULT")
+    assert (record["status"], record["liveVersion"], record["targetVersion"]) == ("UPDATE_FAILED", "1", "2")
+    assert record["failureReason"] == "New version failed its health check"
+
+
+def test_stalled_endpoint_stays_on_the_old_version(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    runtime_id = settled_runtime(control, clock, "StalledEndpoint")
+    behaviour.faults.stalled_models.add(ENDPOINT_MODEL)
+    update_runtime(control, runtime_id, description="v2")
+    clock.advance(3600)
+    assert (status(control, runtime_id), endpoint(control, runtime_id)) == ("READY", ("UPDATING", "1", "2"))
+
+
+# -- the strict authorizer rule --------------------------------------------------------------------------------
+
+
+def _jwt(discovery: str, clients: list[str]) -> dict[str, Any]:
+    return {"customJWTAuthorizer": {"discoveryUrl": discovery, "allowedClients": clients}}
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        pytest.param(_jwt(DISCOVERY, ["client-a"]), id="identical"),
+        pytest.param(_jwt(DISCOVERY, ["client-a", "client-b"]), id="other-clients"),
+        pytest.param(_jwt(OTHER_DISCOVERY, ["client-a"]), id="other-pool"),
+    ],
+)
+def test_any_authorizer_sent_to_a_runtime_that_has_one_is_refused(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock, again: dict[str, Any]
+) -> None:
+    runtime_id = settled_runtime(control, clock, "Authorized", authorizerConfiguration=_jwt(DISCOVERY, ["client-a"]))
+    arn = control.get_agent_runtime(agentRuntimeId=runtime_id)["agentRuntimeArn"]
+    mutations = len(behaviour.mutations)
+
+    with pytest.raises(ClientError) as refused:
+        update_runtime(control, runtime_id, authorizerConfiguration=again)
+
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert refused.value.response["Error"]["Message"] == f"Authorizer already exists for resourceId: {arn}"
+    assert behaviour.mutations[mutations:] == []
+    assert control.get_agent_runtime(agentRuntimeId=runtime_id)["agentRuntimeVersion"] == "1"
+
+
+def test_an_omitted_authorizer_is_kept_and_a_runtime_without_one_accepts_one(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    kept_id = settled_runtime(control, clock, "KeepsIt", authorizerConfiguration=_jwt(DISCOVERY, ["client-a"]))
+    update_runtime(control, kept_id, description="no authorizer in the request")
+    open_id = settled_runtime(control, clock, "OpenAgent")
+    update_runtime(control, open_id, authorizerConfiguration=_jwt(DISCOVERY, ["client-a"]))
+
+    after = [control.get_agent_runtime(agentRuntimeId=i).get("authorizerConfiguration") for i in (kept_id, open_id)]
+    assert after == [_jwt(DISCOVERY, ["client-a"]), _jwt(DISCOVERY, ["client-a"])]
+
+
+def test_omitted_authorizer_clears_fault_still_clears_it(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    runtime_id = settled_runtime(control, clock, "Cleared", authorizerConfiguration=_jwt(DISCOVERY, ["client-a"]))
+    behaviour.faults.omitted_authorizer_clears = True
+    update_runtime(control, runtime_id, description="leaves it out")
+    clock.advance(PROFILE.runtime_update)
+    assert "authorizerConfiguration" not in control.get_agent_runtime(agentRuntimeId=runtime_id)
+    update_runtime(control, runtime_id, authorizerConfiguration=_jwt(DISCOVERY, ["client-a"]))  # accepted again
+
+
+# -- the runtime data plane serves the live version ------------------------------------------------------------
+
+
+def _ask(http: httpx.Client, plane: RuntimeDataPlane, arn: str, token: str | None) -> tuple[int, dict[str, Any]]:
+    """(status, first event: what the agent process saw) of one invocation."""
+    payload = {"prompt": "hi", "env": ["STAGE"]}
+    response = http.post(plane.invocation_url(arn), headers=invoke_headers(token), content=json.dumps(payload))
+    if response.status_code != 200:
+        return response.status_code, {}
+    first = next(line for line in response.text.splitlines() if line.startswith("data: "))
+    event: dict[str, Any] = json.loads(first[len("data: ") :])
+    return 200, {"STAGE": event["env"]["STAGE"], "authorization": "authorization" in event["headers"]}
+
+
+def test_data_plane_serves_the_version_live_on_default_not_the_latest_update(
+    control: Any,
+    behaviour: AgentCoreBehaviour,
+    clock: ManualClock,
+    dataplane: RuntimeDataPlane,
+    http: httpx.Client,
+    cognito: CognitoServer,
+    pool: Pool,
+) -> None:
+    created = create_runtime(control, "LiveAgent", environmentVariables={"STAGE": "one"})
+    runtime_id, arn = created["agentRuntimeId"], created["agentRuntimeArn"]
+    token = fetch_token(http, cognito, pool)
+    observed = {"endpoint creating": _ask(http, dataplane, arn, None)}
+    clock.advance(PROFILE.runtime_create + PROFILE.endpoint_create)
+    observed["version 1 live"] = _ask(http, dataplane, arn, None)
+
+    update_runtime(
+        control,
+        runtime_id,
+        authorizerConfiguration=jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id]),
+        requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]},
+        environmentVariables={"STAGE": "two"},
+    )
+    observed["version 2 updating"] = _ask(http, dataplane, arn, None)
+    clock.advance(PROFILE.runtime_update)
+    observed["version 2 READY, not live"] = _ask(http, dataplane, arn, None)
+    clock.advance(PROFILE.endpoint_update)
+    observed["version 2 live, no token"] = _ask(http, dataplane, arn, None)
+    observed["version 2 live, token"] = _ask(http, dataplane, arn, token)
+
+    assert observed == {
+        "endpoint creating": (409, {}),
+        "version 1 live": (200, {"STAGE": "one", "authorization": False}),
+        "version 2 updating": (200, {"STAGE": "one", "authorization": False}),
+        "version 2 READY, not live": (200, {"STAGE": "one", "authorization": False}),
+        "version 2 live, no token": (401, {}),
+        "version 2 live, token": (200, {"STAGE": "two", "authorization": True}),
+    }
+    answered = [r.version for r in dataplane.invocations if r.runtime_id == runtime_id and r.status == 200]
+    assert answered == ["1", "1", "1", "2"]
