@@ -25,7 +25,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
 from rollout_core.cognito import validate_cognito_parameters
-from rollout_core.settings import deployment_from_environment
+from rollout_core.settings import SETTINGS, deployment_from_environment
 
 from tests.aws import aws_gate, cleanup
 from tests.aws.aws_gate import MOTO_ACCOUNT, OPT_IN_ENV, Account, decide
@@ -282,14 +282,8 @@ def test_parameter_overrides_fill_every_required_template_parameter_with_a_valid
     # The functions read the same values back: the deployment they make is valid.
     deployment = deployment_from_environment(
         {
-            **{f"ROLLOUT_{k}": v for k, v in {"POLL_SECONDS": "10", "MAX_POLLS": "60"}.items()},
-            "ROLLOUT_PARAMETER_PREFIX": overrides["ParameterPrefix"],
-            "ROLLOUT_RUNTIME_NAME": overrides["RuntimeName"],
-            "ROLLOUT_OLD_GATEWAY_NAME": overrides["OldGatewayName"],
-            "ROLLOUT_GATEWAY_NAME": overrides["GatewayName"],
-            "ROLLOUT_TARGET_NAME": overrides["TargetName"],
-            "ROLLOUT_USER_POOL_ID": overrides["UserPoolId"],
-            "ROLLOUT_ARTIFACT_BUCKET": overrides["ArtifactBucket"],
+            setting.env_var: overrides.get(setting.parameter, str(parameters[setting.parameter].get("Default", "")))
+            for setting in SETTINGS
         }
     )
     assert deployment.gatewayName == NAMES.gateway
