@@ -40,7 +40,9 @@ def provision_gateway(client: Any, gateway_plan: dict[str, Any], execution: str)
         if found is not None and found.get("authorizerType") == "CUSTOM_JWT":
             return _result(control.get_gateway(client, found["gatewayId"]), changed=True)
         with control.control_plane_errors(GatewayCreateFailed, f"CreateGateway {request['name']}"):
-            created = client.create_gateway(**request, clientToken=client_token(execution, request["name"]))
+            created = dict(client.create_gateway(**request, clientToken=client_token(execution, request["name"])))
+        if not created.get("gatewayUrl"):  # optional in the CreateGateway response; GetGateway has it
+            created = {**control.get_gateway(client, created["gatewayId"]), "status": created.get("status")}
         return _result(created, changed=True)
 
     existing = gateway_plan["existing"]
@@ -49,7 +51,9 @@ def provision_gateway(client: Any, gateway_plan: dict[str, Any], execution: str)
         return _result(current, changed=False)
     request = control.gateway_update_request(current, gateway_plan["authorizerAfter"])
     with control.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {existing['name']}"):
-        updated = client.update_gateway(**request)
+        updated = dict(client.update_gateway(**request))
+    if not updated.get("gatewayUrl"):  # optional in the UpdateGateway response too
+        updated["gatewayUrl"] = current["gatewayUrl"]
     return _result(updated, changed=True)
 
 

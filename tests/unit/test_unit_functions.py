@@ -307,6 +307,45 @@ def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config:
     assert created["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
 
 
+class WithoutCreateUrl:
+    """The moto client, answering CreateGateway/UpdateGateway without gatewayUrl (optional in the model, as AWS)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gets: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name == "get_gateway":
+
+            def recorded(**kwargs: Any) -> Any:
+                self.gets.append(kwargs["gatewayIdentifier"])
+                return method(**kwargs)
+
+            return recorded
+        if name not in ("create_gateway", "update_gateway"):
+            return method
+
+        def without_url(**kwargs: Any) -> Any:
+            return {k: v for k, v in method(**kwargs).items() if k != "gatewayUrl"}
+
+        return without_url
+
+
+def test_provision_gateway_reads_the_url_from_get_gateway(
+    fn: dict[str, Any], client: Any, config: dict[str, Any]
+) -> None:
+    plan = build_plan(client, config)
+    answers = WithoutCreateUrl(client)
+    created = fn["provision_gateway"].provision_gateway(answers, plan["gateway"], "execution-1")
+    assert answers.gets == [created["id"]]
+    assert created["url"] == control.normalize_gateway_url(
+        client.get_gateway(gatewayIdentifier=created["id"])["gatewayUrl"]
+    )
+    assert created["status"] == "CREATING"  # the create answer's status, not a later read's
+    assert created["ready"] is False
+
+
 def test_client_token_is_deterministic_and_valid(fn: dict[str, Any]) -> None:
     token = fn["provision_gateway"].client_token("arn:exec:1", "my-gateway-secure")
     assert token == fn["provision_gateway"].client_token("arn:exec:1", "my-gateway-secure")
@@ -321,8 +360,9 @@ def test_provision_gateway_existing_jwt_gateway(
     other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
     existing = create_gateway_with_targets(client, "my-gateway-secure", other)
     plan = build_plan(client, run_load_config(fn_load_config, client))
-    result = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    result = fn["provision_gateway"].provision_gateway(WithoutCreateUrl(client), plan["gateway"], "execution-1")
     assert result["id"] == existing["gatewayId"]
+    assert result["url"] == control.normalize_gateway_url(existing["gatewayUrl"])
     assert result["changed"] is True
     assert control.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
     # Already correct: nothing to do.
