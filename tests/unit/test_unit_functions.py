@@ -473,38 +473,91 @@ class RecordingClient:
 
 def test_delete_gateway_deletes_targets_then_gateway(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
     recording = RecordingClient(client)
-    result = fn["delete_gateway"].delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    targets = fn["delete_gateway"].delete_targets(recording, gateway)
     assert recording.calls == [
         ("delete_gateway_target", seeded.target_ids["WarrantyCheck"]),
         ("delete_gateway_target", seeded.target_ids["ShippingEstimate"]),
-        ("delete_gateway", seeded.old_gateway_id),
     ]
-    assert result["kind"] == "gatewayDeleted"
-    assert result["changed"] is True
-    assert result["targetsDeleted"] == ["ShippingEstimate", "WarrantyCheck"]
+    assert targets["kind"] == "targetsDeleted"
+    assert (targets["changed"], targets["ready"]) == (True, False)  # the state machine polls until none is left
+    assert targets["targetsDeleted"] == ["ShippingEstimate", "WarrantyCheck"]
+
+    deleted = fn["delete_gateway"].delete_gateway(recording, gateway)
+    assert recording.calls[-1] == ("delete_gateway", seeded.old_gateway_id)
+    assert (deleted["kind"], deleted["changed"], deleted["ready"]) == ("gatewayDeleted", True, False)
     assert control.get_gateway_or_none(client, seeded.old_gateway_id) is None
 
 
+class DeletingTargets(RecordingClient):
+    """AWS's asynchronous target deletion: targets listed with a status; DeleteGatewayTarget refuses DELETING ones."""
+
+    def __init__(self, inner: Any, statuses: dict[str, str]) -> None:
+        super().__init__(inner)
+        self.statuses = statuses  # target id -> status
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "get_gateway_target":
+
+            def get(**kwargs: Any) -> Any:
+                return {**self.inner.get_gateway_target(**kwargs), "status": self.statuses[kwargs["targetId"]]}
+
+            return get
+        if name == "delete_gateway_target":
+
+            def delete(**kwargs: Any) -> Any:
+                self.calls.append((name, kwargs["targetId"]))
+                if self.statuses[kwargs["targetId"]] == "DELETING":
+                    raise client_error("ConflictException", "already being deleted", "DeleteGatewayTarget")
+                self.statuses[kwargs["targetId"]] = "DELETING"
+                return {"status": "DELETING"}
+
+            return delete
+        return super().__getattr__(name)
+
+
+def test_delete_targets_never_asks_again_for_a_deleting_target(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    warranty, shipping = seeded.target_ids["WarrantyCheck"], seeded.target_ids["ShippingEstimate"]
+    aws = DeletingTargets(client, {warranty: "DELETING", shipping: "FAILED"})
+    result = fn["delete_gateway"].delete_targets(aws, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert aws.calls == [("delete_gateway_target", shipping)]  # a FAILED target is asked again, DELETING never
+    assert result["targetsDeleted"] == ["ShippingEstimate"]
+    assert result["ready"] is False
+    # A retried step (every target DELETING) asks for nothing.
+    again = fn["delete_gateway"].delete_targets(aws, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert aws.calls == [("delete_gateway_target", shipping)]
+    assert (again["changed"], again["ready"], again["status"]) == (
+        False,
+        False,
+        "WarrantyCheck=DELETING, ShippingEstimate=DELETING",
+    )
+
+
+def test_delete_targets_of_a_gateway_without_targets_is_ready(fn: dict[str, Any], client: Any, aws: None) -> None:
+    gateway = create_gateway_with_targets(client, "empty")
+    result = fn["delete_gateway"].delete_targets(client, {"id": gateway["gatewayId"], "name": "empty"})
+    assert (result["changed"], result["ready"], result["status"]) == (False, True, "no targets")
+
+
 def test_delete_gateway_noop_when_gone(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    for target_id in seeded.target_ids.values():
+        client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    recording = RecordingClient(client)
+    for step in ("delete_targets", "delete_gateway"):
+        result = getattr(fn["delete_gateway"], step)(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+        assert (result["changed"], result["ready"]) == (False, True)
+    assert recording.calls == []
+
+
+def test_delete_gateway_never_asks_again_while_deleting(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
+) -> None:
+    backend.gateways[seeded.old_gateway_id].status = "DELETING"
     recording = RecordingClient(client)
     result = fn["delete_gateway"].delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
     assert recording.calls == []
-    assert result["changed"] is False
-    assert result["ready"] is True
-
-
-def test_delete_gateway_waits_for_async_target_deletion(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    class SlowTargets(RecordingClient):
-        def __getattr__(self, name: str) -> Any:
-            if name == "delete_gateway_target":
-                return lambda **kwargs: {"status": "DELETING"}  # accepted, still listed
-            return super().__getattr__(name)
-
-    slow = SlowTargets(client)
-    with pytest.raises(AgentCoreBusy, match="gateway my-gateway still has 2 target"):
-        fn["delete_gateway"].delete_gateway(slow, {"id": seeded.old_gateway_id, "name": "my-gateway"})
-    assert control.get_gateway_or_none(client, seeded.old_gateway_id) is not None  # not deleted with targets left
+    assert (result["changed"], result["ready"], result["status"]) == (False, False, "DELETING")
 
 
 def test_delete_gateway_refused(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
@@ -513,21 +566,24 @@ def test_delete_gateway_refused(fn: dict[str, Any], client: Any, seeded: Seeded)
             if name == "delete_gateway":
 
                 def refuse(**kwargs: Any) -> Any:
-                    raise client_error("ValidationException", "gateway in use", "DeleteGateway")
+                    raise client_error("ValidationException", "gateway has targets", "DeleteGateway")
 
                 return refuse
             return super().__getattr__(name)
 
-    with pytest.raises(GatewayDeleteFailed, match="DeleteGateway my-gateway: ValidationException: gateway in use"):
+    with pytest.raises(GatewayDeleteFailed, match="DeleteGateway my-gateway: ValidationException: gateway has targets"):
         fn["delete_gateway"].delete_gateway(Refusing(client), {"id": seeded.old_gateway_id, "name": "my-gateway"})
 
 
 def test_delete_gateway_handler(fn: dict[str, Any], client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
-    result = fn["delete_gateway"].lambda_handler(
-        {"gateway": {"id": seeded.old_gateway_id, "name": "my-gateway"}}, context
-    )
-    assert result["id"] == seeded.old_gateway_id
+    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    targets = fn["delete_gateway"].lambda_handler({"gateway": gateway, "step": "targets"}, context)
+    assert targets["kind"] == "targetsDeleted"
+    deleted = fn["delete_gateway"].lambda_handler({"gateway": gateway, "step": "gateway"}, context)
+    assert deleted["kind"] == "gatewayDeleted"
     assert control.find_gateway(client, "my-gateway") is None
+    with pytest.raises(InvalidExecutionInput, match="delete_gateway got step None; expected one of"):
+        fn["delete_gateway"].lambda_handler({"gateway": gateway}, context)
 
 
 # --- check_status -----------------------------------------------------------------------------------------------
@@ -593,6 +649,43 @@ def test_check_gateway_deleted(fn: dict[str, Any], client: Any, seeded: Seeded, 
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
     gone = check(fn, client, "gatewayDeleted", seeded.old_gateway_id)
     assert (gone["status"], gone["ready"]) == ("DELETED", True)
+
+
+def test_check_targets_deleted(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    records = {name: backend.gateway_targets[(seeded.old_gateway_id, tid)] for name, tid in seeded.target_ids.items()}
+    for record in records.values():
+        record.status = "DELETING"
+    deleting = check(fn, client, "targetsDeleted", seeded.old_gateway_id)
+    assert (deleting["ready"], deleting["attempt"]) == (False, 1)
+    assert deleting["status"] == "WarrantyCheck=DELETING, ShippingEstimate=DELETING"
+    with pytest.raises(ResourceWaitTimeout, match=r"deletion of targets .* still DELETING after 5 polls"):
+        check(fn, client, "targetsDeleted", seeded.old_gateway_id, attempt=4)
+    records["ShippingEstimate"].status = "FAILED"
+    records["ShippingEstimate"].status_reasons = ["in use by a policy"]
+    with pytest.raises(GatewayDeleteFailed, match="gateway target ShippingEstimate was asked to delete but is FAILED"):
+        check(fn, client, "targetsDeleted", seeded.old_gateway_id)
+    for target_id in seeded.target_ids.values():
+        client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
+    gone = check(fn, client, "targetsDeleted", seeded.old_gateway_id)
+    assert (gone["status"], gone["ready"]) == ("no targets", True)
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    assert check(fn, client, "targetsDeleted", seeded.old_gateway_id)["ready"] is True
+
+
+def test_list_targets_skips_a_target_gone_between_list_and_get(client: Any, seeded: Seeded) -> None:
+    class Vanishing(RecordingClient):
+        def __getattr__(self, name: str) -> Any:
+            if name == "get_gateway_target":
+
+                def get(**kwargs: Any) -> Any:
+                    if kwargs["targetId"] == seeded.target_ids["WarrantyCheck"]:
+                        raise client_error("ResourceNotFoundException", "gone", "GetGatewayTarget")
+                    return self.inner.get_gateway_target(**kwargs)
+
+                return get
+            return super().__getattr__(name)
+
+    assert [t["name"] for t in control.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
 
 
 def test_check_unknown_kind(fn: dict[str, Any], client: Any, aws: None) -> None:

@@ -159,12 +159,20 @@ def get_gateway_or_none(client: Any, gateway_id: str) -> dict[str, Any] | None:
 
 
 def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
-    """Full target definitions (GetGatewayTarget for each summary)."""
+    """Full target definitions (GetGatewayTarget for each summary).
+
+    Target deletion is asynchronous: a target listed as DELETING may be gone by the time it is read; it is skipped."""
+    targets: list[dict[str, Any]] = []
     with control_plane_errors(GatewayTargetFailed, f"ListGatewayTargets {gateway_id}"):
-        summaries = list(_paginate(client.list_gateway_targets, "items", gatewayIdentifier=gateway_id))
-        return [
-            dict(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=s["targetId"])) for s in summaries
-        ]
+        for summary in list(_paginate(client.list_gateway_targets, "items", gatewayIdentifier=gateway_id)):
+            try:
+                targets.append(
+                    dict(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=summary["targetId"]))
+                )
+            except ClientError as exc:
+                if not is_not_found(exc):
+                    raise
+    return targets
 
 
 # --- desired state --------------------------------------------------------------------------------------------
@@ -383,4 +391,10 @@ def target_failure(record: dict[str, Any]) -> GatewayTargetFailed:
 def gateway_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
     return GatewayDeleteFailed(
         f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
+    )
+
+
+def target_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
+    return GatewayDeleteFailed(
+        f"gateway target {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
     )
