@@ -86,8 +86,11 @@ def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any
     fn["secure_runtime"].secure_runtime(client, plan["runtime"])
     make_ready(backend, config["runtime"]["id"])
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    if gateway["settingsPending"]:
+        gateway = fn["provision_gateway"].carry_settings(client, gateway, plan["gateway"])
     fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
     if plan["gateway"]["deleteOld"]:
+        fn["delete_gateway"].delete_targets(client, plan["gateway"]["deleteOld"])
         fn["delete_gateway"].delete_gateway(client, plan["gateway"]["deleteOld"])
     fn["point_runtime"].point_runtime(
         client, config["runtime"]["id"], config["settings"]["gatewayUrlEnvVar"], gateway["url"]
@@ -390,6 +393,64 @@ def test_provision_gateway_handler(
     plan = build_plan(client, config)
     result = fn["provision_gateway"].lambda_handler({"plan": plan, "execution": "arn:exec"}, context)
     assert control.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
+    assert result["settingsPending"] is False  # the tutorial's gateway has nothing CreateGateway cannot take
+    carried = fn["provision_gateway"].lambda_handler({"plan": plan, "gateway": result, "step": "carry"}, context)
+    assert (carried["id"], carried["changed"]) == (result["id"], False)
+    with pytest.raises(InvalidExecutionInput, match="provision_gateway got step 'create'"):
+        fn["provision_gateway"].lambda_handler({"plan": plan, "step": "create"}, context)
+
+
+class Carrying:
+    """The moto client, recording TagResource/UpdateGateway requests; GetGateway also answers `shown` (settings plain
+    moto does not store, as AWS would once UpdateGateway has set them)."""
+
+    def __init__(self, inner: Any, shown: dict[str, Any] | None = None) -> None:
+        self.inner, self.shown = inner, shown or {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name == "get_gateway":
+            return lambda **kwargs: {**method(**kwargs), **self.shown}
+        if name not in ("tag_resource", "update_gateway"):
+            return method
+
+        def recorded(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs))
+            return method(**kwargs)
+
+        return recorded
+
+
+def test_carry_settings_tags_and_updates_the_new_gateway_once(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+) -> None:
+    plan = build_plan(client, config)
+    waf = {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}}
+    gateway_plan = {**plan["gateway"], "afterCreate": {"update": waf, "tags": {"team": "support"}}}
+    created = fn["provision_gateway"].provision_gateway(client, gateway_plan, "execution-1")
+    assert created["settingsPending"] is True  # the state machine runs step "carry" once it is READY
+    backend.gateways[created["id"]].status = "READY"
+
+    aws = Carrying(client)
+    carried = fn["provision_gateway"].carry_settings(aws, created, gateway_plan)
+    (tag, tags), (update, request) = aws.calls
+    arn = client.get_gateway(gatewayIdentifier=created["id"])["gatewayArn"]
+    assert (tag, tags) == ("tag_resource", {"resourceArn": arn, "tags": {"team": "support"}})
+    assert update == "update_gateway"
+    assert request["wafConfiguration"] == {"failureMode": "FAIL_CLOSE"}
+    assert request["authorizerType"] == "CUSTOM_JWT"
+    assert request["authorizerConfiguration"] == SECURE  # sent back unchanged: a full replace
+    assert request["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
+    assert (carried["changed"], carried["ready"], carried["settingsPending"]) == (True, False, False)
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "support"}
+
+    # A retry finds the settings in place: no second UpdateGateway (tags are idempotent).
+    backend.gateways[created["id"]].status = "READY"
+    again = Carrying(client, shown=waf)
+    retried = fn["provision_gateway"].carry_settings(again, created, gateway_plan)
+    assert [name for name, _ in again.calls] == ["tag_resource"]
+    assert (retried["changed"], retried["ready"]) == (False, True)
 
 
 # --- provision_targets ------------------------------------------------------------------------------------------
@@ -767,8 +828,32 @@ def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config:
         "dryRun": True,
         "plannedChanges": True,
         "actions": plan["actions"],
+        "notCarried": [],
         "trigger": {"source": "aws.ssm"},
     }
+
+
+def test_report_names_what_was_not_carried(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+    dry = {**config, "settings": {**config["settings"], "dryRun": True}}
+    plan = build_plan(client, dry)
+    plan["gateway"]["notCarried"] = ["tags:aws:*", "webAclArn"]
+    report = fn["report"].build_report(None, {"config": dry, "plan": plan})
+    assert report["notCarried"] == ["tags:aws:*", "webAclArn"]
+
+
+def test_report_flags_settings_that_did_not_reach_the_new_gateway(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    state = rollout(fn, client, backend, config)
+    backend.gateways[state["gateway"]["id"]].status = "READY"
+    state["plan"]["gateway"]["afterCreate"] = {
+        "update": {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}},
+        "tags": {"team": "support"},
+    }
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    assert "gateway my-gateway-secure lacks the old gateway's wafConfiguration, tags[team]" in str(caught.value)
+    assert "FAIL_CLOSE" not in str(caught.value)
 
 
 def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:

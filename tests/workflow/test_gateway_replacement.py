@@ -5,8 +5,13 @@ reaches the new one - or the plan and the report name it."""
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.core import Sandbox
+
+POLICY_ENGINE = "arn:aws:bedrock-agentcore:us-east-1:123456789012:policy-engine/CustomerSupport-a1b2c3d4e5"
 
 
 def _entered(sandbox: Sandbox, execution_arn: str) -> list[str]:
@@ -21,6 +26,14 @@ def _lambda_errors(sandbox: Sandbox, execution_arn: str) -> list[str]:
         for e in sandbox.history(execution_arn)
         if e["type"] == "LambdaFunctionFailed"
     ]
+
+
+def _settled(read: Any, polls: int = 10) -> dict[str, Any]:
+    for _ in range(polls):
+        record: dict[str, Any] = read()
+        if record["status"] == "READY":
+            return record
+    raise AssertionError("never READY")
 
 
 # -- defect: target deletion is asynchronous --------------------------------------------------------------------------
@@ -47,3 +60,108 @@ def test_a_target_whose_deletion_fails_is_a_named_failure(sandbox: Sandbox) -> N
     message = json.loads(execution["cause"])["errorMessage"]
     assert "was asked to delete but is FAILED: Target is referenced by an interceptor" in message
     assert [r for r in sandbox.behaviour.refusals if r.startswith("DeleteGatewayTarget")] == []
+
+
+# -- defect: settings CreateGateway cannot take -----------------------------------------------------------------------
+
+
+def _configure_old_gateway(sandbox: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Give the tutorial's gateway every setting AgentCore has (and a VPC MCP-server target), as a real account's
+    might: the rollout must carry each one or say it did not."""
+    control = sandbox.client("bedrock-agentcore-control")
+    old = control.get_gateway(gatewayIdentifier=sandbox.seeded.old_gateway_id)
+    tool = sandbox.seeded.warranty_lambda_arn
+    settings = {
+        "description": old["description"],
+        "protocolConfiguration": old["protocolConfiguration"],
+        "kmsKeyArn": sandbox.client("kms").create_key(Description="gateway data")["KeyMetadata"]["Arn"],
+        "interceptorConfigurations": [
+            {
+                "interceptor": {"lambda": {"arn": tool}},
+                "interceptionPoints": ["REQUEST"],
+                "inputConfiguration": {"passRequestHeaders": False},
+            }
+        ],
+        "policyEngineConfiguration": {"arn": POLICY_ENGINE, "mode": "LOG_ONLY"},
+        "exceptionLevel": "DEBUG",
+        "domainOverride": {"defaultDomain": "tools.example.com"},
+        "customTransformConfiguration": {"lambda": {"arn": tool}},
+        "wafConfiguration": {"failureMode": "FAIL_OPEN"},
+    }
+    control.update_gateway(
+        gatewayIdentifier=old["gatewayId"],
+        name=old["name"],
+        roleArn=old["roleArn"],
+        protocolType="MCP",
+        authorizerType="NONE",
+        **settings,
+    )
+    _settled(lambda: control.get_gateway(gatewayIdentifier=old["gatewayId"]))
+    control.tag_resource(resourceArn=old["gatewayArn"], tags={"team": "customer-support", "cost-center": "cs-42"})
+    # A tag only AWS can set (the tutorial's CloudFormation stack), written where AWS keeps it.
+    tagger = bedrockagentcorecontrol_backends[sandbox.account_id][sandbox.region].tagger
+    tagger.tag_resource(old["gatewayArn"], [{"Key": "aws:cloudformation:stack-name", "Value": "customer-support"}])
+    wafv2 = sandbox.client("wafv2")
+    visibility = {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "tools"}
+    web_acl = wafv2.create_web_acl(
+        Name="tools", Scope="REGIONAL", DefaultAction={"Allow": {}}, VisibilityConfig=visibility, Rules=[]
+    )["Summary"]["ARN"]
+    wafv2.associate_web_acl(WebACLArn=web_acl, ResourceArn=old["gatewayArn"])
+
+    inventory = control.create_gateway_target(
+        gatewayIdentifier=old["gatewayId"],
+        name="Inventory",
+        description="Inventory MCP server in the warehouse VPC",
+        targetConfiguration={"mcp": {"mcpServer": {"endpoint": "https://inventory.internal.example.com/mcp"}}},
+        metadataConfiguration={"allowedRequestHeaders": ["X-Tenant"]},
+        privateEndpoint={
+            "managedVpcResource": {
+                "vpcIdentifier": "vpc-0a1b2c3d4e5f60718",
+                "subnetIds": ["subnet-0a1b2c3d4e5f60718"],
+                "endpointIpAddressType": "IPV4",
+            }
+        },
+        certificateConfigurations=[{"s3": {"uri": "s3://inventory-certs/ca.pem"}}],
+        credentialProviderConfigurations=[{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
+    )
+    target = _settled(
+        lambda: control.get_gateway_target(gatewayIdentifier=old["gatewayId"], targetId=inventory["targetId"])
+    )
+    return settings, target
+
+
+def test_every_old_gateway_setting_is_carried_or_named(sandbox: Sandbox) -> None:
+    settings, old_target = _configure_old_gateway(sandbox)
+    before = len(sandbox.behaviour.mutations)
+
+    dry_run = sandbox.wait(sandbox.start_rollout({"dryRun": True}))
+    assert dry_run["status"] == "SUCCEEDED", dry_run.get("cause")
+    assert json.loads(dry_run["output"])["notCarried"] == ["tags:aws:*", "webAclArn"]  # names, never values
+    assert sandbox.behaviour.mutations[before:] == []
+
+    execution = sandbox.wait(sandbox.start_rollout({}))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert sandbox.behaviour.refusals == []
+    report = json.loads(execution["output"])
+    assert report["notCarried"] == ["tags:aws:*", "webAclArn"]
+
+    control = sandbox.client("bedrock-agentcore-control")
+    new_id = next(g["gatewayId"] for g in control.list_gateways()["items"] if g["name"] == "my-gateway-secure")
+    new = control.get_gateway(gatewayIdentifier=new_id)
+    assert {field: new.get(field) for field in settings} == settings
+    assert new["authorizerType"] == "CUSTOM_JWT"
+    assert "webAclArn" not in new
+    assert control.list_tags_for_resource(resourceArn=new["gatewayArn"])["tags"] == {
+        "team": "customer-support",
+        "cost-center": "cs-42",
+    }
+    # The VPC MCP-server target is re-created with every setting CreateGatewayTarget takes (and none it does not).
+    targets = {t["name"]: t for t in control.list_gateway_targets(gatewayIdentifier=new_id)["items"]}
+    inventory = control.get_gateway_target(gatewayIdentifier=new_id, targetId=targets["Inventory"]["targetId"])
+    for field in ("description", "targetConfiguration", "metadataConfiguration", "privateEndpoint"):
+        assert inventory[field] == old_target[field]
+    assert inventory["certificateConfigurations"] == old_target["certificateConfigurations"]
+    assert inventory["privateEndpointManagedResources"] != old_target["privateEndpointManagedResources"]
+
+    again = sandbox.wait(sandbox.start_rollout({}))
+    assert json.loads(again["output"])["changed"] is False

@@ -77,10 +77,32 @@ def runtime_update_fields() -> frozenset[str]:
     return (_members("UpdateAgentRuntime", "in") & _members("GetAgentRuntime", "out")) - {"agentRuntimeId"}
 
 
+# GetGateway members that describe one gateway's identity and state, not a setting a replacement could take.
+GATEWAY_OWN_MEMBERS = frozenset(
+    {"gatewayArn", "gatewayId", "gatewayUrl", "createdAt", "updatedAt", "status", "statusReasons"}
+    | {"workloadIdentityDetails"}  # AgentCore creates a workload identity per gateway
+)
+# Tag keys with this prefix belong to AWS (e.g. CloudFormation's): TagResource refuses them.
+RESERVED_TAG_PREFIX = "aws:"
+RESERVED_TAGS_ENTRY = "tags:aws:*"
+
+
 def gateway_clone_fields() -> frozenset[str]:
     """Settings of the old gateway that carry over to its replacement (everything but identity and auth)."""
     excluded = {"name", "authorizerType", "authorizerConfiguration", "clientToken", "tags"}
     return (_members("CreateGateway", "in") & _members("GetGateway", "out")) - excluded
+
+
+def gateway_post_create_fields() -> frozenset[str]:
+    """Settings GetGateway shows that CreateGateway cannot take but UpdateGateway can (e.g. wafConfiguration)."""
+    return (_members("UpdateGateway", "in") & _members("GetGateway", "out")) - _members("CreateGateway", "in")
+
+
+def gateway_uncarried_fields() -> frozenset[str]:
+    """Settings GetGateway shows that neither CreateGateway nor UpdateGateway can set (e.g. webAclArn: a WAFv2
+    association). A replacement cannot inherit them from the control plane; the plan and report name them."""
+    settable = _members("CreateGateway", "in") | _members("UpdateGateway", "in")
+    return _members("GetGateway", "out") - settable - GATEWAY_OWN_MEMBERS
 
 
 def target_clone_fields() -> frozenset[str]:
@@ -173,6 +195,11 @@ def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
                 if not is_not_found(exc):
                     raise
     return targets
+
+
+def gateway_tags(client: Any, gateway_arn: str) -> dict[str, str]:
+    with control_plane_errors(GatewayCreateFailed, f"ListTagsForResource {gateway_arn}"):
+        return dict(client.list_tags_for_resource(resourceArn=gateway_arn).get("tags") or {})
 
 
 # --- desired state --------------------------------------------------------------------------------------------
@@ -292,10 +319,33 @@ def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict
     return request
 
 
-def gateway_update_request(current: dict[str, Any], authorizer: dict[str, Any]) -> dict[str, Any]:
-    """UpdateGateway (same CUSTOM_JWT type, new JWT settings), sending back every other current setting."""
+def gateway_carry_plan(template: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    """What of the old gateway's settings CreateGateway cannot take, and how each reaches the replacement.
+
+    `afterCreate.update`: UpdateGateway settings applied once the new gateway is READY; `afterCreate.tags`: TagResource
+    (tags are not in GetGateway, so they are read with ListTagsForResource); `notCarried`: field names (never values)
+    that no call can give the replacement - the plan and the report say so."""
+    update = {
+        f: copy.deepcopy(template[f])
+        for f in sorted(gateway_post_create_fields())
+        if template.get(f) not in (None, "", [], {})
+    }
+    carried_tags = {k: v for k, v in tags.items() if not k.lower().startswith(RESERVED_TAG_PREFIX)}
+    not_carried = [f for f in gateway_uncarried_fields() if template.get(f) not in (None, "", [], {})]
+    if len(carried_tags) < len(tags):
+        not_carried.append(RESERVED_TAGS_ENTRY)
+    after_create = {"update": update, "tags": carried_tags} if update or carried_tags else None
+    return {"afterCreate": after_create, "notCarried": sorted(not_carried)}
+
+
+def gateway_update_request(
+    current: dict[str, Any], authorizer: dict[str, Any], settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """UpdateGateway (same CUSTOM_JWT type, new JWT settings), sending back every other current setting; `settings`
+    replaces individual ones (e.g. those carried over from the old gateway)."""
     fields = _members("UpdateGateway", "in") & _members("GetGateway", "out")
     request = {f: copy.deepcopy(current[f]) for f in fields if current.get(f) not in (None, "")}
+    request.update(copy.deepcopy(settings or {}))
     request.update(gatewayIdentifier=current["gatewayId"], authorizerConfiguration=authorizer)
     return request
 
