@@ -102,6 +102,18 @@ def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any
 # --- load_config ------------------------------------------------------------------------------------------------
 
 
+def test_load_config_refuses_a_gateway_name_create_gateway_would_refuse(fn: dict[str, Any], aws: None) -> None:
+    class NoCalls:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"{name} called before the configuration was validated")
+
+    with pytest.raises(InvalidConfiguration) as caught:
+        run_load_config(fn["load_config"], NoCalls(), env={**DEFAULT_ENV, "ROLLOUT_GATEWAY_NAME": "my_gateway_secure"})
+    message = str(caught.value)
+    for expected in ("ROLLOUT_GATEWAY_NAME", "GatewayName", "'my_gateway_secure'", "([0-9a-zA-Z][-]?){1,48}"):
+        assert expected in message
+
+
 def test_load_config_resolves_everything(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
     cognito_idp = FakeCognitoIdp()
     config = run_load_config(fn["load_config"], client, {"dryRun": True}, cognito_idp=cognito_idp)
