@@ -6,28 +6,53 @@ moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see doc
 - runtime versions exist but nothing serves them              -> a DEFAULT endpoint per runtime whose liveVersion
                                                                  moves to a new version only after it is READY, and
                                                                  full per-version configuration the data plane serves
-- DeleteGateway is immediate and cascades targets            -> refused while targets exist; DELETING -> gone
+- DeleteGateway is immediate and cascades targets            -> refused while any target exists (DELETING ones too);
+                                                                DELETING -> gone
+- DeleteGatewayTarget is immediate                           -> the target is DELETING and disappears once it settles
+                                                                (reaped on Get/List); deleting a DELETING target is
+                                                                refused (ConflictException)
+- gateway names are not checked                              -> CreateGateway/UpdateGateway refuse a name outside the
+                                                                botocore model's pattern (ValidationException: botocore
+                                                                does not check patterns client-side, the service does)
+- CreateGateway answers with gatewayUrl                      -> omitted (optional in the model; GetGateway has it)
+- Get*/List* lack members of the current output shapes       -> every member is stored and returned: gateways'
+                                                                customTransformConfiguration, wafConfiguration,
+                                                                domainOverride, webAclArn (from the WAFv2 association),
+                                                                statusReasons; targets' privateEndpoint (+ the managed
+                                                                resources AgentCore creates for a VPC endpoint),
+                                                                certificateConfigurations, protocolType,
+                                                                lastSynchronizedAt and targetType/listingMode/
+                                                                resourcePriority in summaries, where they apply. Not
+                                                                modelled: a target's authorizationData (only for OAuth
+                                                                targets awaiting consent)
+- TagResource accepts reserved keys                          -> a key beginning with aws: is refused
+- UpdateGateway keeps settings the request omits             -> a full replace: an omitted optional setting is cleared
+                                                                (the strict reading of an unconfirmed behaviour)
 - gatewayUrl lacks /mcp; ids/ARNs don't look like AWS's       -> AWS formats
 - a gateway's authorizer type can change in place            -> refused ("cannot be updated")
 - re-applying a runtime authorizer is accepted                -> refused ("Authorizer already exists") whenever the
                                                                  runtime has one, identical or not (strict reading)
 - updating a runtime that is mid-update is accepted            -> ConflictException
-Faults (UPDATE_FAILED, FAILED, a DEFAULT endpoint that fails to move, a resource that never settles) can be injected
-for tests and demos.
+Faults (UPDATE_FAILED, FAILED, a DEFAULT endpoint that fails to move, a target whose deletion fails, a resource that
+never settles) can be injected for tests and demos.
 The patches are installed for the sandbox's lifetime and removed afterwards.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from unittest import mock
+from urllib.parse import urlsplit
 
+import botocore.session
 from moto.bedrockagentcorecontrol import models as ac_models
 from moto.bedrockagentcorecontrol import responses as ac_responses
 from moto.bedrockagentcorecontrol.exceptions import (
@@ -35,8 +60,10 @@ from moto.bedrockagentcorecontrol.exceptions import (
     ConflictException,
     ResourceNotFoundException,
 )
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.moto_api._internal import mock_random
+from moto.wafv2.models import wafv2_backends
 
 RUNTIME_MODEL = "bedrock-agentcore-control::agent_runtime"
 ENDPOINT_MODEL = "bedrock-agentcore-control::agent_runtime_endpoint"
@@ -44,6 +71,37 @@ GATEWAY_MODEL = "bedrock-agentcore-control::gateway"
 TARGET_MODEL = "bedrock-agentcore-control::gateway_target"
 GONE = "DELETED"  # internal marker: the record disappears the next time anyone looks
 DEFAULT_ENDPOINT = "DEFAULT"
+FAILED_STATUSES = ("FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL")
+# Gateway settings AgentCore stores that moto's Gateway does not (request member -> record attribute).
+EXTRA_GATEWAY_SETTINGS = {
+    "customTransformConfiguration": "custom_transform_configuration",
+    "wafConfiguration": "waf_configuration",
+    "domainOverride": "domain_override",
+}
+# UpdateGateway is a full replace: every optional setting the request omits is cleared (request member -> attribute).
+GATEWAY_OPTIONAL_SETTINGS = {
+    "description": "description",
+    "protocolConfiguration": "protocol_configuration",
+    "authorizerConfiguration": "authorizer_configuration",
+    "kmsKeyArn": "kms_key_arn",
+    "interceptorConfigurations": "interceptor_configurations",
+    "policyEngineConfiguration": "policy_engine_configuration",
+    "exceptionLevel": "exception_level",
+    **EXTRA_GATEWAY_SETTINGS,
+}
+EXTRA_TARGET_SETTINGS = {
+    "privateEndpoint": "private_endpoint",
+    "certificateConfigurations": "certificate_configurations",
+}
+# TargetSummary.targetType per targetConfiguration.mcp member.
+MCP_TARGET_TYPES = {
+    "lambda": "LAMBDA",
+    "openApiSchema": "OPEN_API_SCHEMA",
+    "smithyModel": "SMITHY_MODEL",
+    "mcpServer": "MCP_SERVER",
+    "apiGateway": "API_GATEWAY",
+    "connector": "CONNECTOR",
+}
 
 
 class ValidationException(BedrockAgentCoreControlClientError):
@@ -112,6 +170,25 @@ class _Step:
     effect: Callable[[Any], None] | None = None
 
 
+@cache
+def _member_pattern(operation: str, member: str) -> re.Pattern[str]:
+    """A request member's pattern from the current botocore model (the service enforces it, botocore does not)."""
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
+    request = model.operation_model(operation).input_shape
+    assert request is not None
+    return re.compile(request.members[member].metadata["pattern"])
+
+
+def _name_error(operation: str, name: Any) -> ValidationException | None:
+    pattern = _member_pattern(operation, "name")
+    if isinstance(name, str) and pattern.fullmatch(name):
+        return None
+    return ValidationException(
+        f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
+        f"Member must satisfy regular expression pattern: {pattern.pattern}"
+    )
+
+
 @dataclass
 class Faults:
     """Failures the next matching operation will run into (consumed once each)."""
@@ -120,6 +197,7 @@ class Faults:
     endpoint_update_failure: str | None = None  # the DEFAULT endpoint fails to move to the next new version
     gateway_create_failure: str | None = None
     target_create_failure: str | None = None
+    target_delete_failure: str | None = None  # the next DeleteGatewayTarget ends in FAILED instead of gone
     stalled_models: set[str] = field(default_factory=set)
     # AWS semantics are unconfirmed: True makes UpdateAgentRuntime clear an authorizer the request omits.
     omitted_authorizer_clears: bool = False
@@ -132,9 +210,8 @@ class Faults:
             return value
 
 
-def _random_suffix() -> str:
-    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-    return "".join(mock_random.choice(alphabet) for _ in range(10))
+def _random_suffix(length: int = 10, alphabet: str = "abcdefghijklmnopqrstuvwxyz0123456789") -> str:
+    return "".join(mock_random.choice(alphabet) for _ in range(length))
 
 
 class AgentCoreBehaviour:
@@ -155,6 +232,7 @@ class AgentCoreBehaviour:
         self.clock = clock
         self.faults = Faults()
         self.mutations: list[str] = []  # every accepted mutating control-plane call, e.g. "CreateGateway my-gateway"
+        self.refusals: list[str] = []  # every mutating call refused the way AWS would, e.g. "DeleteGatewayTarget ..."
         self._stack = ExitStack()
         self._lock = threading.RLock()  # statuses are read from moto's and the data planes' threads
 
@@ -177,15 +255,20 @@ class AgentCoreBehaviour:
             (backend_cls, "get_agent_runtime_endpoint"): self._get_agent_runtime_endpoint,
             (response_cls, "get_agent_runtime"): self._get_agent_runtime_response,
             (response_cls, "get_agent_runtime_endpoint"): self._get_agent_runtime_endpoint_response,
+            (backend_cls, "get_gateway_target"): self._get_gateway_target,
+            (backend_cls, "list_gateway_targets"): self._list_gateway_targets,
+            (backend_cls, "tag_resource"): self._tag_resource,
+            (response_cls, "create_gateway"): self._create_gateway_response,
+            (response_cls, "update_gateway"): self._update_gateway_response,
+            (response_cls, "create_gateway_target"): self._create_gateway_target_response,
+            (response_cls, "update_gateway_target"): self._update_gateway_target_response,
+            (ac_models.Gateway, "to_dict"): self._gateway_to_dict,
+            (ac_models.GatewayTarget, "to_dict"): self._target_to_dict,
+            (ac_models.GatewayTarget, "to_summary"): self._target_to_summary,
         }
         for (cls, name), replacement in patches.items():
             original = getattr(cls, name)
             self._stack.enter_context(mock.patch.object(cls, name, self._bind(replacement, original)))
-        for model_cls in (ac_models.Gateway, ac_models.GatewayTarget):
-            original_to_dict = model_cls.to_dict
-            self._stack.enter_context(
-                mock.patch.object(model_cls, "to_dict", self._bind(self._to_dict_with_reasons, original_to_dict))
-            )
         # One clock for every status machine: moto's own (state_manager) would advance on reads.
         timed: tuple[type, ...] = (
             ac_models.AgentRuntime,
@@ -207,6 +290,10 @@ class AgentCoreBehaviour:
             yield
         finally:
             self.latency_scale = saved
+
+    def _refused(self, call: str, error: BedrockAgentCoreControlClientError) -> BedrockAgentCoreControlClientError:
+        self.refusals.append(f"{call}: {error.code}: {error.message}")
+        return error
 
     @staticmethod
     def _bind(replacement: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
@@ -394,8 +481,10 @@ class AgentCoreBehaviour:
 
     def _create_gateway(self, original: Callable[..., Any], backend: Any, *args: Any, **kwargs: Any) -> Any:
         name = kwargs.get("name", args[0] if args else "")
+        if invalid := _name_error("CreateGateway", name):
+            raise self._refused(f"CreateGateway {name}", invalid)
         if any(g.name == name for g in backend.gateways.values()):
-            raise ConflictException(f"A gateway named {name} already exists")
+            raise self._refused(f"CreateGateway {name}", ConflictException(f"A gateway named {name} already exists"))
         gateway = original(backend, *args, **kwargs)
         backend.gateways.pop(gateway.gateway_id)
         gateway.gateway_id = f"{gateway.name.lower()}-{_random_suffix()}"
@@ -405,6 +494,8 @@ class AgentCoreBehaviour:
         gateway.gateway_url = (
             f"https://{gateway.gateway_id}.gateway.bedrock-agentcore.{backend.region_name}.amazonaws.com/mcp"
         )
+        workload_identity = gateway.workload_identity_details["workloadIdentityArn"].rsplit("/", 1)[0]
+        gateway.workload_identity_details = {"workloadIdentityArn": f"{workload_identity}/{gateway.gateway_id}"}
         backend.gateways[gateway.gateway_id] = gateway
         self.mutations.append(f"CreateGateway {gateway.name}")
         failure = self.faults.take("gateway_create_failure")
@@ -412,10 +503,22 @@ class AgentCoreBehaviour:
         self._settle_to(gateway, "CREATING", "FAILED" if failure else "READY", GATEWAY_MODEL)
         return gateway
 
+    def _create_gateway_response(self, original: Callable[..., Any], response: Any) -> Any:
+        params = response._get_params()
+        created = original(response).result
+        gateway = response.backend.gateways[created["gatewayId"]]
+        for member, attribute in EXTRA_GATEWAY_SETTINGS.items():
+            setattr(gateway, attribute, params.get(member))  # moto's CreateGateway drops these
+        result = {**gateway.to_dict(), "status": "CREATING"}
+        result.pop("gatewayUrl", None)  # optional in the CreateGateway output: AWS leaves it to GetGateway
+        return ActionResult(result)
+
     def _update_gateway(
         self, original: Callable[..., Any], backend: Any, gateway_identifier: str, **kwargs: Any
     ) -> Any:
         gateway = backend._get_gateway(gateway_identifier)
+        if invalid := _name_error("UpdateGateway", kwargs.get("name")):
+            raise self._refused(f"UpdateGateway {gateway.name}", invalid)
         if kwargs.get("authorizer_type") != gateway.authorizer_type:
             raise ValidationException("Authorizer type cannot be updated for an existing gateway")
         if gateway.status != "READY":
@@ -424,6 +527,15 @@ class AgentCoreBehaviour:
         self.mutations.append(f"UpdateGateway {updated.name}")
         self._settle_to(updated, "UPDATING", "READY", GATEWAY_MODEL)
         return updated
+
+    def _update_gateway_response(self, original: Callable[..., Any], response: Any) -> Any:
+        params = response._get_params()
+        updated = original(response).result
+        gateway = response.backend.gateways[updated["gatewayId"]]
+        # A full replace: what the request leaves out is cleared (moto keeps it).
+        for member, attribute in GATEWAY_OPTIONAL_SETTINGS.items():
+            setattr(gateway, attribute, params.get(member, "" if member == "description" else None))
+        return ActionResult({**gateway.to_dict(), "status": "UPDATING"})
 
     def _reap(self, backend: Any, gateway: Any) -> bool:
         """Drop a gateway whose deletion has finished; True if it is gone."""
@@ -443,17 +555,52 @@ class AgentCoreBehaviour:
 
     def _delete_gateway(self, original: Callable[..., Any], backend: Any, gateway_identifier: str) -> Any:
         gateway = backend._get_gateway(gateway_identifier)
-        if any(gid == gateway.gateway_id for gid, _ in backend.gateway_targets):
-            raise ValidationException(
-                f"Gateway {gateway_identifier} has targets associated with it. "
-                "Delete all targets before deleting the gateway."
+        targets = [t for (gid, _), t in list(backend.gateway_targets.items()) if gid == gateway.gateway_id]
+        if any(not self._reap_target(backend, t) for t in targets):  # DELETING targets still count
+            raise self._refused(
+                f"DeleteGateway {gateway.name}",
+                ValidationException(
+                    f"Gateway {gateway_identifier} has targets associated with it. "
+                    "Delete all targets before deleting the gateway."
+                ),
             )
         if gateway.status == "DELETING":
-            raise ConflictException(f"Gateway {gateway_identifier} is already being deleted")
+            raise self._refused(
+                f"DeleteGateway {gateway.name}",
+                ConflictException(f"Gateway {gateway_identifier} is already being deleted"),
+            )
         gateway.status = "DELETING"
         self.mutations.append(f"DeleteGateway {gateway.name}")
         self._settle_to(gateway, "DELETING", GONE, GATEWAY_MODEL)
         return gateway
+
+    def _tag_resource(
+        self, original: Callable[..., Any], backend: Any, resource_arn: str, tags: dict[str, str]
+    ) -> None:
+        resource = resource_arn.rsplit("/", 1)[-1]
+        if any(key.lower().startswith("aws:") for key in tags):  # AWS's own tags (e.g. CloudFormation's)
+            raise self._refused(
+                f"TagResource {resource}",
+                ValidationException("Tag keys beginning with 'aws:' are reserved for AWS use and cannot be added"),
+            )
+        original(backend, resource_arn, tags)
+        self.mutations.append(f"TagResource {resource}")
+
+    @staticmethod
+    def _gateway_to_dict(original: Callable[..., Any], gateway: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original(gateway)
+        if not result.get("description"):
+            result.pop("description", None)  # AWS omits an unset description (min length 1)
+        reasons = getattr(gateway, "status_reasons", None) or []
+        result["statusReasons"] = list(reasons) if result.get("status") in FAILED_STATUSES else []
+        for member, attribute in EXTRA_GATEWAY_SETTINGS.items():
+            if value := getattr(gateway, attribute, None):
+                result[member] = value
+        # The web ACL is WAFv2's record (AssociateWebACL), not a gateway setting: read it from there.
+        web_acl = wafv2_backends[gateway.account_id][gateway.region_name].get_web_acl_for_resource(gateway.gateway_arn)
+        if web_acl is not None:
+            result["webAclArn"] = web_acl.arn
+        return result
 
     # -- targets ---------------------------------------------------------------------------------------------
 
@@ -468,24 +615,129 @@ class AgentCoreBehaviour:
         self._settle_to(target, "CREATING", "FAILED" if failure else "READY", TARGET_MODEL)
         return target
 
+    def _create_gateway_target_response(self, original: Callable[..., Any], response: Any) -> Any:
+        return self._target_response(original, response, "CREATING")
+
+    def _update_gateway_target_response(self, original: Callable[..., Any], response: Any) -> Any:
+        return self._target_response(original, response, "UPDATING")
+
+    @staticmethod
+    def _target_response(original: Callable[..., Any], response: Any, status: str) -> Any:
+        params = response._get_params()
+        written = original(response).result
+        gateway = response.backend._get_gateway(response._get_param("gatewayIdentifier"))
+        target = response.backend.gateway_targets[(gateway.gateway_id, written["targetId"])]
+        for member, attribute in EXTRA_TARGET_SETTINGS.items():
+            setattr(target, attribute, params.get(member))  # moto drops these
+        managed = ((params.get("privateEndpoint") or {}).get("managedVpcResource")) or None
+        target.private_endpoint_managed_resources = _managed_vpc_resources(target, managed) if managed else None
+        target.last_synchronized_at = target.updated_at if _mcp_kind(target) == "mcpServer" else None
+        return ActionResult({**target.to_dict(), "status": status})
+
     def _update_gateway_target(self, original: Callable[..., Any], backend: Any, *args: Any, **kwargs: Any) -> Any:
+        gateway = backend._get_gateway(kwargs.get("gateway_identifier", args[0] if args else ""))
+        current = backend._get_gateway_target(gateway.gateway_id, kwargs.get("target_id", args[1] if args else ""))
+        if current.status == "DELETING":
+            raise self._refused(
+                f"UpdateGatewayTarget {current.name}", ConflictException(f"Target {current.target_id} is being deleted")
+            )
         target = original(backend, *args, **kwargs)
         self.mutations.append(f"UpdateGatewayTarget {target.name}")
         self._settle_to(target, "UPDATING", "READY", TARGET_MODEL)
         return target
 
-    def _delete_gateway_target(self, original: Callable[..., Any], backend: Any, *args: Any, **kwargs: Any) -> Any:
-        target = original(backend, *args, **kwargs)
+    def _reap_target(self, backend: Any, target: Any) -> bool:
+        """Drop a target whose deletion has finished; True if it is gone."""
+        if target.status == GONE:
+            backend.gateway_targets.pop((target.gateway_id, target.target_id), None)
+            return True
+        return False
+
+    def _get_gateway_target(
+        self, original: Callable[..., Any], backend: Any, gateway_identifier: str, target_id: str
+    ) -> Any:
+        target = original(backend, gateway_identifier, target_id)
+        if self._reap_target(backend, target):
+            raise ResourceNotFoundException(f"Could not find Target {target_id} for Gateway {gateway_identifier}")
+        return target
+
+    def _list_gateway_targets(self, original: Callable[..., Any], backend: Any, gateway_identifier: str) -> Any:
+        return [t for t in original(backend, gateway_identifier) if not self._reap_target(backend, t)]
+
+    def _delete_gateway_target(
+        self, original: Callable[..., Any], backend: Any, gateway_identifier: str, target_id: str
+    ) -> Any:
+        gateway = backend._get_gateway(gateway_identifier)
+        target = backend._get_gateway_target(gateway.gateway_id, target_id)
+        if self._reap_target(backend, target):
+            raise ResourceNotFoundException(f"Could not find Target {target_id} for Gateway {gateway_identifier}")
+        if target.status == "DELETING":
+            raise self._refused(
+                f"DeleteGatewayTarget {target.name}",
+                ConflictException(f"Target {target_id} of gateway {gateway.gateway_id} is already being deleted"),
+            )
+        # Asynchronous like AWS: the target stays listed as DELETING until the deletion settles.
+        target.status = "DELETING"
+        failure = self.faults.take("target_delete_failure")
+        target.status_reasons = [failure] if failure else []
         self.mutations.append(f"DeleteGatewayTarget {target.name}")
+        self._settle_to(target, "DELETING", "FAILED" if failure else GONE, TARGET_MODEL)
         return target
 
     @staticmethod
-    def _to_dict_with_reasons(original: Callable[..., Any], record: Any) -> dict[str, Any]:
-        result: dict[str, Any] = original(record)
-        reasons = getattr(record, "status_reasons", None)
-        if reasons and result.get("status") in ("FAILED", "UPDATE_UNSUCCESSFUL"):
-            result["statusReasons"] = list(reasons)
+    def _target_to_dict(original: Callable[..., Any], target: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original(target)
+        if not result.get("description"):
+            result.pop("description", None)
+        reasons = getattr(target, "status_reasons", None) or []
+        result["statusReasons"] = list(reasons) if result.get("status") in FAILED_STATUSES else []
+        for member, attribute in EXTRA_TARGET_SETTINGS.items():
+            if value := getattr(target, attribute, None):
+                result[member] = value
+        if managed := getattr(target, "private_endpoint_managed_resources", None):
+            result["privateEndpointManagedResources"] = managed
+        if synchronized := getattr(target, "last_synchronized_at", None):
+            result["lastSynchronizedAt"] = synchronized
+        configuration = target.target_configuration or {}
+        protocol = "MCP" if "mcp" in configuration else "HTTP" if "http" in configuration else None
+        if protocol:
+            result["protocolType"] = protocol
         return result
+
+    @staticmethod
+    def _target_to_summary(original: Callable[..., Any], target: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original(target)
+        kind = _mcp_kind(target)
+        if kind in MCP_TARGET_TYPES:
+            result["targetType"] = MCP_TARGET_TYPES[kind]
+        if kind == "mcpServer":  # listing mode and priority only exist for MCP server targets
+            server = (target.target_configuration or {})["mcp"]["mcpServer"]
+            result["listingMode"] = server.get("listingMode", "DEFAULT")
+            result["resourcePriority"] = server.get("resourcePriority", 1000)
+        if synchronized := getattr(target, "last_synchronized_at", None):
+            result["lastSynchronizedAt"] = synchronized
+        return result
+
+
+def _mcp_kind(target: Any) -> str | None:
+    mcp = (target.target_configuration or {}).get("mcp") or {}
+    return next(iter(mcp), None) if len(mcp) == 1 else None
+
+
+def _managed_vpc_resources(target: Any, managed: dict[str, Any]) -> list[dict[str, str]]:
+    """What AgentCore creates for a managed VPC endpoint: a VPC Lattice resource gateway and association."""
+    prefix = f"arn:aws:vpc-lattice:{target.region_name}:{target.account_id}"
+    server = ((target.target_configuration or {}).get("mcp") or {}).get("mcpServer") or {}
+    domain = urlsplit(str(server.get("endpoint", ""))).hostname or str(managed.get("routingDomain") or "")
+    return [
+        {
+            "domain": domain,
+            "resourceGatewayArn": f"{prefix}:resourcegateway/rgw-{_random_suffix(17)}",
+            "resourceAssociationArn": (
+                f"{prefix}:servicenetworkresourceassociation/snra-{_random_suffix(17, '0123456789abcdef')}"
+            ),
+        }
+    ]
 
 
 def version_configuration(runtime: Any) -> dict[str, Any]:

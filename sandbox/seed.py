@@ -151,6 +151,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
     )
     gateway_id = gateway["gatewayId"]
     _settle(lambda: control.get_gateway(gatewayIdentifier=gateway_id), "gateway my-gateway")
+    gateway_url = control.get_gateway(gatewayIdentifier=gateway_id)["gatewayUrl"]  # not in the create response
     for name, schema, arn in (
         ("WarrantyCheck", json.loads(WARRANTY_SCHEMA.read_text()), warranty_arn),
         ("ShippingEstimate", SHIPPING_SCHEMA, functions["shipping_estimate"]),
@@ -172,7 +173,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
     environment = {
         "AGENT_MODEL_PROVIDER": "offline-deterministic",
         "LOG_LEVEL": "INFO",
-        "AGENTCORE_GATEWAY_MY_GATEWAY_URL": gateway["gatewayUrl"],
+        "AGENTCORE_GATEWAY_MY_GATEWAY_URL": gateway_url,
     }
     runtime = control.create_agent_runtime(
         agentRuntimeName="CustomerSupport",
@@ -198,7 +199,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
         runtime_id=runtime_id,
         runtime_arn=runtime["agentRuntimeArn"],
         old_gateway_id=gateway_id,
-        old_gateway_url=gateway["gatewayUrl"],
+        old_gateway_url=gateway_url,
         warranty_lambda_arn=warranty_arn,
         runtime_environment=environment,
         runtime_role_arn=runtime_role,

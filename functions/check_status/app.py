@@ -76,11 +76,28 @@ def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
     return "DELETING", False
 
 
+def _targets_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+    """Target deletion is asynchronous: each target stays DELETING until it is gone. Anything else it shows (FAILED,
+    READY again) means its deletion did not happen, and the gateway cannot be deleted after it."""
+    if control.get_gateway_or_none(client, resource["id"]) is None:
+        return "no targets", True
+    remaining = control.list_targets(client, resource["id"])
+    for target in remaining:
+        if target["status"] != "DELETING":
+            raise control.target_delete_failure(target)
+    if not remaining:
+        return "no targets", True
+    names = ", ".join(f"{t['name']}=DELETING" for t in remaining)
+    control.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"deletion of targets {names}")
+    return names, False
+
+
 CHECKS = {
     "runtime": _runtime_ready,
     "runtimeLive": _runtime_live,
     "gateway": _gateway_ready,
     "targets": _targets_ready,
+    "targetsDeleted": _targets_gone,
     "gatewayDeleted": _gateway_gone,
 }
 

@@ -1,4 +1,10 @@
-"""Step 4c: delete a gateway the AgentCore way: its targets first, then the gateway (asynchronous)."""
+"""Step 4c: delete a gateway the AgentCore way, in two polled steps: its targets, then the gateway.
+
+Both deletions are asynchronous on AWS (the resource stays listed as DELETING until it is gone). Step "targets" asks
+for the deletion of every target not already DELETING (a DELETING target is never asked again) and the state machine
+polls `targetsDeleted` until none is left; step "gateway" then deletes the gateway (refused while any target exists)
+and the state machine polls `gatewayDeleted`.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +14,77 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from rollout_core import control
-from rollout_core.errors import AgentCoreBusy, GatewayDeleteFailed
+from rollout_core.errors import GatewayDeleteFailed, InvalidExecutionInput
 
 logger = Logger()
 tracer = Tracer()
 
+DELETING = "DELETING"
 
-def delete_gateway(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
+
+def delete_targets(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
     gateway_id, name = gateway["id"], gateway["name"]
-    result = {"kind": "gatewayDeleted", "id": gateway_id, "name": name, "changed": True, "ready": False, "attempt": 0}
+    result: dict[str, Any] = {
+        "kind": "targetsDeleted",
+        "id": gateway_id,
+        "name": name,
+        "changed": False,
+        "ready": True,
+        "attempt": 0,
+        "targetsDeleted": [],
+    }
     if control.get_gateway_or_none(client, gateway_id) is None:
-        return {**result, "changed": False, "ready": True}  # already gone (e.g. a retried step)
+        return {**result, "status": "DELETED"}  # already gone (e.g. a retried step)
 
     targets = control.list_targets(client, gateway_id)
+    requested = []
     for target in targets:
+        if target["status"] == DELETING:
+            continue  # its deletion is under way: asking again is refused, and pointless
         with control.control_plane_errors(GatewayDeleteFailed, f"DeleteGatewayTarget {target['name']}"):
             try:
                 client.delete_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
             except ClientError as exc:
                 if not control.is_not_found(exc):
                     raise
-    remaining = control.list_targets(client, gateway_id)
-    if remaining:
-        # Target deletion may be asynchronous; the state machine retries this idempotent step with backoff.
-        raise AgentCoreBusy(f"gateway {name} still has {len(remaining)} target(s) being deleted")
+        requested.append(target["name"])
+    summary = ", ".join(f"{t['name']}={DELETING}" for t in targets) or "no targets"
+    return {
+        **result,
+        "changed": bool(requested),
+        "ready": not targets,  # every target listed is now being deleted: poll until none is left
+        "status": summary,
+        "targetsDeleted": sorted(requested),
+    }
+
+
+def delete_gateway(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
+    gateway_id, name = gateway["id"], gateway["name"]
+    result = {"kind": "gatewayDeleted", "id": gateway_id, "name": name, "changed": True, "ready": False, "attempt": 0}
+    current = control.get_gateway_or_none(client, gateway_id)
+    if current is None:
+        return {**result, "changed": False, "ready": True, "status": "DELETED"}  # already gone (a retried step)
+    if current.get("status") == DELETING:
+        return {**result, "changed": False, "status": DELETING}  # already asked: poll it
     with control.control_plane_errors(GatewayDeleteFailed, f"DeleteGateway {name}"):
         try:
             response = client.delete_gateway(gatewayIdentifier=gateway_id)
         except ClientError as exc:
             if not control.is_not_found(exc):
                 raise
-            return {**result, "ready": True}
-    return {**result, "status": response.get("status"), "targetsDeleted": sorted(t["name"] for t in targets)}
+            return {**result, "ready": True, "status": "DELETED"}
+    return {**result, "status": response.get("status")}
+
+
+STEPS = {"targets": delete_targets, "gateway": delete_gateway}
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = delete_gateway(control.agentcore_control(), event["gateway"])
-    logger.info("gateway deletion requested", extra={"gateway": result["id"], "status": result.get("status")})
+    step = event.get("step")
+    if step not in STEPS:
+        raise InvalidExecutionInput(f"delete_gateway got step {step!r}; expected one of {sorted(STEPS)}")
+    result = STEPS[step](control.agentcore_control(), event["gateway"])
+    logger.info("deletion requested", extra={"step": step, "gateway": result["id"], "status": result.get("status")})
     return result

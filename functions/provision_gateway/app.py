@@ -1,4 +1,10 @@
-"""Step 4a: create the replacement gateway with the JWT authorizer (or fix a JWT gateway's authorizer in place)."""
+"""Step 4a: create the replacement gateway with the JWT authorizer (or fix a JWT gateway's authorizer in place), then
+carry over what CreateGateway cannot take.
+
+Step "provision" (the default) creates or updates the gateway. Step "carry" runs once a newly created gateway is READY:
+it gives the new gateway the old one's tags (TagResource) and the settings only UpdateGateway accepts (e.g.
+wafConfiguration, customTransformConfiguration), as listed in the plan's `afterCreate`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import control
-from rollout_core.errors import GatewayCreateFailed
+from rollout_core.errors import GatewayCreateFailed, InvalidExecutionInput
 
 logger = Logger()
 tracer = Tracer()
@@ -19,7 +25,7 @@ def client_token(execution: str, purpose: str) -> str:
     return hashlib.sha256(f"{execution}/{purpose}".encode()).hexdigest()[:48]
 
 
-def _result(record: dict[str, Any], changed: bool) -> dict[str, Any]:
+def _result(record: dict[str, Any], changed: bool, settings_pending: bool = False) -> dict[str, Any]:
     return {
         "kind": "gateway",
         "id": record["gatewayId"],
@@ -29,19 +35,24 @@ def _result(record: dict[str, Any], changed: bool) -> dict[str, Any]:
         "changed": changed,
         "ready": record.get("status") == control.READY and not changed,
         "attempt": 0,
+        # The state machine runs step "carry" once the gateway is READY while this is true.
+        "settingsPending": settings_pending,
     }
 
 
 def provision_gateway(client: Any, gateway_plan: dict[str, Any], execution: str) -> dict[str, Any]:
     if gateway_plan["create"]:
         request = gateway_plan["createRequest"]
+        carry = gateway_plan.get("afterCreate") is not None
         # A previous attempt of this execution may have created it already (Lambda retry after a timeout).
         found = control.find_gateway(client, request["name"])
         if found is not None and found.get("authorizerType") == "CUSTOM_JWT":
-            return _result(control.get_gateway(client, found["gatewayId"]), changed=True)
+            return _result(control.get_gateway(client, found["gatewayId"]), changed=True, settings_pending=carry)
         with control.control_plane_errors(GatewayCreateFailed, f"CreateGateway {request['name']}"):
-            created = client.create_gateway(**request, clientToken=client_token(execution, request["name"]))
-        return _result(created, changed=True)
+            created = dict(client.create_gateway(**request, clientToken=client_token(execution, request["name"])))
+        if not created.get("gatewayUrl"):  # optional in the CreateGateway response; GetGateway has it
+            created = {**control.get_gateway(client, created["gatewayId"]), "status": created.get("status")}
+        return _result(created, changed=True, settings_pending=carry)
 
     existing = gateway_plan["existing"]
     current = control.get_gateway(client, existing["id"])
@@ -49,13 +60,39 @@ def provision_gateway(client: Any, gateway_plan: dict[str, Any], execution: str)
         return _result(current, changed=False)
     request = control.gateway_update_request(current, gateway_plan["authorizerAfter"])
     with control.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {existing['name']}"):
-        updated = client.update_gateway(**request)
+        updated = dict(client.update_gateway(**request))
+    if not updated.get("gatewayUrl"):  # optional in the UpdateGateway response too
+        updated["gatewayUrl"] = current["gatewayUrl"]
     return _result(updated, changed=True)
+
+
+def carry_settings(client: Any, gateway: dict[str, Any], gateway_plan: dict[str, Any]) -> dict[str, Any]:
+    """Tags and UpdateGateway-only settings of the old gateway, applied to the new one (idempotent: a retry finds
+    them in place and changes nothing)."""
+    after = gateway_plan.get("afterCreate") or {"update": {}, "tags": {}}
+    current = control.get_gateway(client, gateway["id"])
+    if after["tags"]:
+        with control.control_plane_errors(GatewayCreateFailed, f"TagResource {current['name']}"):
+            client.tag_resource(resourceArn=current["gatewayArn"], tags=after["tags"])
+    update = {field: value for field, value in after["update"].items() if current.get(field) != value}
+    if not update:
+        return _result(current, changed=False)
+    request = control.gateway_update_request(current, current["authorizerConfiguration"], update)
+    with control.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {current['name']}"):
+        updated = dict(client.update_gateway(**request))
+    return _result({**current, "status": updated.get("status")}, changed=True)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = provision_gateway(control.agentcore_control(), event["plan"]["gateway"], event["execution"])
-    logger.info("gateway provisioned", extra={"gateway": result["id"], "changed": result["changed"]})
+    step = event.get("step", "provision")
+    gateway_plan = event["plan"]["gateway"]
+    if step == "provision":
+        result = provision_gateway(control.agentcore_control(), gateway_plan, event["execution"])
+    elif step == "carry":
+        result = carry_settings(control.agentcore_control(), event["gateway"], gateway_plan)
+    else:
+        raise InvalidExecutionInput(f"provision_gateway got step {step!r}; expected 'provision' or 'carry'")
+    logger.info("gateway provisioned", extra={"step": step, "gateway": result["id"], "changed": result["changed"]})
     return result

@@ -71,6 +71,18 @@ def _gateway_problems(
     return problems
 
 
+def _carry_problems(client: Any, gateway: dict[str, Any] | None, plan: dict[str, Any]) -> list[str]:
+    """The old gateway's settings CreateGateway could not take must have reached the new one (names, never values)."""
+    after = plan["gateway"].get("afterCreate")
+    if gateway is None or not after:
+        return []
+    differ = sorted(field for field, value in after["update"].items() if gateway.get(field) != value)
+    if after["tags"]:
+        tags = control.gateway_tags(client, gateway["gatewayArn"])
+        differ += [f"tags[{key}]" for key, value in sorted(after["tags"].items()) if tags.get(key) != value]
+    return [f"gateway {gateway['name']} lacks the old gateway's {', '.join(differ)}"] if differ else []
+
+
 def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
     config, plan = state["config"], state["plan"]
     settings = config["settings"]
@@ -78,6 +90,8 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
         "changed": plan["changed"],
         "dryRun": settings["dryRun"],
         "actions": plan["actions"],
+        # Settings of the old gateway no call can give its replacement (field names only).
+        "notCarried": plan["gateway"].get("notCarried", []),
     }
     if "trigger" in config:
         report["trigger"] = config["trigger"]
@@ -93,6 +107,7 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
 
     problems = _runtime_problems(runtime, endpoint, config, gateway_url)
     problems += _gateway_problems(gateway, targets, config, plan)
+    problems += _carry_problems(client, gateway, plan)
     old_name = settings["oldGatewayName"]
     old_deleted = old_name == settings["gatewayName"] or control.find_gateway(client, old_name) is None
     if not old_deleted:

@@ -311,6 +311,11 @@ def resource_arns(call: ApiCall, facts: ResourceFacts) -> list[str]:
     types = resource_types(call.action)
     if not types:
         return ["*"]
+    tagged = call.text("resourceArn") if call.prefix == "bedrock-agentcore" else None
+    if tagged is not None:  # Tag/Untag/ListTagsForResource: the resource is the ARN named, whichever type it is
+        if any(resource_type.accepts(tagged) for resource_type in types):
+            return [tagged]
+        raise UnmappedRequest(f"sandbox IAM: {call.action} names {tagged}, which is none of its resource types")
     built: list[str] = []
     for resource_type in types:
         builder = RESOURCE_BUILDERS.get((call.prefix, resource_type.name))

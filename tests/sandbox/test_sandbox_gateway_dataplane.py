@@ -193,7 +193,7 @@ def make_gateway(control: Any, behaviour: AgentCoreBehaviour, functions: dict[st
                 ),
                 f"target {target_name}",
             )
-        return gateway
+        return dict(control.get_gateway(gatewayIdentifier=gateway_id))  # gatewayUrl: GetGateway has it, create not
 
     return create
 
@@ -543,6 +543,11 @@ def test_unknown_and_deleted_gateways_are_404(
 
     for target in control.list_gateway_targets(gatewayIdentifier=gateway_id)["items"]:
         control.delete_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
+        for _ in range(5):  # target deletion is asynchronous too: DELETING -> gone after polls
+            try:
+                control.get_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
+            except control.exceptions.ResourceNotFoundException:
+                break
     control.delete_gateway(gatewayIdentifier=gateway_id)
     while_deleting = post_initialize(http, url)
     for _ in range(5):  # DELETING -> gone once its time has passed

@@ -175,6 +175,14 @@ MAPPED = [
         [f"{AC}:gateway/gw-1"],
     ),
     (("bedrock-agentcore-control", "ListGateways", {}), ["*"]),
+    (
+        ("bedrock-agentcore-control", "TagResource", {"resourceArn": f"{AC}:gateway/gw-1", "tags": {"team": "cs"}}),
+        [f"{AC}:gateway/gw-1"],
+    ),
+    (
+        ("bedrock-agentcore-control", "ListTagsForResource", {"resourceArn": f"{AC}:runtime/cs-1"}),
+        [f"{AC}:runtime/cs-1"],
+    ),
     (("bedrock-agentcore-control", "CreateAgentRuntime", {"agentRuntimeName": "x"}), ["*"]),
     (
         ("bedrock-agentcore", "InvokeAgentRuntime", {"agentRuntimeArn": f"{AC}:runtime/cs-1", "qualifier": "DEFAULT"}),

@@ -353,6 +353,45 @@ def test_gateway_update_request_sends_everything_back_with_the_new_authorizer() 
     assert {"status", "gatewayUrl", "gatewayArn", "createdAt", "ResponseMetadata"}.isdisjoint(request)
 
 
+def test_settings_create_gateway_cannot_take_are_derived_from_the_model() -> None:
+    # UpdateGateway can set these, CreateGateway cannot; no call sets webAclArn (a WAFv2 association).
+    assert control.gateway_post_create_fields() == {"customTransformConfiguration", "wafConfiguration"}
+    assert control.gateway_uncarried_fields() == {"webAclArn"}
+
+
+def test_gateway_carry_plan_names_what_no_call_can_carry_without_values() -> None:
+    template = {
+        **GET_GATEWAY,
+        "wafConfiguration": {"failureMode": "FAIL_CLOSE"},
+        "customTransformConfiguration": {"lambda": {"arn": "arn:aws:lambda:us-east-1:123456789012:function:t"}},
+        "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/tools/1",
+    }
+    tags = {"team": "support", "aws:cloudformation:stack-name": "tutorial-stack"}
+    carry = control.gateway_carry_plan(template, tags)
+    assert carry == {
+        "afterCreate": {
+            "update": {
+                "customTransformConfiguration": template["customTransformConfiguration"],
+                "wafConfiguration": {"failureMode": "FAIL_CLOSE"},
+            },
+            "tags": {"team": "support"},  # AWS's own aws: tags cannot be set by anyone else
+        },
+        "notCarried": ["tags:aws:*", "webAclArn"],
+    }
+    assert "tutorial-stack" not in json.dumps(carry["notCarried"])
+    assert carry["afterCreate"]["update"]["wafConfiguration"] is not template["wafConfiguration"]
+    assert control.gateway_carry_plan(GET_GATEWAY, {}) == {"afterCreate": None, "notCarried": []}
+
+
+def test_gateway_update_request_takes_carried_settings() -> None:
+    current = {**GET_GATEWAY, "authorizerType": "CUSTOM_JWT", "authorizerConfiguration": SECURE}
+    waf = {"wafConfiguration": {"failureMode": "FAIL_OPEN"}}
+    request = control.gateway_update_request(current, SECURE, waf)
+    assert request["wafConfiguration"] == {"failureMode": "FAIL_OPEN"}
+    assert request["kmsKeyArn"] == GET_GATEWAY["kmsKeyArn"]  # every other setting sent back (a full replace)
+    assert request["authorizerConfiguration"] == SECURE
+
+
 # --- targets ----------------------------------------------------------------------------------------------------
 
 

@@ -99,8 +99,11 @@ def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any
     fn["secure_runtime"].secure_runtime(client, plan["runtime"])
     make_ready(backend, config["runtime"]["id"])
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    if gateway["settingsPending"]:
+        gateway = fn["provision_gateway"].carry_settings(client, gateway, plan["gateway"])
     fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
     if plan["gateway"]["deleteOld"]:
+        fn["delete_gateway"].delete_targets(client, plan["gateway"]["deleteOld"])
         fn["delete_gateway"].delete_gateway(client, plan["gateway"]["deleteOld"])
     fn["point_runtime"].point_runtime(
         client, config["runtime"]["id"], config["settings"]["gatewayUrlEnvVar"], gateway["url"]
@@ -110,6 +113,18 @@ def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any
 
 
 # --- load_config ------------------------------------------------------------------------------------------------
+
+
+def test_load_config_refuses_a_gateway_name_create_gateway_would_refuse(fn: dict[str, Any], aws: None) -> None:
+    class NoCalls:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"{name} called before the configuration was validated")
+
+    with pytest.raises(InvalidConfiguration) as caught:
+        run_load_config(fn["load_config"], NoCalls(), env={**DEFAULT_ENV, "ROLLOUT_GATEWAY_NAME": "my_gateway_secure"})
+    message = str(caught.value)
+    for expected in ("ROLLOUT_GATEWAY_NAME", "GatewayName", "'my_gateway_secure'", "([0-9a-zA-Z][-]?){1,48}"):
+        assert expected in message
 
 
 def test_load_config_resolves_everything(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
@@ -334,6 +349,45 @@ def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config:
     assert created["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
 
 
+class WithoutCreateUrl:
+    """The moto client, answering CreateGateway/UpdateGateway without gatewayUrl (optional in the model, as AWS)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gets: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name == "get_gateway":
+
+            def recorded(**kwargs: Any) -> Any:
+                self.gets.append(kwargs["gatewayIdentifier"])
+                return method(**kwargs)
+
+            return recorded
+        if name not in ("create_gateway", "update_gateway"):
+            return method
+
+        def without_url(**kwargs: Any) -> Any:
+            return {k: v for k, v in method(**kwargs).items() if k != "gatewayUrl"}
+
+        return without_url
+
+
+def test_provision_gateway_reads_the_url_from_get_gateway(
+    fn: dict[str, Any], client: Any, config: dict[str, Any]
+) -> None:
+    plan = build_plan(client, config)
+    answers = WithoutCreateUrl(client)
+    created = fn["provision_gateway"].provision_gateway(answers, plan["gateway"], "execution-1")
+    assert answers.gets == [created["id"]]
+    assert created["url"] == control.normalize_gateway_url(
+        client.get_gateway(gatewayIdentifier=created["id"])["gatewayUrl"]
+    )
+    assert created["status"] == "CREATING"  # the create answer's status, not a later read's
+    assert created["ready"] is False
+
+
 def test_client_token_is_deterministic_and_valid(fn: dict[str, Any]) -> None:
     token = fn["provision_gateway"].client_token("arn:exec:1", "my-gateway-secure")
     assert token == fn["provision_gateway"].client_token("arn:exec:1", "my-gateway-secure")
@@ -348,8 +402,9 @@ def test_provision_gateway_existing_jwt_gateway(
     other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
     existing = create_gateway_with_targets(client, "my-gateway-secure", other)
     plan = build_plan(client, run_load_config(fn_load_config, client))
-    result = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    result = fn["provision_gateway"].provision_gateway(WithoutCreateUrl(client), plan["gateway"], "execution-1")
     assert result["id"] == existing["gatewayId"]
+    assert result["url"] == control.normalize_gateway_url(existing["gatewayUrl"])
     assert result["changed"] is True
     assert control.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
     # Already correct: nothing to do.
@@ -377,6 +432,64 @@ def test_provision_gateway_handler(
     plan = build_plan(client, config)
     result = fn["provision_gateway"].lambda_handler({"plan": plan, "execution": "arn:exec"}, context)
     assert control.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
+    assert result["settingsPending"] is False  # the tutorial's gateway has nothing CreateGateway cannot take
+    carried = fn["provision_gateway"].lambda_handler({"plan": plan, "gateway": result, "step": "carry"}, context)
+    assert (carried["id"], carried["changed"]) == (result["id"], False)
+    with pytest.raises(InvalidExecutionInput, match="provision_gateway got step 'create'"):
+        fn["provision_gateway"].lambda_handler({"plan": plan, "step": "create"}, context)
+
+
+class Carrying:
+    """The moto client, recording TagResource/UpdateGateway requests; GetGateway also answers `shown` (settings plain
+    moto does not store, as AWS would once UpdateGateway has set them)."""
+
+    def __init__(self, inner: Any, shown: dict[str, Any] | None = None) -> None:
+        self.inner, self.shown = inner, shown or {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name == "get_gateway":
+            return lambda **kwargs: {**method(**kwargs), **self.shown}
+        if name not in ("tag_resource", "update_gateway"):
+            return method
+
+        def recorded(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs))
+            return method(**kwargs)
+
+        return recorded
+
+
+def test_carry_settings_tags_and_updates_the_new_gateway_once(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+) -> None:
+    plan = build_plan(client, config)
+    waf = {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}}
+    gateway_plan = {**plan["gateway"], "afterCreate": {"update": waf, "tags": {"team": "support"}}}
+    created = fn["provision_gateway"].provision_gateway(client, gateway_plan, "execution-1")
+    assert created["settingsPending"] is True  # the state machine runs step "carry" once it is READY
+    backend.gateways[created["id"]].status = "READY"
+
+    aws = Carrying(client)
+    carried = fn["provision_gateway"].carry_settings(aws, created, gateway_plan)
+    (tag, tags), (update, request) = aws.calls
+    arn = client.get_gateway(gatewayIdentifier=created["id"])["gatewayArn"]
+    assert (tag, tags) == ("tag_resource", {"resourceArn": arn, "tags": {"team": "support"}})
+    assert update == "update_gateway"
+    assert request["wafConfiguration"] == {"failureMode": "FAIL_CLOSE"}
+    assert request["authorizerType"] == "CUSTOM_JWT"
+    assert request["authorizerConfiguration"] == SECURE  # sent back unchanged: a full replace
+    assert request["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
+    assert (carried["changed"], carried["ready"], carried["settingsPending"]) == (True, False, False)
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "support"}
+
+    # A retry finds the settings in place: no second UpdateGateway (tags are idempotent).
+    backend.gateways[created["id"]].status = "READY"
+    again = Carrying(client, shown=waf)
+    retried = fn["provision_gateway"].carry_settings(again, created, gateway_plan)
+    assert [name for name, _ in again.calls] == ["tag_resource"]
+    assert (retried["changed"], retried["ready"]) == (False, True)
 
 
 # --- provision_targets ------------------------------------------------------------------------------------------
@@ -460,38 +573,91 @@ class RecordingClient:
 
 def test_delete_gateway_deletes_targets_then_gateway(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
     recording = RecordingClient(client)
-    result = fn["delete_gateway"].delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    targets = fn["delete_gateway"].delete_targets(recording, gateway)
     assert recording.calls == [
         ("delete_gateway_target", seeded.target_ids["WarrantyCheck"]),
         ("delete_gateway_target", seeded.target_ids["ShippingEstimate"]),
-        ("delete_gateway", seeded.old_gateway_id),
     ]
-    assert result["kind"] == "gatewayDeleted"
-    assert result["changed"] is True
-    assert result["targetsDeleted"] == ["ShippingEstimate", "WarrantyCheck"]
+    assert targets["kind"] == "targetsDeleted"
+    assert (targets["changed"], targets["ready"]) == (True, False)  # the state machine polls until none is left
+    assert targets["targetsDeleted"] == ["ShippingEstimate", "WarrantyCheck"]
+
+    deleted = fn["delete_gateway"].delete_gateway(recording, gateway)
+    assert recording.calls[-1] == ("delete_gateway", seeded.old_gateway_id)
+    assert (deleted["kind"], deleted["changed"], deleted["ready"]) == ("gatewayDeleted", True, False)
     assert control.get_gateway_or_none(client, seeded.old_gateway_id) is None
 
 
+class DeletingTargets(RecordingClient):
+    """AWS's asynchronous target deletion: targets listed with a status; DeleteGatewayTarget refuses DELETING ones."""
+
+    def __init__(self, inner: Any, statuses: dict[str, str]) -> None:
+        super().__init__(inner)
+        self.statuses = statuses  # target id -> status
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "get_gateway_target":
+
+            def get(**kwargs: Any) -> Any:
+                return {**self.inner.get_gateway_target(**kwargs), "status": self.statuses[kwargs["targetId"]]}
+
+            return get
+        if name == "delete_gateway_target":
+
+            def delete(**kwargs: Any) -> Any:
+                self.calls.append((name, kwargs["targetId"]))
+                if self.statuses[kwargs["targetId"]] == "DELETING":
+                    raise client_error("ConflictException", "already being deleted", "DeleteGatewayTarget")
+                self.statuses[kwargs["targetId"]] = "DELETING"
+                return {"status": "DELETING"}
+
+            return delete
+        return super().__getattr__(name)
+
+
+def test_delete_targets_never_asks_again_for_a_deleting_target(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    warranty, shipping = seeded.target_ids["WarrantyCheck"], seeded.target_ids["ShippingEstimate"]
+    aws = DeletingTargets(client, {warranty: "DELETING", shipping: "FAILED"})
+    result = fn["delete_gateway"].delete_targets(aws, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert aws.calls == [("delete_gateway_target", shipping)]  # a FAILED target is asked again, DELETING never
+    assert result["targetsDeleted"] == ["ShippingEstimate"]
+    assert result["ready"] is False
+    # A retried step (every target DELETING) asks for nothing.
+    again = fn["delete_gateway"].delete_targets(aws, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    assert aws.calls == [("delete_gateway_target", shipping)]
+    assert (again["changed"], again["ready"], again["status"]) == (
+        False,
+        False,
+        "WarrantyCheck=DELETING, ShippingEstimate=DELETING",
+    )
+
+
+def test_delete_targets_of_a_gateway_without_targets_is_ready(fn: dict[str, Any], client: Any, aws: None) -> None:
+    gateway = create_gateway_with_targets(client, "empty")
+    result = fn["delete_gateway"].delete_targets(client, {"id": gateway["gatewayId"], "name": "empty"})
+    assert (result["changed"], result["ready"], result["status"]) == (False, True, "no targets")
+
+
 def test_delete_gateway_noop_when_gone(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    for target_id in seeded.target_ids.values():
+        client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    recording = RecordingClient(client)
+    for step in ("delete_targets", "delete_gateway"):
+        result = getattr(fn["delete_gateway"], step)(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+        assert (result["changed"], result["ready"]) == (False, True)
+    assert recording.calls == []
+
+
+def test_delete_gateway_never_asks_again_while_deleting(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
+) -> None:
+    backend.gateways[seeded.old_gateway_id].status = "DELETING"
     recording = RecordingClient(client)
     result = fn["delete_gateway"].delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
     assert recording.calls == []
-    assert result["changed"] is False
-    assert result["ready"] is True
-
-
-def test_delete_gateway_waits_for_async_target_deletion(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
-    class SlowTargets(RecordingClient):
-        def __getattr__(self, name: str) -> Any:
-            if name == "delete_gateway_target":
-                return lambda **kwargs: {"status": "DELETING"}  # accepted, still listed
-            return super().__getattr__(name)
-
-    slow = SlowTargets(client)
-    with pytest.raises(AgentCoreBusy, match="gateway my-gateway still has 2 target"):
-        fn["delete_gateway"].delete_gateway(slow, {"id": seeded.old_gateway_id, "name": "my-gateway"})
-    assert control.get_gateway_or_none(client, seeded.old_gateway_id) is not None  # not deleted with targets left
+    assert (result["changed"], result["ready"], result["status"]) == (False, False, "DELETING")
 
 
 def test_delete_gateway_refused(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
@@ -500,21 +666,24 @@ def test_delete_gateway_refused(fn: dict[str, Any], client: Any, seeded: Seeded)
             if name == "delete_gateway":
 
                 def refuse(**kwargs: Any) -> Any:
-                    raise client_error("ValidationException", "gateway in use", "DeleteGateway")
+                    raise client_error("ValidationException", "gateway has targets", "DeleteGateway")
 
                 return refuse
             return super().__getattr__(name)
 
-    with pytest.raises(GatewayDeleteFailed, match="DeleteGateway my-gateway: ValidationException: gateway in use"):
+    with pytest.raises(GatewayDeleteFailed, match="DeleteGateway my-gateway: ValidationException: gateway has targets"):
         fn["delete_gateway"].delete_gateway(Refusing(client), {"id": seeded.old_gateway_id, "name": "my-gateway"})
 
 
 def test_delete_gateway_handler(fn: dict[str, Any], client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
-    result = fn["delete_gateway"].lambda_handler(
-        {"gateway": {"id": seeded.old_gateway_id, "name": "my-gateway"}}, context
-    )
-    assert result["id"] == seeded.old_gateway_id
+    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    targets = fn["delete_gateway"].lambda_handler({"gateway": gateway, "step": "targets"}, context)
+    assert targets["kind"] == "targetsDeleted"
+    deleted = fn["delete_gateway"].lambda_handler({"gateway": gateway, "step": "gateway"}, context)
+    assert deleted["kind"] == "gatewayDeleted"
     assert control.find_gateway(client, "my-gateway") is None
+    with pytest.raises(InvalidExecutionInput, match="delete_gateway got step None; expected one of"):
+        fn["delete_gateway"].lambda_handler({"gateway": gateway}, context)
 
 
 # --- check_status -----------------------------------------------------------------------------------------------
@@ -622,6 +791,43 @@ def test_check_gateway_deleted(fn: dict[str, Any], client: Any, seeded: Seeded, 
     assert (gone["status"], gone["ready"]) == ("DELETED", True)
 
 
+def test_check_targets_deleted(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+    records = {name: backend.gateway_targets[(seeded.old_gateway_id, tid)] for name, tid in seeded.target_ids.items()}
+    for record in records.values():
+        record.status = "DELETING"
+    deleting = check(fn, client, "targetsDeleted", seeded.old_gateway_id)
+    assert (deleting["ready"], deleting["attempt"]) == (False, 1)
+    assert deleting["status"] == "WarrantyCheck=DELETING, ShippingEstimate=DELETING"
+    with pytest.raises(ResourceWaitTimeout, match=r"deletion of targets .* still DELETING after 5 polls"):
+        check(fn, client, "targetsDeleted", seeded.old_gateway_id, attempt=4)
+    records["ShippingEstimate"].status = "FAILED"
+    records["ShippingEstimate"].status_reasons = ["in use by a policy"]
+    with pytest.raises(GatewayDeleteFailed, match="gateway target ShippingEstimate was asked to delete but is FAILED"):
+        check(fn, client, "targetsDeleted", seeded.old_gateway_id)
+    for target_id in seeded.target_ids.values():
+        client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
+    gone = check(fn, client, "targetsDeleted", seeded.old_gateway_id)
+    assert (gone["status"], gone["ready"]) == ("no targets", True)
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    assert check(fn, client, "targetsDeleted", seeded.old_gateway_id)["ready"] is True
+
+
+def test_list_targets_skips_a_target_gone_between_list_and_get(client: Any, seeded: Seeded) -> None:
+    class Vanishing(RecordingClient):
+        def __getattr__(self, name: str) -> Any:
+            if name == "get_gateway_target":
+
+                def get(**kwargs: Any) -> Any:
+                    if kwargs["targetId"] == seeded.target_ids["WarrantyCheck"]:
+                        raise client_error("ResourceNotFoundException", "gone", "GetGatewayTarget")
+                    return self.inner.get_gateway_target(**kwargs)
+
+                return get
+            return super().__getattr__(name)
+
+    assert [t["name"] for t in control.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
+
+
 def test_check_unknown_kind(fn: dict[str, Any], client: Any, aws: None) -> None:
     with pytest.raises(InvalidExecutionInput, match="check_status got resource kind 'endpoint'"):
         check(fn, client, "endpoint", "x")
@@ -702,8 +908,32 @@ def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config:
         "dryRun": True,
         "plannedChanges": True,
         "actions": plan["actions"],
+        "notCarried": [],
         "trigger": {"source": "aws.ssm"},
     }
+
+
+def test_report_names_what_was_not_carried(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+    dry = {**config, "settings": {**config["settings"], "dryRun": True}}
+    plan = build_plan(client, dry)
+    plan["gateway"]["notCarried"] = ["tags:aws:*", "webAclArn"]
+    report = fn["report"].build_report(None, {"config": dry, "plan": plan})
+    assert report["notCarried"] == ["tags:aws:*", "webAclArn"]
+
+
+def test_report_flags_settings_that_did_not_reach_the_new_gateway(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    state = rollout(fn, client, backend, config)
+    backend.gateways[state["gateway"]["id"]].status = "READY"
+    state["plan"]["gateway"]["afterCreate"] = {
+        "update": {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}},
+        "tags": {"team": "support"},
+    }
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    assert "gateway my-gateway-secure lacks the old gateway's wafConfiguration, tags[team]" in str(caught.value)
+    assert "FAIL_CLOSE" not in str(caught.value)
 
 
 def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:

@@ -53,6 +53,8 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
     assert gateway["before"]["url"].endswith("/mcp")  # moto's gatewayUrl lacks /mcp; the plan normalises it
     assert gateway["deleteOld"] == {"id": seeded.old_gateway_id, "name": "my-gateway"}
     assert gateway["targetNamesBefore"] == ["ShippingEstimate", "WarrantyCheck"]
+    # The tutorial's gateway has nothing CreateGateway cannot take.
+    assert (gateway["afterCreate"], gateway["notCarried"]) == (None, [])
 
     desired = targets_by_name(gateway["targetsToCreate"])
     assert sorted(desired) == ["ShippingEstimate", "WarrantyCheck"]
@@ -91,6 +93,39 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
         "delete old gateway my-gateway and its targets",
         "set runtime env AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL to the new gateway URL",
     ]
+
+
+class WithWaf:
+    """The moto client, with GetGateway answering the settings plain moto does not store (as AWS would)."""
+
+    def __init__(self, inner: Any, extra: dict[str, Any]) -> None:
+        self.inner, self.extra = inner, extra
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name != "get_gateway":
+            return method
+        return lambda **kwargs: {**method(**kwargs), **self.extra}
+
+
+def test_settings_create_gateway_cannot_take_are_planned_after_create(
+    client: Any, seeded: Seeded, config: dict[str, Any]
+) -> None:
+    old_arn = client.get_gateway(gatewayIdentifier=seeded.old_gateway_id)["gatewayArn"]
+    client.tag_resource(resourceArn=old_arn, tags={"team": "support", "aws:cloudformation:stack-name": "tutorial"})
+    extra = {
+        "wafConfiguration": {"failureMode": "FAIL_CLOSE"},
+        "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/tools/1",
+    }
+    plan = build_plan(WithWaf(client, extra), config)
+    gateway = plan["gateway"]
+    assert gateway["afterCreate"] == {
+        "update": {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}},
+        "tags": {"team": "support"},
+    }
+    assert gateway["notCarried"] == ["tags:aws:*", "webAclArn"]
+    assert "wafConfiguration" not in gateway["createRequest"]  # CreateGateway would refuse it
+    assert "carry wafConfiguration, tags over to gateway my-gateway-secure once it is READY" in plan["actions"]
 
 
 def test_plan_makes_no_mutating_calls(client: Any, seeded: Seeded, config: dict[str, Any], backend: Any) -> None:
@@ -168,6 +203,7 @@ def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded, 
     assert plan["gateway"]["targetsToCreate"] == []
     assert plan["gateway"]["targetsToUpdate"] == []
     assert plan["gateway"]["deleteOld"] is None
+    assert (plan["gateway"]["afterCreate"], plan["gateway"]["notCarried"]) == (None, [])
     assert plan["environment"]["update"] is False
 
 

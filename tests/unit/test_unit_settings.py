@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, replace
 from typing import Any
 
+import botocore.session
 import pytest
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
 from rollout_core.settings import (
@@ -21,6 +22,8 @@ from rollout_core.settings import (
     parse_trigger,
 )
 from unit_support import DEFAULT_ENV, POOL_ID, PREFIX, REPO_ROOT
+
+from scripts.render_asl import load_template
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 
@@ -75,6 +78,51 @@ def test_a_missing_deployment_setting_is_a_broken_deployment(setting: Any) -> No
 def test_malformed_deployment_settings_are_refused(env_var: str, value: str) -> None:
     with pytest.raises(InvalidConfiguration, match=re.escape(env_var)):
         deployment_from_environment({**DEFAULT_ENV, env_var: value})
+
+
+GATEWAY_NAME_PROBES = {
+    "my-gateway": True,
+    "g" * 48: True,
+    "0-a-1": True,
+    "my-gateway-": True,  # the model's pattern allows a trailing hyphen
+    "g" * 49: False,
+    "my_gateway": False,
+    "my--gateway": False,
+    "-gateway": False,
+    "my gateway": False,
+    "": False,
+    "My-Gateway": False,  # valid for AgentCore, but the id (and ARN IAM matches) would not start with it
+}
+
+
+def _create_gateway_name_pattern() -> str:
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
+    request = model.operation_model("CreateGateway").input_shape
+    assert request is not None
+    return str(request.members["name"].metadata["pattern"])
+
+
+@pytest.mark.parametrize("env_var", ["ROLLOUT_GATEWAY_NAME", "ROLLOUT_OLD_GATEWAY_NAME"])
+@pytest.mark.parametrize(("name", "accepted"), GATEWAY_NAME_PROBES.items())
+def test_gateway_names_follow_create_gateways_pattern_in_lower_case(env_var: str, name: str, accepted: bool) -> None:
+    assert SETTINGS_BY_KEY["gatewayName"].pattern.pattern == _create_gateway_name_pattern()  # type: ignore[union-attr]
+    env = {**DEFAULT_ENV, env_var: name}
+    if accepted:
+        assert name in asdict(deployment_from_environment(env)).values()
+        return
+    with pytest.raises(InvalidConfiguration) as caught:
+        deployment_from_environment(env)
+    message = str(caught.value)
+    setting = next(s for s in SETTINGS if s.env_var == env_var)
+    for expected in (env_var, setting.parameter, repr(name), _create_gateway_name_pattern(), "lower-case"):
+        assert expected in message
+
+
+@pytest.mark.parametrize("parameter", ["GatewayName", "OldGatewayName"])
+def test_the_template_allows_exactly_the_gateway_names_the_rollout_accepts(parameter: str) -> None:
+    allowed = load_template(TEMPLATE)["Parameters"][parameter]["AllowedPattern"]
+    for name, accepted in GATEWAY_NAME_PROBES.items():
+        assert bool(re.fullmatch(allowed, name)) is accepted, name
 
 
 def test_every_setting_is_declared_once_with_a_parameter_and_an_env_var() -> None:

@@ -31,6 +31,15 @@ def test_same_gateway_name_deletes_first_then_recreates() -> None:
 def _same_gateway_name_deletes_first_then_recreates(sandbox: Sandbox) -> None:
     execution = sandbox.wait(sandbox.start_rollout({}))
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    # Its targets' deletion was polled to the end (none asked twice), and only then the gateway deleted.
+    assert sandbox.behaviour.refusals == []
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in sandbox.history(execution["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert states.index("DeleteConflictingTargets") < states.index("CheckConflictTargets")
+    assert states.index("CheckConflictTargets") < states.index("DeleteConflictingGateway")
     control = sandbox.client("bedrock-agentcore-control")
     gateways = control.list_gateways()["items"]
     assert [(g["name"], g["authorizerType"]) for g in gateways] == [("my-gateway", "CUSTOM_JWT")]

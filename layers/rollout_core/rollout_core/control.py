@@ -79,10 +79,32 @@ def runtime_update_fields() -> frozenset[str]:
     return (_members("UpdateAgentRuntime", "in") & _members("GetAgentRuntime", "out")) - {"agentRuntimeId"}
 
 
+# GetGateway members that describe one gateway's identity and state, not a setting a replacement could take.
+GATEWAY_OWN_MEMBERS = frozenset(
+    {"gatewayArn", "gatewayId", "gatewayUrl", "createdAt", "updatedAt", "status", "statusReasons"}
+    | {"workloadIdentityDetails"}  # AgentCore creates a workload identity per gateway
+)
+# Tag keys with this prefix belong to AWS (e.g. CloudFormation's): TagResource refuses them.
+RESERVED_TAG_PREFIX = "aws:"
+RESERVED_TAGS_ENTRY = "tags:aws:*"
+
+
 def gateway_clone_fields() -> frozenset[str]:
     """Settings of the old gateway that carry over to its replacement (everything but identity and auth)."""
     excluded = {"name", "authorizerType", "authorizerConfiguration", "clientToken", "tags"}
     return (_members("CreateGateway", "in") & _members("GetGateway", "out")) - excluded
+
+
+def gateway_post_create_fields() -> frozenset[str]:
+    """Settings GetGateway shows that CreateGateway cannot take but UpdateGateway can (e.g. wafConfiguration)."""
+    return (_members("UpdateGateway", "in") & _members("GetGateway", "out")) - _members("CreateGateway", "in")
+
+
+def gateway_uncarried_fields() -> frozenset[str]:
+    """Settings GetGateway shows that neither CreateGateway nor UpdateGateway can set (e.g. webAclArn: a WAFv2
+    association). A replacement cannot inherit them from the control plane; the plan and report name them."""
+    settable = _members("CreateGateway", "in") | _members("UpdateGateway", "in")
+    return _members("GetGateway", "out") - settable - GATEWAY_OWN_MEMBERS
 
 
 def target_clone_fields() -> frozenset[str]:
@@ -166,12 +188,25 @@ def get_gateway_or_none(client: Any, gateway_id: str) -> dict[str, Any] | None:
 
 
 def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
-    """Full target definitions (GetGatewayTarget for each summary)."""
+    """Full target definitions (GetGatewayTarget for each summary).
+
+    Target deletion is asynchronous: a target listed as DELETING may be gone by the time it is read; it is skipped."""
+    targets: list[dict[str, Any]] = []
     with control_plane_errors(GatewayTargetFailed, f"ListGatewayTargets {gateway_id}"):
-        summaries = list(_paginate(client.list_gateway_targets, "items", gatewayIdentifier=gateway_id))
-        return [
-            dict(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=s["targetId"])) for s in summaries
-        ]
+        for summary in list(_paginate(client.list_gateway_targets, "items", gatewayIdentifier=gateway_id)):
+            try:
+                targets.append(
+                    dict(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=summary["targetId"]))
+                )
+            except ClientError as exc:
+                if not is_not_found(exc):
+                    raise
+    return targets
+
+
+def gateway_tags(client: Any, gateway_arn: str) -> dict[str, str]:
+    with control_plane_errors(GatewayCreateFailed, f"ListTagsForResource {gateway_arn}"):
+        return dict(client.list_tags_for_resource(resourceArn=gateway_arn).get("tags") or {})
 
 
 # --- desired state --------------------------------------------------------------------------------------------
@@ -322,10 +357,33 @@ def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict
     return request
 
 
-def gateway_update_request(current: dict[str, Any], authorizer: dict[str, Any]) -> dict[str, Any]:
-    """UpdateGateway (same CUSTOM_JWT type, new JWT settings), sending back every other current setting."""
+def gateway_carry_plan(template: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    """What of the old gateway's settings CreateGateway cannot take, and how each reaches the replacement.
+
+    `afterCreate.update`: UpdateGateway settings applied once the new gateway is READY; `afterCreate.tags`: TagResource
+    (tags are not in GetGateway, so they are read with ListTagsForResource); `notCarried`: field names (never values)
+    that no call can give the replacement - the plan and the report say so."""
+    update = {
+        f: copy.deepcopy(template[f])
+        for f in sorted(gateway_post_create_fields())
+        if template.get(f) not in (None, "", [], {})
+    }
+    carried_tags = {k: v for k, v in tags.items() if not k.lower().startswith(RESERVED_TAG_PREFIX)}
+    not_carried = [f for f in gateway_uncarried_fields() if template.get(f) not in (None, "", [], {})]
+    if len(carried_tags) < len(tags):
+        not_carried.append(RESERVED_TAGS_ENTRY)
+    after_create = {"update": update, "tags": carried_tags} if update or carried_tags else None
+    return {"afterCreate": after_create, "notCarried": sorted(not_carried)}
+
+
+def gateway_update_request(
+    current: dict[str, Any], authorizer: dict[str, Any], settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """UpdateGateway (same CUSTOM_JWT type, new JWT settings), sending back every other current setting; `settings`
+    replaces individual ones (e.g. those carried over from the old gateway)."""
     fields = _members("UpdateGateway", "in") & _members("GetGateway", "out")
     request = {f: copy.deepcopy(current[f]) for f in fields if current.get(f) not in (None, "")}
+    request.update(copy.deepcopy(settings or {}))
     request.update(gatewayIdentifier=current["gatewayId"], authorizerConfiguration=authorizer)
     return request
 
@@ -452,4 +510,10 @@ def target_failure(record: dict[str, Any]) -> GatewayTargetFailed:
 def gateway_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
     return GatewayDeleteFailed(
         f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
+    )
+
+
+def target_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
+    return GatewayDeleteFailed(
+        f"gateway target {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
     )

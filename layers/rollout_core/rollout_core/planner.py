@@ -86,6 +86,12 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         if name in existing and not control.targets_equivalent(existing[name], definition)
     ]
     current_authorizer = None if create or new is None else new.get("authorizerConfiguration")
+    # What CreateGateway cannot take is carried after the create (or named); tags are only read when needed.
+    carry = (
+        control.gateway_carry_plan(template, control.gateway_tags(client, template["gatewayArn"]))
+        if create
+        else {"afterCreate": None, "notCarried": []}
+    )
     return {
         "before": control.gateway_brief(old if old is not None else new),
         "existing": None if create else control.gateway_brief(new),
@@ -96,6 +102,8 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         )
         if create
         else None,
+        "afterCreate": carry["afterCreate"],
+        "notCarried": carry["notCarried"],
         "updateAuthorizer": update_authorizer,
         "authorizerAfter": desired_authorizer(cognito, current_authorizer),
         "targetNamesBefore": sorted(t["name"] for t in source_targets),
@@ -148,6 +156,10 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         actions.append(f"delete gateway {gateway_plan['deleteFirst']['name']} (authorizer type cannot change)")
     if gateway_plan["create"]:
         actions.append(f"create gateway {config['settings']['gatewayName']} with CUSTOM_JWT authorizer")
+    if gateway_plan["afterCreate"]:
+        after = gateway_plan["afterCreate"]
+        carried = ", ".join([*sorted(after["update"]), *(["tags"] if after["tags"] else [])])
+        actions.append(f"carry {carried} over to gateway {config['settings']['gatewayName']} once it is READY")
     if gateway_plan["updateAuthorizer"]:
         actions.append(f"update JWT authorizer of gateway {config['settings']['gatewayName']}")
     actions += [f"create target {t['name']}" for t in gateway_plan["targetsToCreate"]]

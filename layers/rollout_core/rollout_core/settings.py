@@ -18,12 +18,31 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any, Final
 
+import botocore.session
+
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
 
-# AgentCore / Cognito identifier shapes (botocore service models). Gateway names are lower case here: a gateway's id
-# (and so its ARN, which IAM matches case-sensitively) starts with the lower-cased name.
+
+def model_pattern(operation: str, member: str) -> str:
+    """A request member's pattern in the current bedrock-agentcore-control model. botocore does not check patterns
+    client-side (the service does, at call time), so the rollout checks them itself before changing anything."""
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
+    request = model.operation_model(operation).input_shape
+    if request is None or "pattern" not in request.members[member].metadata:
+        raise InvalidConfiguration(f"the botocore model has no pattern for {operation}.{member}")
+    return str(request.members[member].metadata["pattern"])
+
+
+# AgentCore / Cognito identifier shapes (botocore service models).
 RUNTIME_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
-GATEWAY_NAME = re.compile(r"([0-9a-z][-]?){1,48}")
+# CreateGateway's name, from the model. The deployment further requires lower case: a gateway's id (and so its ARN,
+# which IAM matches case-sensitively against the template's gateway/<name>-?????????? resources) is the lower-cased
+# name plus a suffix.
+GATEWAY_NAME = re.compile(model_pattern("CreateGateway", "name"))
+GATEWAY_NAME_DESCRIPTION = (
+    f"a lower-case gateway name matching CreateGateway's name pattern {GATEWAY_NAME.pattern} "
+    "(letters, digits, single hyphens, at most 48)"
+)
 TARGET_NAME = re.compile(r"([0-9a-zA-Z][-]?){1,100}")
 PARAMETER_PREFIX = re.compile(r"(/[a-zA-Z0-9_.-]+){1,15}")
 COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+")
@@ -53,6 +72,7 @@ class Setting:
     minimum: int | None = None
     maximum: int | None = None
     optional: bool = False  # an empty deployed value means "not configured"
+    lower_case: bool = False  # on top of `pattern`
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
@@ -79,18 +99,20 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "OldGatewayName",
         "ROLLOUT_OLD_GATEWAY_NAME",
         str,
-        "a lower-case gateway name (letters, digits, single hyphens, at most 48)",
+        GATEWAY_NAME_DESCRIPTION,
         InputRule.PINNED,
         GATEWAY_NAME,
+        lower_case=True,
     ),
     Setting(
         "gatewayName",
         "GatewayName",
         "ROLLOUT_GATEWAY_NAME",
         str,
-        "a lower-case gateway name (letters, digits, single hyphens, at most 48)",
+        GATEWAY_NAME_DESCRIPTION,
         InputRule.PINNED,
         GATEWAY_NAME,
+        lower_case=True,
     ),
     Setting(
         "targetName",
@@ -257,6 +279,7 @@ def _checked(setting: Setting, value: Any, where: str) -> Any:
     type_ok = isinstance(value, setting.kind) and not (setting.kind is int and isinstance(value, bool))
     in_bounds = type_ok and (
         (setting.pattern is None or bool(setting.pattern.fullmatch(value)))
+        and (not setting.lower_case or value == value.lower())
         and (setting.minimum is None or value >= setting.minimum)
         and (setting.maximum is None or value <= setting.maximum)
     )
