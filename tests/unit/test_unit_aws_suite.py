@@ -25,7 +25,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
 from rollout_core.cognito import validate_cognito_parameters
-from rollout_core.settings import SETTINGS, deployment_from_environment
+from rollout_core.settings import SETTINGS, Deployment, deployment_from_environment
 
 from tests.aws import aws_gate, cleanup
 from tests.aws.aws_gate import MOTO_ACCOUNT, OPT_IN_ENV, Account, decide
@@ -271,6 +271,17 @@ def test_run_names_fit_every_service_and_template_pattern() -> None:
     assert len(NAMES.state_machine) <= 80
 
 
+def deployed_settings(overrides: dict[str, str]) -> Deployment:
+    """What the functions read back from a stack deployed with these overrides (template defaults for the rest)."""
+    parameters = template_parameters()
+    return deployment_from_environment(
+        {
+            setting.env_var: overrides.get(setting.parameter, str(parameters[setting.parameter].get("Default", "")))
+            for setting in SETTINGS
+        }
+    )
+
+
 def test_parameter_overrides_fill_every_required_template_parameter_with_a_valid_value() -> None:
     parameters = template_parameters()
     overrides = parameter_overrides(NAMES, START)
@@ -280,12 +291,7 @@ def test_parameter_overrides_fill_every_required_template_parameter_with_a_valid
         pattern = parameters[name].get("AllowedPattern")
         assert pattern is None or re.fullmatch(pattern, value), (name, value, pattern)
     # The functions read the same values back: the deployment they make is valid.
-    deployment = deployment_from_environment(
-        {
-            setting.env_var: overrides.get(setting.parameter, str(parameters[setting.parameter].get("Default", "")))
-            for setting in SETTINGS
-        }
-    )
+    deployment = deployed_settings(overrides)
     assert deployment.gatewayName == NAMES.gateway
 
 
@@ -508,19 +514,7 @@ def test_starting_point_passes_load_config_and_is_torn_down_completely(moto_acco
         for p in clients.ssm.get_parameters_by_path(Path=MOTO_NAMES.parameter_prefix)["Parameters"]
     }
     assert sorted(values) == sorted(start.parameters)
-    deployment = deployment_from_environment(
-        {
-            "ROLLOUT_PARAMETER_PREFIX": MOTO_NAMES.parameter_prefix,
-            "ROLLOUT_RUNTIME_NAME": MOTO_NAMES.runtime,
-            "ROLLOUT_OLD_GATEWAY_NAME": MOTO_NAMES.old_gateway,
-            "ROLLOUT_GATEWAY_NAME": MOTO_NAMES.gateway,
-            "ROLLOUT_TARGET_NAME": "WarrantyCheck",
-            "ROLLOUT_USER_POOL_ID": start.pool_id,
-            "ROLLOUT_ARTIFACT_BUCKET": start.bucket,
-            "ROLLOUT_POLL_SECONDS": "10",
-            "ROLLOUT_MAX_POLLS": "60",
-        }
-    )
+    deployment = deployed_settings(parameter_overrides(MOTO_NAMES, start))
     cognito, warranty = validate_cognito_parameters(
         values,
         MOTO_NAMES.parameter_prefix,
