@@ -5,12 +5,16 @@ from the runtime record in moto's bedrock-agentcore-control backend as it is at 
 more than one Authorization header (or one joining two credentials) -> 403 whatever the authorizer, the record's
 CUSTOM_JWT authorizer enforced on the one header (no authorizer = open; a token in the query string is never read
 and request lines are logged without their query), runtime not READY -> 409, session id checked,
-then the request goes to the runtime's agent process (started with the record's environment variables) with only
-the headers on the record's requestHeaderAllowlist, and the agent's answer is streamed back chunk by chunk.
+then the request goes to the runtime's agent process (started with the record's environment variables, running the
+code of the record's agentRuntimeArtifact: sandbox/code_artifacts.py) with only the headers on the record's
+requestHeaderAllowlist, and the agent's answer is streamed back chunk by chunk. An agent that never starts (code
+that cannot load on the record's runtime, a missing entry point) is AWS's 424 RuntimeClientError "Runtime
+initialization time exceeded", with the reason in the runtime's agent log.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -27,6 +31,7 @@ import httpx
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.agent_host import AgentProcessPool, AgentStartError
+from sandbox.code_artifacts import RUNTIME_START_FAILURE
 from sandbox.jwt_verify import Decision, JwtVerifier, ambiguous_authorization, default_verifier
 
 logger = logging.getLogger(__name__)
@@ -92,6 +97,7 @@ class _RuntimeView:
     authorizer_configuration: dict[str, Any] | None
     header_allowlist: tuple[str, ...]
     environment: dict[str, str]
+    artifact: dict[str, Any] | None = None
 
 
 class RuntimeDataPlane:
@@ -210,6 +216,7 @@ class RuntimeDataPlane:
                     authorizer_configuration=runtime.authorizer_configuration or None,
                     header_allowlist=tuple(str(h) for h in headers),
                     environment={str(k): str(v) for k, v in (runtime.environment_variables or {}).items()},
+                    artifact=copy.deepcopy(runtime.agent_runtime_artifact),
                 )
         return None
 
@@ -311,10 +318,10 @@ class RuntimeDataPlane:
             )
 
         try:
-            agent_url = self.agents.get(runtime.runtime_id, runtime.environment)
+            agent_url = self.agents.get(runtime.runtime_id, runtime.environment, runtime.artifact)
         except AgentStartError as exc:
             logger.error("Agent for runtime %s failed to start: %s", runtime.runtime_id, str(exc).splitlines()[0])
-            message = "The agent runtime failed to start"
+            message = RUNTIME_START_FAILURE
             record(424, message)
             handler.send_error_json(424, "RuntimeClientError", message, {}, request_id)
             return
