@@ -18,20 +18,17 @@ MAX_ENV_VALUE = 5000
 
 
 def point_runtime(
-    client: Any, runtime_id: str, env_var: str, gateway_url: str, artifact: dict[str, str] | None = None
+    client: Any, runtime_id: str, env_var: str, gateway_url: str, artifact: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Set the gateway URL env var and, when a new agent CodeZip is given, switch the code in the same update."""
+    """Set the gateway URL env var and, when a new agent CodeZip is given (verified by LoadConfig, with the runtime
+    and entry point from its manifest), switch the code in the same update."""
     runtime = control.get_runtime(client, runtime_id)
     url = control.normalize_gateway_url(gateway_url)
     environment = dict(runtime.get("environmentVariables") or {})
     before = environment.get(env_var)
     current_artifact = runtime.get("agentRuntimeArtifact") or {}
     switch_code = artifact is not None and not control.runs_code(current_artifact, artifact)
-    new_artifact = (
-        control.code_artifact(current_artifact, artifact["s3Bucket"], artifact["s3Key"])
-        if artifact is not None and switch_code
-        else None
-    )
+    new_artifact = control.code_artifact(artifact) if artifact is not None and switch_code else None
     result = {
         "kind": "runtime",
         "id": runtime_id,

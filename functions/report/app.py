@@ -25,8 +25,8 @@ def _runtime_problems(runtime: dict[str, Any], config: dict[str, Any], gateway_u
         problems.append("runtime requestHeaderAllowlist lacks Authorization")
     artifact = config["settings"].get("agentArtifact")
     if artifact and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact):
-        location = control.code_location(runtime.get("agentRuntimeArtifact"))
-        problems.append(f"runtime code is at {location}, expected s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
+        actual = (runtime.get("agentRuntimeArtifact") or {}).get("codeConfiguration")
+        problems.append(f"runtime code is {actual}, expected {control.desired_code_configuration(artifact)}")
     actual_url = (runtime.get("environmentVariables") or {}).get(env_var)
     if gateway_url is None or actual_url != gateway_url:
         problems.append(f"runtime env {env_var} is {actual_url!r}, expected {gateway_url!r}")

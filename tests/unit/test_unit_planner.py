@@ -292,13 +292,27 @@ def test_plan_environment_after_delete_first_always_updates() -> None:
 
 
 def test_plan_environment_detects_a_new_agent_artifact() -> None:
-    current = {"codeConfiguration": {"code": {"s3": {"bucket": "b", "prefix": "v1.zip"}}, "runtime": "PYTHON_3_13"}}
+    current = {
+        "codeConfiguration": {
+            "code": {"s3": {"bucket": "b", "prefix": "v1.zip"}},
+            "runtime": "PYTHON_3_13",
+            "entryPoint": ["main.py"],
+        }
+    }
     runtime = {"environmentVariables": {"URL": "https://gw/mcp"}, "agentRuntimeArtifact": current}
     gateway = {"existing": {"url": "https://gw/mcp"}, "deleteFirst": None}
-    same = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v1.zip"})
+    package = {"s3Bucket": "b", "s3Key": "v1.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
+    same = plan_environment(runtime, gateway, "URL", package)
     assert (same["update"], same["artifactUpdate"]) == (False, False)
-    new = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v2.zip"})
+    new = plan_environment(runtime, gateway, "URL", {**package, "s3Key": "v2.zip"})
     assert (new["update"], new["artifactUpdate"]) == (True, True)
+    # The same object on another runtime version or entry point is not the package as built: switch it.
+    for changed in ({"runtime": "PYTHON_3_11"}, {"entryPoint": ["opentelemetry-instrument", "main.py"]}):
+        runtime["agentRuntimeArtifact"] = {"codeConfiguration": {**current["codeConfiguration"], **changed}}
+        assert plan_environment(runtime, gateway, "URL", package)["artifactUpdate"] is True
+    # A pinned version is part of the object.
+    runtime["agentRuntimeArtifact"] = current
+    assert plan_environment(runtime, gateway, "URL", {**package, "versionId": "v-2"})["artifactUpdate"] is True
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_code_switch_runs_the_package_with_the_runtime_and_entry_point_it_was_bu
         ("not JSON", "s3://customersupport-agent-code/bad/not-json.zip.manifest.json is not a JSON object"),
         ("another zip's manifest", "sha256 of s3://customersupport-agent-code/bad/other.zip is"),
         ("no zip", "cannot read s3://customersupport-agent-code/bad/no-zip.zip"),
-        ("x86 package", "platform 'manylinux_2_17_x86_64'"),
+        ("x86 package", "platform is 'manylinux_2_17_x86_64', expected a Linux aarch64 platform tag"),
     ],
 )
 def test_a_package_that_is_not_what_its_manifest_says_is_refused_before_any_change(

@@ -93,8 +93,8 @@ def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(with
     assert len(runtime_updates) == 2
     report = json.loads(execution["output"])
     assert (
-        "switch runtime code to s3://customersupport-agent-code/CustomerSupport/v2/CustomerSupport.zip"
-        in (report["actions"])
+        "switch runtime code to s3://customersupport-agent-code/CustomerSupport/v2/CustomerSupport.zip "
+        "(PYTHON_3_13, entryPoint ['main.py'])" in report["actions"]
     )
     # Same artifact again: nothing to do.
     again = sandbox.wait(sandbox.start_rollout({"agentArtifact": artifact}))

@@ -101,7 +101,7 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_environment(
-    runtime: dict[str, Any], gateway_plan: dict[str, Any], env_var: str, artifact: dict[str, str] | None
+    runtime: dict[str, Any], gateway_plan: dict[str, Any], env_var: str, artifact: dict[str, Any] | None
 ) -> dict[str, Any]:
     before = (runtime.get("environmentVariables") or {}).get(env_var)
     existing = gateway_plan["existing"]
@@ -151,7 +151,10 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         actions.append(f"delete old gateway {gateway_plan['deleteOld']['name']} and its targets")
     if env_plan["artifactUpdate"]:
         artifact = config["settings"]["agentArtifact"]
-        actions.append(f"switch runtime code to s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
+        actions.append(
+            f"switch runtime code to s3://{artifact['s3Bucket']}/{artifact['s3Key']} "
+            f"({artifact['runtime']}, entryPoint {artifact['entryPoint']})"
+        )
     if env_plan["update"]:
         actions.append(f"set runtime env {env_plan['name']} to the new gateway URL")
     return {

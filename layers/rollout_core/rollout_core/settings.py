@@ -205,7 +205,8 @@ class RolloutSettings:
     dryRun: bool
     pollSeconds: int
     maxPolls: int
-    agentArtifact: dict[str, str] | None = None
+    # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
+    agentArtifact: dict[str, Any] | None = None
     artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
 
     def to_dict(self) -> dict[str, Any]:
