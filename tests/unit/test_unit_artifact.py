@@ -162,7 +162,12 @@ def test_point_runtime_sets_the_packages_runtime_and_entry_point(client: Any, se
     package = {"s3Bucket": BUCKET, "s3Key": "v2.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
 
     result = load_function("point_runtime").point_runtime(
-        client, seeded.runtime_id, "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL", "https://gw/mcp", package
+        client,
+        seeded.runtime_id,
+        "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
+        "https://gw/mcp",
+        "my-gateway-secure",
+        package,
     )
 
     assert result["artifactChanged"] is True
