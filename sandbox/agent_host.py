@@ -1,9 +1,11 @@
-"""Agent processes behind the sandbox's runtime data plane: one `python agent/main.py` per runtime configuration.
+"""Agent processes behind the sandbox's runtime data plane: one agent process per runtime configuration.
 
-AgentCore runs a runtime's container with the environment variables of the runtime record; when the record's
-environment changes (a rollout injects the gateway URL), new sessions land on the new version. Here each runtime id
-gets one local process, started with exactly that environment on a free loopback port, and replaced when the
-environment changes. Output goes to a log file per process so tests can scan what the agent wrote.
+AgentCore runs a runtime's code with the environment variables of the runtime record; when the record changes (a
+rollout injects the gateway URL, or switches the code), new sessions land on the new version. Here each runtime id
+gets one local process, started with exactly that environment on a free loopback port, running the code the record's
+artifact names (`code_source`, see sandbox/code_artifacts.py), and replaced when either changes. A pool made with a
+fixed `agent_entry` runs that script for every runtime instead (a stand-in agent for tests of the data planes).
+Output goes to a log file per process - the runtime's log group - so tests can scan what the agent wrote.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
+
+from sandbox.code_artifacts import AgentCode, ArtifactRefused
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +45,14 @@ class AgentStartError(RuntimeError):
     """The agent process exited or did not answer /ping in time; the message carries its output's tail."""
 
 
+CodeSource = Callable[[Mapping[str, Any] | None], AgentCode]
+
+
 @dataclass
 class _AgentProcess:
     runtime_id: str
     env_key: tuple[tuple[str, str], ...]
+    code: AgentCode
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
@@ -68,15 +77,20 @@ class AgentProcessPool:
 
     def __init__(
         self,
-        agent_entry: Path,
+        agent_entry: Path | None = None,
         base_env: dict[str, str] | None = None,
         python: str = sys.executable,
         host: str = "127.0.0.1",
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         log_dir: Path | None = None,
         env_transform: Callable[[dict[str, str]], dict[str, str]] | None = None,
+        code_source: CodeSource | None = None,
     ) -> None:
-        self.agent_entry = Path(agent_entry).resolve()
+        if (agent_entry is None) == (code_source is None):
+            raise ValueError("give either agent_entry (a stand-in run for every runtime) or code_source")
+        # A stand-in script run for every runtime, whatever its record says; None: run the record's artifact.
+        self.agent_entry = Path(agent_entry).resolve() if agent_entry is not None else None
+        self.code_source = code_source
         # Rewrites a runtime record's environment before launch (the sandbox points AWS gateway URLs at its local
         # gateway data plane); keys must stay as they are, only values may change.
         self.env_transform = env_transform
@@ -105,12 +119,13 @@ class AgentProcessPool:
 
     # -- environment -----------------------------------------------------------------------------------------
 
-    def _environment(self, runtime_env: dict[str, str], port: int) -> dict[str, str]:
+    def _environment(self, runtime_env: dict[str, str], port: int, code: AgentCode) -> dict[str, str]:
         region = self.base_env.get("AWS_REGION") or self.base_env.get("AWS_DEFAULT_REGION") or "us-east-1"
         env = {
             "PATH": os.environ.get("PATH", os.defpath),
             "HOME": os.environ.get("HOME", str(self.log_dir)),
-            "PYTHONPATH": str(self.agent_entry.parent),
+            # The code's own modules first; dependencies come from this interpreter's environment.
+            "PYTHONPATH": str(code.code_dir),
             "PYTHONUNBUFFERED": "1",  # log lines reach the file as they are written
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
@@ -126,8 +141,22 @@ class AgentProcessPool:
 
     # -- processes -------------------------------------------------------------------------------------------
 
-    def get(self, runtime_id: str, env: dict[str, str] | None = None) -> str:
-        """Base URL of a ready agent for this runtime id running with `env`; (re)starts it when needed."""
+    def _code(self, runtime_id: str, artifact: Mapping[str, Any] | None) -> AgentCode:
+        if self.agent_entry is not None:
+            entry = self.agent_entry
+            return AgentCode(f"stand-in:{entry}", entry.parent, (entry.name,))
+        assert self.code_source is not None
+        try:
+            return self.code_source(artifact)
+        except ArtifactRefused as refused:
+            # What the runtime's log group would hold: the reason the code never started.
+            log_path = self._new_log_path(runtime_id)
+            log_path.write_text(f"agent runtime {runtime_id} did not start: {refused}\n")
+            raise AgentStartError(f"agent for runtime {runtime_id} did not start: {refused}") from None
+
+    def get(self, runtime_id: str, env: dict[str, str] | None = None, artifact: Mapping[str, Any] | None = None) -> str:
+        """Base URL of a ready agent for this runtime id running `artifact`'s code (the record's
+        agentRuntimeArtifact) with `env`; (re)starts it when needed."""
         runtime_env = {str(k): str(v) for k, v in (env or {}).items()}
         if self.env_transform is not None:
             runtime_env = self.env_transform(runtime_env)
@@ -137,14 +166,26 @@ class AgentProcessPool:
                 raise RuntimeError("AgentProcessPool is closed")
             runtime_lock = self._runtime_locks.setdefault(runtime_id, threading.Lock())
         with runtime_lock:
+            code = self._code(runtime_id, artifact)
             current = self._agents.get(runtime_id)
-            if current is not None and current.env_key == env_key and current.process.poll() is None:
+            if (
+                current is not None
+                and current.env_key == env_key
+                and current.code == code
+                and current.process.poll() is None
+            ):
                 return current.base_url
             if current is not None:
-                reason = "environment changed" if current.env_key != env_key else "process exited"
+                reason = (
+                    "environment changed"
+                    if current.env_key != env_key
+                    else "code changed"
+                    if current.code != code
+                    else "process exited"
+                )
                 logger.info("Replacing agent for runtime %s (%s)", runtime_id, reason)
                 self._stop(current)
-            agent = self._start_with_retry(runtime_id, env_key)
+            agent = self._start_with_retry(runtime_id, env_key, code)
             with self._lock:
                 closed = self._closed
                 if not closed:
@@ -154,33 +195,39 @@ class AgentProcessPool:
                 raise RuntimeError("AgentProcessPool was closed while the agent started")
             return agent.base_url
 
-    def _start_with_retry(self, runtime_id: str, env_key: tuple[tuple[str, str], ...]) -> _AgentProcess:
+    def _start_with_retry(
+        self, runtime_id: str, env_key: tuple[tuple[str, str], ...], code: AgentCode
+    ) -> _AgentProcess:
         # The free port is probed then released: another process may grab it first. Retry only that case.
         for attempt in range(3):
             try:
-                return self._start(runtime_id, env_key)
+                return self._start(runtime_id, env_key, code)
             except AgentStartError as exc:
                 if attempt == 2 or "address already in use" not in str(exc).lower():
                     raise
                 logger.info("Agent port for runtime %s was taken; retrying", runtime_id)
         raise AssertionError("unreachable")
 
-    def _start(self, runtime_id: str, env_key: tuple[tuple[str, str], ...]) -> _AgentProcess:
-        port = _free_port(self.host)
+    def _new_log_path(self, runtime_id: str) -> Path:
         with self._lock:
             self._started += 1
             log_path = self.log_dir / f"{runtime_id}-{self._started}.log"
             self._log_paths.setdefault(runtime_id, []).append(log_path)
+        return log_path
+
+    def _start(self, runtime_id: str, env_key: tuple[tuple[str, str], ...], code: AgentCode) -> _AgentProcess:
+        port = _free_port(self.host)
+        log_path = self._new_log_path(runtime_id)
         with log_path.open("wb") as log_file:
-            process = subprocess.Popen(  # noqa: S603 - fixed interpreter and entry point, no shell
-                [self.python, str(self.agent_entry)],
-                cwd=self.agent_entry.parent,
-                env=self._environment(dict(env_key), port),
+            process = subprocess.Popen(  # noqa: S603 - fixed interpreter, the record's entry point, no shell
+                [self.python, str(code.script), *code.argv[1:]],
+                cwd=code.code_dir,
+                env=self._environment(dict(env_key), port, code),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        agent = _AgentProcess(runtime_id, env_key, process, f"http://{self.host}:{port}", log_path)
+        agent = _AgentProcess(runtime_id, env_key, code, process, f"http://{self.host}:{port}", log_path)
         logger.info("Started agent for runtime %s (pid %s) on %s", runtime_id, process.pid, agent.base_url)
         try:
             self._wait_ready(agent)

@@ -33,6 +33,9 @@ moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see doc
 - re-applying a runtime authorizer is accepted                -> refused ("Authorizer already exists") whenever the
                                                                  runtime has one, identical or not (strict reading)
 - updating a runtime that is mid-update is accepted            -> ConflictException
+- UpdateAgentRuntime keeps settings the request omits;         -> a full replace: an omitted optional setting is
+  moto drops allowedPorts, filesystemConfigurations, ...          cleared (the authorizer excepted); every member of
+                                                                  the model's request is kept per version and returned
 Faults (UPDATE_FAILED, FAILED, a DEFAULT endpoint that fails to move, a target whose deletion fails, a resource that
 never settles) can be injected for tests and demos.
 The patches are installed for the sandbox's lifetime and removed afterwards.
@@ -71,6 +74,28 @@ GATEWAY_MODEL = "bedrock-agentcore-control::gateway"
 TARGET_MODEL = "bedrock-agentcore-control::gateway_target"
 GONE = "DELETED"  # internal marker: the record disappears the next time anyone looks
 DEFAULT_ENDPOINT = "DEFAULT"
+# UpdateAgentRuntime is a full replace: an optional setting the request omits is cleared (request member -> moto
+# attribute). The authorizer is the exception (kept when omitted; docs/security.md, "Runtime authorizers").
+RUNTIME_CLEARED_WHEN_OMITTED = {
+    "description": "description",
+    "requestHeaderConfiguration": "request_header_configuration",
+    "protocolConfiguration": "protocol_configuration",
+    "environmentVariables": "environment_variables",
+}
+# What AgentCore applies when lifecycleConfiguration is omitted (a required member of GetAgentRuntime's output).
+DEFAULT_LIFECYCLE = {"idleRuntimeSessionTimeout": 900, "maxLifetime": 28800}
+# Runtime members moto's AgentRuntime models itself; every other setting is kept in `extra_settings`.
+MOTO_RUNTIME_MEMBERS = frozenset(
+    {
+        "agentRuntimeId",
+        "agentRuntimeArtifact",
+        "roleArn",
+        "networkConfiguration",
+        "authorizerConfiguration",
+        "lifecycleConfiguration",
+        *RUNTIME_CLEARED_WHEN_OMITTED,
+    }
+)
 FAILED_STATUSES = ("FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL")
 # Gateway settings AgentCore stores that moto's Gateway does not (request member -> record attribute).
 EXTRA_GATEWAY_SETTINGS = {
@@ -171,6 +196,16 @@ class _Step:
 
 
 @cache
+def extra_runtime_members() -> frozenset[str]:
+    """Settings UpdateAgentRuntime takes and GetAgentRuntime returns that moto drops (current botocore model)."""
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
+    update, get = model.operation_model("UpdateAgentRuntime"), model.operation_model("GetAgentRuntime")
+    assert update.input_shape is not None
+    assert get.output_shape is not None
+    return frozenset(set(update.input_shape.members) & set(get.output_shape.members)) - MOTO_RUNTIME_MEMBERS
+
+
+@cache
 def _member_pattern(operation: str, member: str) -> re.Pattern[str]:
     """A request member's pattern from the current botocore model (the service enforces it, botocore does not)."""
     model = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
@@ -235,6 +270,7 @@ class AgentCoreBehaviour:
         self.refusals: list[str] = []  # every mutating call refused the way AWS would, e.g. "DeleteGatewayTarget ..."
         self._stack = ExitStack()
         self._lock = threading.RLock()  # statuses are read from moto's and the data planes' threads
+        self._request = threading.local()  # the runtime settings of the request being handled (moto drops them)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -254,6 +290,8 @@ class AgentCoreBehaviour:
             (backend_cls, "delete_gateway_target"): self._delete_gateway_target,
             (backend_cls, "get_agent_runtime_endpoint"): self._get_agent_runtime_endpoint,
             (response_cls, "get_agent_runtime"): self._get_agent_runtime_response,
+            (response_cls, "create_agent_runtime"): self._runtime_write_response,
+            (response_cls, "update_agent_runtime"): self._runtime_write_response,
             (response_cls, "get_agent_runtime_endpoint"): self._get_agent_runtime_endpoint_response,
             (backend_cls, "get_gateway_target"): self._get_gateway_target,
             (backend_cls, "list_gateway_targets"): self._list_gateway_targets,
@@ -360,6 +398,9 @@ class AgentCoreBehaviour:
         )
         runtime.versions = []
         runtime._snapshot_version()
+        runtime.extra_settings = self._request_extras()
+        if runtime.lifecycle_configuration is None:
+            runtime.lifecycle_configuration = dict(DEFAULT_LIFECYCLE)
         backend.agent_runtimes[runtime.agent_runtime_id] = runtime
         self.mutations.append(f"CreateAgentRuntime {runtime.agent_runtime_name}")
         ready_at = self._settle_to(runtime, "CREATING", "READY", RUNTIME_MODEL)
@@ -406,6 +447,13 @@ class AgentCoreBehaviour:
         updated.agent_runtime_arn = arn  # moto re-mints the ARN per version; AWS keeps it
         if self.faults.omitted_authorizer_clears and new_authorizer is None:
             updated.authorizer_configuration = None
+        # A full replace: what the request leaves out is gone (moto's update() keeps it).
+        for attribute in RUNTIME_CLEARED_WHEN_OMITTED.values():
+            if kwargs.get(attribute) is None:
+                setattr(updated, attribute, None)
+        if kwargs.get("lifecycle_configuration") is None:
+            updated.lifecycle_configuration = dict(DEFAULT_LIFECYCLE)
+        updated.extra_settings = self._request_extras()
         self.mutations.append(f"UpdateAgentRuntime {agent_runtime_id}")
         failure = self.faults.take("runtime_update_failure")
         updated.failure_reason = failure
@@ -450,9 +498,25 @@ class AgentCoreBehaviour:
         _ = endpoint.status  # apply what is already due before the new move is planned
         self._schedule(endpoint, steps, keep_before=runtime_ready_at)
 
+    def _runtime_write_response(self, original: Callable[..., Any], response: Any) -> Any:
+        """Create/UpdateAgentRuntime: keep the request's settings that moto's parser drops, for the record."""
+        params = response._get_params()
+        self._request.extras = {m: copy.deepcopy(params[m]) for m in extra_runtime_members() if m in params}
+        try:
+            return original(response)
+        finally:
+            self._request.extras = None
+
+    def _request_extras(self) -> dict[str, Any]:
+        return dict(getattr(self._request, "extras", None) or {})
+
     def _get_agent_runtime_response(self, original: Callable[..., Any], response: Any) -> Any:
         result = original(response)
         runtime = response.backend.agent_runtimes.get(response._get_param("agentRuntimeId"))
+        if runtime is not None:
+            result.result.update(copy.deepcopy(getattr(runtime, "extra_settings", None) or {}))
+            if not result.result.get("description"):
+                result.result.pop("description", None)
         if runtime is not None and getattr(runtime, "failure_reason", None) and runtime.status == "UPDATE_FAILED":
             result.result["failureReason"] = runtime.failure_reason
         return result

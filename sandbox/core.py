@@ -22,6 +22,7 @@ import boto3
 from moto import mock_aws
 
 from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
+from sandbox.code_artifacts import CodeArtifacts
 from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
@@ -86,6 +87,7 @@ class Sandbox:
         self.runtime_plane: Any = None
         self.gateway_plane: Any = None
         self.agents: Any = None
+        self.code: CodeArtifacts
         self.enforce_iam = enforce_iam
         self.audit_iam = audit_iam or enforce_iam
         self.iam: SandboxIam | None = None
@@ -134,8 +136,11 @@ class Sandbox:
             self.cognito = self._stack.enter_context(CognitoServer(self.account_id, self.region))
             # Started before the agents: their AWS gateway URLs are rewritten to this server's (same env keys).
             self.gateway_plane = self._stack.enter_context(GatewayDataPlane(self.account_id, self.region))
+            # Agents run the code of their runtime record's CodeZip (moto S3), not the checkout's agent/.
+            self.code = CodeArtifacts(self.account_id, self.region)
+            self._stack.callback(self.code.close)
             self.agents = AgentProcessPool(
-                agent_entry=self.root / "agent" / "main.py",
+                code_source=self.code.resolve,
                 base_env={"AWS_DEFAULT_REGION": self.region},
                 env_transform=self.gateway_plane.rewrite_env,
             )
@@ -146,7 +151,7 @@ class Sandbox:
 
             # The tutorial's starting point exists before this app is deployed (its pool and roles are parameters).
             with self.behaviour.instantly():  # the tutorial's resources settled long before the rollout
-                self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas)
+                self.seeded = seed_tutorial(self.region, self.cognito.base_url, self.lambdas, self.root / "agent")
             self._attach_tutorial_log_policy()
             self.events = EventBridge(
                 self.account_id, self.region, self.iam.client_for_role if self.iam is not None else None

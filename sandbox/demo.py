@@ -138,8 +138,9 @@ def independent_check(sandbox: Sandbox, report: dict[str, Any], checks: Checks) 
         targets = sorted(t["name"] for t in control.list_gateway_targets(gatewayIdentifier=new["gatewayId"])["items"])
         checks.check("every target carried over", targets == ["ShippingEstimate", "WarrantyCheck"], ", ".join(targets))
         checks.check(
-            "runtime env AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL points at it",
-            env.get("AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL") == detail["gatewayUrl"],
+            "runtime env AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL points at it, AGENTCORE_GATEWAY_NAME names it",
+            env.get("AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL") == detail["gatewayUrl"]
+            and env.get("AGENTCORE_GATEWAY_NAME") == "my-gateway-secure",
             detail["gatewayUrl"],
         )
     smoke = report.get("smoke") or {}

@@ -7,12 +7,16 @@ once the endpoint has moved to it): unknown ARN -> 404, more than one Authorizat
 credentials) -> 403 whatever the authorizer, the live version's CUSTOM_JWT authorizer enforced on the one header (no
 authorizer = open; a token in the query string is never read and request lines are logged without their query),
 nothing live yet -> 409, session id checked, then the request goes to the runtime's agent process (started with the
-live version's environment variables) with only the headers on its requestHeaderAllowlist, and the agent's answer is
-streamed back chunk by chunk.
+live version's environment variables, running the code of the live version's agentRuntimeArtifact:
+sandbox/code_artifacts.py) with only the headers on its requestHeaderAllowlist, and the agent's answer is streamed
+back chunk by chunk. An agent that never starts (code that cannot load on the version's runtime, a missing entry
+point) is AWS's 424 RuntimeClientError "Runtime initialization time exceeded", with the reason in the runtime's
+agent log.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -30,6 +34,7 @@ from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.agent_host import AgentProcessPool, AgentStartError
 from sandbox.behaviour import live_version
+from sandbox.code_artifacts import RUNTIME_START_FAILURE
 from sandbox.jwt_verify import Decision, JwtVerifier, ambiguous_authorization, default_verifier
 
 logger = logging.getLogger(__name__)
@@ -98,6 +103,7 @@ class _RuntimeView:
     authorizer_configuration: dict[str, Any] | None
     header_allowlist: tuple[str, ...]
     environment: dict[str, str]
+    artifact: dict[str, Any] | None = None
 
 
 class RuntimeDataPlane:
@@ -219,6 +225,7 @@ class RuntimeDataPlane:
                     authorizer_configuration=config.get("authorizer_configuration") or None,
                     header_allowlist=tuple(str(h) for h in headers),
                     environment={str(k): str(v) for k, v in (config.get("environment_variables") or {}).items()},
+                    artifact=copy.deepcopy(config.get("agent_runtime_artifact")),
                 )
         return None
 
@@ -326,10 +333,10 @@ class RuntimeDataPlane:
             )
 
         try:
-            agent_url = self.agents.get(runtime.runtime_id, runtime.environment)
+            agent_url = self.agents.get(runtime.runtime_id, runtime.environment, runtime.artifact)
         except AgentStartError as exc:
             logger.error("Agent for runtime %s failed to start: %s", runtime.runtime_id, str(exc).splitlines()[0])
-            message = "The agent runtime failed to start"
+            message = RUNTIME_START_FAILURE
             record(424, message)
             handler.send_error_json(424, "RuntimeClientError", message, {}, request_id)
             return

@@ -2,23 +2,27 @@
 
 Cognito pool + domain + resource server scope + M2M app client with a secret, the SSM parameters the prerequisite
 stack wrote, the WarrantyCheck Lambda, runtime `CustomerSupport` with no authorizer (and settings that must survive
-the rollout), and gateway `my-gateway` (authorizer NONE) with its targets.
+the rollout) running a CodeZip of the agent (shaped like `make agent-package` output, in CODE_BUCKET), and gateway
+`my-gateway` (authorizer NONE) with its targets.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from sandbox.codezip import build_codezip, upload_codezip
 from sandbox.deploy import zip_dir
 from sandbox.lambdas import FunctionCode, InProcessLambdas
 
 PARAMETER_PREFIX = "/app/customersupport/agentcore"
 CODE_BUCKET = "customersupport-agent-code"  # where the tutorial's runtime CodeZip lives
+CODE_KEY = "CustomerSupport/code.zip"
 RESOURCE_SERVER = "customersupport"
 SCOPE = f"{RESOURCE_SERVER}/invoke"
 PREREQUISITES = Path(__file__).parent / "prerequisites"
@@ -99,7 +103,13 @@ def create_m2m_pool(
     return pool_id, client["ClientId"], client["ClientSecret"]
 
 
-def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas) -> Seeded:
+def publish_agent_code(s3: Any, agent_dir: Path, bucket: str, key: str) -> dict[str, str]:
+    """Build `agent_dir` as a CodeZip (+ manifest) and put both in S3; returns the agentArtifact input."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-seed-") as tmp:
+        return upload_codezip(s3, build_codezip(agent_dir, Path(tmp, "code.zip")), bucket, key)
+
+
+def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas, agent_dir: Path) -> Seeded:
     cognito = boto3.client("cognito-idp", region_name=region)
     iam = boto3.client("iam", region_name=region)
     ssm = boto3.client("ssm", region_name=region)
@@ -170,6 +180,9 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
             f"target {name}",
         )
 
+    s3 = boto3.client("s3", region_name=region)
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    publish_agent_code(s3, agent_dir, CODE_BUCKET, CODE_KEY)
     environment = {
         "AGENT_MODEL_PROVIDER": "offline-deterministic",
         "LOG_LEVEL": "INFO",
@@ -180,7 +193,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas)
         description=RUNTIME_DESCRIPTION,
         agentRuntimeArtifact={
             "codeConfiguration": {
-                "code": {"s3": {"bucket": CODE_BUCKET, "prefix": "CustomerSupport/code.zip"}},
+                "code": {"s3": {"bucket": CODE_BUCKET, "prefix": CODE_KEY}},
                 "runtime": "PYTHON_3_13",
                 "entryPoint": ["main.py"],
             }

@@ -11,13 +11,19 @@ Usage (from the repository root)::
 
 ``--no-deps`` packs the agent code only (for tests; not deployable on its own). Exits 1 with a message on stderr if
 a requirement has no aarch64/cp313 wheel, ``main.py`` is missing, or the zip is over AgentCore's size limits;
-a failed build leaves no zip at ``--out``.
+a failed build leaves no zip (and no manifest) at ``--out``.
+
+Next to the zip goes ``<zip>.manifest.json``: what the package was built for (AgentCore ``runtime`` and
+``entryPoint``, Python tag, platform) and the zip's sha256. Upload it next to the zip (same key + ``.manifest.json``):
+the rollout switches a runtime to the package with exactly that runtime and entry point, and refuses a package
+whose manifest is missing, invalid, or names another zip (sha256).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -29,6 +35,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from pathlib import Path
 
@@ -43,6 +50,11 @@ TARGET_PLATFORM = "manylinux2014_aarch64"
 TARGET_ABI_TAG = "313"
 TARGET_MACHINE = "aarch64"
 ELF_MACHINE_AARCH64 = 183  # e_machine of an ARM64 ELF file (EM_AARCH64)
+# What AgentCore must run the package with (CodeConfiguration.runtime / entryPoint), recorded in the manifest.
+TARGET_RUNTIME = "PYTHON_3_13"
+TARGET_PYTHON_TAG = f"cp{TARGET_ABI_TAG}"
+MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_FORMAT = "agentcore-codezip-manifest/1"
 
 MB = 1_000_000  # AgentCore quotas are stated in MB; decimal megabytes are the stricter reading.
 # AgentCore Runtime quotas (not adjustable): direct code deployment package 250 MB compressed, 750 MB uncompressed.
@@ -93,6 +105,7 @@ class BuildResult:
     file_count: int
     sha256: str
     with_deps: bool
+    manifest_path: Path
 
 
 # --- agent code ------------------------------------------------------------------------------------------------------
@@ -366,6 +379,41 @@ def _mb(n: int) -> str:
     return f"{n / MB:.2f} MB"
 
 
+# --- manifest --------------------------------------------------------------------------------------------------------
+
+
+def manifest_path(zip_path: Path) -> Path:
+    """Where the manifest of a zip goes: next to it, named <zip>.manifest.json (the same rule for the S3 key)."""
+    return zip_path.with_name(zip_path.name + MANIFEST_SUFFIX)
+
+
+def build_manifest(zip_path: Path, sha256: str, with_deps: bool, built_at: datetime | None = None) -> dict[str, object]:
+    """What the package was built for: the AgentCore runtime and entry point it needs, the wheels' Python tag and
+    platform, and the sha256 that binds this manifest to exactly one zip."""
+    when = (built_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    return {
+        "format": MANIFEST_FORMAT,
+        "artifact": zip_path.name,
+        "sha256": sha256,
+        "sizeBytes": zip_path.stat().st_size,
+        "runtime": TARGET_RUNTIME,
+        "entryPoint": [ENTRY_POINT],
+        "pythonTag": TARGET_PYTHON_TAG,
+        "platform": TARGET_PLATFORM,
+        "withDependencies": with_deps,
+        "builtAt": when.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def write_manifest(path: Path, manifest: dict[str, object]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 # --- build -----------------------------------------------------------------------------------------------------------
 
 
@@ -390,8 +438,10 @@ def build(
     max_unzipped_mb: float = MAX_UNZIPPED_MB,
     log: bool = True,
 ) -> BuildResult:
-    """Build the zip at out (replacing it atomically); on any failure no zip is left at out."""
+    """Build the zip at out (replacing it atomically) and its manifest next to it; on any failure neither is left."""
+    manifest = manifest_path(out)
     out.unlink(missing_ok=True)  # a stale package must never pass for this build's output
+    manifest.unlink(missing_ok=True)
     agent_files = collect_agent_files(agent_dir)
     requirements = agent_dir / "requirements.txt"
     if with_deps and not requirements.is_file():
@@ -442,7 +492,13 @@ def build(
             partial.unlink(missing_ok=True)
         file_count = len(files)
 
-    return BuildResult(out, zipped, unzipped, file_count, _sha256(out), with_deps)
+    digest = _sha256(out)
+    try:
+        write_manifest(manifest, build_manifest(out, digest, with_deps))
+    except OSError as exc:
+        out.unlink(missing_ok=True)
+        raise PackageError(f"cannot write {manifest}: {exc}") from None
+    return BuildResult(out, zipped, unzipped, file_count, digest, with_deps, manifest)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -478,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  uncompressed  {_mb(result.unzipped_bytes):>12}   (limit {args.max_unzipped_mb:g} MB)")
     print(f"  files         {result.file_count:>12}")
     print(f"  sha256        {result.sha256}")
+    print(f"  manifest      {result.manifest_path}  (runtime {TARGET_RUNTIME}, entryPoint [{ENTRY_POINT}])")
+    print("upload both, the manifest under the zip's key + .manifest.json")
     return 0
 
 

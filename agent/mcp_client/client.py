@@ -3,11 +3,20 @@
 mcp 2.x dropped ``streamablehttp_client(url, headers=...)``: ``streamable_http_client(url, http_client=...)`` takes
 a pre-configured ``httpx2.AsyncClient`` (mcp 2.x is built on httpx2, not httpx), and leaves closing a
 caller-provided client to the caller. Nothing here connects at import time; ``MCPClient`` connects on ``start()``.
+
+Which gateway: the runtime's ``AGENTCORE_GATEWAY_NAME`` names it, and its URL is in ``AGENTCORE_GATEWAY_<NAME>_URL``
+(the AgentCore CLI's convention, upper-cased, ``-`` -> ``_``; the secure rollout sets both, with the same rule as
+``rollout_core.settings.gateway_url_env_var_for``). Only that variable is read: a runtime can still carry the URL
+variables of earlier gateways (the tutorial's open ``my-gateway``, deleted by the rollout), and guessing among them
+could send the caller's token to a gateway that no longer is the secured one. Without ``AGENTCORE_GATEWAY_NAME`` (a
+runtime the rollout has not pointed yet) the tutorial's two names are tried: ``my-gateway-secure``, then
+``my-gateway``.
 """
 
 import functools
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -18,9 +27,19 @@ from strands.tools.mcp import MCPClient
 
 logger = logging.getLogger(__name__)
 
-GATEWAY_URL_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+GATEWAY_NAME_ENV = "AGENTCORE_GATEWAY_NAME"
+# CreateGateway's name pattern; anything else is not a gateway name.
+_GATEWAY_NAME = re.compile(r"([0-9a-zA-Z][-]?){1,100}")
+
+
+def gateway_url_env_var(gateway_name: str) -> str:
+    """my-gateway-secure -> AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL (the AgentCore CLI's convention)."""
+    return f"AGENTCORE_GATEWAY_{gateway_name.upper().replace('-', '_')}_URL"
+
+
+GATEWAY_URL_ENV = gateway_url_env_var("my-gateway-secure")
 # The tutorial's open gateway, used until the secure rollout points the runtime at the JWT gateway.
-LEGACY_GATEWAY_URL_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
+LEGACY_GATEWAY_URL_ENV = gateway_url_env_var("my-gateway")
 WEB_SEARCH_URL_ENV = "WEB_SEARCH_MCP_URL"
 
 # Bounded so an unreachable server cannot hold a customer request for long.
@@ -57,13 +76,26 @@ def streamable_http_transport(
     return open_transport
 
 
+def gateway_url_env_vars() -> tuple[str, ...]:
+    """The variables that may hold this runtime's gateway URL, in the order they are read (see the module doc)."""
+    name = os.environ.get(GATEWAY_NAME_ENV, "").strip()
+    if not name:
+        return (GATEWAY_URL_ENV, LEGACY_GATEWAY_URL_ENV)
+    if _GATEWAY_NAME.fullmatch(name) is None:
+        _warn_once(f"{GATEWAY_NAME_ENV} is not a gateway name; gateway tools (warranty check) are unavailable")
+        return ()
+    return (gateway_url_env_var(name),)
+
+
 def gateway_url() -> str | None:
-    """The gateway this runtime is pointed at: the secured one if set, else the tutorial's open one (warned once)."""
-    for name in (GATEWAY_URL_ENV, LEGACY_GATEWAY_URL_ENV):
+    """The URL of the gateway this runtime is pointed at, or None (warned once)."""
+    names = gateway_url_env_vars()
+    for name in names:
         url = os.environ.get(name, "").strip()
         if url:
             return url
-    _warn_once(f"{GATEWAY_URL_ENV} is not set; gateway tools (warranty check) are unavailable")
+    if names:
+        _warn_once(f"{names[0]} is not set; gateway tools (warranty check) are unavailable")
     return None
 
 

@@ -1,5 +1,6 @@
 """Step 1: merge the execution input over the deployment defaults, read and validate the SSM configuration,
-and resolve the runtime and gateways by name. Nothing is changed here."""
+resolve the runtime and gateways by name, and verify a requested agent CodeZip against its manifest. Nothing is
+changed here."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from rollout_core import control
+from rollout_core.artifact import verify_agent_artifact
 from rollout_core.cognito import SSM_PARAMETERS, user_pool_reader, validate_cognito_parameters
 from rollout_core.errors import InvalidConfiguration, RolloutInProgress, RuntimeNotFound
 from rollout_core.settings import deployment_from_environment, parse_execution_input, parse_trigger
@@ -19,6 +21,7 @@ from rollout_core.settings import deployment_from_environment, parse_execution_i
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef, ExecutionListItemTypeDef
@@ -78,6 +81,7 @@ def load_config(
     cognito_idp: CognitoIdentityProviderClient,
     states: SFNClient | None = None,
     execution_arn: str | None = None,
+    s3: S3Client | None = None,
 ) -> dict[str, Any]:
     deployment = deployment_from_environment(env)
     settings = parse_execution_input(execution_input, deployment)  # bad input fails fast, before any call
@@ -96,8 +100,14 @@ def load_config(
         raise RuntimeNotFound(
             f"no agent runtime named {settings.runtimeName!r} (template parameter RuntimeName) in {region}"
         )
+    settings_out = settings.to_dict()
+    if settings.agentArtifact is not None:
+        # Last: the most expensive check (the zip is hashed). Its manifest decides the runtime and entry point.
+        if s3 is None:
+            raise InvalidConfiguration("load_config needs an S3 client to verify agentArtifact")
+        settings_out["agentArtifact"] = verify_agent_artifact(s3, settings.agentArtifact)
     config = {
-        "settings": settings.to_dict(),
+        "settings": settings_out,
         "cognito": cognito.to_dict(),
         "warrantyLambdaArn": warranty_arn,
         "runtime": {
@@ -127,6 +137,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         cognito_idp=boto3.client("cognito-idp", region_name=region),
         states=boto3.client("stepfunctions", region_name=region),
         execution_arn=event.get("executionArn"),
+        s3=boto3.client("s3", region_name=region),
     )
     logger.info(
         "configuration valid",

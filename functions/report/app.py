@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import control
 from rollout_core.errors import RolloutVerificationFailed
 from rollout_core.planner import authorizer_secure
+from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
 logger = Logger()
 tracer = Tracer()
@@ -33,11 +34,16 @@ def _runtime_problems(
         problems.append("runtime requestHeaderAllowlist lacks Authorization")
     artifact = config["settings"].get("agentArtifact")
     if artifact and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact):
-        location = control.code_location(runtime.get("agentRuntimeArtifact"))
-        problems.append(f"runtime code is at {location}, expected s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
-    actual_url = (runtime.get("environmentVariables") or {}).get(env_var)
+        actual = (runtime.get("agentRuntimeArtifact") or {}).get("codeConfiguration")
+        problems.append(f"runtime code is {actual}, expected {control.desired_code_configuration(artifact)}")
+    environment = runtime.get("environmentVariables") or {}
+    actual_url = environment.get(env_var)
     if gateway_url is None or actual_url != gateway_url:
         problems.append(f"runtime env {env_var} is {actual_url!r}, expected {gateway_url!r}")
+    gateway_name = config["settings"]["gatewayName"]
+    if environment.get(GATEWAY_NAME_ENV_VAR) != gateway_name:
+        actual_name = environment.get(GATEWAY_NAME_ENV_VAR)
+        problems.append(f"runtime env {GATEWAY_NAME_ENV_VAR} is {actual_name!r}, expected {gateway_name!r}")
     return problems
 
 
@@ -133,6 +139,11 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
                 "name": env_var,
                 "before": plan["environment"]["before"],
                 "after": (runtime.get("environmentVariables") or {}).get(env_var),
+            },
+            "gatewayNameEnvVar": {
+                "name": GATEWAY_NAME_ENV_VAR,
+                "before": plan["environment"]["gatewayNameVar"]["before"],
+                "after": (runtime.get("environmentVariables") or {}).get(GATEWAY_NAME_ENV_VAR),
             },
         },
         "gateway": {"before": plan["gateway"]["before"], "after": control.gateway_brief(gateway)},

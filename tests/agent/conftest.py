@@ -24,7 +24,9 @@ from agent_testkit import (  # noqa: E402  (needs the test directory on sys.path
 
 # Read by the agent; cleared for every test so the host environment cannot leak in.
 OPTIONAL_AGENT_ENV_VARS = (
+    "AGENTCORE_GATEWAY_NAME",
     "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
+    "AGENTCORE_GATEWAY_MY_GATEWAY_URL",
     "WEB_SEARCH_MCP_URL",
     "MEMORY_ID",
     "BEDROCK_MODEL_ID",

@@ -328,3 +328,54 @@ def test_data_plane_serves_the_version_live_on_default_not_the_latest_update(
     }
     answered = [r.version for r in dataplane.invocations if r.runtime_id == runtime_id and r.status == 200]
     assert answered == ["1", "1", "1", "2"]
+
+
+# -- full replace ------------------------------------------------------------------------------------------------------
+
+EXTRAS = {
+    "allowedPorts": [{"port": 8080}],
+    "filesystemConfigurations": [{"sessionStorage": {"mountPath": "/mnt/session"}}],
+    "platformVersion": "2025.1",
+    "resourceConfigurations": [{"minimumMemoryInMiB": 2048}],
+}
+
+
+def test_update_agent_runtime_is_a_full_replace_of_every_member(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    from rollout_core import control as product
+
+    runtime_id = settled_runtime(
+        control,
+        clock,
+        "FullReplace",
+        description="tutorial agent",
+        environmentVariables={"LOG_LEVEL": "INFO"},
+        requestHeaderConfiguration={"requestHeaderAllowlist": ["X-Trace"]},
+        **EXTRAS,
+    )
+    created = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    assert {k: created.get(k) for k in EXTRAS} == EXTRAS  # every member of the output shape comes back
+    assert set(EXTRAS) <= product.runtime_update_fields()
+
+    # The rollout's full replace sends everything back: nothing is lost.
+    request = product.runtime_update_request(created, allowlist=["X-Trace", "Authorization"])
+    control.update_agent_runtime(**request)
+    clock.advance(PROFILE.runtime_update)
+    kept = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    assert {k: kept.get(k) for k in EXTRAS} == EXTRAS
+    assert (kept["description"], kept["environmentVariables"]) == ("tutorial agent", {"LOG_LEVEL": "INFO"})
+    assert kept["requestHeaderConfiguration"] == {"requestHeaderAllowlist": ["X-Trace", "Authorization"]}
+
+    # A caller that sends only the required members clears every optional one (AWS's full replace).
+    control.update_agent_runtime(
+        agentRuntimeId=runtime_id,
+        agentRuntimeArtifact=kept["agentRuntimeArtifact"],
+        roleArn=kept["roleArn"],
+        networkConfiguration=kept["networkConfiguration"],
+    )
+    clock.advance(PROFILE.runtime_update)
+    bare = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    cleared = ["description", "environmentVariables", "requestHeaderConfiguration", *EXTRAS]
+    assert [k for k in cleared if bare.get(k)] == []
+    assert bare["lifecycleConfiguration"] == {"idleRuntimeSessionTimeout": 900, "maxLifetime": 28800}

@@ -63,6 +63,14 @@ def _settled(read: Callable[[], dict[str, Any]], what: str, timeout: float = 30.
     raise AssertionError(f"{what} did not become READY within {timeout} s")
 
 
+def _tag_old_gateway(sandbox: Sandbox) -> None:
+    """The tutorial's gateway carries a cost-allocation tag: the replacement must get it (TagResource after the
+    create, ListTagsForResource when the report verifies it)."""
+    control = sandbox.client("bedrock-agentcore-control")
+    old = control.get_gateway(gatewayIdentifier=sandbox.seeded.old_gateway_id)
+    control.tag_resource(resourceArn=old["gatewayArn"], tags={"team": "customer-support"})
+
+
 def _pin_code_version(sandbox: Sandbox) -> None:
     """A CodeZip pinned to an S3 object version (what a versioned artifact bucket gives): every full replace re-sends
     the versionId, so AgentCore reads it with s3:GetObjectVersion on the caller's behalf."""
@@ -133,7 +141,8 @@ def _drift_gateway_and_target(sandbox: Sandbox) -> None:
 @pytest.mark.slow
 def test_every_grant_is_used_by_some_path_and_no_call_is_denied(capsys: pytest.CaptureFixture[str]) -> None:
     with Sandbox(poll_seconds=0, max_polls=30, enforce_iam=True) as sandbox:
-        outcomes = [sandbox.run_rollout({})["status"]]  # create paths: gateway, targets, old gateway deleted
+        _tag_old_gateway(sandbox)
+        outcomes = [sandbox.run_rollout({})["status"]]  # create paths, tags carried, old gateway deleted
         _pin_code_version(sandbox)
         _drift_gateway_and_target(sandbox)
         outcomes.append(sandbox.run_rollout({})["status"])  # update paths, code pinned to a version

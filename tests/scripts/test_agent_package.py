@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -295,3 +296,38 @@ def test_dependencies_are_merged_at_the_root_without_bytecode_or_scripts(
     }
     assert result.file_count == len(files)
     assert result.with_deps
+
+
+def test_manifest_next_to_the_zip_records_what_the_package_was_built_for(agent_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "CustomerSupport.zip"
+
+    assert _build_code_only(agent_dir, out) == 0
+
+    manifest_file = out.with_name("CustomerSupport.zip.manifest.json")
+    assert agent_package.manifest_path(out) == manifest_file
+    manifest = json.loads(manifest_file.read_text())
+    assert manifest == {
+        "format": "agentcore-codezip-manifest/1",
+        "artifact": "CustomerSupport.zip",
+        "sha256": _sha256(out),
+        "sizeBytes": out.stat().st_size,
+        "runtime": "PYTHON_3_13",
+        "entryPoint": ["main.py"],
+        "pythonTag": "cp313",
+        "platform": "manylinux2014_aarch64",
+        "withDependencies": False,
+        "builtAt": manifest["builtAt"],
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", manifest["builtAt"])
+
+
+def test_failed_build_leaves_no_stale_manifest(agent_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "CustomerSupport.zip"
+    assert _build_code_only(agent_dir, out) == 0
+    assert agent_package.manifest_path(out).exists()
+
+    (agent_dir / "main.py").unlink()
+    assert _build_code_only(agent_dir, out) == 1
+
+    assert not out.exists()
+    assert not agent_package.manifest_path(out).exists()

@@ -50,6 +50,7 @@ from unit_support import (
 
 SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+NEW_GATEWAY = "my-gateway-secure"
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,9 @@ def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any
     if plan["gateway"]["deleteOld"]:
         fn["delete_gateway"].delete_targets(client, plan["gateway"]["deleteOld"])
         fn["delete_gateway"].delete_gateway(client, plan["gateway"]["deleteOld"])
+    settings = config["settings"]
     fn["point_runtime"].point_runtime(
-        client, config["runtime"]["id"], config["settings"]["gatewayUrlEnvVar"], gateway["url"]
+        client, config["runtime"]["id"], settings["gatewayUrlEnvVar"], gateway["url"], settings["gatewayName"]
     )
     make_ready(backend, config["runtime"]["id"])
     return {"config": config, "plan": plan, "gateway": gateway, "smoke": {"passed": True}}
@@ -845,21 +847,25 @@ NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-eas
 
 
 def test_point_runtime_preserves_other_env_vars(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
-    result = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    result = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
     assert result["changed"] is True
     assert result["ready"] is False
     assert result["version"] == "2"
     assert result["before"] is None
     assert result["after"] == NEW_URL + "/mcp"
     after = runtime_record(client, seeded.runtime_id)
-    assert after["environmentVariables"] == {**RUNTIME_ENV, NEW_ENV_VAR: NEW_URL + "/mcp"}
+    assert after["environmentVariables"] == {
+        **RUNTIME_ENV,
+        NEW_ENV_VAR: NEW_URL + "/mcp",
+        "AGENTCORE_GATEWAY_NAME": NEW_GATEWAY,
+    }
     assert after["description"] == RUNTIME_DESCRIPTION
     assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
     assert after["requestHeaderConfiguration"] == RUNTIME_HEADERS
     assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
     make_ready(backend, seeded.runtime_id)
     version = backend.agent_runtimes[seeded.runtime_id].agent_runtime_version
-    again = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL + "/mcp/")
+    again = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL + "/mcp/", NEW_GATEWAY)
     assert again["changed"] is False
     assert again["ready"] is True
     assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_version == version  # no UpdateAgentRuntime
@@ -878,7 +884,7 @@ def test_point_runtime_keeps_the_authorizer_out_of_the_request(
         return real(**kwargs)
 
     monkeypatch.setattr(client, "update_agent_runtime", recording)
-    fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
     (request,) = sent
     assert "authorizerConfiguration" not in request
     assert request["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
@@ -886,12 +892,12 @@ def test_point_runtime_keeps_the_authorizer_out_of_the_request(
 
 def test_point_runtime_env_var_limit(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
     backend.agent_runtimes[seeded.runtime_id].environment_variables = {f"V{i}": "x" for i in range(50)}
-    with pytest.raises(RuntimeUpdateFailed, match="would have 51 environment variables"):
-        fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    with pytest.raises(RuntimeUpdateFailed, match="would have 52 environment variables"):  # URL + gateway name
+        fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
 
 
 def test_point_runtime_handler(fn: dict[str, Any], client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
-    event = {"runtimeId": seeded.runtime_id, "envVar": NEW_ENV_VAR, "gatewayUrl": NEW_URL}
+    event = {"runtimeId": seeded.runtime_id, "envVar": NEW_ENV_VAR, "gatewayUrl": NEW_URL, "gatewayName": NEW_GATEWAY}
     assert fn["point_runtime"].lambda_handler(event, context)["changed"] is True
     assert runtime_record(client, seeded.runtime_id)["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
 
@@ -965,14 +971,23 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(
         "before": None,
         "after": state["gateway"]["url"],
     }
+    assert report["runtime"]["gatewayNameEnvVar"] == {
+        "name": "AGENTCORE_GATEWAY_NAME",
+        "before": None,
+        "after": NEW_GATEWAY,
+    }
     assert report["gateway"]["after"]["authorizerType"] == "CUSTOM_JWT"
     assert report["gateway"]["before"]["authorizerType"] == "NONE"
     assert [t["name"] for t in report["targets"]["after"]] == ["ShippingEstimate", "WarrantyCheck"]
     assert report["targets"]["after"][1]["lambdaArn"] == WARRANTY_ARN
     assert report["smoke"] == {"passed": True}
-    # Everything but the new env var and the auth settings is untouched.
+    # Everything but the new env vars and the auth settings is untouched.
     runtime = runtime_record(client, config["runtime"]["id"])
-    assert runtime["environmentVariables"] == {**RUNTIME_ENV, NEW_ENV_VAR: state["gateway"]["url"]}
+    assert runtime["environmentVariables"] == {
+        **RUNTIME_ENV,
+        NEW_ENV_VAR: state["gateway"]["url"],
+        "AGENTCORE_GATEWAY_NAME": NEW_GATEWAY,
+    }
     assert runtime["description"] == RUNTIME_DESCRIPTION
     # A second run finds nothing to do.
     rerun = build_plan(client, run_load_config(fn_load_config, client))
@@ -991,13 +1006,16 @@ def test_report_flags_drift_after_rollout(
         targetId=warranty["targetId"],
         **control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
     )  # moto leaves it UPDATING
-    backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
+    record = backend.agent_runtimes[config["runtime"]["id"]]
+    record.status = "UPDATING"
+    record.environment_variables = {**record.environment_variables, "AGENTCORE_GATEWAY_NAME": "my-gateway"}
     default_endpoint(backend, config["runtime"]["id"]).live_version = "2"
     with pytest.raises(RolloutVerificationFailed) as caught:
         fn["report"].build_report(client, state)
     message = str(caught.value)
     assert "runtime status is UPDATING, expected READY" in message
     assert "runtime endpoint DEFAULT is READY serving version 2, expected READY serving version 3" in message
+    assert "runtime env AGENTCORE_GATEWAY_NAME is 'my-gateway', expected 'my-gateway-secure'" in message
     assert "target(s) not READY: WarrantyCheck" in message
     assert "target WarrantyCheck does not call the Lambda ARN from SSM" in message
 

@@ -83,6 +83,8 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
         "name": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
         "before": None,
         "update": True,
+        "urlUpdate": True,
+        "gatewayNameVar": {"name": "AGENTCORE_GATEWAY_NAME", "before": None, "after": "my-gateway-secure"},
         "artifactUpdate": False,
     }
     assert plan["actions"] == [
@@ -92,6 +94,7 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
         "create target WarrantyCheck",
         "delete old gateway my-gateway and its targets",
         "set runtime env AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL to the new gateway URL",
+        "set runtime env AGENTCORE_GATEWAY_NAME to my-gateway-secure",
     ]
 
 
@@ -176,6 +179,7 @@ def secure_everything(client: Any, backend: Any, seeded: Seeded) -> dict[str, An
     env = {
         **runtime["environmentVariables"],
         "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL": control.normalize_gateway_url(gateway["gatewayUrl"]),
+        "AGENTCORE_GATEWAY_NAME": "my-gateway-secure",
     }
     client.update_agent_runtime(
         **control.runtime_update_request(
@@ -353,26 +357,51 @@ def test_plan_runtime_adds_the_authorizer_to_a_runtime_without_one() -> None:
 
 
 def test_plan_environment_after_delete_first_always_updates() -> None:
-    runtime = {"environmentVariables": {"URL": "https://gw/mcp"}}
+    runtime = {"environmentVariables": {"URL": "https://gw/mcp", "AGENTCORE_GATEWAY_NAME": "gw"}}
     existing = {"url": "https://gw/mcp"}
-    assert plan_environment(runtime, {"existing": existing, "deleteFirst": None}, "URL", None)["update"] is False
-    assert plan_environment(runtime, {"existing": existing, "deleteFirst": {"id": "gw"}}, "URL", None)["update"] is True
-    assert plan_environment(runtime, {"existing": None, "deleteFirst": None}, "URL", None) == {
+    assert plan_environment(runtime, {"existing": existing, "deleteFirst": None}, "URL", "gw", None)["update"] is False
+    deleted_first = {"existing": existing, "deleteFirst": {"id": "gw"}}
+    assert plan_environment(runtime, deleted_first, "URL", "gw", None)["update"] is True
+    assert plan_environment(runtime, {"existing": None, "deleteFirst": None}, "URL", "gw", None) == {
         "name": "URL",
         "before": "https://gw/mcp",
         "update": True,
+        "urlUpdate": True,
+        "gatewayNameVar": {"name": "AGENTCORE_GATEWAY_NAME", "before": "gw", "after": "gw"},
         "artifactUpdate": False,
     }
 
 
+def test_plan_environment_sets_the_gateway_name_the_agent_reads() -> None:
+    runtime = {"environmentVariables": {"URL": "https://gw/mcp"}}  # pointed by an earlier version of the rollout
+    plan = plan_environment(runtime, {"existing": {"url": "https://gw/mcp"}, "deleteFirst": None}, "URL", "gw", None)
+    assert (plan["update"], plan["urlUpdate"]) == (True, False)
+    assert plan["gatewayNameVar"] == {"name": "AGENTCORE_GATEWAY_NAME", "before": None, "after": "gw"}
+
+
 def test_plan_environment_detects_a_new_agent_artifact() -> None:
-    current = {"codeConfiguration": {"code": {"s3": {"bucket": "b", "prefix": "v1.zip"}}, "runtime": "PYTHON_3_13"}}
-    runtime = {"environmentVariables": {"URL": "https://gw/mcp"}, "agentRuntimeArtifact": current}
+    current = {
+        "codeConfiguration": {
+            "code": {"s3": {"bucket": "b", "prefix": "v1.zip"}},
+            "runtime": "PYTHON_3_13",
+            "entryPoint": ["main.py"],
+        }
+    }
+    env = {"URL": "https://gw/mcp", "AGENTCORE_GATEWAY_NAME": "gw"}
+    runtime = {"environmentVariables": env, "agentRuntimeArtifact": current}
     gateway = {"existing": {"url": "https://gw/mcp"}, "deleteFirst": None}
-    same = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v1.zip"})
+    package = {"s3Bucket": "b", "s3Key": "v1.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
+    same = plan_environment(runtime, gateway, "URL", "gw", package)
     assert (same["update"], same["artifactUpdate"]) == (False, False)
-    new = plan_environment(runtime, gateway, "URL", {"s3Bucket": "b", "s3Key": "v2.zip"})
+    new = plan_environment(runtime, gateway, "URL", "gw", {**package, "s3Key": "v2.zip"})
     assert (new["update"], new["artifactUpdate"]) == (True, True)
+    # The same object on another runtime version or entry point is not the package as built: switch it.
+    for changed in ({"runtime": "PYTHON_3_11"}, {"entryPoint": ["opentelemetry-instrument", "main.py"]}):
+        runtime["agentRuntimeArtifact"] = {"codeConfiguration": {**current["codeConfiguration"], **changed}}
+        assert plan_environment(runtime, gateway, "URL", "gw", package)["artifactUpdate"] is True
+    # A pinned version is part of the object.
+    runtime["agentRuntimeArtifact"] = current
+    assert plan_environment(runtime, gateway, "URL", "gw", {**package, "versionId": "v-2"})["artifactUpdate"] is True
 
 
 @pytest.mark.parametrize(

@@ -282,6 +282,7 @@ def run_load_config(
     raw: Any = None,
     env: dict[str, str] | None = None,
     cognito_idp: FakeCognitoIdp | None = None,
+    s3: Any = None,
 ) -> dict[str, Any]:
     """load_config with the deployment's env, moto SSM and the fake Cognito (no execution: no queue wait)."""
     config: dict[str, Any] = module.load_config(
@@ -292,5 +293,6 @@ def run_load_config(
         account_id=ACCOUNT,
         ssm=boto3.client("ssm", region_name=REGION),
         cognito_idp=cognito_idp or FakeCognitoIdp(),
+        s3=s3,
     )
     return config

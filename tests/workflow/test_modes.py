@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.core import Sandbox
+from sandbox.core import REPO_ROOT, Sandbox
+from sandbox.seed import publish_agent_code
 
 
 def test_dry_run_returns_the_plan_and_changes_nothing(sandbox: Sandbox) -> None:
@@ -86,7 +87,9 @@ def with_artifact_bucket() -> Iterator[Sandbox]:
 
 def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(with_artifact_bucket: Sandbox) -> None:
     sandbox = with_artifact_bucket
-    artifact = {"s3Bucket": ARTIFACT_BUCKET, "s3Key": "CustomerSupport/v2/CustomerSupport.zip"}
+    artifact = publish_agent_code(
+        sandbox.client("s3"), REPO_ROOT / "agent", ARTIFACT_BUCKET, "CustomerSupport/v2/CustomerSupport.zip"
+    )
     execution = sandbox.wait(sandbox.start_rollout({"agentArtifact": artifact}))
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     runtime = sandbox.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
@@ -99,8 +102,8 @@ def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(with
     assert len(runtime_updates) == 2
     report = json.loads(execution["output"])
     assert (
-        "switch runtime code to s3://customersupport-agent-code/CustomerSupport/v2/CustomerSupport.zip"
-        in (report["actions"])
+        "switch runtime code to s3://customersupport-agent-code/CustomerSupport/v2/CustomerSupport.zip "
+        "(PYTHON_3_13, entryPoint ['main.py'])" in report["actions"]
     )
     # Same artifact again: nothing to do.
     again = sandbox.wait(sandbox.start_rollout({"agentArtifact": artifact}))

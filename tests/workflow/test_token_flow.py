@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import json
-import urllib.parse
 import uuid
 from typing import Any
 
-import httpx
+from agent_calls import ask
 from workflow_leaks import assert_no_credentials
 
 from sandbox.core import Sandbox
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
-
-
-def ask(sandbox: Sandbox, prompt: str, session_id: str, token: str | None) -> tuple[int, str, list[str]]:
-    """Invoke the runtime like an OAuth caller; returns status, answer text and the tools the agent reported."""
-    arn = urllib.parse.quote(sandbox.seeded.runtime_arn, safe="")
-    headers = {"X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id, "Accept": "text/event-stream"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    response = httpx.post(
-        f"{sandbox.runtime_plane.base_url}/runtimes/{arn}/invocations?qualifier=DEFAULT",
-        json={"prompt": prompt},
-        headers=headers,
-        timeout=60,
-    )
-    text, tools = "", []
-    for line in response.text.splitlines():
-        if line.startswith("data: "):
-            event: Any = json.loads(line[6:])
-            if isinstance(event, str):
-                text += event
-            elif isinstance(event, dict) and "metadata" in event:
-                tools = event["metadata"]["toolsUsed"]
-    return response.status_code, text, tools
 
 
 def session() -> str:

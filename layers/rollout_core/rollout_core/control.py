@@ -335,18 +335,35 @@ def code_location(artifact: dict[str, Any] | None) -> tuple[str | None, str | No
     return s3.get("bucket"), s3.get("prefix")
 
 
-def runs_code(artifact: dict[str, Any] | None, desired: dict[str, str]) -> bool:
-    """Whether a runtime artifact is the CodeZip the execution input asks for ({"s3Bucket", "s3Key"})."""
-    return code_location(artifact) == (desired["s3Bucket"], desired["s3Key"])
+def code_s3_location(artifact: dict[str, Any] | None) -> dict[str, Any]:
+    """The {bucket, prefix, versionId?} of a runtime's CodeZip ({} for container runtimes)."""
+    return dict((((artifact or {}).get("codeConfiguration") or {}).get("code") or {}).get("s3") or {})
 
 
-def code_artifact(current: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
-    """The runtime artifact switched to the CodeZip at s3://bucket/key, keeping its runtime and entry point."""
-    code_configuration = copy.deepcopy((current or {}).get("codeConfiguration") or {})
-    code_configuration.setdefault("runtime", "PYTHON_3_13")
-    code_configuration.setdefault("entryPoint", ["main.py"])
-    code_configuration["code"] = {"s3": {"bucket": bucket, "prefix": key}}
-    return {"codeConfiguration": code_configuration}
+def desired_code_configuration(desired: dict[str, Any]) -> dict[str, Any]:
+    """The codeConfiguration of a verified agentArtifact (rollout_core.artifact.verify_agent_artifact): its S3
+    object (pinned to the verified version in a versioned bucket), and the runtime and entry point it was built for."""
+    s3 = {"bucket": desired["s3Bucket"], "prefix": desired["s3Key"]}
+    if desired.get("versionId"):
+        s3["versionId"] = desired["versionId"]
+    return {"code": {"s3": s3}, "runtime": desired["runtime"], "entryPoint": list(desired["entryPoint"])}
+
+
+def runs_code(artifact: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """Whether a runtime runs the verified agentArtifact: the same object, runtime version and entry point."""
+    code = (artifact or {}).get("codeConfiguration") or {}
+    wanted = desired_code_configuration(desired)
+    return (
+        code_s3_location(artifact) == wanted["code"]["s3"]
+        and code.get("runtime") == wanted["runtime"]
+        and list(code.get("entryPoint") or []) == wanted["entryPoint"]
+    )
+
+
+def code_artifact(desired: dict[str, Any]) -> dict[str, Any]:
+    """The runtime artifact switched to a verified agentArtifact, with the runtime and entry point from its manifest
+    (never the old ones: the zip's wheels only load on the runtime version it was built for)."""
+    return {"codeConfiguration": desired_code_configuration(desired)}
 
 
 def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,11 @@ class InvalidConfiguration(RolloutError):
     deployment itself (a function setting, the user pool) is unusable."""
 
 
+class InvalidAgentArtifact(RolloutError):
+    """The agentArtifact cannot be switched to: its manifest is missing or invalid, names a runtime or machine
+    AgentCore cannot run it on, or was written for another zip (sha256); or the zip cannot be read."""
+
+
 class RuntimeNotFound(RolloutError):
     """No agent runtime has the requested name."""
 

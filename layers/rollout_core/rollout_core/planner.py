@@ -6,6 +6,7 @@ from typing import Any
 
 from rollout_core import control
 from rollout_core.errors import AuthorizerConflict, GatewayNotFound, InvalidConfiguration
+from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
 
 def desired_authorizer(cognito: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
@@ -114,16 +115,26 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_environment(
-    runtime: dict[str, Any], gateway_plan: dict[str, Any], env_var: str, artifact: dict[str, str] | None
+    runtime: dict[str, Any],
+    gateway_plan: dict[str, Any],
+    env_var: str,
+    gateway_name: str,
+    artifact: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    before = (runtime.get("environmentVariables") or {}).get(env_var)
+    """The runtime's gateway URL variable, the AGENTCORE_GATEWAY_NAME pointer the agent reads it by, and the code."""
+    environment = runtime.get("environmentVariables") or {}
+    before = environment.get(env_var)
     existing = gateway_plan["existing"]
     known_url = existing["url"] if existing and not gateway_plan["deleteFirst"] else None
+    url_update = known_url is None or before != known_url
+    name_before = environment.get(GATEWAY_NAME_ENV_VAR)
     artifact_update = artifact is not None and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
     return {
         "name": env_var,
         "before": before,
-        "update": known_url is None or before != known_url or artifact_update,
+        "update": url_update or name_before != gateway_name or artifact_update,
+        "urlUpdate": url_update,
+        "gatewayNameVar": {"name": GATEWAY_NAME_ENV_VAR, "before": name_before, "after": gateway_name},
         "artifactUpdate": artifact_update,
     }
 
@@ -145,8 +156,9 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     check_code_bucket(runtime, config["settings"].get("artifactBucket", ""))
     runtime_plan = plan_runtime(runtime, config["cognito"])
     gateway_plan = plan_gateway(client, config)
+    settings = config["settings"]
     env_plan = plan_environment(
-        runtime, gateway_plan, config["settings"]["gatewayUrlEnvVar"], config["settings"].get("agentArtifact")
+        runtime, gateway_plan, settings["gatewayUrlEnvVar"], settings["gatewayName"], settings.get("agentArtifact")
     )
 
     actions: list[str] = []
@@ -168,9 +180,15 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         actions.append(f"delete old gateway {gateway_plan['deleteOld']['name']} and its targets")
     if env_plan["artifactUpdate"]:
         artifact = config["settings"]["agentArtifact"]
-        actions.append(f"switch runtime code to s3://{artifact['s3Bucket']}/{artifact['s3Key']}")
-    if env_plan["update"]:
+        actions.append(
+            f"switch runtime code to s3://{artifact['s3Bucket']}/{artifact['s3Key']} "
+            f"({artifact['runtime']}, entryPoint {artifact['entryPoint']})"
+        )
+    if env_plan["urlUpdate"]:
         actions.append(f"set runtime env {env_plan['name']} to the new gateway URL")
+    name_var = env_plan["gatewayNameVar"]
+    if name_var["before"] != name_var["after"]:
+        actions.append(f"set runtime env {name_var['name']} to {name_var['after']}")
     return {
         "changed": bool(actions),
         "actions": actions,

@@ -201,6 +201,10 @@ DRY_RUN_KEY = "dryRun"
 ARTIFACT_KEY = "agentArtifact"
 TRIGGER_KEY = "trigger"
 ENV_VAR_KEY = "gatewayUrlEnvVar"  # derived from the gateway name; an input may only repeat it
+# Set on the runtime next to the URL variable: the agent derives the URL variable's name from it with the same rule
+# (agent/mcp_client/client.py), so a stack deployed with any GatewayName gives a working agent, and stale
+# AGENTCORE_GATEWAY_*_URL variables of earlier gateways are never guessed at.
+GATEWAY_NAME_ENV_VAR = "AGENTCORE_GATEWAY_NAME"
 
 ARTIFACT_DESCRIPTION = '{"s3Bucket": "<the deployed ArtifactBucket>", "s3Key": "<key of the agent CodeZip>"}'
 
@@ -256,7 +260,8 @@ class RolloutSettings:
     agentToolCheck: str
     pollSeconds: int
     maxPolls: int
-    agentArtifact: dict[str, str] | None = None
+    # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
+    agentArtifact: dict[str, Any] | None = None
     artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
 
     def to_dict(self) -> dict[str, Any]:
@@ -264,7 +269,8 @@ class RolloutSettings:
 
 
 def gateway_url_env_var_for(gateway_name: str) -> str:
-    """The AgentCore CLI's convention: my-gateway-secure -> AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL."""
+    """The AgentCore CLI's convention: my-gateway-secure -> AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL.
+    agent/mcp_client/client.py applies the same rule to AGENTCORE_GATEWAY_NAME (a test keeps the two in step)."""
     return f"AGENTCORE_GATEWAY_{gateway_name.upper().replace('-', '_')}_URL"
 
 

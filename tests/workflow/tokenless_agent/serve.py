@@ -17,7 +17,7 @@ from strands.tools.mcp import MCPClient
 
 
 def gateway_client_without_token(authorization: str | None) -> MCPClient | None:
-    url = os.environ.get(gateway_client.GATEWAY_URL_ENV, "").strip()
+    url = gateway_client.gateway_url()
     if not url:
         return None
     return MCPClient(gateway_client.streamable_http_transport(url, {}), startup_timeout=10)
