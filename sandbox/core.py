@@ -45,6 +45,10 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # still one after the other in AWS's order.
 TEST_LATENCY_SCALE = 0.001
 
+# Every call of a stack role that IAM denied, over the life of this process (stack, role label, action, resource):
+# `make test` asserts it stays empty outside the tests that provoke denials on purpose (tests/conftest.py).
+STACK_ROLE_DENIALS: list[tuple[str, str, str, str]] = []
+
 # moto's ASL interpreter logs every failed state with a full stack dump; the execution history has the facts.
 for noisy in ("moto.stepfunctions.parser", "moto.stepfunctions"):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)
@@ -214,6 +218,16 @@ class Sandbox:
                 sqs.delete_message(QueueUrl=self._inbox_url, ReceiptHandle=message["ReceiptHandle"])
 
     def stop(self) -> None:
+        try:
+            if self.iam is not None and hasattr(self, "deployment"):
+                for usage in self.iam_usage():
+                    STACK_ROLE_DENIALS.extend(
+                        (self.stack_name, usage.label, r.action, r.resource) for r in usage.denied
+                    )
+        finally:
+            self._stop_services()
+
+    def _stop_services(self) -> None:
         try:
             self._stack.close()
         finally:

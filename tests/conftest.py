@@ -9,6 +9,7 @@ import httpx
 import pytest
 from moto import mock_aws
 
+from sandbox import core
 from sandbox.cognito import CognitoServer
 
 ACCOUNT_ID = "123456789012"
@@ -51,3 +52,17 @@ def cognito(aws: None) -> Iterator[CognitoServer]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=60.0, trust_env=False) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _no_stack_role_is_denied(request: pytest.FixtureRequest) -> Iterator[None]:
+    """IAM is enforced in every sandbox: a call of the deployed stack's roles that IAM denies fails the test that
+    stopped the sandbox, unless the test is marked `denials_expected` (it provokes them on purpose)."""
+    seen = len(core.STACK_ROLE_DENIALS)
+    yield
+    denied = core.STACK_ROLE_DENIALS[seen:]
+    if denied and request.node.get_closest_marker("denials_expected") is None:
+        lines = "\n".join(
+            f"  {label}: {action} on {resource} (stack {stack})" for stack, label, action, resource in denied
+        )
+        pytest.fail(f"IAM denied calls of the stack's roles:\n{lines}", pytrace=False)

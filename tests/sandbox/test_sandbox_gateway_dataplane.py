@@ -543,11 +543,14 @@ def test_unknown_and_deleted_gateways_are_404(
 
     for target in control.list_gateway_targets(gatewayIdentifier=gateway_id)["items"]:
         control.delete_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
-        for _ in range(5):  # target deletion is asynchronous too: DELETING -> gone after polls
+        for _ in range(5):  # target deletion is asynchronous too: DELETING -> gone once its time has passed
             try:
                 control.get_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
             except control.exceptions.ResourceNotFoundException:
                 break
+            CLOCK.advance(MINUTE)
+        else:
+            raise AssertionError("target deletion never finished")
     control.delete_gateway(gatewayIdentifier=gateway_id)
     while_deleting = post_initialize(http, url)
     for _ in range(5):  # DELETING -> gone once its time has passed

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.core import Sandbox
+from sandbox.codezip import build_codezip, upload_codezip
+from sandbox.core import REPO_ROOT, Sandbox
 from sandbox.iam import RoleUsage, format_usage
 from sandbox.seed import CODE_BUCKET
 
@@ -103,6 +105,13 @@ def _pin_code_version(sandbox: Sandbox) -> None:
     _settled(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "pinned runtime")
 
 
+def _publish_agent(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
+    """A new agent package (`make agent-package` shape, with its manifest) in the artifact bucket: LoadConfig reads
+    the manifest and the zip to verify them before the code switch."""
+    zip_path = build_codezip(REPO_ROOT / "agent", tmp_path / "CustomerSupport.zip")
+    return upload_codezip(sandbox.client("s3"), zip_path, CODE_BUCKET, "CustomerSupport/v2/code.zip")
+
+
 def _drift_gateway_and_target(sandbox: Sandbox) -> None:
     """Someone narrows the secured gateway's scopes and edits the WarrantyCheck tool schema: the next rollout takes
     the update paths (UpdateGateway, UpdateGatewayTarget) instead of the create paths."""
@@ -139,13 +148,16 @@ def _drift_gateway_and_target(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.slow
-def test_every_grant_is_used_by_some_path_and_no_call_is_denied(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     with Sandbox(poll_seconds=0, max_polls=30, enforce_iam=True) as sandbox:
         _tag_old_gateway(sandbox)
         outcomes = [sandbox.run_rollout({})["status"]]  # create paths, tags carried, old gateway deleted
         _pin_code_version(sandbox)
         _drift_gateway_and_target(sandbox)
-        outcomes.append(sandbox.run_rollout({})["status"])  # update paths, code pinned to a version
+        artifact = _publish_agent(sandbox, tmp_path)
+        outcomes.append(sandbox.run_rollout({"agentArtifact": artifact})["status"])  # update paths + code switch
         outcomes.append(sandbox.run_rollout({})["status"])  # no-op re-run
         client_id = sandbox.seeded.client_id
         sandbox.client("ssm").put_parameter(Name=PARAMETER, Value=client_id, Type="String", Overwrite=True)

@@ -715,7 +715,7 @@ def check_live(fn: dict[str, Any], client: Any, runtime_id: str, version: Any, a
 def test_check_runtime_live_waits_for_default_to_serve_the_version(
     fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
 ) -> None:
-    update = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL)
+    update = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, "my-gateway-secure")
     backend.agent_runtimes[seeded.runtime_id].status = "READY"  # READY, but DEFAULT still serves version 1
     waiting = check_live(fn, client, seeded.runtime_id, update["version"])
     default_endpoint(backend, seeded.runtime_id).update(agent_runtime_version=update["version"], description=None)
