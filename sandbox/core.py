@@ -45,9 +45,11 @@ TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 # still one after the other in AWS's order.
 TEST_LATENCY_SCALE = 0.001
 
-# Every call of a stack role that IAM denied, over the life of this process (stack, role label, action, resource):
-# `make test` asserts it stays empty outside the tests that provoke denials on purpose (tests/conftest.py).
-STACK_ROLE_DENIALS: list[tuple[str, str, str, str]] = []
+# A call of a stack role that IAM denied: (stack, role label, action, resource). tests/conftest.py fails every test
+# during which one happened, unless the test provokes denials on purpose.
+Denial = tuple[str, str, str, str]
+RUNNING: list[Sandbox] = []  # started and not yet stopped
+STACK_ROLE_DENIALS: list[Denial] = []  # what sandboxes that have stopped had not yet reported
 
 # moto's ASL interpreter logs every failed state with a full stack dump; the execution history has the facts.
 for noisy in ("moto.stepfunctions.parser", "moto.stepfunctions"):
@@ -95,6 +97,7 @@ class Sandbox:
         self.enforce_iam = enforce_iam
         self.audit_iam = audit_iam or enforce_iam
         self.iam: SandboxIam | None = None
+        self._denials_reported = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -111,6 +114,7 @@ class Sandbox:
         from sandbox.gateway_dataplane import GatewayDataPlane
         from sandbox.runtime_dataplane import RuntimeDataPlane
 
+        RUNNING.append(self)
         try:
             self._set_env(
                 {
@@ -217,14 +221,25 @@ class Sandbox:
                 messages.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self._inbox_url, ReceiptHandle=message["ReceiptHandle"])
 
+    def take_stack_role_denials(self) -> list[Denial]:
+        """Calls of the stack's roles that IAM denied since the last call (empty without IAM or a deployment)."""
+        if self.iam is None or not hasattr(self, "deployment"):
+            return []
+        records = self.iam.records(self._denials_reported)
+        self._denials_reported += len(records)
+        roles = self.stack_roles()
+        return [
+            (self.stack_name, roles[r.principal.role_arn], r.action, r.resource)
+            for r in records
+            if not r.allowed and r.principal.role_arn in roles
+        ]
+
     def stop(self) -> None:
         try:
-            if self.iam is not None and hasattr(self, "deployment"):
-                for usage in self.iam_usage():
-                    STACK_ROLE_DENIALS.extend(
-                        (self.stack_name, usage.label, r.action, r.resource) for r in usage.denied
-                    )
+            STACK_ROLE_DENIALS.extend(self.take_stack_role_denials())
         finally:
+            if self in RUNNING:
+                RUNNING.remove(self)
             self._stop_services()
 
     def _stop_services(self) -> None:

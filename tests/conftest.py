@@ -56,11 +56,13 @@ def http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(autouse=True)
 def _no_stack_role_is_denied(request: pytest.FixtureRequest) -> Iterator[None]:
-    """IAM is enforced in every sandbox: a call of the deployed stack's roles that IAM denies fails the test that
-    stopped the sandbox, unless the test is marked `denials_expected` (it provokes them on purpose)."""
-    seen = len(core.STACK_ROLE_DENIALS)
+    """IAM is enforced in every sandbox: a call of the deployed stack's roles that IAM denies during a test fails it,
+    unless the test is marked `denials_expected` (it provokes them on purpose)."""
+    # Denials since the previous test's end count here: a shared sandbox's setup work is reported on its first test.
+    reported = len(core.STACK_ROLE_DENIALS)
     yield
-    denied = core.STACK_ROLE_DENIALS[seen:]
+    denied = [d for sandbox in core.RUNNING for d in sandbox.take_stack_role_denials()]
+    denied += core.STACK_ROLE_DENIALS[reported:]
     if denied and request.node.get_closest_marker("denials_expected") is None:
         lines = "\n".join(
             f"  {label}: {action} on {resource} (stack {stack})" for stack, label, action, resource in denied

@@ -467,6 +467,11 @@ class SandboxIam:
 
     # -- least privilege ---------------------------------------------------------------------------------------------
 
+    def records(self, start: int = 0) -> list[AuditRecord]:
+        """The audit from position `start` on (a consistent copy)."""
+        with self._audit_lock:
+            return self.audit[start:]
+
     def usage(self, labels: Mapping[str, str]) -> list[RoleUsage]:
         """Per role (role ARN -> label): actions used, denials, and grants that allowed nothing."""
         usages: list[RoleUsage] = []
