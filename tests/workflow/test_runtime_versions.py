@@ -109,7 +109,7 @@ def test_a_runtime_with_a_different_authorizer_fails_in_plan_before_any_change(s
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "AuthorizerConflict"
-    assert _states(sandbox, execution)[-2:] == ["Plan", "RolloutFailed"]
+    assert _states(sandbox, execution)[-3:] == ["Plan", "RolloutFailed", "Failed"]
     assert sandbox.behaviour.mutations[before:] == []
     message = _message(execution)
     assert f"current [discoveryUrl {sandbox.cognito.base_url}/{other_pool}/.well-known/openid-configuration" in message
