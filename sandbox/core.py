@@ -126,7 +126,7 @@ class Sandbox:
             self._stack.enter_context(
                 mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
             )
-            self._stack.enter_context(_executions_end_at_once())
+            self._stack.enter_context(_step_functions_as_on_aws())
             self.behaviour.install()
             self._stack.callback(self.behaviour.uninstall)
             self.lambdas.install()
@@ -352,14 +352,24 @@ class Sandbox:
 
 
 @contextmanager
-def _executions_end_at_once() -> Iterator[None]:
-    """StopExecution (ABORTED) and the execution's timeout (TIMED_OUT) end an execution at once on AWS, also one
-    waiting for a task token, and nothing it was doing can still fail it afterwards."""
+def _step_functions_as_on_aws() -> Iterator[None]:
+    """Where moto's executing Step Functions differs from AWS in what this app relies on:
+    - StopExecution (ABORTED) and the execution's timeout (TIMED_OUT) end an execution at once, also one waiting for
+      a task token (moto kept it RUNNING until the token's own timeout), and nothing it was doing can still fail it;
+    - SendTaskFailure hands its `cause` to the waiting state (moto dropped it)."""
+    from moto.core.responses import EmptyResult
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
     from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     original_stop, original_set_error = Execution.stop, Environment.set_error
+
+    def send_task_failure(response: Any) -> Any:
+        response.stepfunction_backend.send_task_failure(
+            response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
+        )
+        return EmptyResult()
 
     def stop(execution: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
         original_stop(execution, stop_date, error, cause)
@@ -371,7 +381,11 @@ def _executions_end_at_once() -> Iterator[None]:
             return  # the interrupted wait's failure: the execution has already ended
         original_set_error(environment, error)
 
-    with mock.patch.object(Execution, "stop", stop), mock.patch.object(Environment, "set_error", set_error):
+    with (
+        mock.patch.object(Execution, "stop", stop),
+        mock.patch.object(Environment, "set_error", set_error),
+        mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure),
+    ):
         yield
 
 
