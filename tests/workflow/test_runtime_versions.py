@@ -157,6 +157,7 @@ def test_a_runtime_already_holding_the_desired_authorizer_is_never_sent_one(sand
     assert SECURE_ENV in runtime["environmentVariables"]
 
 
+@pytest.mark.denials_expected  # it probes the role's limits: the denials are the point
 def test_check_status_may_read_only_the_runtimes_default_endpoint(sandbox: Sandbox) -> None:
     assert sandbox.iam is not None
     role = next(arn for arn, label in sandbox.stack_roles().items() if label == "CheckStatusFunctionRole")
