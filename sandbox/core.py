@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import boto3
 from moto import mock_aws
@@ -129,6 +130,7 @@ class Sandbox:
             self._stack.enter_context(
                 mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
             )
+            self._stack.enter_context(_step_functions_as_on_aws())
             self.behaviour.install()
             self._stack.callback(self.behaviour.uninstall)
             self.lambdas.install()
@@ -335,6 +337,17 @@ class Sandbox:
                 raise TimeoutError(f"execution {execution_arn} still {description['status']} after {timeout}s")
             time.sleep(0.05)
 
+    def time_out(self, execution_arn: str) -> None:
+        """Time control: the execution reaches its TimeoutSeconds now. As on AWS it ends TIMED_OUT wherever it is - no
+        state of its own runs any more (no Catch, no release), even while it waits for a task token."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[self.account_id][self.region]
+        execution: Any = backend.describe_execution(execution_arn)  # the interpreter's Execution, with its worker
+        environment = execution.exec_worker.env
+        environment.set_timed_out()
+        _interrupt_task_waits(environment)
+
     def run_rollout(self, execution_input: dict[str, Any] | None = None, **wait_args: Any) -> dict[str, Any]:
         return self.wait(self.start_rollout(execution_input), **wait_args)
 
@@ -351,6 +364,52 @@ class Sandbox:
             if not token:
                 break
         return events
+
+
+@contextmanager
+def _step_functions_as_on_aws() -> Iterator[None]:
+    """Where moto's executing Step Functions differs from AWS in what this app relies on:
+    - StopExecution (ABORTED) and the execution's timeout (TIMED_OUT) end an execution at once, also one waiting for
+      a task token (moto kept it RUNNING until the token's own timeout), and nothing it was doing can still fail it;
+    - SendTaskFailure hands its `cause` to the waiting state (moto dropped it)."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_stop, original_set_error = Execution.stop, Environment.set_error
+
+    def send_task_failure(response: Any) -> Any:
+        response.stepfunction_backend.send_task_failure(
+            response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
+        )
+        return EmptyResult()
+
+    def stop(execution: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        original_stop(execution, stop_date, error, cause)
+        if execution.exec_worker is not None and execution.exec_worker.env is not None:
+            _interrupt_task_waits(execution.exec_worker.env)
+
+    def set_error(environment: Any, error: Any) -> None:
+        if isinstance(environment._program_state, ProgramStopped | ProgramTimedOut):
+            return  # the interrupted wait's failure: the execution has already ended
+        original_set_error(environment, error)
+
+    with (
+        mock.patch.object(Execution, "stop", stop),
+        mock.patch.object(Environment, "set_error", set_error),
+        mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure),
+    ):
+        yield
+
+
+def _interrupt_task_waits(environment: Any) -> None:
+    """moto's interpreter notices an execution's end only between states: a state waiting for a task token would
+    keep it RUNNING until the token's own timeout. AWS ends it at once; wake those waits (the task's outcome is then
+    discarded, as the execution is no longer running)."""
+    for endpoint in list(environment.callback_pool_manager._pool.values()):
+        endpoint.interrupt_all()
 
 
 @contextmanager

@@ -303,8 +303,8 @@ def no_op_problems(
         problems.append("re-run: not verified")
     if MUTATING_STATE in states:
         problems.append(f"re-run entered {MUTATING_STATE}")
-    if states[-2:] != ["SmokeTest", "Report"]:
-        problems.append(f"re-run ended with states {states[-2:]}, expected SmokeTest, Report")
+    if states[-3:] != ["SmokeTest", "Report", "ReleaseLock"]:
+        problems.append(f"re-run ended with states {states[-3:]}, expected SmokeTest, Report, ReleaseLock")
     if before != after:
         problems.append(f"re-run changed versions or update times: {before} -> {after}")
     return problems + smoke_problems(report.get("smoke"), expected)

@@ -5,7 +5,7 @@ changed here."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from rollout_core import control
 from rollout_core.artifact import verify_agent_artifact
 from rollout_core.cognito import SSM_PARAMETERS, user_pool_reader, validate_cognito_parameters
-from rollout_core.errors import InvalidConfiguration, RolloutInProgress, RuntimeNotFound
+from rollout_core.errors import InvalidConfiguration, RuntimeNotFound
 from rollout_core.settings import deployment_from_environment, parse_execution_input, parse_trigger
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
-    from mypy_boto3_stepfunctions import SFNClient
-    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef, ExecutionListItemTypeDef
 
 logger = Logger()
 tracer = Tracer()
@@ -48,28 +46,6 @@ def _gateway_ref(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"id": summary["gatewayId"], "name": summary["name"], "status": summary.get("status")}
 
 
-def earlier_running(executions: Sequence[ExecutionListItemTypeDef], me: DescribeExecutionOutputTypeDef) -> list[str]:
-    """ARNs of RUNNING executions that started before this one (ties broken by ARN), oldest first."""
-    mine = (me["startDate"], me["executionArn"])
-    earlier = sorted((e["startDate"], e["executionArn"]) for e in executions)
-    return [arn for started, arn in earlier if (started, arn) < mine]
-
-
-def wait_for_turn(states: SFNClient, execution_arn: str) -> None:
-    """One rollout at a time: several Parameter Store changes at once start several executions, and two rollouts
-    must never replace the same gateway concurrently. Later executions retry (ASL Retry on RolloutInProgress) until
-    the earlier ones have finished, then read the configuration fresh."""
-    me = states.describe_execution(executionArn=execution_arn)
-    running: list[ExecutionListItemTypeDef] = []
-    for page in states.get_paginator("list_executions").paginate(
-        stateMachineArn=me["stateMachineArn"], statusFilter="RUNNING", PaginationConfig={"MaxItems": 1000}
-    ):
-        running += page["executions"]
-    ahead = earlier_running(running, me)
-    if ahead:
-        raise RolloutInProgress(f"{len(ahead)} earlier rollout(s) still running, first {ahead[0]}; waiting for them")
-
-
 def load_config(
     execution_input: Any,
     env: Mapping[str, str],
@@ -79,14 +55,12 @@ def load_config(
     account_id: str,
     ssm: SSMClient,
     cognito_idp: CognitoIdentityProviderClient,
-    states: SFNClient | None = None,
-    execution_arn: str | None = None,
     s3: S3Client | None = None,
 ) -> dict[str, Any]:
+    # Runs once this execution holds the rollout lock (rollout_lock): what it reads is the latest configuration,
+    # including every change coalesced into this rollout.
     deployment = deployment_from_environment(env)
     settings = parse_execution_input(execution_input, deployment)  # bad input fails fast, before any call
-    if states is not None and execution_arn:
-        wait_for_turn(states, execution_arn)
     cognito, warranty_arn = validate_cognito_parameters(
         read_parameters(ssm, settings.parameterPrefix),
         settings.parameterPrefix,
@@ -135,8 +109,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         account_id=context.invoked_function_arn.split(":")[4],
         ssm=boto3.client("ssm", region_name=region),
         cognito_idp=boto3.client("cognito-idp", region_name=region),
-        states=boto3.client("stepfunctions", region_name=region),
-        execution_arn=event.get("executionArn"),
         s3=boto3.client("s3", region_name=region),
     )
     logger.info(

@@ -269,6 +269,11 @@ def _kms_key(call: ApiCall, facts: ResourceFacts) -> list[str]:
     return [arn] if arn else []
 
 
+def _dynamodb_table(call: ApiCall, _: ResourceFacts) -> list[str]:
+    # Item operations name the table (or, since 2023, its ARN) in TableName.
+    return _as_arn_or(call, "TableName", lambda name: call.arn("dynamodb", f"table/{name}"))
+
+
 def _logs_log_group(call: ApiCall, _: ResourceFacts) -> list[str]:
     group = call.text("logGroupName")
     if group is None:
@@ -301,6 +306,7 @@ RESOURCE_BUILDERS: dict[tuple[str, str], ArnBuilder] = {
     ("sts", "role"): _iam_role,
     ("cognito-idp", "userpool"): _cognito_userpool,
     ("kms", "key"): _kms_key,
+    ("dynamodb", "table"): _dynamodb_table,
     ("logs", "log-group"): _logs_log_group,
     ("logs", "log-stream"): _logs_log_stream,
 }

@@ -211,6 +211,14 @@ MAPPED = [
     (("iam", "GetRole", {"RoleName": "r"}), [f"arn:aws:iam::{ACCOUNT_ID}:role/r"]),
     (("kms", "Decrypt", {"KeyId": "k-1", "CiphertextBlob": b"x"}), [f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/k-1"]),
     (("sts", "GetCallerIdentity", {}), ["*"]),
+    (
+        ("dynamodb", "GetItem", {"TableName": "locks", "Key": {"lockId": {"S": "rollout"}}}),
+        [f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/locks"],
+    ),
+    (
+        ("dynamodb", "UpdateItem", {"TableName": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/t", "Key": {}}),
+        [f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/t"],
+    ),
 ]
 
 

@@ -147,13 +147,42 @@ def _drift_gateway_and_target(sandbox: Sandbox) -> None:
     )
 
 
+def _approval_token(sandbox: Sandbox, execution_arn: str, timeout: float = 120.0) -> str:
+    """The task token of the execution's approval request, from the notification topic's subscriber."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in sandbox.notifications():
+            if message.get("kind") == "rolloutApprovalRequest" and message.get("execution") == execution_arn:
+                return str(message["taskToken"])
+        time.sleep(0.05)
+    raise AssertionError(f"no approval request from {execution_arn} within {timeout} s")
+
+
+def _waits_for_the_lock(sandbox: Sandbox, execution_arn: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(
+            e.get("stateEnteredEventDetails", {}).get("name") == "WaitForLock" for e in sandbox.history(execution_arn)
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} did not wait for the lock within {timeout} s")
+
+
 @pytest.mark.slow
 def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     with Sandbox(poll_seconds=0, max_polls=30, enforce_iam=True) as sandbox:
         _tag_old_gateway(sandbox)
-        outcomes = [sandbox.run_rollout({})["status"]]  # create paths, tags carried, old gateway deleted
+        # Create paths, tags carried, old gateway deleted - after an approval (sns:Publish to the encrypted topic),
+        # while a second rollout waits for the lock (DescribeExecution of its owner), then finds nothing to do.
+        approved = sandbox.start_rollout({"requireApproval": True})
+        token = _approval_token(sandbox, approved)
+        queued = sandbox.start_rollout({})
+        _waits_for_the_lock(sandbox, queued)
+        sandbox.client("stepfunctions").send_task_success(taskToken=token, output="{}")
+        outcomes = [sandbox.wait(approved)["status"], sandbox.wait(queued)["status"]]
         _pin_code_version(sandbox)
         _drift_gateway_and_target(sandbox)
         artifact = _publish_agent(sandbox, tmp_path)
@@ -167,7 +196,7 @@ def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
         print(f"\nleast privilege over {len(outcomes)} rollouts\n{format_usage(usage)}")
 
     assert outcomes == ["SUCCEEDED"] * len(outcomes)
-    assert len(outcomes) == 4
+    assert len(outcomes) == 5
     denied = {u.label: [(r.action, r.resource) for r in u.denied] for u in usage if u.denied}
     assert denied == {}
     unused = {u.label: _unused(u) for u in usage if _unused(u)}

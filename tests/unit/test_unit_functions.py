@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC
 from typing import Any
 
 import pytest
@@ -1025,15 +1024,3 @@ def test_report_handler(
 ) -> None:
     state = rollout(fn, client, backend, config)
     assert fn["report"].lambda_handler(state, context)["verified"] is True
-
-
-def test_earlier_running_orders_by_start_then_arn(fn: dict[str, Any]) -> None:
-    from datetime import datetime
-
-    def execution(arn: str, minute: int) -> dict[str, Any]:
-        return {"executionArn": arn, "startDate": datetime(2026, 1, 1, 0, minute, tzinfo=UTC)}
-
-    me = execution("arn:b", 5)
-    running = [execution("arn:c", 5), me, execution("arn:z", 1), execution("arn:a", 5), execution("arn:y", 9)]
-    assert fn["load_config"].earlier_running(running, me) == ["arn:z", "arn:a"]
-    assert fn["load_config"].earlier_running([me], me) == []

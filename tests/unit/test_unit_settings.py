@@ -44,6 +44,8 @@ def test_deployment_is_read_from_the_function_environment() -> None:
             sandboxCognitoEndpoint="",
             sandboxGatewayEndpoint="",
             agentToolCheck="answer",
+            approvalPolicy="never",
+            approvalTimeoutSeconds=86400,
             pollSeconds=0,
             maxPolls=5,
         )
@@ -73,6 +75,9 @@ def test_a_missing_deployment_setting_is_a_broken_deployment(setting: Any) -> No
         ("ROLLOUT_AGENT_TOOL_CHECK", ""),
         ("ROLLOUT_MAX_POLLS", "many"),
         ("ROLLOUT_POLL_SECONDS", "301"),
+        ("ROLLOUT_REQUIRE_APPROVAL", "sometimes"),
+        ("ROLLOUT_APPROVAL_TIMEOUT_SECONDS", "0"),
+        ("ROLLOUT_APPROVAL_TIMEOUT_SECONDS", "172801"),
     ],
 )
 def test_malformed_deployment_settings_are_refused(env_var: str, value: str) -> None:
@@ -169,10 +174,13 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "gatewayUrlEnvVar": "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
             "dryRun": False,
             "agentToolCheck": "answer",
+            "approvalTimeoutSeconds": 86400,
             "pollSeconds": 0,
             "maxPolls": 5,
             "agentArtifact": None,
             "artifactBucket": "",
+            "requireApproval": False,
+            "approvalReason": "",
         }
 
 
@@ -322,3 +330,56 @@ def test_huge_trigger_message_is_short() -> None:
     with pytest.raises(InvalidExecutionInput) as caught:
         parse_execution_input({"trigger": {"source": "x", "reason": "y" * 200_000}}, DEPLOYMENT)
     assert len(str(caught.value)) < 400
+
+
+# --- approval ----------------------------------------------------------------------------------------------------
+
+SSM_TRIGGER = {"source": "aws.ssm", "parameter": f"{PREFIX}/client_id", "operation": "Update"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "raw", "required", "why"),
+    [
+        ("never", {}, False, ""),
+        ("never", {"trigger": SSM_TRIGGER}, False, ""),
+        ("never", {"requireApproval": True}, True, "the execution input asked for approval"),
+        ("never", {"requireApproval": False}, False, ""),
+        ("eventbridge", {"trigger": SSM_TRIGGER}, True, "started by EventBridge (aws.ssm)"),
+        ("eventbridge", {"trigger": {"source": "manual", "by": "ops"}}, False, ""),
+        ("eventbridge", {}, False, ""),
+        ("eventbridge", {"requireApproval": True}, True, "the execution input asked for approval"),
+        ("always", {}, True, "RequireApproval=always"),
+        ("always", {"requireApproval": True, "dryRun": True}, True, "RequireApproval=always"),
+    ],
+)
+def test_approval_follows_the_deployment_and_an_input_may_ask_for_it(
+    policy: str, raw: dict[str, Any], required: bool, why: str
+) -> None:
+    settings = parse_execution_input(raw, replace(DEPLOYMENT, approvalPolicy=policy))
+    assert settings.requireApproval is required
+    assert why in settings.approvalReason
+    assert bool(settings.approvalReason) is required
+
+
+@pytest.mark.parametrize(
+    ("policy", "raw"), [("always", {}), ("eventbridge", {"trigger": SSM_TRIGGER})], ids=["always", "eventbridge"]
+)
+def test_an_input_can_never_skip_a_required_approval(policy: str, raw: dict[str, Any]) -> None:
+    with pytest.raises(InvalidExecutionInput) as caught:
+        parse_execution_input({**raw, "requireApproval": False}, replace(DEPLOYMENT, approvalPolicy=policy))
+    message = str(caught.value)
+    assert "'requireApproval' is false" in message
+    assert f"RequireApproval={policy}" in message
+    assert "never skip it" in message
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_require_approval_is_true_or_false(value: Any) -> None:
+    with pytest.raises(InvalidExecutionInput, match="'requireApproval' must be true or false"):
+        parse_execution_input({"requireApproval": value}, DEPLOYMENT)
+
+
+def test_an_execution_may_shorten_or_lengthen_the_approval_timeout_within_bounds() -> None:
+    assert parse_execution_input({"approvalTimeoutSeconds": 60}, DEPLOYMENT).approvalTimeoutSeconds == 60
+    with pytest.raises(InvalidExecutionInput, match="from 1 to 172800"):
+        parse_execution_input({"approvalTimeoutSeconds": 172801}, DEPLOYMENT)

@@ -1,5 +1,5 @@
-"""Each failure branch ends in the RolloutFailed state with a named Error and a Cause that says what happened, and
-the execution's FAILED status event reaches the notification topic."""
+"""Each failure branch ends in the RolloutFailed state (which releases the rollout lock, then fails) with a named
+Error and a Cause that says what happened, and the execution's FAILED status event reaches the notification topic."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
         for e in sandbox.history(execution["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
-    assert states[-1] == "RolloutFailed"
+    assert states[-2:] == ["RolloutFailed", "Failed"]
     notified = [
         n["detail"] for n in sandbox.notifications() if n["detail"]["executionArn"] == execution["executionArn"]
     ]

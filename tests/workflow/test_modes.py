@@ -137,7 +137,7 @@ def test_concurrent_rollouts_run_one_after_the_other(sandbox: Sandbox) -> None:
     waited = [
         e
         for e in sandbox.history(second_arn)
-        if e["type"] == "LambdaFunctionFailed" and e["lambdaFunctionFailedEventDetails"]["error"] == "RolloutInProgress"
+        if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForLock"
     ]
     assert waited
     assert second["startDate"] <= first["stopDate"]

@@ -123,4 +123,4 @@ def test_rerun_is_a_no_op_with_zero_mutating_calls(rolled_out: tuple[Sandbox, di
         if "stateEnteredEventDetails" in e
     ]
     assert "SecureRuntimeAndReplaceGateway" not in states
-    assert states[-2:] == ["SmokeTest", "Report"]
+    assert states[-3:] == ["SmokeTest", "Report", "ReleaseLock"]

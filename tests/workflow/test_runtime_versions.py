@@ -109,7 +109,7 @@ def test_a_runtime_with_a_different_authorizer_fails_in_plan_before_any_change(s
 
     assert execution["status"] == "FAILED"
     assert execution["error"] == "AuthorizerConflict"
-    assert _states(sandbox, execution)[-2:] == ["Plan", "RolloutFailed"]
+    assert _states(sandbox, execution)[-3:] == ["Plan", "RolloutFailed", "Failed"]
     assert sandbox.behaviour.mutations[before:] == []
     message = _message(execution)
     assert f"current [discoveryUrl {sandbox.cognito.base_url}/{other_pool}/.well-known/openid-configuration" in message
@@ -157,7 +157,7 @@ def test_a_runtime_already_holding_the_desired_authorizer_is_never_sent_one(sand
     assert SECURE_ENV in runtime["environmentVariables"]
 
 
-@pytest.mark.denials_expected
+@pytest.mark.denials_expected  # it probes the role's limits: the denials are the point
 def test_check_status_may_read_only_the_runtimes_default_endpoint(sandbox: Sandbox) -> None:
     assert sandbox.iam is not None
     role = next(arn for arn, label in sandbox.stack_roles().items() if label == "CheckStatusFunctionRole")

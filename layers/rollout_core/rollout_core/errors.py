@@ -74,8 +74,14 @@ class RolloutVerificationFailed(RolloutError):
     """Read-back after the rollout does not match the desired state."""
 
 
-class RolloutInProgress(RolloutError):
-    """Transient: an earlier execution of this state machine is still running; this one waits its turn (Retry)."""
+class RolloutRejected(RolloutError):
+    """The rollout waited for approval and was not approved: an operator answered SendTaskFailure, the approval
+    request timed out, or it could not be sent. Raised by the state machine itself (ApprovalRejected), not by a
+    function; named here with the others."""
+
+
+class QueueThrottled(RolloutError):
+    """Transient: DynamoDB or Step Functions throttled a read or write of the rollout lock. Retried."""
 
 
 class AgentCoreThrottled(RolloutError):

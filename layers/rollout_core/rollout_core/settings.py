@@ -4,7 +4,8 @@ Each setting is declared once, in `SETTINGS`: the template parameter that fixes 
 carries the deployed value to every function, its type and bounds, and whether the execution input may change it.
 The execution input is untrusted (anyone who may start an execution, and every EventBridge rule, writes it): it may
 only pick per-execution knobs (dry run, poll pacing, how strict the smoke test's agent-path question is, a new agent
-CodeZip from the deployed artifact bucket). The names of the runtime, the gateways, the target, the parameter prefix
+CodeZip from the deployed artifact bucket, asking for approval and how long to wait for it - never skipping an
+approval the deployment requires). The names of the runtime, the gateways, the target, the parameter prefix
 and the user pool are the deployment's; an input may repeat them but never change them, and IAM is scoped to exactly
 those resources (template.yaml).
 """
@@ -52,6 +53,16 @@ LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1
 AGENT_TOOL_CHECK_REQUIRE = "require"  # the answer must report the gateway's warranty tool
 AGENT_TOOL_CHECK_ANSWER = "answer"  # a 2xx answer without error events suffices (a model may pick a local tool)
 AGENT_TOOL_CHECK = re.compile(f"{AGENT_TOOL_CHECK_REQUIRE}|{AGENT_TOOL_CHECK_ANSWER}")
+# Which rollouts wait for an operator's approval after the plan (only when the plan changes something, never for a
+# dry run): none, those EventBridge started (a trigger from an AWS event source, like the stack's Parameter Store
+# rule), or every one. An execution may ask for approval, never skip it.
+APPROVAL_NEVER = "never"
+APPROVAL_EVENTBRIDGE = "eventbridge"
+APPROVAL_ALWAYS = "always"
+APPROVAL_POLICY = re.compile(f"{APPROVAL_NEVER}|{APPROVAL_EVENTBRIDGE}|{APPROVAL_ALWAYS}")
+# How long an approval request waits for an answer; the state machine's own timeout (7 days) leaves room for a
+# queued rollout to wait out another one's approval and then ask for its own.
+MAX_APPROVAL_TIMEOUT_SECONDS = 172800
 
 
 class InputRule(Enum):
@@ -174,6 +185,26 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         AGENT_TOOL_CHECK,
     ),
     Setting(
+        "approvalPolicy",
+        "RequireApproval",
+        "ROLLOUT_REQUIRE_APPROVAL",
+        str,
+        f"{APPROVAL_NEVER}, {APPROVAL_EVENTBRIDGE} (rollouts started by an EventBridge rule wait for approval) or "
+        f"{APPROVAL_ALWAYS}",
+        InputRule.DEPLOYMENT,
+        APPROVAL_POLICY,
+    ),
+    Setting(
+        "approvalTimeoutSeconds",
+        "ApprovalTimeoutSeconds",
+        "ROLLOUT_APPROVAL_TIMEOUT_SECONDS",
+        int,
+        f"an integer number of seconds from 1 to {MAX_APPROVAL_TIMEOUT_SECONDS}",
+        InputRule.OVERRIDE,
+        minimum=1,
+        maximum=MAX_APPROVAL_TIMEOUT_SECONDS,
+    ),
+    Setting(
         "pollSeconds",
         "PollSeconds",
         "ROLLOUT_POLL_SECONDS",
@@ -198,6 +229,7 @@ SETTINGS_BY_KEY: Final[dict[str, Setting]] = {s.key: s for s in SETTINGS}
 
 # Execution-input keys that are not deployment settings.
 DRY_RUN_KEY = "dryRun"
+REQUIRE_APPROVAL_KEY = "requireApproval"  # an execution may ask for approval; the deployment may insist on it
 ARTIFACT_KEY = "agentArtifact"
 TRIGGER_KEY = "trigger"
 ENV_VAR_KEY = "gatewayUrlEnvVar"  # derived from the gateway name; an input may only repeat it
@@ -238,6 +270,8 @@ class Deployment:
     sandboxCognitoEndpoint: str
     sandboxGatewayEndpoint: str
     agentToolCheck: str
+    approvalPolicy: str
+    approvalTimeoutSeconds: int
     pollSeconds: int
     maxPolls: int
 
@@ -258,11 +292,15 @@ class RolloutSettings:
     gatewayUrlEnvVar: str
     dryRun: bool
     agentToolCheck: str
+    approvalTimeoutSeconds: int
     pollSeconds: int
     maxPolls: int
     # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
     agentArtifact: dict[str, Any] | None = None
     artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
+    # Whether this rollout waits for an operator's approval once its plan changes something, and why.
+    requireApproval: bool = False
+    approvalReason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -319,7 +357,7 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
 
 def input_keys() -> list[str]:
     keys = [s.key for s in SETTINGS if s.rule is not InputRule.DEPLOYMENT]
-    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY])
+    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY, REQUIRE_APPROVAL_KEY])
 
 
 def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
@@ -363,15 +401,46 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
             f"execution input '{DRY_RUN_KEY}' must be true or false; got {describe_value(dry_run)}"
         )
     artifact = raw.get(ARTIFACT_KEY)
-    if TRIGGER_KEY in raw:
-        parse_trigger(raw[TRIGGER_KEY])
+    trigger = parse_trigger(raw[TRIGGER_KEY]) if TRIGGER_KEY in raw else None
+    requested = raw.get(REQUIRE_APPROVAL_KEY)
+    if REQUIRE_APPROVAL_KEY in raw and not isinstance(requested, bool):
+        raise InvalidExecutionInput(
+            f"execution input '{REQUIRE_APPROVAL_KEY}' must be true or false; got {describe_value(requested)}"
+        )
+    required, reason = approval_required(deployment.approvalPolicy, trigger, requested)
     return RolloutSettings(
         **merged,
         gatewayUrlEnvVar=env_var,
         dryRun=dry_run,
         agentArtifact=None if artifact is None else parse_agent_artifact(artifact, deployment.artifactBucket),
         artifactBucket=deployment.artifactBucket,
+        requireApproval=required,
+        approvalReason=reason,
     )
+
+
+def started_by_eventbridge(trigger: Mapping[str, str] | None) -> bool:
+    """An EventBridge rule's execution names an AWS event source (the stack's Parameter Store rule: aws.ssm); the
+    rule's input transformer writes it, so whoever writes a parameter cannot leave it out."""
+    return trigger is not None and trigger.get("source", "").startswith("aws.")
+
+
+def approval_required(policy: str, trigger: Mapping[str, str] | None, requested: bool | None) -> tuple[bool, str]:
+    """(whether the rollout waits for approval, why). The input may ask for approval but never skip it."""
+    if policy == APPROVAL_ALWAYS:
+        reason = "this stack requires approval for every rollout (RequireApproval=always)"
+    elif policy == APPROVAL_EVENTBRIDGE and started_by_eventbridge(trigger):
+        reason = f"started by EventBridge ({(trigger or {}).get('source')}) and RequireApproval=eventbridge"
+    elif requested:
+        return True, "the execution input asked for approval (requireApproval: true)"
+    else:
+        return False, ""
+    if requested is False:
+        raise InvalidExecutionInput(
+            f"execution input '{REQUIRE_APPROVAL_KEY}' is false, but {reason}: an execution may ask for approval, "
+            "never skip it"
+        )
+    return True, reason
 
 
 def parse_agent_artifact(value: Any, artifact_bucket: str) -> dict[str, str]:

@@ -1,0 +1,86 @@
+"""Shared by the queue and approval workflow tests: the lock item, the lock's answers, approval requests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.core import Sandbox
+from sandbox.deploy import zip_dir
+from sandbox.lambdas import FunctionCode
+from sandbox.seed import PREREQUISITES
+
+APPROVAL_KIND = "rolloutApprovalRequest"
+
+
+def states(sandbox: Sandbox, execution_arn: str) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in sandbox.history(execution_arn) if "stateEnteredEventDetails" in e
+    ]
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
+    """Poll until `check` returns something truthy (bounded); returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
+def lock_item(sandbox: Sandbox) -> dict[str, Any]:
+    """The rollout lock item as stored (attribute -> string value); {} when there is none."""
+    table = sandbox.deployment.physical_ids["RolloutLockTable"]
+    item = sandbox.client("dynamodb").get_item(TableName=table, Key={"lockId": {"S": "rollout"}}).get("Item", {})
+    return {name: next(iter(value.values())) for name, value in item.items()}
+
+
+def lock_answers(sandbox: Sandbox, execution_arn: str) -> list[dict[str, Any]]:
+    """What AcquireLock answered this execution, in order."""
+    answers = []
+    for event in sandbox.history(execution_arn):
+        details = event.get("lambdaFunctionSucceededEventDetails")
+        if details:
+            output = json.loads(details["output"])
+            if isinstance(output, dict) and output.get("status") in {"acquired", "waiting", "coalesced", "bypassed"}:
+                answers.append(output)
+    return answers
+
+
+def approval_request(sandbox: Sandbox, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
+    """The approval request the execution published to the notification topic (other messages are dropped)."""
+
+    def find() -> dict[str, Any] | None:
+        for message in sandbox.notifications():
+            if message.get("kind") == APPROVAL_KIND and message.get("execution") == execution_arn:
+                return message
+        return None
+
+    found: dict[str, Any] = eventually(find, f"no approval request from {execution_arn}", timeout)
+    return found
+
+
+def warranty_functions(sandbox: Sandbox, count: int) -> list[str]:
+    """`count` copies of the tutorial's WarrantyCheck Lambda: each is a valid, different warranty_check_lambda_arn."""
+    lambda_client = sandbox.client("lambda")
+    role = lambda_client.get_function_configuration(FunctionName=sandbox.seeded.warranty_lambda_arn)["Role"]
+    code_dir = PREREQUISITES / "warranty_check"
+    arns = []
+    for index in range(count):
+        name = f"WarrantyCheckV{index + 1}"
+        arns.append(
+            lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.13",
+                Role=role,
+                Handler="app.lambda_handler",
+                Code={"ZipFile": zip_dir(code_dir)},
+                Architectures=["arm64"],
+            )["FunctionArn"]
+        )
+        sandbox.lambdas.register(name, FunctionCode(code_dir))
+    return arns
