@@ -371,8 +371,13 @@ def _step_functions_as_on_aws() -> Iterator[None]:
     """Where moto's executing Step Functions differs from AWS in what this app relies on:
     - StopExecution (ABORTED) and the execution's timeout (TIMED_OUT) end an execution at once, also one waiting for
       a task token (moto kept it RUNNING until the token's own timeout), and nothing it was doing can still fail it;
-    - SendTaskFailure hands its `cause` to the waiting state (moto dropped it)."""
+    - SendTaskFailure hands its `cause` to the waiting state (moto dropped it);
+    - a constant TimeoutSeconds/HeartbeatSeconds is always evaluated: moto skips evaluating any component of a branch
+      that is no longer running (a sibling Parallel branch failed), and the task then pops its state input as its
+      timeout, which leaves a history event GetExecutionHistory cannot serialize."""
     from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSeconds
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
     from moto.stepfunctions.parser.backend.execution import Execution
@@ -400,8 +405,14 @@ def _step_functions_as_on_aws() -> Iterator[None]:
         mock.patch.object(Execution, "stop", stop),
         mock.patch.object(Environment, "set_error", set_error),
         mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure),
+        mock.patch.object(TimeoutSeconds, "eval", _push_constant_seconds),
+        mock.patch.object(HeartbeatSeconds, "eval", _push_constant_seconds),
     ):
         yield
+
+
+def _push_constant_seconds(component: Any, env: Any) -> None:
+    component._eval_body(env)  # pushes a constant: nothing to prune, and the caller always pops it
 
 
 def _interrupt_task_waits(environment: Any) -> None:

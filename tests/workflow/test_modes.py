@@ -130,19 +130,28 @@ def test_concurrent_rollouts_run_one_after_the_other(sandbox: Sandbox) -> None:
         parameter = f"/app/customersupport/agentcore/{name}"
         value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
         ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
-    first_arn, second_arn = sandbox.events.started_executions
-    first, second = sandbox.wait(first_arn), sandbox.wait(second_arn, timeout=180)
-    assert (first["status"], second["status"]) == ("SUCCEEDED", "SUCCEEDED"), (first.get("cause"), second.get("cause"))
-    # The later execution waited for the earlier one instead of racing it...
-    waited = [
-        e
-        for e in sandbox.history(second_arn)
-        if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForLock"
+    arns = sandbox.events.started_executions
+    assert len(arns) == 2
+    executions = {arn: sandbox.wait(arn, timeout=180) for arn in arns}
+    assert [e["status"] for e in executions.values()] == ["SUCCEEDED", "SUCCEEDED"], [
+        e.get("cause") for e in executions.values()
     ]
-    assert waited
-    assert second["startDate"] <= first["stopDate"]
+
+    def waited_for_the_lock(arn: str) -> bool:
+        return any(
+            e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "WaitForLock"
+            for e in sandbox.history(arn)
+        )
+
+    # Whichever reached the lock second (threads race; start order does not decide it) waited instead of racing...
+    waiters = [arn for arn in arns if waited_for_the_lock(arn)]
+    assert len(waiters) == 1, waiters
+    (waiter,) = waiters
+    (holder,) = [arn for arn in arns if arn != waiter]
+    assert executions[waiter]["startDate"] <= executions[holder]["stopDate"]
     # ...then found nothing left to do.
-    assert json.loads(second["output"])["changed"] is False
+    assert json.loads(executions[waiter]["output"])["changed"] is False
+    assert json.loads(executions[holder]["output"])["changed"] is True
     assert [m for m in sandbox.behaviour.mutations if m.startswith("CreateGateway my-gateway-secure")] == [
         "CreateGateway my-gateway-secure"
     ]
