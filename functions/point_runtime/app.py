@@ -26,9 +26,11 @@ def point_runtime(
     gateway_url: str,
     gateway_name: str,
     artifact: dict[str, Any] | None = None,
+    repair: bool = False,
 ) -> dict[str, Any]:
     """Set the gateway URL env var and, when a new agent CodeZip is given (verified by LoadConfig, with the runtime
-    and entry point from its manifest), switch the code in the same update."""
+    and entry point from its manifest), switch the code in the same update. `repair`: update even when the record
+    already says all this (it ended UPDATE_FAILED, or DEFAULT never moved to it)."""
     runtime = control.get_runtime(client, runtime_id)
     url = control.normalize_gateway_url(gateway_url)
     environment = dict(runtime.get("environmentVariables") or {})
@@ -49,7 +51,7 @@ def point_runtime(
         "ready": True,
         "attempt": 0,
     }
-    if before == url and name_before == gateway_name and not switch_code:
+    if before == url and name_before == gateway_name and not switch_code and not repair:
         return result
     environment[env_var] = url
     environment[GATEWAY_NAME_ENV_VAR] = gateway_name
@@ -81,6 +83,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["gatewayUrl"],
         event["gatewayName"],
         event.get("agentArtifact"),
+        bool(event.get("repair")),
     )
     logger.info("runtime gateway URL step done", extra={"envVar": result["envVar"], "changed": result["changed"]})
     return result

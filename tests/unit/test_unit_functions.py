@@ -515,6 +515,22 @@ def test_provision_targets_skips_existing_names(
     assert control.target_lambda_arn(warranty) == WARRANTY_ARN
 
 
+def test_provision_targets_never_takes_a_failed_target_for_done(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+) -> None:
+    plan = build_plan(client, config)
+    gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    for target in backend.gateway_targets.values():
+        if target.gateway_id == gateway["id"] and target.name == "ShippingEstimate":
+            target.status = "FAILED"
+    # Nothing to ask (the names exist), yet not ready: CheckTargets reads the FAILED target and fails by name.
+    again = fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    assert (again["changed"], again["ready"]) == (False, False)
+    with pytest.raises(GatewayTargetFailed, match="gateway target ShippingEstimate is FAILED"):
+        fn["check_status"].check(client, again, 5)
+
+
 def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
@@ -639,6 +655,18 @@ def test_delete_targets_of_a_gateway_without_targets_is_ready(fn: dict[str, Any]
     gateway = create_gateway_with_targets(client, "empty")
     result = fn["delete_gateway"].delete_targets(client, {"id": gateway["gatewayId"], "name": "empty"})
     assert (result["changed"], result["ready"], result["status"]) == (False, True, "no targets")
+
+
+def test_delete_targets_by_name_deletes_only_those(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    """The plan replaces a FAILED target: only it is deleted, and only it is polled until gone."""
+    recording = RecordingClient(client)
+    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    result = fn["delete_gateway"].delete_targets(recording, gateway, ["ShippingEstimate"])
+    assert result["targetsDeleted"] == ["ShippingEstimate"]
+    assert result["names"] == ["ShippingEstimate"]
+    assert recording.calls == [("delete_gateway_target", seeded.target_ids["ShippingEstimate"])]
+    assert target_names(client, seeded.old_gateway_id) == ["WarrantyCheck"]  # plain moto deletes at once
+    assert fn["check_status"].check(client, result, 5)["ready"] is True  # WarrantyCheck (READY) is not waited for
 
 
 def test_delete_gateway_noop_when_gone(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
@@ -888,6 +916,19 @@ def test_point_runtime_keeps_the_authorizer_out_of_the_request(
     (request,) = sent
     assert "authorizerConfiguration" not in request
     assert request["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
+
+
+def test_point_runtime_repairs_a_runtime_whose_record_already_says_it_all(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
+) -> None:
+    fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
+    backend.agent_runtimes[seeded.runtime_id].status = "UPDATE_FAILED"
+    unchanged = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
+    assert unchanged["changed"] is False
+    repaired = fn["point_runtime"].point_runtime(
+        client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY, repair=True
+    )
+    assert (repaired["changed"], repaired["version"]) == (True, "3")
 
 
 def test_point_runtime_env_var_limit(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
