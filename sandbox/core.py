@@ -22,6 +22,7 @@ import boto3
 from moto import mock_aws
 
 from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
+from sandbox.bucket_policies import aws_bucket_policies
 from sandbox.code_artifacts import CodeArtifacts
 from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
@@ -127,6 +128,7 @@ class Sandbox:
             )
             self.behaviour.install()
             self._stack.callback(self.behaviour.uninstall)
+            self._stack.enter_context(aws_bucket_policies())
             self.lambdas.install()
             self._stack.callback(self.lambdas.uninstall)
             if self.audit_iam:

@@ -105,6 +105,20 @@ def _pin_code_version(sandbox: Sandbox) -> None:
     _settled(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "pinned runtime")
 
 
+def _drop_gateway_name(sandbox: Sandbox) -> None:
+    """A redeploy by another tool drops AGENTCORE_GATEWAY_NAME (everything else as it was): the next rollout switches
+    the runtime again, which already has its authorizer."""
+    control = sandbox.client("bedrock-agentcore-control")
+    runtime_id = sandbox.seeded.runtime_id
+    runtime = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    environment = {k: v for k, v in runtime["environmentVariables"].items() if k != "AGENTCORE_GATEWAY_NAME"}
+    keep = ("agentRuntimeArtifact", "roleArn", "networkConfiguration", "requestHeaderConfiguration")
+    control.update_agent_runtime(
+        agentRuntimeId=runtime_id, **{k: runtime[k] for k in keep}, environmentVariables=environment
+    )
+    _settled(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "redeployed runtime")
+
+
 def _publish_agent(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     """A new agent package (`make agent-package` shape, with its manifest) in the artifact bucket: LoadConfig reads
     the manifest and the zip to verify them before the code switch."""
@@ -154,10 +168,18 @@ def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
     with Sandbox(poll_seconds=0, max_polls=30, enforce_iam=True) as sandbox:
         _tag_old_gateway(sandbox)
         outcomes = [sandbox.run_rollout({})["status"]]  # create paths, tags carried, old gateway deleted
+        # The switch leaves out the authorizer the runtime has; were AWS to clear it then, the re-assert puts it back:
+        # the only path that updates the runtime a second time (here with an unpinned CodeZip, below with a pinned one).
+        _drop_gateway_name(sandbox)
+        sandbox.behaviour.faults.omitted_authorizer_clears = True
+        outcomes.append(sandbox.run_rollout({})["status"])
+        sandbox.behaviour.faults.omitted_authorizer_clears = False  # the redeploy below keeps the authorizer
         _pin_code_version(sandbox)
         _drift_gateway_and_target(sandbox)
         artifact = _publish_agent(sandbox, tmp_path)
+        sandbox.behaviour.faults.omitted_authorizer_clears = True
         outcomes.append(sandbox.run_rollout({"agentArtifact": artifact})["status"])  # update paths + code switch
+        sandbox.behaviour.faults.omitted_authorizer_clears = False
         outcomes.append(sandbox.run_rollout({})["status"])  # no-op re-run
         client_id = sandbox.seeded.client_id
         sandbox.client("ssm").put_parameter(Name=PARAMETER, Value=client_id, Type="String", Overwrite=True)
@@ -167,7 +189,7 @@ def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
         print(f"\nleast privilege over {len(outcomes)} rollouts\n{format_usage(usage)}")
 
     assert outcomes == ["SUCCEEDED"] * len(outcomes)
-    assert len(outcomes) == 4
+    assert len(outcomes) == 5
     denied = {u.label: [(r.action, r.resource) for r in u.denied] for u in usage if u.denied}
     assert denied == {}
     unused = {u.label: _unused(u) for u in usage if _unused(u)}

@@ -45,6 +45,7 @@ def test_deployment_is_read_from_the_function_environment() -> None:
             sandboxGatewayEndpoint="",
             agentToolCheck="answer",
             pollSeconds=0,
+            bakeSeconds=0,
             maxPolls=5,
         )
         == DEPLOYMENT
@@ -170,6 +171,7 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "dryRun": False,
             "agentToolCheck": "answer",
             "pollSeconds": 0,
+            "bakeSeconds": 0,
             "maxPolls": 5,
             "agentArtifact": None,
             "artifactBucket": "",

@@ -58,6 +58,7 @@ DEFAULT_ENV: dict[str, str] = {
     "ROLLOUT_AGENT_TOOL_CHECK": "answer",
     "ROLLOUT_POLL_SECONDS": "0",
     "ROLLOUT_MAX_POLLS": "5",
+    "ROLLOUT_BAKE_SECONDS": "0",
 }
 
 RUNTIME_ENV = {

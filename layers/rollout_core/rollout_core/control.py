@@ -158,9 +158,11 @@ def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def get_runtime(client: Any, runtime_id: str) -> dict[str, Any]:
-    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id}"):
-        return dict(client.get_agent_runtime(agentRuntimeId=runtime_id))
+def get_runtime(client: Any, runtime_id: str, version: str | None = None) -> dict[str, Any]:
+    """The runtime's latest record, or the record of one `version` (each version keeps its own configuration)."""
+    which = {"agentRuntimeVersion": version} if version else {}
+    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id} {version or 'latest'}"):
+        return dict(client.get_agent_runtime(agentRuntimeId=runtime_id, **which))
 
 
 def get_default_endpoint(client: Any, runtime_id: str) -> dict[str, Any]:

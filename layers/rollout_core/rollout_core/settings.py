@@ -52,6 +52,8 @@ LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1
 AGENT_TOOL_CHECK_REQUIRE = "require"  # the answer must report the gateway's warranty tool
 AGENT_TOOL_CHECK_ANSWER = "answer"  # a 2xx answer without error events suffices (a model may pick a local tool)
 AGENT_TOOL_CHECK = re.compile(f"{AGENT_TOOL_CHECK_REQUIRE}|{AGENT_TOOL_CHECK_ANSWER}")
+# Bake time before the old gateway is deleted: bounded so that a rollout fits the state machine's 1-hour timeout.
+MAX_BAKE_SECONDS = 1800
 
 
 class InputRule(Enum):
@@ -184,6 +186,17 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         maximum=300,
     ),
     Setting(
+        "bakeSeconds",
+        "BakeSeconds",
+        "ROLLOUT_BAKE_SECONDS",
+        int,
+        f"an integer number of seconds from 0 to {MAX_BAKE_SECONDS} (the smoke test runs again after them, before the "
+        "old gateway is deleted)",
+        InputRule.OVERRIDE,
+        minimum=0,
+        maximum=MAX_BAKE_SECONDS,
+    ),
+    Setting(
         "maxPolls",
         "MaxPolls",
         "ROLLOUT_MAX_POLLS",
@@ -239,6 +252,7 @@ class Deployment:
     sandboxGatewayEndpoint: str
     agentToolCheck: str
     pollSeconds: int
+    bakeSeconds: int
     maxPolls: int
 
     @property
@@ -259,6 +273,7 @@ class RolloutSettings:
     dryRun: bool
     agentToolCheck: str
     pollSeconds: int
+    bakeSeconds: int
     maxPolls: int
     # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
     agentArtifact: dict[str, Any] | None = None
