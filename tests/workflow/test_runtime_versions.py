@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from failure_cause import failure_message
 
 from sandbox.behaviour import ENDPOINT_MODEL, LatencyProfile
 from sandbox.core import Sandbox
@@ -24,7 +25,7 @@ def _states(sandbox: Sandbox, execution: dict[str, Any]) -> list[str]:
 
 
 def _message(execution: dict[str, Any]) -> str:
-    return str(json.loads(execution["cause"])["errorMessage"])
+    return failure_message(execution)
 
 
 def test_smoke_test_reaches_the_version_the_rollout_made_live() -> None:
@@ -56,9 +57,15 @@ def test_a_version_that_never_goes_live_is_never_smoke_tested(sandbox: Sandbox) 
     execution = sandbox.wait(sandbox.start_rollout({"maxPolls": 3}))
 
     assert execution["status"] == "FAILED"
-    assert execution["error"] == "ResourceWaitTimeout"
-    assert "DEFAULT endpoint is UPDATING (live version 1, target 2)" in _message(execution)
-    assert "version 2 still not live after 3 polls" in _message(execution)
+    # DEFAULT never moves: neither the switch's version nor the rollback's goes live (callers keep version 1), so the
+    # rollback cannot be confirmed either - its own named error, with the switch's failure and the backup in it.
+    assert execution["error"] == "RollbackFailed"
+    cause = json.loads(execution["cause"])
+    assert (cause["originalError"], cause["rollbackError"]) == ("ResourceWaitTimeout", "ResourceWaitTimeout")
+    switch_failure = json.loads(cause["originalCause"])["errorMessage"]
+    assert "DEFAULT endpoint is UPDATING (live version 1, target 2)" in switch_failure
+    assert "version 2 still not live after 3 polls" in switch_failure
+    assert cause["restoreInput"] == {"restore": cause["backupKey"]}
     assert "SmokeTest" not in _states(sandbox, execution)
     assert not [r for r in sandbox.runtime_plane.invocations if r.runtime_id == sandbox.seeded.runtime_id]
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import botocore.session
 
+from rollout_core import backup
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
 
 
@@ -52,6 +53,10 @@ LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1
 AGENT_TOOL_CHECK_REQUIRE = "require"  # the answer must report the gateway's warranty tool
 AGENT_TOOL_CHECK_ANSWER = "answer"  # a 2xx answer without error events suffices (a model may pick a local tool)
 AGENT_TOOL_CHECK = re.compile(f"{AGENT_TOOL_CHECK_REQUIRE}|{AGENT_TOOL_CHECK_ANSWER}")
+# What a failed switch, smoke test or bake check does.
+ON_FAILURE_ROLLBACK = "rollback"
+ON_FAILURE_HOLD = "hold"
+ON_FAILURE = re.compile(f"{ON_FAILURE_ROLLBACK}|{ON_FAILURE_HOLD}")
 # Bake time before the old gateway is deleted: bounded so that a rollout fits the state machine's 1-hour timeout.
 MAX_BAKE_SECONDS = 1800
 
@@ -197,6 +202,17 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         maximum=MAX_BAKE_SECONDS,
     ),
     Setting(
+        "onFailure",
+        "OnFailure",
+        "ROLLOUT_ON_FAILURE",
+        str,
+        f"{ON_FAILURE_ROLLBACK} (a failed switch, smoke test or bake check puts the backed-up runtime back and "
+        f"deletes the gateway the execution created) or {ON_FAILURE_HOLD} (the failed state is kept for inspection; "
+        "the failure names the backup to restore)",
+        InputRule.OVERRIDE,
+        ON_FAILURE,
+    ),
+    Setting(
         "maxPolls",
         "MaxPolls",
         "ROLLOUT_MAX_POLLS",
@@ -213,6 +229,9 @@ SETTINGS_BY_KEY: Final[dict[str, Setting]] = {s.key: s for s in SETTINGS}
 DRY_RUN_KEY = "dryRun"
 ARTIFACT_KEY = "agentArtifact"
 TRIGGER_KEY = "trigger"
+RESTORE_KEY = "restore"
+# A restore puts a backup back: it plans nothing, switches no code and has no switch to roll back.
+NOT_WITH_RESTORE = (DRY_RUN_KEY, ARTIFACT_KEY, "bakeSeconds", "onFailure")
 ENV_VAR_KEY = "gatewayUrlEnvVar"  # derived from the gateway name; an input may only repeat it
 # Set on the runtime next to the URL variable: the agent derives the URL variable's name from it with the same rule
 # (agent/mcp_client/client.py), so a stack deployed with any GatewayName gives a working agent, and stale
@@ -253,6 +272,7 @@ class Deployment:
     agentToolCheck: str
     pollSeconds: int
     bakeSeconds: int
+    onFailure: str
     maxPolls: int
 
     @property
@@ -274,10 +294,12 @@ class RolloutSettings:
     agentToolCheck: str
     pollSeconds: int
     bakeSeconds: int
+    onFailure: str
     maxPolls: int
     # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
     agentArtifact: dict[str, Any] | None = None
     artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
+    restore: str | None = None  # a backup key: this execution puts that backup back instead of rolling out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -334,7 +356,7 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
 
 def input_keys() -> list[str]:
     keys = [s.key for s in SETTINGS if s.rule is not InputRule.DEPLOYMENT]
-    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY])
+    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY, RESTORE_KEY])
 
 
 def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
@@ -380,12 +402,22 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
     artifact = raw.get(ARTIFACT_KEY)
     if TRIGGER_KEY in raw:
         parse_trigger(raw[TRIGGER_KEY])
+    restore = None
+    if RESTORE_KEY in raw:
+        restore = backup.parse_key(raw[RESTORE_KEY], f"execution input '{RESTORE_KEY}'")
+        clash = sorted(k for k in NOT_WITH_RESTORE if k in raw)
+        if clash:
+            raise InvalidExecutionInput(
+                f"execution input '{RESTORE_KEY}' cannot be combined with {', '.join(clash)}: a restore puts a backup "
+                "back, it does not roll out"
+            )
     return RolloutSettings(
         **merged,
         gatewayUrlEnvVar=env_var,
         dryRun=dry_run,
         agentArtifact=None if artifact is None else parse_agent_artifact(artifact, deployment.artifactBucket),
         artifactBucket=deployment.artifactBucket,
+        restore=restore,
     )
 
 
