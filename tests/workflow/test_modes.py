@@ -39,7 +39,12 @@ def _same_gateway_name_deletes_first_then_recreates(sandbox: Sandbox) -> None:
         for e in sandbox.history(execution["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
-    assert states.index("DeleteConflictingTargets") < states.index("CheckConflictTargets")
+    # The backup comes first: the open gateway it deletes can be restored from it.
+    assert states.index("Backup") < states.index("DeleteConflictingTargets") < states.index("CheckConflictTargets")
+    backup = json.loads(execution["output"])["backup"]
+    body = sandbox.client("s3").get_object(Bucket=backup["bucket"], Key=backup["key"])["Body"].read()
+    (open_gateway,) = json.loads(body)["gateways"]
+    assert (open_gateway["gateway"]["name"], open_gateway["gateway"]["authorizerType"]) == ("my-gateway", "NONE")
     assert states.index("CheckConflictTargets") < states.index("DeleteConflictingGateway")
     control = sandbox.client("bedrock-agentcore-control")
     gateways = control.list_gateways()["items"]

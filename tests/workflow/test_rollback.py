@@ -189,6 +189,25 @@ def test_hold_keeps_the_failed_state_and_the_next_run_repairs_it(sandbox: Sandbo
     assert "repair: runtime CustomerSupport is UPDATE_FAILED" in json.loads(repaired["output"])["actions"][0]
 
 
+def test_a_failed_check_after_the_bake_still_rolls_back(sandbox: Sandbox) -> None:
+    smoke_tests: list[int] = []
+
+    def break_the_tool_after_the_first_check() -> None:
+        smoke_tests.append(1)
+        if len(smoke_tests) == 2:  # the bake check: the warranty Lambda behind the gateways is gone
+            sandbox.client("lambda").delete_function(FunctionName="CustomerSupportWarrantyCheck")
+
+    with _before_function(sandbox, "SmokeTestFunction", break_the_tool_after_the_first_check):
+        execution = sandbox.run_rollout({"bakeSeconds": 1})
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "SmokeTestFailed")
+    assert _cause(execution)["rolledBack"] is True
+    states = _states(sandbox, execution["executionArn"])
+    assert states.index("Bake") < states.index("BakeCheck") < states.index("RollbackRuntime")
+    assert "DeleteOldTargets" not in states
+    assert list(_gateways(sandbox)) == ["my-gateway"]
+
+
 def test_a_rollback_that_fails_is_its_own_named_error_with_the_backup_to_restore(sandbox: Sandbox) -> None:
     sandbox.agents.agent_entry = (Path(__file__).parent / "broken_agent" / "main.py").resolve()
 
