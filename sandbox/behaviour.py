@@ -36,6 +36,8 @@ moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see doc
 - UpdateAgentRuntime keeps settings the request omits;         -> a full replace: an omitted optional setting is
   moto drops allowedPorts, filesystemConfigurations, ...          cleared (the authorizer excepted); every member of
                                                                   the model's request is kept per version and returned
+- GetAgentRuntime ignores agentRuntimeVersion                  -> a past version's own record (with the status it had
+                                                                  when a later update superseded it); 404 if unknown
 Faults (UPDATE_FAILED, FAILED, a DEFAULT endpoint that fails to move, a target whose deletion fails, a resource that
 never settles) can be injected for tests and demos.
 The patches are installed for the sandbox's lifetime and removed afterwards.
@@ -84,6 +86,25 @@ RUNTIME_CLEARED_WHEN_OMITTED = {
 }
 # What AgentCore applies when lifecycleConfiguration is omitted (a required member of GetAgentRuntime's output).
 DEFAULT_LIFECYCLE = {"idleRuntimeSessionTimeout": 900, "maxLifetime": 28800}
+# GetAgentRuntime members -> the record attributes that hold them (a past version's record is rebuilt from these).
+RUNTIME_RECORD_MEMBERS = {
+    "agentRuntimeArn": "agent_runtime_arn",
+    "agentRuntimeName": "agent_runtime_name",
+    "agentRuntimeId": "agent_runtime_id",
+    "agentRuntimeVersion": "agent_runtime_version",
+    "createdAt": "created_at",
+    "lastUpdatedAt": "last_updated_at",
+    "roleArn": "role_arn",
+    "networkConfiguration": "network_configuration",
+    "lifecycleConfiguration": "lifecycle_configuration",
+    "description": "description",
+    "workloadIdentityDetails": "workload_identity_details",
+    "agentRuntimeArtifact": "agent_runtime_artifact",
+    "protocolConfiguration": "protocol_configuration",
+    "environmentVariables": "environment_variables",
+    "authorizerConfiguration": "authorizer_configuration",
+    "requestHeaderConfiguration": "request_header_configuration",
+}
 # Runtime members moto's AgentRuntime models itself; every other setting is kept in `extra_settings`.
 MOTO_RUNTIME_MEMBERS = frozenset(
     {
@@ -436,6 +457,7 @@ class AgentCoreBehaviour:
         runtime = backend._get_runtime(agent_runtime_id)
         if runtime.status in ("CREATING", "UPDATING"):
             raise ConflictException(f"Agent Runtime {agent_runtime_id} is {runtime.status}; retry when it is READY")
+        runtime.versions[-1]["finalStatus"] = runtime.status  # the version this update supersedes (READY, *_FAILED)
         new_authorizer = kwargs.get("authorizer_configuration")
         if new_authorizer is not None and runtime.authorizer_configuration:
             # Strict reading of what real accounts report: any authorizer sent to a runtime that has one is refused,
@@ -462,6 +484,25 @@ class AgentCoreBehaviour:
         if ready_at is not None and not failure:
             self._move_default_endpoint(backend, updated, ready_at)
         return updated
+
+    @staticmethod
+    def _past_version(runtime: Any, version: str) -> dict[str, Any]:
+        """GetAgentRuntime(agentRuntimeVersion=N): version N's own record, as it was kept (every version is immutable),
+        with the status it had when a later update superseded it."""
+        snapshot = next((v for v in runtime.versions if v.get("agentRuntimeVersion") == version), None)
+        if snapshot is None or "configuration" not in snapshot:
+            raise ResourceNotFoundException(f"Version {version} of agent runtime {runtime.agent_runtime_id} not found")
+        config = snapshot["configuration"]
+        result: dict[str, Any] = {
+            member: copy.deepcopy(config.get(attribute))
+            for member, attribute in RUNTIME_RECORD_MEMBERS.items()
+            if config.get(attribute) not in (None, "", {})
+        }
+        result.update(copy.deepcopy(config.get("extra_settings") or {}))
+        result["status"] = snapshot.get("finalStatus", "READY")
+        if result["status"] == "UPDATE_FAILED" and config.get("failure_reason"):
+            result["failureReason"] = config["failure_reason"]
+        return result
 
     @staticmethod
     def _record_version(runtime: Any) -> None:
@@ -511,8 +552,11 @@ class AgentCoreBehaviour:
         return dict(getattr(self._request, "extras", None) or {})
 
     def _get_agent_runtime_response(self, original: Callable[..., Any], response: Any) -> Any:
-        result = original(response)
+        version = response._get_param("agentRuntimeVersion")
         runtime = response.backend.agent_runtimes.get(response._get_param("agentRuntimeId"))
+        if runtime is not None and version and version != runtime.agent_runtime_version:
+            return ActionResult(self._past_version(runtime, str(version)))  # moto ignores the version
+        result = original(response)
         if runtime is not None:
             result.result.update(copy.deepcopy(getattr(runtime, "extra_settings", None) or {}))
             if not result.result.get("description"):

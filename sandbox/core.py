@@ -23,6 +23,7 @@ import boto3
 from moto import mock_aws
 
 from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
+from sandbox.bucket_policies import aws_bucket_policies
 from sandbox.code_artifacts import CodeArtifacts
 from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
@@ -133,6 +134,7 @@ class Sandbox:
             self._stack.enter_context(_step_functions_as_on_aws())
             self.behaviour.install()
             self._stack.callback(self.behaviour.uninstall)
+            self._stack.enter_context(aws_bucket_policies())
             self.lambdas.install()
             self._stack.callback(self.lambdas.uninstall)
             if self.audit_iam:

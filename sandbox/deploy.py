@@ -108,7 +108,7 @@ def _resolve(value: Any, resource_map: Any) -> Any:
     return clean_json(value, resource_map)
 
 
-RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy")
+RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy")
 
 
 class _DropMentionsOf(logging.Filter):
@@ -177,6 +177,7 @@ def deploy(
         if "LogicalResourceId" in r  # moto lists the resource types it skipped without one
     }
     _apply_resource_policies(translated, resource_map, region)
+    _apply_bucket_settings(translated, resource_map, physical, region)
 
     functions = _register_functions(source, translated, physical, local_dirs, lambdas)
     state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
@@ -200,10 +201,61 @@ def _drop_no_value_statements(deployment: Deployment, account_id: str) -> None:
                 role.policies[policy_name] = json.dumps(cleaned) if isinstance(document, str) else cleaned
 
 
+def _apply_bucket_settings(
+    translated: dict[str, Any], resource_map: Any, physical: dict[str, str], region: str
+) -> None:
+    """moto's CloudFormation creates a bucket with its encryption and tags only; CloudFormation applies the rest with
+    these calls (the properties' API shapes are the CloudFormation ones, PascalCase already)."""
+    s3 = boto3.client("s3", region_name=region)
+    for logical_id, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::S3::Bucket":
+            continue
+        properties, bucket = _resolve(resource.get("Properties", {}), resource_map), physical[logical_id]
+        if "VersioningConfiguration" in properties:
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=properties["VersioningConfiguration"])
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=bucket, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
+            )
+        if "OwnershipControls" in properties:
+            s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=properties["OwnershipControls"])
+        if "LifecycleConfiguration" in properties:
+            rules: list[Any] = [_lifecycle_rule(rule) for rule in properties["LifecycleConfiguration"]["Rules"]]
+            s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule (AWS::S3::Bucket Rule) as PutBucketLifecycleConfiguration takes it."""
+    api: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"]}
+    api["Filter"] = {"Prefix": rule["Prefix"]} if "Prefix" in rule else {"Prefix": ""}
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        days = int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    known = {
+        "Id",
+        "Status",
+        "Prefix",
+        "ExpirationInDays",
+        "NoncurrentVersionExpiration",
+        "AbortIncompleteMultipartUpload",
+    }
+    unknown = set(rule) - known
+    if unknown:
+        raise NotImplementedError(f"sandbox deploy: lifecycle rule properties {sorted(unknown)} are not applied")
+    return api
+
+
 def _apply_resource_policies(translated: dict[str, Any], resource_map: Any, region: str) -> None:
-    """Topic and queue policies: moto's CloudFormation skips these types, so they are set the way CloudFormation
-    sets them (SetTopicAttributes / SetQueueAttributes). The sandbox does not evaluate resource policies."""
+    """Topic, queue and bucket policies: moto's CloudFormation skips these types, so they are set the way
+    CloudFormation sets them (SetTopicAttributes / SetQueueAttributes / PutBucketPolicy). The sandbox does not
+    evaluate resource policies."""
     sns, sqs = boto3.client("sns", region_name=region), boto3.client("sqs", region_name=region)
+    s3 = boto3.client("s3", region_name=region)
     for resource in translated["Resources"].values():
         kind, properties = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::SNS::TopicPolicy":
@@ -216,6 +268,9 @@ def _apply_resource_policies(translated: dict[str, Any], resource_map: Any, regi
             document = json.dumps(_resolve(properties["PolicyDocument"], resource_map))
             for queue in properties["Queues"]:
                 sqs.set_queue_attributes(QueueUrl=_resolve(queue, resource_map), Attributes={"Policy": document})
+        elif kind == "AWS::S3::BucketPolicy":
+            document = json.dumps(_resolve(properties["PolicyDocument"], resource_map))
+            s3.put_bucket_policy(Bucket=_resolve(properties["Bucket"], resource_map), Policy=document)
 
 
 def _register_functions(

@@ -1,7 +1,8 @@
 """Where a credential could leak in this account, and whether one did.
 
 `published_texts` gathers everything the sandbox recorded that a person or another system could read: execution
-histories and outputs, Lambda and CloudWatch logs, agent logs, data-plane records, notifications. `find_leaks` looks
+histories and outputs, Lambda and CloudWatch logs, agent logs, data-plane records, notifications, the rollouts'
+backups. `find_leaks` looks
 for the real client secret and every token the Cognito stand-in issued (whole, or their signatures) in them.
 """
 
@@ -36,6 +37,16 @@ def cloudwatch_text(sandbox: Sandbox) -> str:
     return "\n".join(lines)
 
 
+def backup_texts(sandbox: Sandbox) -> dict[str, str]:
+    """Every version of every object in the stack's backup bucket (anyone who may read the bucket reads these)."""
+    s3, bucket = sandbox.client("s3"), sandbox.deployment.outputs["BackupBucketName"]
+    texts = {}
+    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+        body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        texts[f"backup {version['Key']} ({version['VersionId']})"] = body.decode(errors="replace")
+    return texts
+
+
 def published_texts(sandbox: Sandbox, execution_arns: Iterable[str]) -> dict[str, str]:
     texts = {
         "lambda logs": sandbox.lambdas.logs_of(),
@@ -44,6 +55,7 @@ def published_texts(sandbox: Sandbox, execution_arns: Iterable[str]) -> dict[str
         "runtime data plane records": json.dumps(sandbox.runtime_plane.invocations, default=str),
         "gateway data plane records": json.dumps(sandbox.gateway_plane.calls, default=str),
     }
+    texts.update(backup_texts(sandbox))
     stepfunctions = sandbox.client("stepfunctions")
     for arn in execution_arns:
         description = stepfunctions.describe_execution(executionArn=arn)

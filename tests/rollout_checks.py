@@ -25,8 +25,10 @@ PRESERVED_RUNTIME_FIELDS = (
 )
 # Settings the new gateway clones from the old one.
 CLONED_GATEWAY_FIELDS = ("roleArn", "protocolConfiguration", "description")
-# States that change something; a no-op run enters none of them.
-MUTATING_STATE = "SecureRuntimeAndReplaceGateway"
+# The state before the first change; a no-op run never enters it.
+MUTATING_STATE = "Backup"
+# How a no-op run ends: verified, reported.
+NO_OP_END = ["SmokeTest", "AfterVerify", "Report", "ReleaseLock", "RolloutSucceeded"]
 
 
 @dataclass(frozen=True)
@@ -303,8 +305,8 @@ def no_op_problems(
         problems.append("re-run: not verified")
     if MUTATING_STATE in states:
         problems.append(f"re-run entered {MUTATING_STATE}")
-    if states[-3:] != ["SmokeTest", "Report", "ReleaseLock"]:
-        problems.append(f"re-run ended with states {states[-3:]}, expected SmokeTest, Report, ReleaseLock")
+    if states[-len(NO_OP_END) :] != NO_OP_END:
+        problems.append(f"re-run ended with states {states[-len(NO_OP_END) :]}, expected {', '.join(NO_OP_END)}")
     if before != after:
         problems.append(f"re-run changed versions or update times: {before} -> {after}")
     return problems + smoke_problems(report.get("smoke"), expected)

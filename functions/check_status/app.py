@@ -81,7 +81,8 @@ def _targets_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
     READY again) means its deletion did not happen, and the gateway cannot be deleted after it."""
     if control.get_gateway_or_none(client, resource["id"]) is None:
         return "no targets", True
-    remaining = control.list_targets(client, resource["id"])
+    names = resource.get("names")  # only these targets are being deleted (a replacement), when given
+    remaining = [t for t in control.list_targets(client, resource["id"]) if names is None or t["name"] in names]
     for target in remaining:
         if target["status"] != "DELETING":
             raise control.target_delete_failure(target)

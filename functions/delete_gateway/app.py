@@ -22,7 +22,8 @@ tracer = Tracer()
 DELETING = "DELETING"
 
 
-def delete_targets(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
+def delete_targets(client: Any, gateway: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
+    """Every target of the gateway, or only those named (`names`: targets the plan replaces)."""
     gateway_id, name = gateway["id"], gateway["name"]
     result: dict[str, Any] = {
         "kind": "targetsDeleted",
@@ -33,10 +34,12 @@ def delete_targets(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
         "attempt": 0,
         "targetsDeleted": [],
     }
+    if names is not None:
+        result["names"] = sorted(names)
     if control.get_gateway_or_none(client, gateway_id) is None:
         return {**result, "status": "DELETED"}  # already gone (e.g. a retried step)
 
-    targets = control.list_targets(client, gateway_id)
+    targets = [t for t in control.list_targets(client, gateway_id) if names is None or t["name"] in names]
     requested = []
     for target in targets:
         if target["status"] == DELETING:
@@ -85,6 +88,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = event.get("step")
     if step not in STEPS:
         raise InvalidExecutionInput(f"delete_gateway got step {step!r}; expected one of {sorted(STEPS)}")
-    result = STEPS[step](control.agentcore_control(), event["gateway"])
+    client = control.agentcore_control()
+    if step == "targets" and event.get("targets") is not None:
+        result = delete_targets(client, event["gateway"], [t["name"] for t in event["targets"]])
+    else:
+        result = STEPS[step](client, event["gateway"])
     logger.info("deletion requested", extra={"step": step, "gateway": result["id"], "status": result.get("status")})
     return result

@@ -14,6 +14,8 @@ tracer = Tracer()
 
 
 def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]) -> dict[str, Any]:
+    """Ready only when nothing was asked and every target of the gateway is READY: a target left FAILED by an
+    earlier run is never taken for done (the plan replaces it; CheckTargets raises on it otherwise)."""
     # Names already present (e.g. a retried invocation) are not created twice.
     present = {t["name"]: t for t in control.list_targets(client, gateway_id)}
     created: list[str] = []
@@ -29,13 +31,14 @@ def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]
             client.update_gateway_target(gatewayIdentifier=gateway_id, **definition)
         updated.append(definition["name"])
     changed = bool(created or updated)
+    all_ready = all(t.get("status") == control.READY for t in present.values())
     return {
         "kind": "targets",
         "id": gateway_id,
         "created": created,
         "updated": updated,
         "changed": changed,
-        "ready": not changed,
+        "ready": not changed and all_ready,
         "attempt": 0,
     }
 

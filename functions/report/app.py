@@ -1,9 +1,13 @@
-"""Step 7: read the end state back, check it against the desired state, and write the execution's report."""
+"""Report: read the end state back, check it against the desired state, and write the execution's report - with the
+backup key and how long each phase took (from the execution's own history)."""
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import control
@@ -89,7 +93,138 @@ def _carry_problems(client: Any, gateway: dict[str, Any] | None, plan: dict[str,
     return [f"gateway {gateway['name']} lacks the old gateway's {', '.join(differ)}"] if differ else []
 
 
-def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
+# The phase each state of the rollout belongs to (a test keeps this in step with the ASL).
+PHASES: dict[str, tuple[str, ...]] = {
+    "queue": ("AcquireLock", "LockDecision", "WaitForLock"),
+    "load": ("AcceptInput", "LoadConfig", "RestoreOrRollout", "Plan", "ApprovalGate", "ChooseRolloutPath"),
+    "approval": ("RequestApproval", "ApprovalRejected", "NameRejection"),  # only when an approval was asked
+    "backup": ("Backup",),
+    "expand": (
+        "ConflictingGatewayToDelete",
+        "DeleteConflictingTargets",
+        "ConflictTargetsSettled",
+        "WaitForConflictTargets",
+        "CheckConflictTargets",
+        "DeleteConflictingGateway",
+        "ConflictDeletionSettled",
+        "WaitForConflictDeletion",
+        "CheckConflictDeletion",
+        "ProvisionGateway",
+        "GatewaySettled",
+        "WaitForGateway",
+        "CheckGateway",
+        "CarryGatewaySettings",
+        "FailedTargetsToReplace",
+        "DeleteFailedTargets",
+        "FailedTargetsSettled",
+        "WaitForFailedTargets",
+        "CheckFailedTargets",
+        "ProvisionTargets",
+        "TargetsSettled",
+        "WaitForTargets",
+        "CheckTargets",
+        "GatewayExpanded",
+    ),
+    "switch": (
+        "SwitchRuntime",
+        "SwitchSettled",
+        "WaitForSwitch",
+        "CheckSwitch",
+        "SwitchCreatedVersion",
+        "TrackSwitchVersion",
+        "WaitForSwitchLive",
+        "CheckSwitchLive",
+        "SwitchLiveSettled",
+        "ReassertRuntimeSecurity",
+        "ReassertChanged",
+        "TrackReassert",
+    ),
+    "verify": ("SmokeTest", "AfterVerify"),
+    "bake": ("Bake", "BakeCheck"),
+    "contract": (
+        "OldGatewayToDelete",
+        "DeleteOldTargets",
+        "OldTargetsSettled",
+        "WaitForOldTargets",
+        "CheckOldTargets",
+        "DeleteOldGateway",
+        "OldDeletionSettled",
+        "WaitForOldDeletion",
+        "CheckOldDeletion",
+    ),
+    "report": ("Report",),
+    # Paths that end in a failure or in the restore report (never in this report); named for the unit test.
+    "rollback": (
+        "VerifyFailed",
+        "RollbackOrHold",
+        "DescribeHold",
+        "Held",
+        "RollbackRuntime",
+        "RollbackSettled",
+        "WaitForRollback",
+        "CheckRollback",
+        "RollbackCreatedVersion",
+        "TrackRollbackVersion",
+        "WaitForRollbackLive",
+        "CheckRollbackLive",
+        "RollbackLiveSettled",
+        "NewGatewayToRemove",
+        "DeleteNewTargets",
+        "NewTargetsSettled",
+        "WaitForNewTargets",
+        "CheckNewTargets",
+        "DeleteNewGateway",
+        "NewDeletionSettled",
+        "WaitForNewDeletion",
+        "CheckNewDeletion",
+        "DescribeRolledBack",
+        "RolledBack",
+        "DescribeRollbackFailure",
+        "RollbackFailed",
+    ),
+    "restore": (
+        "BeginRestore",
+        "RestoreGateway",
+        "RestoreGatewaySettled",
+        "WaitForRestoreGateway",
+        "RestoreRuntime",
+        "RestoreRuntimeSettled",
+        "WaitForRestoreRuntime",
+        "CheckRestoreRuntime",
+        "RestoreRuntimeCreatedVersion",
+        "TrackRestoreRuntimeVersion",
+        "WaitForRestoreRuntimeLive",
+        "CheckRestoreRuntimeLive",
+        "RestoreRuntimeLiveSettled",
+        "RestoreReport",
+    ),
+}
+PHASE_OF = {state: phase for phase, states in PHASES.items() for state in states}
+
+
+def phase_timings(events: Iterable[Mapping[str, Any]], now: datetime.datetime) -> dict[str, float]:
+    """Seconds spent in each phase: from each state's entry to the next state's (the last one until `now`)."""
+    entered = sorted(
+        (e["timestamp"], e["stateEnteredEventDetails"]["name"]) for e in events if "stateEnteredEventDetails" in e
+    )
+    timings: dict[str, float] = {}
+    ends = [started for started, _ in entered[1:]] + [now] if entered else []
+    for (started, name), ended in zip(entered, ends, strict=True):
+        phase = PHASE_OF.get(name, "other")
+        timings[phase] = round(timings.get(phase, 0.0) + max((ended - started).total_seconds(), 0.0), 3)
+    return {phase: timings[phase] for phase in [*PHASES, "other"] if phase in timings}
+
+
+def execution_history(states: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in states.get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, PaginationConfig={"MaxItems": 5000}
+    ):
+        events += page["events"]
+    return events
+
+
+def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     config, plan = state["config"], state["plan"]
     settings = config["settings"]
     report: dict[str, Any] = {
@@ -103,6 +238,19 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
         report["trigger"] = config["trigger"]
     if settings["dryRun"]:
         return {**report, "changed": False, "plannedChanges": plan["changed"]}
+    if settings.get("requireApproval"):
+        # Who approved is CloudTrail's record (SendTaskSuccess); the rollout knows only that it was asked and answered.
+        report["approval"] = {
+            "required": True,
+            "reason": settings.get("approvalReason", ""),
+            "asked": "approval" in state,  # not asked when the plan changed nothing
+            "approved": bool((state.get("approval") or {}).get("approved")),
+        }
+    if state.get("backup"):
+        report["backup"] = {k: state["backup"][k] for k in ("bucket", "key", "versionId") if k in state["backup"]}
+    if history is not None:
+        timings = phase_timings(history, datetime.datetime.now(datetime.UTC))
+        report["timings"] = {"seconds": timings, "total": round(sum(timings.values()), 3)}
 
     found = control.find_gateway(client, settings["gatewayName"])
     gateway = control.get_gateway(client, found["gatewayId"]) if found else None
@@ -161,6 +309,7 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
         },
         "oldGatewayDeleted": old_deleted,
         "smoke": state.get("smoke"),
+        **({"bakeCheck": state["bakeSmoke"]["passed"]} if state.get("bakeSmoke") else {}),
         "verified": True,
     }
 
@@ -168,6 +317,7 @@ def build_report(client: Any, state: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = build_report(control.agentcore_control(), event)
+    history = execution_history(boto3.client("stepfunctions"), event["executionArn"])
+    report = build_report(control.agentcore_control(), event["state"], history)
     logger.info("rollout report", extra={"changed": report["changed"], "dryRun": report["dryRun"]})
     return report

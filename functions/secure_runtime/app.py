@@ -1,4 +1,9 @@
-"""Step 3: put the CUSTOM_JWT authorizer and the Authorization header allowlist on the runtime (full replace)."""
+"""Re-assert the runtime's security after the switch: a no-op unless that update cleared the authorizer it left out.
+
+An update that leaves the authorizer out keeps it under the strict reading AWS's answers support (docs/security.md,
+"Runtime authorizers"); whether it could clear it instead is unconfirmed. So after the switch is live the runtime is
+read again and, only if its authorizer is gone, one more update puts it back (the fresh plan's authorizer and
+allowlist). The sandbox's default, and every observed account, never needs it."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
     request = control.runtime_update_request(
         runtime, authorizer=runtime_plan["authorizerAfter"], allowlist=runtime_plan["allowlistAfter"]
     )
-    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']}"):
+    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']} (re-assert)"):
         response = client.update_agent_runtime(**request)
     # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
     return {
@@ -35,8 +40,7 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) -> dict[str, Any]:
-    """The runtime's security as it is now. After the gateway-URL update this catches an authorizer that the update
-    cleared (whether UpdateAgentRuntime clears an omitted authorizer is unconfirmed) and puts it back."""
+    """The runtime's security as it is now (after the switch is live)."""
     return plan_runtime(control.get_runtime(client, runtime_id), cognito)
 
 
@@ -44,10 +48,6 @@ def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) ->
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     client = control.agentcore_control()
-    if "plan" in event:
-        runtime_plan = event["plan"]["runtime"]
-    else:
-        runtime_plan = fresh_runtime_plan(client, event["runtimeId"], event["cognito"])
-    result = secure_runtime(client, runtime_plan)
-    logger.info("runtime secure step done", extra={"runtime": result["id"], "changed": result["changed"]})
+    result = secure_runtime(client, fresh_runtime_plan(client, event["runtimeId"], event["cognito"]))
+    logger.info("runtime security re-asserted", extra={"runtime": result["id"], "changed": result["changed"]})
     return result

@@ -234,6 +234,11 @@ class RunNames:
         return f"{self.prefix}-{self.account_id}-{self.region}"
 
     @property
+    def backup_bucket_prefix(self) -> str:
+        """CloudFormation names the stack's BackupBucket <stack name in lower case>-backupbucket-<suffix>."""
+        return f"{self.stack.lower()}-backupbucket-"
+
+    @property
     def agent_key(self) -> str:
         return f"agent/{self.run_id}/CustomerSupport.zip"
 
@@ -362,6 +367,12 @@ def delete_bucket(s3: S3Client, bucket: str) -> None:
     except ClientError as exc:
         if not not_found(exc):
             raise
+
+
+def delete_buckets_with_prefix(s3: S3Client, prefix: str) -> None:
+    for bucket in s3.list_buckets().get("Buckets", []):
+        if bucket["Name"].startswith(prefix):
+            delete_bucket(s3, bucket["Name"])
 
 
 def delete_user_pools_named(cognito: CognitoIdentityProviderClient, name: str) -> None:
@@ -541,6 +552,11 @@ def register_teardown(teardown: Teardown, clients: Clients, names: RunNames, pol
         lambda: delete_gateway_named(clients.control, names.gateway, poller),
     )
     teardown.add(f"runtime {names.runtime}", lambda: delete_runtime_named(clients.control, names.runtime, poller))
+    # The stack keeps its backup bucket when it is deleted (DeletionPolicy: Retain): removed after it.
+    teardown.add(
+        f"backup buckets {names.backup_bucket_prefix}* (kept by the stack)",
+        lambda: delete_buckets_with_prefix(clients.s3, names.backup_bucket_prefix),
+    )
     # Deployed after the SSM parameters exist (so their creation starts no rollout through EventBridge) and deleted
     # before them, once every execution still running is stopped.
     teardown.add(f"stack {names.stack}", lambda: delete_stack(clients.cloudformation, names.stack))

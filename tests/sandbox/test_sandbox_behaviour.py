@@ -379,3 +379,32 @@ def test_update_agent_runtime_is_a_full_replace_of_every_member(
     cleared = ["description", "environmentVariables", "requestHeaderConfiguration", *EXTRAS]
     assert [k for k in cleared if bare.get(k)] == []
     assert bare["lifecycleConfiguration"] == {"idleRuntimeSessionTimeout": 900, "maxLifetime": 28800}
+
+
+def test_get_agent_runtime_answers_for_the_version_asked(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    """GetAgentRuntime(agentRuntimeVersion=N) returns version N's own record, not the latest (moto ignores it)."""
+    runtime_id = settled_runtime(control, clock, "Versioned", environmentVariables={"STAGE": "one"})
+    behaviour.faults.runtime_update_failure = "Container failed health check"
+    update_runtime(control, runtime_id, environmentVariables={"STAGE": "two"})
+    clock.advance(PROFILE.runtime_update)
+    update_runtime(control, runtime_id, environmentVariables={"STAGE": "three"})
+    clock.advance(PROFILE.runtime_update)
+
+    latest = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    first = control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion="1")
+    failed = control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion="2")
+    assert (latest["agentRuntimeVersion"], latest["environmentVariables"]) == ("3", {"STAGE": "three"})
+    assert (first["agentRuntimeVersion"], first["status"], first["environmentVariables"]) == (
+        "1",
+        "READY",
+        {"STAGE": "one"},
+    )
+    assert (failed["status"], failed["failureReason"]) == ("UPDATE_FAILED", "Container failed health check")
+    assert first["agentRuntimeArn"] == latest["agentRuntimeArn"]
+    assert first["agentRuntimeArtifact"] == ARTIFACT
+    asked_latest = control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion="3")
+    assert {**asked_latest, "ResponseMetadata": None} == {**latest, "ResponseMetadata": None}
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion="9")

@@ -1,9 +1,10 @@
-"""Least privilege in both directions: over every path the rollout can take, no call any stack role makes is denied,
-and every permission the template grants is used by some path - or is on the documented list of grants the sandbox
-cannot exercise (docs/security.md, "Least privilege")."""
+"""Least privilege in both directions: over every path the rollout can take (a rollback and a restore included), no
+call any stack role makes is denied, and every permission the template grants is used by some path - or is on the
+documented list of grants the sandbox cannot exercise (docs/security.md, "Least privilege")."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from sandbox.iam import RoleUsage, format_usage
 from sandbox.seed import CODE_BUCKET
 
 PARAMETER = "/app/customersupport/agentcore/client_id"
+BROKEN_AGENT = (REPO_ROOT / "tests" / "workflow" / "broken_agent" / "main.py").resolve()
 XRAY_MANAGED = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
@@ -39,14 +41,13 @@ STATE_MACHINE_LOG_DELIVERY = {
 #   Lambda/Step Functions services and the X-Ray SDK, which the sandbox does not run.
 # - log delivery (state machine role): CloudWatch Logs vended delivery is set up by Step Functions itself when the
 #   state machine is created or updated with a LoggingConfiguration; moto does not call it.
-# - workload identity (ProvisionGateway): CreateGateway creates the gateway's workload identity with the caller's
-#   permissions on AWS (AgentCore Identity docs); moto's CreateGateway does not.
+# - workload identity (ProvisionGateway, Restore): CreateGateway creates the gateway's workload identity with the
+#   caller's permissions on AWS (AgentCore Identity docs); moto's CreateGateway does not.
+WORKLOAD_IDENTITY = {"bedrock-agentcore:CreateWorkloadIdentity", "bedrock-agentcore:GetWorkloadIdentity"}
 NEVER_EXERCISED: dict[str, set[str]] = {
     "SecureRolloutStateMachineRole": STATE_MACHINE_LOG_DELIVERY,
-    "ProvisionGatewayFunctionRole": {
-        "bedrock-agentcore:CreateWorkloadIdentity",
-        "bedrock-agentcore:GetWorkloadIdentity",
-    },
+    "ProvisionGatewayFunctionRole": WORKLOAD_IDENTITY,
+    "RestoreFunctionRole": WORKLOAD_IDENTITY,
 }
 
 
@@ -66,11 +67,19 @@ def _settled(read: Callable[[], dict[str, Any]], what: str, timeout: float = 30.
 
 
 def _tag_old_gateway(sandbox: Sandbox) -> None:
-    """The tutorial's gateway carries a cost-allocation tag: the replacement must get it (TagResource after the
-    create, ListTagsForResource when the report verifies it)."""
+    """The tutorial's gateway carries a cost-allocation tag and a WAF setting only UpdateGateway takes: the replacement
+    must get them (TagResource and UpdateGateway after the create, ListTagsForResource when the report verifies it),
+    and so must the old gateway when a restore re-creates it."""
     control = sandbox.client("bedrock-agentcore-control")
     old = control.get_gateway(gatewayIdentifier=sandbox.seeded.old_gateway_id)
     control.tag_resource(resourceArn=old["gatewayArn"], tags={"team": "customer-support"})
+    keep = ("name", "roleArn", "protocolType", "authorizerType", "description", "protocolConfiguration")
+    control.update_gateway(
+        gatewayIdentifier=old["gatewayId"],
+        **{k: old[k] for k in keep},
+        wafConfiguration={"failureMode": "FAIL_OPEN"},
+    )
+    _settled(lambda: control.get_gateway(gatewayIdentifier=old["gatewayId"]), "old gateway with a WAF setting")
 
 
 def _pin_code_version(sandbox: Sandbox) -> None:
@@ -103,6 +112,20 @@ def _pin_code_version(sandbox: Sandbox) -> None:
         requestHeaderConfiguration={"requestHeaderAllowlist": ["X-Amzn-Bedrock-AgentCore-Runtime-Custom-Trace"]},
     )
     _settled(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "pinned runtime")
+
+
+def _drop_gateway_name(sandbox: Sandbox) -> None:
+    """A redeploy by another tool drops AGENTCORE_GATEWAY_NAME (everything else as it was): the next rollout switches
+    the runtime again, which already has its authorizer."""
+    control = sandbox.client("bedrock-agentcore-control")
+    runtime_id = sandbox.seeded.runtime_id
+    runtime = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    environment = {k: v for k, v in runtime["environmentVariables"].items() if k != "AGENTCORE_GATEWAY_NAME"}
+    keep = ("agentRuntimeArtifact", "roleArn", "networkConfiguration", "requestHeaderConfiguration")
+    control.update_agent_runtime(
+        agentRuntimeId=runtime_id, **{k: runtime[k] for k in keep}, environmentVariables=environment
+    )
+    _settled(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "redeployed runtime")
 
 
 def _publish_agent(sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
@@ -182,21 +205,39 @@ def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
         queued = sandbox.start_rollout({})
         _waits_for_the_lock(sandbox, queued)
         sandbox.client("stepfunctions").send_task_success(taskToken=token, output="{}")
-        outcomes = [sandbox.wait(approved)["status"], sandbox.wait(queued)["status"]]
+        first = sandbox.wait(approved)
+        outcomes = [first["status"], sandbox.wait(queued)["status"]]
+        # The switch leaves out the authorizer the runtime has; were AWS to clear it then, the re-assert puts it back:
+        # the only path that updates the runtime a second time (here with an unpinned CodeZip, below with a pinned one).
+        _drop_gateway_name(sandbox)
+        sandbox.behaviour.faults.omitted_authorizer_clears = True
+        outcomes.append(sandbox.run_rollout({})["status"])
+        sandbox.behaviour.faults.omitted_authorizer_clears = False  # the redeploy below keeps the authorizer
         _pin_code_version(sandbox)
         _drift_gateway_and_target(sandbox)
         artifact = _publish_agent(sandbox, tmp_path)
+        sandbox.behaviour.faults.omitted_authorizer_clears = True
         outcomes.append(sandbox.run_rollout({"agentArtifact": artifact})["status"])  # update paths + code switch
+        sandbox.behaviour.faults.omitted_authorizer_clears = False
         outcomes.append(sandbox.run_rollout({})["status"])  # no-op re-run
+        # Rollback: the switch (pinned code) goes live, the agent fails the smoke test, the runtime is put back.
+        _drop_gateway_name(sandbox)
+        working_agent = sandbox.agents.agent_entry
+        sandbox.agents.agent_entry = BROKEN_AGENT
+        rolled_back = sandbox.run_rollout({})
+        sandbox.agents.agent_entry = working_agent
+        outcomes.append(f"{rolled_back['status']} {json.loads(rolled_back['cause']).get('rolledBack')}")
+        # Restore of the first backup: the open gateway (tags, settings, targets) and the unpinned code come back.
+        key = json.loads(first["output"])["backup"]["key"]
+        outcomes.append(sandbox.run_rollout({"restore": key})["status"])
         client_id = sandbox.seeded.client_id
         sandbox.client("ssm").put_parameter(Name=PARAMETER, Value=client_id, Type="String", Overwrite=True)
         outcomes += [sandbox.wait(arn)["status"] for arn in sandbox.events.started_executions]  # EventBridge role
         usage = sandbox.iam_usage()
     with capsys.disabled():
-        print(f"\nleast privilege over {len(outcomes)} rollouts\n{format_usage(usage)}")
+        print(f"\nleast privilege over {len(outcomes)} executions\n{format_usage(usage)}")
 
-    assert outcomes == ["SUCCEEDED"] * len(outcomes)
-    assert len(outcomes) == 5
+    assert outcomes == ["SUCCEEDED"] * 5 + ["FAILED True"] + ["SUCCEEDED"] * 2
     denied = {u.label: [(r.action, r.resource) for r in u.denied] for u in usage if u.denied}
     assert denied == {}
     unused = {u.label: _unused(u) for u in usage if _unused(u)}

@@ -23,7 +23,7 @@ class StoppedBranch:
 
 
 def test_a_stopped_branchs_task_pops_its_own_timeout_not_its_input() -> None:
-    state_input = {"config": {"settings": {}}}
+    state_input: dict[str, Any] = {"config": {"settings": {}}}
     for component in (TimeoutSeconds(timeout_seconds=60), HeartbeatSeconds(heartbeat_seconds=30)):
         with _step_functions_as_on_aws():
             branch = StoppedBranch(stack=[state_input])

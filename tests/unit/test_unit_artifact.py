@@ -13,7 +13,16 @@ import pytest
 from rollout_core import control
 from rollout_core.artifact import MANIFEST_FORMAT, parse_manifest, verify_agent_artifact
 from rollout_core.errors import InvalidAgentArtifact
-from unit_support import REGION, RUNTIME_ARTIFACT, Seeded, load_function, run_load_config
+from unit_support import (
+    CLIENT_ID,
+    DISCOVERY_URL,
+    REGION,
+    RUNTIME_ARTIFACT,
+    SCOPE,
+    Seeded,
+    load_function,
+    run_load_config,
+)
 
 from scripts import agent_package
 
@@ -150,7 +159,7 @@ def test_load_config_completes_the_artifact_before_anything_changes(
     assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_artifact == RUNTIME_ARTIFACT
 
 
-def test_point_runtime_sets_the_packages_runtime_and_entry_point(client: Any, seeded: Seeded, backend: Any) -> None:
+def test_switch_runtime_sets_the_packages_runtime_and_entry_point(client: Any, seeded: Seeded, backend: Any) -> None:
     record = backend.agent_runtimes[seeded.runtime_id]
     record.agent_runtime_artifact = {
         "codeConfiguration": {
@@ -161,9 +170,10 @@ def test_point_runtime_sets_the_packages_runtime_and_entry_point(client: Any, se
     }
     package = {"s3Bucket": BUCKET, "s3Key": "v2.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
 
-    result = load_function("point_runtime").point_runtime(
+    result = load_function("switch_runtime").switch_runtime(
         client,
         seeded.runtime_id,
+        {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]},
         "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
         "https://gw/mcp",
         "my-gateway-secure",

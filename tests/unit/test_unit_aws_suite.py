@@ -423,6 +423,24 @@ def test_cleaning_up_a_run_that_created_nothing_finds_nothing_and_fails_nowhere(
     assert teardown.run() == []
 
 
+def test_the_stacks_retained_backup_bucket_is_removed_after_the_stack(moto_account: Clients) -> None:
+    s3 = moto_account.s3
+    kept = f"{MOTO_NAMES.backup_bucket_prefix}1a2b3c4d5e6f"
+    s3.create_bucket(Bucket=kept)
+    s3.put_bucket_versioning(Bucket=kept, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"{}", b"[]"):
+        s3.put_object(Bucket=kept, Key="backups/rollout.json", Body=body)
+    s3.create_bucket(Bucket="someone-elses-backupbucket-1")
+    teardown = Teardown()
+    register_teardown(teardown, moto_account, MOTO_NAMES, FAST)
+    steps = [what for what, _ in teardown.steps]
+    assert steps.index(f"backup buckets {MOTO_NAMES.backup_bucket_prefix}* (kept by the stack)") < steps.index(
+        f"stack {MOTO_NAMES.stack}"
+    )  # registered before: removed after the stack
+    assert teardown.run() == []
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["someone-elses-backupbucket-1"]
+
+
 def test_teardown_runs_every_step_in_reverse_whatever_fails() -> None:
     ran: list[str] = []
     teardown = Teardown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from unittest import mock
 
 import pytest
 from rollout_core import control
@@ -50,6 +51,7 @@ from unit_support import (
 SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
 NEW_GATEWAY = "my-gateway-secure"
+NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com"
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,8 @@ def fn(powertools_env: None) -> dict[str, Any]:
         "provision_targets",
         "delete_gateway",
         "check_status",
-        "point_runtime",
+        "switch_runtime",
+        "backup",
         "report",
     )
     return {step: load_function(step) for step in steps}
@@ -94,23 +97,48 @@ def target_names(client: Any, gateway_id: str) -> list[str]:
 
 
 def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """Every mutating step in the state machine's order, with moto's UPDATING settled by hand."""
+    """Every mutating step in the state machine's order (expand, switch, contract), moto's UPDATING settled by hand."""
     plan = build_plan(client, config)
-    fn["secure_runtime"].secure_runtime(client, plan["runtime"])
-    make_ready(backend, config["runtime"]["id"])
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     if gateway["settingsPending"]:
         gateway = fn["provision_gateway"].carry_settings(client, gateway, plan["gateway"])
     fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    settings = config["settings"]
+    fn["switch_runtime"].switch_runtime(
+        client,
+        config["runtime"]["id"],
+        config["cognito"],
+        settings["gatewayUrlEnvVar"],
+        gateway["url"],
+        settings["gatewayName"],
+    )
+    make_ready(backend, config["runtime"]["id"])
     if plan["gateway"]["deleteOld"]:
         fn["delete_gateway"].delete_targets(client, plan["gateway"]["deleteOld"])
         fn["delete_gateway"].delete_gateway(client, plan["gateway"]["deleteOld"])
-    settings = config["settings"]
-    fn["point_runtime"].point_runtime(
-        client, config["runtime"]["id"], settings["gatewayUrlEnvVar"], gateway["url"], settings["gatewayName"]
-    )
-    make_ready(backend, config["runtime"]["id"])
     return {"config": config, "plan": plan, "gateway": gateway, "smoke": {"passed": True}}
+
+
+def record_updates(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every UpdateAgentRuntime request the client sends (still sent to moto)."""
+    sent: list[dict[str, Any]] = []
+    real = client.update_agent_runtime
+
+    def recorded(**kwargs: Any) -> Any:
+        sent.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "update_agent_runtime", recorded)
+    return sent
+
+
+def switch(fn: dict[str, Any], client: Any, runtime_id: str, url: str = "", **kwargs: Any) -> dict[str, Any]:
+    """The switch with the unit tests' Cognito settings, pointing at `url` (NEW_URL by default)."""
+    cognito = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
+    result: dict[str, Any] = fn["switch_runtime"].switch_runtime(
+        client, runtime_id, cognito, NEW_ENV_VAR, url or NEW_URL, NEW_GATEWAY, **kwargs
+    )
+    return result
 
 
 # --- load_config ------------------------------------------------------------------------------------------------
@@ -307,16 +335,10 @@ def test_secure_runtime_maps_conflicts(fn: dict[str, Any], seeded: Seeded, clien
             raise client_error("ConflictException", "runtime is UPDATING")
 
     plan = {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
-    with pytest.raises(AgentCoreBusy, match=f"UpdateAgentRuntime {seeded.runtime_id}: ConflictException"):
+    with pytest.raises(
+        AgentCoreBusy, match=f"UpdateAgentRuntime {seeded.runtime_id} \\(re-assert\\): ConflictException"
+    ):
         fn["secure_runtime"].secure_runtime(Busy(), plan)
-
-
-def test_secure_runtime_handler(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
-) -> None:
-    plan = build_plan(client, config)
-    assert fn["secure_runtime"].lambda_handler({"plan": plan}, context)["changed"] is True
-    assert runtime_record(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
 
 
 def test_secure_runtime_reassert_reads_the_runtime_fresh(
@@ -514,6 +536,22 @@ def test_provision_targets_skips_existing_names(
     assert control.target_lambda_arn(warranty) == WARRANTY_ARN
 
 
+def test_provision_targets_never_takes_a_failed_target_for_done(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+) -> None:
+    plan = build_plan(client, config)
+    gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
+    fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    for target in backend.gateway_targets.values():
+        if target.gateway_id == gateway["id"] and target.name == "ShippingEstimate":
+            target.status = "FAILED"
+    # Nothing to ask (the names exist), yet not ready: CheckTargets reads the FAILED target and fails by name.
+    again = fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
+    assert (again["changed"], again["ready"]) == (False, False)
+    with pytest.raises(GatewayTargetFailed, match="gateway target ShippingEstimate is FAILED"):
+        fn["check_status"].check(client, again, 5)
+
+
 def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
@@ -640,6 +678,18 @@ def test_delete_targets_of_a_gateway_without_targets_is_ready(fn: dict[str, Any]
     assert (result["changed"], result["ready"], result["status"]) == (False, True, "no targets")
 
 
+def test_delete_targets_by_name_deletes_only_those(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
+    """The plan replaces a FAILED target: only it is deleted, and only it is polled until gone."""
+    recording = RecordingClient(client)
+    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    result = fn["delete_gateway"].delete_targets(recording, gateway, ["ShippingEstimate"])
+    assert result["targetsDeleted"] == ["ShippingEstimate"]
+    assert result["names"] == ["ShippingEstimate"]
+    assert recording.calls == [("delete_gateway_target", seeded.target_ids["ShippingEstimate"])]
+    assert target_names(client, seeded.old_gateway_id) == ["WarrantyCheck"]  # plain moto deletes at once
+    assert fn["check_status"].check(client, result, 5)["ready"] is True  # WarrantyCheck (READY) is not waited for
+
+
 def test_delete_gateway_noop_when_gone(fn: dict[str, Any], client: Any, seeded: Seeded) -> None:
     for target_id in seeded.target_ids.values():
         client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
@@ -714,7 +764,7 @@ def check_live(fn: dict[str, Any], client: Any, runtime_id: str, version: Any, a
 def test_check_runtime_live_waits_for_default_to_serve_the_version(
     fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
 ) -> None:
-    update = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, "my-gateway-secure")
+    update = switch(fn, client, seeded.runtime_id)
     backend.agent_runtimes[seeded.runtime_id].status = "READY"  # READY, but DEFAULT still serves version 1
     waiting = check_live(fn, client, seeded.runtime_id, update["version"])
     default_endpoint(backend, seeded.runtime_id).update(agent_runtime_version=update["version"], description=None)
@@ -840,19 +890,23 @@ def test_check_status_handler(fn: dict[str, Any], seeded: Seeded, context: FakeL
     assert (result["ready"], result["attempt"]) == (True, 1)
 
 
-# --- point_runtime ----------------------------------------------------------------------------------------------
-
-NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com"
+# --- switch_runtime ---------------------------------------------------------------------------------------------
 
 
-def test_point_runtime_preserves_other_env_vars(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
-    result = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
-    assert result["changed"] is True
-    assert result["ready"] is False
-    assert result["version"] == "2"
-    assert result["before"] is None
-    assert result["after"] == NEW_URL + "/mcp"
+def test_switch_is_one_update_with_everything_and_preserves_every_other_setting(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = record_updates(client, monkeypatch)
+    result = switch(fn, client, seeded.runtime_id)
+    assert len(sent) == 1
+    assert result["changes"] == ["authorizer", "allowlist", "gatewayUrl", "gatewayName"]
+    assert (result["changed"], result["ready"], result["version"]) == (True, False, "2")
+    assert (result["before"], result["after"]) == (None, NEW_URL + "/mcp")
     after = runtime_record(client, seeded.runtime_id)
+    assert after["authorizerConfiguration"] == SECURE
+    assert after["requestHeaderConfiguration"] == {
+        "requestHeaderAllowlist": [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
+    }
     assert after["environmentVariables"] == {
         **RUNTIME_ENV,
         NEW_ENV_VAR: NEW_URL + "/mcp",
@@ -860,45 +914,79 @@ def test_point_runtime_preserves_other_env_vars(fn: dict[str, Any], client: Any,
     }
     assert after["description"] == RUNTIME_DESCRIPTION
     assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
-    assert after["requestHeaderConfiguration"] == RUNTIME_HEADERS
     assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
+    assert after["networkConfiguration"] == RUNTIME_NETWORK
+    assert after["agentRuntimeArtifact"] == RUNTIME_ARTIFACT
+    assert after["roleArn"] == RUNTIME_ROLE
     make_ready(backend, seeded.runtime_id)
-    version = backend.agent_runtimes[seeded.runtime_id].agent_runtime_version
-    again = fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL + "/mcp/", NEW_GATEWAY)
-    assert again["changed"] is False
-    assert again["ready"] is True
-    assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_version == version  # no UpdateAgentRuntime
+    again = switch(fn, client, seeded.runtime_id, NEW_URL + "/mcp/")
+    assert (again["changed"], again["ready"], again["changes"]) == (False, True, [])
+    assert len(sent) == 1  # no UpdateAgentRuntime
 
 
-def test_point_runtime_keeps_the_authorizer_out_of_the_request(
+def test_switch_never_sends_an_authorizer_to_a_runtime_that_has_one(
     fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After securing, the env update must not re-send the identical authorizer ("Authorizer already exists")."""
     backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = copy.deepcopy(SECURE)
-    sent: list[dict[str, Any]] = []
-    real = client.update_agent_runtime
-
-    def recording(**kwargs: Any) -> Any:
-        sent.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(client, "update_agent_runtime", recording)
-    fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
+    sent = record_updates(client, monkeypatch)
+    result = switch(fn, client, seeded.runtime_id)
     (request,) = sent
     assert "authorizerConfiguration" not in request
+    assert "authorizer" not in result["changes"]
     assert request["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
+    # Another authorizer (put there after the plan): refused before any request.
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+        DISCOVERY_URL, "another-client", [SCOPE]
+    )
+    with pytest.raises(AuthorizerConflict, match="allowedClients \\['another-client'\\]"):
+        switch(fn, client, seeded.runtime_id, "https://other/mcp")
+    assert len(sent) == 1
 
 
-def test_point_runtime_env_var_limit(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
+def test_switch_repairs_a_runtime_whose_record_already_says_it_all(
+    fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any
+) -> None:
+    switch(fn, client, seeded.runtime_id)
+    backend.agent_runtimes[seeded.runtime_id].status = "UPDATE_FAILED"
+    assert switch(fn, client, seeded.runtime_id)["changed"] is False
+    repaired = switch(fn, client, seeded.runtime_id, repair=True)
+    assert (repaired["changed"], repaired["version"], repaired["changes"]) == (True, "3", ["repair"])
+
+
+def test_switch_env_var_limit(fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any) -> None:
     backend.agent_runtimes[seeded.runtime_id].environment_variables = {f"V{i}": "x" for i in range(50)}
     with pytest.raises(RuntimeUpdateFailed, match="would have 52 environment variables"):  # URL + gateway name
-        fn["point_runtime"].point_runtime(client, seeded.runtime_id, NEW_ENV_VAR, NEW_URL, NEW_GATEWAY)
+        switch(fn, client, seeded.runtime_id)
 
 
-def test_point_runtime_handler(fn: dict[str, Any], client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
-    event = {"runtimeId": seeded.runtime_id, "envVar": NEW_ENV_VAR, "gatewayUrl": NEW_URL, "gatewayName": NEW_GATEWAY}
-    assert fn["point_runtime"].lambda_handler(event, context)["changed"] is True
-    assert runtime_record(client, seeded.runtime_id)["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
+def test_switch_maps_a_refusal(fn: dict[str, Any], seeded: Seeded, client: Any) -> None:
+    class Refusing:
+        def get_agent_runtime(self, **kwargs: Any) -> Any:
+            return client.get_agent_runtime(**kwargs)
+
+        def update_agent_runtime(self, **kwargs: Any) -> Any:
+            raise client_error("ValidationException", "environment variable value too long")
+
+    with pytest.raises(RuntimeUpdateFailed, match="\\(switch\\): ValidationException: environment variable"):
+        switch(fn, Refusing(), seeded.runtime_id)
+
+
+def test_switch_runtime_handler(
+    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
+) -> None:
+    event = {
+        "runtimeId": config["runtime"]["id"],
+        "cognito": config["cognito"],
+        "envVar": NEW_ENV_VAR,
+        "gatewayUrl": NEW_URL,
+        "gatewayName": NEW_GATEWAY,
+        "agentArtifact": None,
+        "repair": False,
+    }
+    assert fn["switch_runtime"].lambda_handler(event, context)["changed"] is True
+    after = runtime_record(client, config["runtime"]["id"])
+    assert after["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
+    assert after["authorizerConfiguration"] == SECURE
 
 
 # --- report -----------------------------------------------------------------------------------------------------
@@ -963,7 +1051,7 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(
     assert report["changed"] is True
     assert report["oldGatewayDeleted"] is True
     assert report["runtime"]["authorizer"] == {"before": None, "after": SECURE}
-    assert (report["runtime"]["version"], report["runtime"]["liveVersion"]) == ("3", "3")
+    assert (report["runtime"]["version"], report["runtime"]["liveVersion"]) == ("2", "2")  # one update: the switch
     assert report["runtime"]["requestHeaderAllowlist"]["after"][-1] == "Authorization"
     assert report["runtime"]["gatewayUrlEnvVar"] == {
         "name": NEW_ENV_VAR,
@@ -1008,12 +1096,12 @@ def test_report_flags_drift_after_rollout(
     record = backend.agent_runtimes[config["runtime"]["id"]]
     record.status = "UPDATING"
     record.environment_variables = {**record.environment_variables, "AGENTCORE_GATEWAY_NAME": "my-gateway"}
-    default_endpoint(backend, config["runtime"]["id"]).live_version = "2"
+    default_endpoint(backend, config["runtime"]["id"]).live_version = "1"
     with pytest.raises(RolloutVerificationFailed) as caught:
         fn["report"].build_report(client, state)
     message = str(caught.value)
     assert "runtime status is UPDATING, expected READY" in message
-    assert "runtime endpoint DEFAULT is READY serving version 2, expected READY serving version 3" in message
+    assert "runtime endpoint DEFAULT is READY serving version 1, expected READY serving version 2" in message
     assert "runtime env AGENTCORE_GATEWAY_NAME is 'my-gateway', expected 'my-gateway-secure'" in message
     assert "target(s) not READY: WarrantyCheck" in message
     assert "target WarrantyCheck does not call the Lambda ARN from SSM" in message
@@ -1023,4 +1111,58 @@ def test_report_handler(
     fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], context: FakeLambdaContext
 ) -> None:
     state = rollout(fn, client, backend, config)
-    assert fn["report"].lambda_handler(state, context)["verified"] is True
+
+    read: list[str] = []
+
+    def history(states: Any, execution_arn: str) -> list[dict[str, Any]]:
+        read.append(execution_arn)
+        return []
+
+    with mock.patch.object(fn["report"], "execution_history", history):
+        report = fn["report"].lambda_handler({"state": state, "executionArn": "arn:execution"}, context)
+    assert report["verified"] is True
+    assert read == ["arn:execution"]
+    assert report["timings"] == {"seconds": {}, "total": 0}
+
+
+def test_phase_timings_attribute_each_state_to_its_phase(fn: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def entered(name: str, second: float) -> dict[str, Any]:
+        return {"timestamp": start + timedelta(seconds=second), "stateEnteredEventDetails": {"name": name}}
+
+    events = [
+        entered("LoadConfig", 0),
+        {"timestamp": start, "type": "LambdaFunctionScheduled"},  # not a state entry: ignored
+        entered("Backup", 1),
+        entered("ProvisionGateway", 2),
+        entered("CheckGateway", 5),
+        entered("SwitchRuntime", 10),
+        entered("SmokeTest", 30),
+        entered("OldGatewayToDelete", 40),
+        entered("Report", 45),
+    ]
+    timings = fn["report"].phase_timings(events, start + timedelta(seconds=46))
+    assert timings == {
+        "load": 1.0,
+        "backup": 1.0,
+        "expand": 8.0,
+        "switch": 20.0,
+        "verify": 10.0,
+        "contract": 5.0,
+        "report": 1.0,
+    }
+
+
+def test_every_rollout_state_has_a_phase(fn: dict[str, Any]) -> None:
+    import json
+
+    from unit_support import REPO_ROOT
+
+    asl = json.loads((REPO_ROOT / "statemachine" / "secure_rollout.asl.json").read_text())
+    # The rollback, hold and restore states end in a failure or in the restore report, never in this report.
+    elsewhere = {"ReleaseLock", "RolloutSucceeded", "RolloutFailed", "Failed", "Coalesced"}
+    missing = {s for s in asl["States"] if s not in fn["report"].PHASE_OF and s not in elsewhere}
+    assert missing == set()

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 from rollout_core import control
-from rollout_core.errors import AmbiguousResourceName, AuthorizerConflict, GatewayNotFound, InvalidConfiguration
+from rollout_core.errors import (
+    AgentCoreBusy,
+    AmbiguousResourceName,
+    AuthorizerConflict,
+    GatewayNotFound,
+    InvalidConfiguration,
+    RuntimeUpdateFailed,
+)
 from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
 from unit_support import (
     CLIENT_ID,
@@ -86,6 +93,7 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
         "urlUpdate": True,
         "gatewayNameVar": {"name": "AGENTCORE_GATEWAY_NAME", "before": None, "after": "my-gateway-secure"},
         "artifactUpdate": False,
+        "repair": False,
     }
     assert plan["actions"] == [
         "secure runtime CustomerSupport: CUSTOM_JWT authorizer + Authorization allowlist",
@@ -151,7 +159,11 @@ def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded, f
     assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
     plan = build_plan(client, config)
     gateway = plan["gateway"]
-    assert gateway["deleteFirst"] == {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    assert gateway["deleteFirst"] == {
+        "id": seeded.old_gateway_id,
+        "name": "my-gateway",
+        "why": "authorizer type cannot change",
+    }
     assert gateway["create"] is True
     assert gateway["deleteOld"] is None
     assert gateway["createRequest"]["name"] == "my-gateway"
@@ -190,6 +202,8 @@ def secure_everything(client: Any, backend: Any, seeded: Seeded) -> dict[str, An
         )
     )
     backend.agent_runtimes[seeded.runtime_id].status = "READY"
+    endpoint = backend.agent_runtime_endpoints[(seeded.runtime_id, "DEFAULT")]
+    endpoint.live_version = endpoint.target_version = backend.agent_runtimes[seeded.runtime_id].agent_runtime_version
     return gateway
 
 
@@ -209,6 +223,88 @@ def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded, 
     assert plan["gateway"]["deleteOld"] is None
     assert (plan["gateway"]["afterCreate"], plan["gateway"]["notCarried"]) == (None, [])
     assert plan["environment"]["update"] is False
+
+
+def test_a_failed_new_gateway_is_replaced_not_reused(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    gateway = secure_everything(client, backend, seeded)
+    backend.gateways[gateway["gatewayId"]].status = "FAILED"
+    plan = build_plan(client, run_load_config(fn_load_config, client))
+    assert plan["gateway"]["deleteFirst"] == {
+        "id": gateway["gatewayId"],
+        "name": "my-gateway-secure",
+        "why": "it is FAILED",
+    }
+    assert plan["gateway"]["create"] is True
+    assert "delete gateway my-gateway-secure (it is FAILED)" in plan["actions"]
+    assert plan["environment"]["urlUpdate"] is True  # the replacement has another URL
+
+
+@pytest.mark.parametrize("status", ["FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL", "DELETING"])
+def test_a_failed_target_is_deleted_and_created_again(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any, status: str
+) -> None:
+    gateway = secure_everything(client, backend, seeded)
+    shipping = next(
+        t
+        for t in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]
+        if t["name"] == "ShippingEstimate"
+    )
+    backend.gateway_targets[(gateway["gatewayId"], shipping["targetId"])].status = status
+    plan = build_plan(client, run_load_config(fn_load_config, client))
+    assert plan["gateway"]["targetsToReplace"] == [
+        {"name": "ShippingEstimate", "targetId": shipping["targetId"], "status": status}
+    ]
+    assert [t["name"] for t in plan["gateway"]["targetsToCreate"]] == ["ShippingEstimate"]
+    assert plan["gateway"]["targetsToUpdate"] == []
+    assert plan["actions"] == [f"delete target ShippingEstimate ({status})", "create target ShippingEstimate"]
+
+
+def test_a_target_still_creating_is_left_to_the_poll(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    gateway = secure_everything(client, backend, seeded)
+    for summary in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]:
+        backend.gateway_targets[(gateway["gatewayId"], summary["targetId"])].status = "CREATING"
+    plan = build_plan(client, run_load_config(fn_load_config, client))
+    assert plan["gateway"]["targetsToReplace"] == []
+    assert plan["changed"] is False
+
+
+def test_a_runtime_left_update_failed_is_repaired(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    secure_everything(client, backend, seeded)
+    backend.agent_runtimes[seeded.runtime_id].status = "UPDATE_FAILED"
+    plan = build_plan(client, run_load_config(fn_load_config, client))
+    assert plan["changed"] is True
+    assert plan["environment"]["update"] is True
+    assert plan["environment"]["repair"] is True
+    assert plan["runtime"]["repair"] == "runtime CustomerSupport is UPDATE_FAILED (no reason given by the service)"
+
+
+def test_a_runtime_whose_default_endpoint_lags_is_repaired(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    secure_everything(client, backend, seeded)
+    backend.agent_runtime_endpoints[(seeded.runtime_id, "DEFAULT")].live_version = "1"
+    plan = build_plan(client, run_load_config(fn_load_config, client))
+    assert plan["runtime"]["repair"] == "runtime CustomerSupport: DEFAULT serves version 1, not the latest version 2"
+    assert plan["environment"]["update"] is True
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [("UPDATING", AgentCoreBusy), ("CREATE_FAILED", RuntimeUpdateFailed), ("DELETING", RuntimeUpdateFailed)],
+)
+def test_a_runtime_that_no_update_can_repair_or_that_is_busy_stops_the_plan(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any, status: str, error: type[Exception]
+) -> None:
+    config = run_load_config(fn_load_config, client)
+    backend.agent_runtimes[seeded.runtime_id].status = status
+    with pytest.raises(error, match=f"runtime CustomerSupport is {status}"):
+        build_plan(client, config)
 
 
 def test_drifted_warranty_lambda_is_updated_in_place(
@@ -369,6 +465,7 @@ def test_plan_environment_after_delete_first_always_updates() -> None:
         "urlUpdate": True,
         "gatewayNameVar": {"name": "AGENTCORE_GATEWAY_NAME", "before": "gw", "after": "gw"},
         "artifactUpdate": False,
+        "repair": False,
     }
 
 

@@ -47,6 +47,8 @@ def test_deployment_is_read_from_the_function_environment() -> None:
             approvalPolicy="never",
             approvalTimeoutSeconds=86400,
             pollSeconds=0,
+            bakeSeconds=0,
+            onFailure="rollback",
             maxPolls=5,
         )
         == DEPLOYMENT
@@ -176,11 +178,14 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "agentToolCheck": "answer",
             "approvalTimeoutSeconds": 86400,
             "pollSeconds": 0,
+            "bakeSeconds": 0,
+            "onFailure": "rollback",
             "maxPolls": 5,
             "agentArtifact": None,
             "artifactBucket": "",
             "requireApproval": False,
             "approvalReason": "",
+            "restore": None,
         }
 
 
@@ -383,3 +388,30 @@ def test_an_execution_may_shorten_or_lengthen_the_approval_timeout_within_bounds
     assert parse_execution_input({"approvalTimeoutSeconds": 60}, DEPLOYMENT).approvalTimeoutSeconds == 60
     with pytest.raises(InvalidExecutionInput, match="from 1 to 172800"):
         parse_execution_input({"approvalTimeoutSeconds": 172801}, DEPLOYMENT)
+
+
+def test_restore_takes_a_backup_key_of_this_stack_and_nothing_that_rolls_out() -> None:
+    settings = parse_execution_input({"restore": "backups/rollout-1.json", "maxPolls": 9}, DEPLOYMENT)
+    assert (settings.restore, settings.maxPolls) == ("backups/rollout-1.json", 9)
+    assert parse_execution_input({}, DEPLOYMENT).restore is None
+    with pytest.raises(InvalidExecutionInput, match="execution input 'restore' must be the key of one of this stack"):
+        parse_execution_input({"restore": "s3://other-bucket/backups/rollout-1.json"}, DEPLOYMENT)
+    for clash in ({"dryRun": False}, {"bakeSeconds": 0}, {"onFailure": "hold"}):
+        with pytest.raises(InvalidExecutionInput, match=f"cannot be combined with {next(iter(clash))}"):
+            parse_execution_input({"restore": "backups/rollout-1.json", **clash}, DEPLOYMENT)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"onFailure": "retry"}, "'onFailure' must be rollback"),
+        ({"onFailure": True}, "'onFailure' must be rollback"),
+        ({"bakeSeconds": 1801}, "'bakeSeconds' must be an integer number of seconds from 0 to 1800"),
+        ({"bakeSeconds": -1}, "'bakeSeconds' must be an integer number of seconds from 0 to 1800"),
+    ],
+)
+def test_failure_handling_and_bake_settings_are_bounded(raw: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidExecutionInput, match=re.escape(problem)):
+        parse_execution_input(raw, DEPLOYMENT)
+    accepted = parse_execution_input({"onFailure": "hold", "bakeSeconds": 1800}, DEPLOYMENT)
+    assert (accepted.onFailure, accepted.bakeSeconds) == ("hold", 1800)

@@ -60,6 +60,8 @@ DEFAULT_ENV: dict[str, str] = {
     "ROLLOUT_APPROVAL_TIMEOUT_SECONDS": "86400",
     "ROLLOUT_POLL_SECONDS": "0",
     "ROLLOUT_MAX_POLLS": "5",
+    "ROLLOUT_BAKE_SECONDS": "0",
+    "ROLLOUT_ON_FAILURE": "rollback",
 }
 
 RUNTIME_ENV = {

@@ -53,6 +53,16 @@ def test_an_approved_rollout_goes_on_after_the_operator_answers(sandbox: Sandbox
     report = json.loads(execution["output"])
     assert report["verified"] is True
     assert report["changed"] is True
+    # The report says the rollout was approved (the answer's output is not kept: who approved is CloudTrail's record)
+    # and how long it waited for the answer.
+    assert report["approval"] == {
+        "required": True,
+        "reason": "the execution input asked for approval (requireApproval: true)",
+        "asked": True,
+        "approved": True,
+    }
+    assert "ops" not in json.dumps(report["approval"])
+    assert report["timings"]["seconds"]["approval"] > 0
     assert lock_item(sandbox).get("owner") is None
     # Neither the request nor anything else published carries a credential.
     assert_no_credentials(sandbox, {"approval request": json.dumps(request), "report": execution["output"]})

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from failure_cause import failure_message
 from workflow_leaks import assert_no_credentials
 
 from sandbox.behaviour import GATEWAY_MODEL
@@ -28,8 +30,8 @@ def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
     return execution
 
 
-def _message(execution: dict) -> str:
-    return str(json.loads(execution["cause"])["errorMessage"])
+def _message(execution: dict[str, Any]) -> str:
+    return failure_message(execution)
 
 
 def test_malformed_parameter_fails_before_any_change(sandbox: Sandbox) -> None:

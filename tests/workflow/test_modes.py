@@ -39,7 +39,12 @@ def _same_gateway_name_deletes_first_then_recreates(sandbox: Sandbox) -> None:
         for e in sandbox.history(execution["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
-    assert states.index("DeleteConflictingTargets") < states.index("CheckConflictTargets")
+    # The backup comes first: the open gateway it deletes can be restored from it.
+    assert states.index("Backup") < states.index("DeleteConflictingTargets") < states.index("CheckConflictTargets")
+    backup = json.loads(execution["output"])["backup"]
+    body = sandbox.client("s3").get_object(Bucket=backup["bucket"], Key=backup["key"])["Body"].read()
+    (open_gateway,) = json.loads(body)["gateways"]
+    assert (open_gateway["gateway"]["name"], open_gateway["gateway"]["authorizerType"]) == ("my-gateway", "NONE")
     assert states.index("CheckConflictTargets") < states.index("DeleteConflictingGateway")
     control = sandbox.client("bedrock-agentcore-control")
     gateways = control.list_gateways()["items"]
@@ -98,8 +103,8 @@ def test_agent_artifact_switches_code_in_the_same_update_as_the_gateway_url(with
     assert code["runtime"] == "PYTHON_3_13"
     assert code["entryPoint"] == ["main.py"]
     runtime_updates = [m for m in sandbox.behaviour.mutations if m.startswith("UpdateAgentRuntime")]
-    # One update secures the runtime; ONE more switches the code and points at the gateway together.
-    assert len(runtime_updates) == 2
+    # ONE update secures the runtime, switches the code and points it at the gateway together.
+    assert len(runtime_updates) == 1
     report = json.loads(execution["output"])
     assert (
         "switch runtime code to s3://customersupport-agent-code/CustomerSupport/v2/CustomerSupport.zip "
@@ -159,26 +164,50 @@ def test_concurrent_rollouts_run_one_after_the_other(sandbox: Sandbox) -> None:
 
 def test_rollout_holds_even_if_an_update_clears_the_omitted_authorizer(sandbox: Sandbox) -> None:
     # Whether UpdateAgentRuntime clears an authorizer the request leaves out is unconfirmed; the rollout must end
-    # secured either way (the gateway-URL update leaves it out, so it is re-asserted afterwards).
+    # secured either way. The switch leaves out the authorizer of a runtime that already has it, so it is re-asserted
+    # after the switch is live.
+    control = sandbox.client("bedrock-agentcore-control")
+    current = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    scope = sandbox.client("ssm").get_parameter(Name="/app/customersupport/agentcore/cognito_auth_scope")
+    desired = {
+        "customJWTAuthorizer": {
+            "discoveryUrl": sandbox.cognito.discovery_url(sandbox.seeded.pool_id),
+            "allowedClients": [sandbox.seeded.client_id],
+            "allowedScopes": [scope["Parameter"]["Value"]],
+        }
+    }
+    with sandbox.behaviour.instantly():  # secured by hand before this rollout, not yet pointed at the new gateway
+        control.update_agent_runtime(
+            **{k: current[k] for k in ("agentRuntimeId", "agentRuntimeArtifact", "roleArn", "networkConfiguration")},
+            environmentVariables=current["environmentVariables"],
+            authorizerConfiguration=desired,
+        )
+    before = len(sandbox.behaviour.mutations)
     sandbox.behaviour.faults.omitted_authorizer_clears = True
     execution = sandbox.wait(sandbox.start_rollout({}))
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
-    runtime = sandbox.client("bedrock-agentcore-control").get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
-    assert runtime["authorizerConfiguration"]["customJWTAuthorizer"]["allowedClients"] == [sandbox.seeded.client_id]
+    runtime = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    assert runtime["authorizerConfiguration"] == desired
     assert json.loads(execution["output"])["smoke"]["withoutToken"]["status"] == 401
-    updates = [m for m in sandbox.behaviour.mutations if m.startswith("UpdateAgentRuntime")]
-    assert len(updates) == 3  # secure, point at the gateway (cleared it), re-assert
+    updates = [m for m in sandbox.behaviour.mutations[before:] if m.startswith("UpdateAgentRuntime")]
+    assert len(updates) == 2  # the switch (cleared it), the re-assert
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in sandbox.history(execution["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert states.index("TrackReassert") < states.index("SmokeTest")
 
 
 def test_reassert_is_a_no_op_when_the_authorizer_survives(sandbox: Sandbox) -> None:
     execution = sandbox.wait(sandbox.start_rollout({}))
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     updates = [m for m in sandbox.behaviour.mutations if m.startswith("UpdateAgentRuntime")]
-    assert len(updates) == 2  # secure + point at the gateway; nothing re-asserted
+    assert len(updates) == 1  # the switch; nothing re-asserted
     states = [
         e["stateEnteredEventDetails"]["name"]
         for e in sandbox.history(execution["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
     assert "ReassertRuntimeSecurity" in states
-    assert "WaitForReassert" not in states
+    assert "TrackReassert" not in states

@@ -91,7 +91,7 @@ def test_a_queued_rollout_waits_as_long_as_the_owner_runs(sandbox: Sandbox) -> N
 def test_the_lock_is_released_on_success_and_on_failure(sandbox: Sandbox) -> None:
     done = sandbox.run_rollout({})
     assert done["status"] == "SUCCEEDED", done.get("cause")
-    assert states(sandbox, done["executionArn"])[-1] == "ReleaseLock"
+    assert states(sandbox, done["executionArn"])[-2:] == ["ReleaseLock", "RolloutSucceeded"]
     assert lock_item(sandbox).get("owner") is None
     # Fails after it took the lock (LoadConfig verifies the package): RolloutFailed releases it, then fails.
     missing = {"agentArtifact": {"s3Bucket": CODE_BUCKET, "s3Key": "CustomerSupport/missing.zip"}}

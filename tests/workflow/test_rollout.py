@@ -122,5 +122,5 @@ def test_rerun_is_a_no_op_with_zero_mutating_calls(rolled_out: tuple[Sandbox, di
         for e in sandbox.history(execution["executionArn"])
         if "stateEnteredEventDetails" in e
     ]
-    assert "SecureRuntimeAndReplaceGateway" not in states
-    assert states[-3:] == ["SmokeTest", "Report", "ReleaseLock"]
+    assert "Backup" not in states  # nothing to change: no backup, no mutating state
+    assert states[-5:] == ["SmokeTest", "AfterVerify", "Report", "ReleaseLock", "RolloutSucceeded"]

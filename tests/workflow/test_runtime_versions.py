@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from failure_cause import failure_message
 
 from sandbox.behaviour import ENDPOINT_MODEL, LatencyProfile
 from sandbox.core import Sandbox
@@ -24,7 +25,7 @@ def _states(sandbox: Sandbox, execution: dict[str, Any]) -> list[str]:
 
 
 def _message(execution: dict[str, Any]) -> str:
-    return str(json.loads(execution["cause"])["errorMessage"])
+    return failure_message(execution)
 
 
 def test_smoke_test_reaches_the_version_the_rollout_made_live() -> None:
@@ -42,15 +43,13 @@ def test_smoke_test_reaches_the_version_the_rollout_made_live() -> None:
         report = json.loads(execution["output"])
         states = _states(sandbox, execution)
 
-    assert runtime["agentRuntimeVersion"] == "3"  # 1 (tutorial) -> 2 (secured) -> 3 (gateway URL)
-    assert (default["status"], default["liveVersion"]) == ("READY", "3")
+    assert runtime["agentRuntimeVersion"] == "2"  # 1 (tutorial) -> 2 (the switch: secured and pointed, one update)
+    assert (default["status"], default["liveVersion"]) == ("READY", "2")
     assert smoke_calls
-    assert {r.version for r in smoke_calls} == {"3"}  # every smoke call met the version this rollout made live
+    assert {r.version for r in smoke_calls} == {"2"}  # every smoke call met the version this rollout made live
     assert report["smoke"]["withoutToken"]["status"] == 401
-    assert report["runtime"]["liveVersion"] == "3"
-    for live_check in ("CheckRuntimeUpdateLive", "CheckPointingLive"):
-        assert live_check in states
-    assert states.index("CheckPointingLive") < states.index("SmokeTest")
+    assert report["runtime"]["liveVersion"] == "2"
+    assert states.index("CheckSwitchLive") < states.index("SmokeTest")
 
 
 def test_a_version_that_never_goes_live_is_never_smoke_tested(sandbox: Sandbox) -> None:
@@ -58,9 +57,15 @@ def test_a_version_that_never_goes_live_is_never_smoke_tested(sandbox: Sandbox) 
     execution = sandbox.wait(sandbox.start_rollout({"maxPolls": 3}))
 
     assert execution["status"] == "FAILED"
-    assert execution["error"] == "ResourceWaitTimeout"
-    assert "DEFAULT endpoint is UPDATING (live version 1, target 2)" in _message(execution)
-    assert "version 2 still not live after 3 polls" in _message(execution)
+    # DEFAULT never moves: neither the switch's version nor the rollback's goes live (callers keep version 1), so the
+    # rollback cannot be confirmed either - its own named error, with the switch's failure and the backup in it.
+    assert execution["error"] == "RollbackFailed"
+    cause = json.loads(execution["cause"])
+    assert (cause["originalError"], cause["rollbackError"]) == ("ResourceWaitTimeout", "ResourceWaitTimeout")
+    switch_failure = json.loads(cause["originalCause"])["errorMessage"]
+    assert "DEFAULT endpoint is UPDATING (live version 1, target 2)" in switch_failure
+    assert "version 2 still not live after 3 polls" in switch_failure
+    assert cause["restoreInput"] == {"restore": cause["backupKey"]}
     assert "SmokeTest" not in _states(sandbox, execution)
     assert not [r for r in sandbox.runtime_plane.invocations if r.runtime_id == sandbox.seeded.runtime_id]
 

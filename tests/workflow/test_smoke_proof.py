@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from failure_cause import failure_message
 from workflow_leaks import assert_no_credentials
 
 from sandbox.core import Sandbox
@@ -21,8 +23,8 @@ LOCAL_ANSWER_AGENT = (Path(__file__).parent / "local_answer_agent" / "serve.py")
 WARRANTY_FUNCTION = "CustomerSupportWarrantyCheck"
 
 
-def _message(execution: dict) -> str:
-    return str(json.loads(execution["cause"])["errorMessage"])
+def _message(execution: dict[str, Any]) -> str:
+    return failure_message(execution)
 
 
 def _published(sandbox: Sandbox, execution: dict) -> dict[str, str]:

@@ -158,9 +158,11 @@ def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def get_runtime(client: Any, runtime_id: str) -> dict[str, Any]:
-    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id}"):
-        return dict(client.get_agent_runtime(agentRuntimeId=runtime_id))
+def get_runtime(client: Any, runtime_id: str, version: str | None = None) -> dict[str, Any]:
+    """The runtime's latest record, or the record of one `version` (each version keeps its own configuration)."""
+    which = {"agentRuntimeVersion": version} if version else {}
+    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id} {version or 'latest'}"):
+        return dict(client.get_agent_runtime(agentRuntimeId=runtime_id, **which))
 
 
 def get_default_endpoint(client: Any, runtime_id: str) -> dict[str, Any]:
@@ -451,9 +453,10 @@ GATEWAY_FAILED = {"FAILED", "UPDATE_UNSUCCESSFUL", "DELETING"}
 TARGET_PENDING = {"CREATING", "UPDATING", "SYNCHRONIZING"}
 
 
-def _reasons(record: dict[str, Any]) -> str:
-    reasons = record.get("statusReasons") or ([record["failureReason"]] if record.get("failureReason") else [])
-    return "; ".join(str(r) for r in reasons) or "no reason given by the service"
+def reasons(record: dict[str, Any]) -> str:
+    """The service's reasons for a status (statusReasons or failureReason), for messages."""
+    given = record.get("statusReasons") or ([record["failureReason"]] if record.get("failureReason") else [])
+    return "; ".join(str(r) for r in given) or "no reason given by the service"
 
 
 def settle(
@@ -477,6 +480,7 @@ def settle(
 
 
 ENDPOINT_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"}
+ENDPOINT_PENDING = {"CREATING", "UPDATING"}
 
 
 def _newer(version: Any, than: str) -> bool:
@@ -494,7 +498,7 @@ def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls
     if status == READY and live == version:
         return True
     if status in ENDPOINT_FAILED:
-        raise RuntimeUpdateFailed(f"{where}; version {version} did not go live: {_reasons(endpoint)}")
+        raise RuntimeUpdateFailed(f"{where}; version {version} did not go live: {reasons(endpoint)}")
     if _newer(live, version) or _newer(target, version):
         raise RuntimeUpdateFailed(
             f"{where}; it moved past version {version}, which this rollout created: another update of the runtime "
@@ -510,27 +514,27 @@ def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls
 def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:
     return RuntimeUpdateFailed(
         f"runtime {record.get('agentRuntimeName', record.get('agentRuntimeId'))} is {record.get('status')}: "
-        f"{_reasons(record)}"
+        f"{reasons(record)}"
     )
 
 
 def gateway_failure(record: dict[str, Any]) -> GatewayCreateFailed:
-    return GatewayCreateFailed(f"gateway {record.get('name')} is {record.get('status')}: {_reasons(record)}")
+    return GatewayCreateFailed(f"gateway {record.get('name')} is {record.get('status')}: {reasons(record)}")
 
 
 def target_failure(record: dict[str, Any]) -> GatewayTargetFailed:
     status = record.get("status", "")
     hint = " (targets waiting for OAuth consent cannot be completed by the rollout)" if "PENDING_AUTH" in status else ""
-    return GatewayTargetFailed(f"gateway target {record.get('name')} is {status}{hint}: {_reasons(record)}")
+    return GatewayTargetFailed(f"gateway target {record.get('name')} is {status}{hint}: {reasons(record)}")
 
 
 def gateway_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
     return GatewayDeleteFailed(
-        f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
+        f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {reasons(record)}"
     )
 
 
 def target_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
     return GatewayDeleteFailed(
-        f"gateway target {record.get('name')} was asked to delete but is {record.get('status')}: {_reasons(record)}"
+        f"gateway target {record.get('name')} was asked to delete but is {record.get('status')}: {reasons(record)}"
     )

@@ -70,6 +70,15 @@ class SmokeTestFailed(RolloutError):
     """The secured runtime did not answer as expected (2xx with token, 401 without, rejection when tampered)."""
 
 
+class BackupFailed(RolloutError):
+    """The backup could not be written before the first change; nothing was changed."""
+
+
+class RestoreFailed(RolloutError):
+    """A backup cannot be restored: it cannot be read, is not one of this stack's, or names resources the restore
+    cannot bring back."""
+
+
 class RolloutVerificationFailed(RolloutError):
     """Read-back after the rollout does not match the desired state."""
 

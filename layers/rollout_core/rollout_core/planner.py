@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollout_core import control
-from rollout_core.errors import AuthorizerConflict, GatewayNotFound, InvalidConfiguration
+from rollout_core.errors import AgentCoreBusy, AuthorizerConflict, GatewayNotFound, InvalidConfiguration
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
 
@@ -17,10 +17,32 @@ def authorizer_secure(actual: dict[str, Any] | None, cognito: dict[str, Any]) ->
     return control.authorizer_satisfied(actual, cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"])
 
 
-def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, Any]:
+def runtime_repair(runtime: dict[str, Any], endpoint: dict[str, Any] | None) -> str | None:
+    """Why the runtime needs an update whatever its settings say (None: it does not). The latest record is not what
+    callers get: an update that ended UPDATE_FAILED, or a DEFAULT endpoint that never moved to the latest version,
+    leaves DEFAULT serving an older version - the next update creates a version that can go live."""
+    status = runtime.get("status")
+    name = runtime.get("agentRuntimeName") or runtime.get("agentRuntimeId")
+    if status in control.RUNTIME_PENDING:
+        raise AgentCoreBusy(f"runtime {name} is {status}: another update is under way; waiting for it")
+    if status == "UPDATE_FAILED":
+        return f"runtime {name} is UPDATE_FAILED ({control.reasons(runtime)})"
+    if status != control.READY:
+        raise control.runtime_failure(runtime)  # CREATE_FAILED, DELETING: no update repairs these
+    if endpoint is None:
+        return None
+    live, latest = endpoint.get("liveVersion"), runtime.get("agentRuntimeVersion")
+    if endpoint.get("status") in control.ENDPOINT_PENDING:
+        raise AgentCoreBusy(f"runtime {name}: DEFAULT endpoint is {endpoint.get('status')}; waiting for it")
+    if live != latest:
+        return f"runtime {name}: DEFAULT serves version {live}, not the latest version {latest}"
+    return None
+
+
+def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any], repair: str | None = None) -> dict[str, Any]:
     """What the runtime needs. An authorizer can only be added to a runtime that has none (AgentCore refuses any
     authorizer sent to a runtime that has one), so a different existing one stops the rollout here, before any
-    change."""
+    change. `repair` (runtime_repair) says why the latest version must be replaced by one that goes live."""
     current = runtime.get("authorizerConfiguration")
     authorizer_ok = authorizer_secure(current, cognito)
     if current and not authorizer_ok:
@@ -32,6 +54,7 @@ def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any]) -> dict[str, 
         "arn": runtime["agentRuntimeArn"],
         "name": runtime.get("agentRuntimeName"),
         "updateRequired": not authorizer_ok or allowlist_after != allowlist_before,
+        "repair": repair,
         "authorizerBefore": current,
         "authorizerAfter": current if authorizer_ok else desired_authorizer(cognito, None),
         "allowlistBefore": allowlist_before,
@@ -51,6 +74,11 @@ def _desired_targets(
     return desired
 
 
+# Gateway and target statuses from which the rollout replaces the resource instead of reusing it.
+REPLACED_GATEWAY_STATUSES = frozenset({"FAILED", "UPDATE_UNSUCCESSFUL", "DELETING"})
+REPLACED_TARGET_STATUSES = frozenset({"FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL", "DELETING"})
+
+
 def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     settings, cognito = config["settings"], config["cognito"]
     old_ref, new_ref = config.get("oldGateway"), config.get("newGateway")
@@ -65,7 +93,10 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     update_authorizer = False
     if new is not None and new.get("authorizerType") != "CUSTOM_JWT":
         # The authorizer type cannot change in place: this gateway is deleted, then created again.
-        delete_first = {"id": new["gatewayId"], "name": new["name"]}
+        delete_first = {"id": new["gatewayId"], "name": new["name"], "why": "authorizer type cannot change"}
+    elif new is not None and new.get("status") in REPLACED_GATEWAY_STATUSES:
+        # A FAILED gateway is never reused (it cannot serve), one being deleted cannot be: it is replaced.
+        delete_first = {"id": new["gatewayId"], "name": new["name"], "why": f"it is {new.get('status')}"}
     elif new is not None:
         update_authorizer = not authorizer_secure(new.get("authorizerConfiguration"), cognito)
 
@@ -80,11 +111,17 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
 
     create = new is None or delete_first is not None
     existing = {} if create else {t["name"]: t for t in new_targets}
-    to_create = [definition for name, definition in desired.items() if name not in existing]
+    # A target that ended FAILED (or UPDATE/SYNCHRONIZE_UNSUCCESSFUL), or is being deleted, is deleted (polled until
+    # gone) and created again; one still CREATING/UPDATING is polled like a new one.
+    broken = {n: t for n, t in existing.items() if n in desired and t.get("status") in REPLACED_TARGET_STATUSES}
+    to_replace = [
+        {"name": name, "targetId": t["targetId"], "status": t.get("status")} for name, t in sorted(broken.items())
+    ]
+    to_create = [definition for name, definition in desired.items() if name not in existing or name in broken]
     to_update = [
         {**definition, "targetId": existing[name]["targetId"]}
         for name, definition in desired.items()
-        if name in existing and not control.targets_equivalent(existing[name], definition)
+        if name in existing and name not in broken and not control.targets_equivalent(existing[name], definition)
     ]
     current_authorizer = None if create or new is None else new.get("authorizerConfiguration")
     # What CreateGateway cannot take is carried after the create (or named); tags are only read when needed.
@@ -108,6 +145,7 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         "updateAuthorizer": update_authorizer,
         "authorizerAfter": desired_authorizer(cognito, current_authorizer),
         "targetNamesBefore": sorted(t["name"] for t in source_targets),
+        "targetsToReplace": to_replace,
         "targetsToCreate": to_create,
         "targetsToUpdate": to_update,
         "deleteOld": {"id": old["gatewayId"], "name": old["name"]} if old is not None else None,
@@ -120,8 +158,10 @@ def plan_environment(
     env_var: str,
     gateway_name: str,
     artifact: dict[str, Any] | None,
+    repair: str | None = None,
 ) -> dict[str, Any]:
-    """The runtime's gateway URL variable, the AGENTCORE_GATEWAY_NAME pointer the agent reads it by, and the code."""
+    """The runtime's gateway URL variable, the AGENTCORE_GATEWAY_NAME pointer the agent reads it by, and the code.
+    `repair` (plan_runtime) forces the update: the latest record may already say all this without being live."""
     environment = runtime.get("environmentVariables") or {}
     before = environment.get(env_var)
     existing = gateway_plan["existing"]
@@ -132,7 +172,8 @@ def plan_environment(
     return {
         "name": env_var,
         "before": before,
-        "update": url_update or name_before != gateway_name or artifact_update,
+        "update": url_update or name_before != gateway_name or artifact_update or repair is not None,
+        "repair": repair is not None,
         "urlUpdate": url_update,
         "gatewayNameVar": {"name": GATEWAY_NAME_ENV_VAR, "before": name_before, "after": gateway_name},
         "artifactUpdate": artifact_update,
@@ -154,18 +195,27 @@ def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
 def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     runtime = control.get_runtime(client, config["runtime"]["id"])
     check_code_bucket(runtime, config["settings"].get("artifactBucket", ""))
-    runtime_plan = plan_runtime(runtime, config["cognito"])
+    endpoint = control.get_default_endpoint(client, runtime["agentRuntimeId"])
+    runtime_plan = plan_runtime(runtime, config["cognito"], runtime_repair(runtime, endpoint))
     gateway_plan = plan_gateway(client, config)
     settings = config["settings"]
     env_plan = plan_environment(
-        runtime, gateway_plan, settings["gatewayUrlEnvVar"], settings["gatewayName"], settings.get("agentArtifact")
+        runtime,
+        gateway_plan,
+        settings["gatewayUrlEnvVar"],
+        settings["gatewayName"],
+        settings.get("agentArtifact"),
+        runtime_plan["repair"],
     )
 
     actions: list[str] = []
+    if runtime_plan["repair"]:
+        actions.append(f"repair: {runtime_plan['repair']}; a new runtime version must go live")
     if runtime_plan["updateRequired"]:
         actions.append(f"secure runtime {runtime_plan['name']}: CUSTOM_JWT authorizer + Authorization allowlist")
     if gateway_plan["deleteFirst"]:
-        actions.append(f"delete gateway {gateway_plan['deleteFirst']['name']} (authorizer type cannot change)")
+        first = gateway_plan["deleteFirst"]
+        actions.append(f"delete gateway {first['name']} ({first['why']})")
     if gateway_plan["create"]:
         actions.append(f"create gateway {config['settings']['gatewayName']} with CUSTOM_JWT authorizer")
     if gateway_plan["afterCreate"]:
@@ -174,6 +224,7 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
         actions.append(f"carry {carried} over to gateway {config['settings']['gatewayName']} once it is READY")
     if gateway_plan["updateAuthorizer"]:
         actions.append(f"update JWT authorizer of gateway {config['settings']['gatewayName']}")
+    actions += [f"delete target {t['name']} ({t['status']})" for t in gateway_plan["targetsToReplace"]]
     actions += [f"create target {t['name']}" for t in gateway_plan["targetsToCreate"]]
     actions += [f"update target {t['name']}" for t in gateway_plan["targetsToUpdate"]]
     if gateway_plan["deleteOld"]:

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import botocore.session
 
+from rollout_core import backup
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
 
 
@@ -63,6 +64,12 @@ APPROVAL_POLICY = re.compile(f"{APPROVAL_NEVER}|{APPROVAL_EVENTBRIDGE}|{APPROVAL
 # How long an approval request waits for an answer; the state machine's own timeout (7 days) leaves room for a
 # queued rollout to wait out another one's approval and then ask for its own.
 MAX_APPROVAL_TIMEOUT_SECONDS = 172800
+# What a failed switch, smoke test or bake check does.
+ON_FAILURE_ROLLBACK = "rollback"
+ON_FAILURE_HOLD = "hold"
+ON_FAILURE = re.compile(f"{ON_FAILURE_ROLLBACK}|{ON_FAILURE_HOLD}")
+# Bake time before the old gateway is deleted, bounded: the rollout holds the lock while it bakes.
+MAX_BAKE_SECONDS = 1800
 
 
 class InputRule(Enum):
@@ -215,6 +222,28 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         maximum=300,
     ),
     Setting(
+        "bakeSeconds",
+        "BakeSeconds",
+        "ROLLOUT_BAKE_SECONDS",
+        int,
+        f"an integer number of seconds from 0 to {MAX_BAKE_SECONDS} (the smoke test runs again after them, before the "
+        "old gateway is deleted)",
+        InputRule.OVERRIDE,
+        minimum=0,
+        maximum=MAX_BAKE_SECONDS,
+    ),
+    Setting(
+        "onFailure",
+        "OnFailure",
+        "ROLLOUT_ON_FAILURE",
+        str,
+        f"{ON_FAILURE_ROLLBACK} (a failed switch, smoke test or bake check puts the backed-up runtime back and "
+        f"deletes the gateway the execution created) or {ON_FAILURE_HOLD} (the failed state is kept for inspection; "
+        "the failure names the backup to restore)",
+        InputRule.OVERRIDE,
+        ON_FAILURE,
+    ),
+    Setting(
         "maxPolls",
         "MaxPolls",
         "ROLLOUT_MAX_POLLS",
@@ -232,6 +261,9 @@ DRY_RUN_KEY = "dryRun"
 REQUIRE_APPROVAL_KEY = "requireApproval"  # an execution may ask for approval; the deployment may insist on it
 ARTIFACT_KEY = "agentArtifact"
 TRIGGER_KEY = "trigger"
+RESTORE_KEY = "restore"
+# A restore puts a backup back: it plans nothing (so no approval gate), switches no code, has no switch to roll back.
+NOT_WITH_RESTORE = (DRY_RUN_KEY, ARTIFACT_KEY, REQUIRE_APPROVAL_KEY, "bakeSeconds", "onFailure")
 ENV_VAR_KEY = "gatewayUrlEnvVar"  # derived from the gateway name; an input may only repeat it
 # Set on the runtime next to the URL variable: the agent derives the URL variable's name from it with the same rule
 # (agent/mcp_client/client.py), so a stack deployed with any GatewayName gives a working agent, and stale
@@ -273,6 +305,8 @@ class Deployment:
     approvalPolicy: str
     approvalTimeoutSeconds: int
     pollSeconds: int
+    bakeSeconds: int
+    onFailure: str
     maxPolls: int
 
     @property
@@ -294,6 +328,8 @@ class RolloutSettings:
     agentToolCheck: str
     approvalTimeoutSeconds: int
     pollSeconds: int
+    bakeSeconds: int
+    onFailure: str
     maxPolls: int
     # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
     agentArtifact: dict[str, Any] | None = None
@@ -301,6 +337,7 @@ class RolloutSettings:
     # Whether this rollout waits for an operator's approval once its plan changes something, and why.
     requireApproval: bool = False
     approvalReason: str = ""
+    restore: str | None = None  # a backup key: this execution puts that backup back instead of rolling out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -357,7 +394,7 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
 
 def input_keys() -> list[str]:
     keys = [s.key for s in SETTINGS if s.rule is not InputRule.DEPLOYMENT]
-    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY, REQUIRE_APPROVAL_KEY])
+    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY, REQUIRE_APPROVAL_KEY, RESTORE_KEY])
 
 
 def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
@@ -408,6 +445,15 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
             f"execution input '{REQUIRE_APPROVAL_KEY}' must be true or false; got {describe_value(requested)}"
         )
     required, reason = approval_required(deployment.approvalPolicy, trigger, requested)
+    restore = None
+    if RESTORE_KEY in raw:
+        restore = backup.parse_key(raw[RESTORE_KEY], f"execution input '{RESTORE_KEY}'")
+        clash = sorted(k for k in NOT_WITH_RESTORE if k in raw)
+        if clash:
+            raise InvalidExecutionInput(
+                f"execution input '{RESTORE_KEY}' cannot be combined with {', '.join(clash)}: a restore puts a backup "
+                "back, it does not roll out"
+            )
     return RolloutSettings(
         **merged,
         gatewayUrlEnvVar=env_var,
@@ -416,6 +462,7 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
         artifactBucket=deployment.artifactBucket,
         requireApproval=required,
         approvalReason=reason,
+        restore=restore,
     )
 
 

@@ -1,0 +1,117 @@
+"""Switch: the one runtime update of a rollout. In one full replace (every other setting sent back as it is), the
+runtime gets the CUSTOM_JWT authorizer (only if it has none: AgentCore refuses any authorizer sent to a runtime that
+has one), the Authorization header on its allowlist, the new gateway's URL in AGENTCORE_GATEWAY_<NAME>_URL and its name
+in AGENTCORE_GATEWAY_NAME (the agent reads the URL variable by it), and - when asked - the verified agent code. Until
+this update is live on DEFAULT, callers are served the version before it, which still uses the old gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from rollout_core import control
+from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
+from rollout_core.planner import authorizer_secure, desired_authorizer
+from rollout_core.settings import GATEWAY_NAME_ENV_VAR
+
+logger = Logger()
+tracer = Tracer()
+
+MAX_ENV_VARS = 50
+MAX_ENV_VALUE = 5000
+
+
+def switch_runtime(
+    client: Any,
+    runtime_id: str,
+    cognito: dict[str, Any],
+    env_var: str,
+    gateway_url: str,
+    gateway_name: str,
+    artifact: dict[str, Any] | None = None,
+    repair: bool = False,
+) -> dict[str, Any]:
+    """Everything the runtime needs, in one update, read fresh. `repair`: update even when the record already says
+    all this (it ended UPDATE_FAILED, or DEFAULT never moved to it)."""
+    runtime = control.get_runtime(client, runtime_id)
+    current = runtime.get("authorizerConfiguration")
+    if current and not authorizer_secure(current, cognito):
+        raise AuthorizerConflict(control.authorizer_conflict_message(runtime, desired_authorizer(cognito, None)))
+    authorizer = None if current else desired_authorizer(cognito, None)
+    allowlist_before = control.header_allowlist(runtime)
+    allowlist = control.with_authorization_header(allowlist_before)
+
+    url = control.normalize_gateway_url(gateway_url)
+    environment = dict(runtime.get("environmentVariables") or {})
+    before, name_before = environment.get(env_var), environment.get(GATEWAY_NAME_ENV_VAR)
+    environment[env_var] = url
+    environment[GATEWAY_NAME_ENV_VAR] = gateway_name
+    if len(environment) > MAX_ENV_VARS or len(url) > MAX_ENV_VALUE:
+        raise RuntimeUpdateFailed(
+            f"cannot set {env_var}: the runtime would have {len(environment)} environment variables "
+            f"(max {MAX_ENV_VARS}) or the URL exceeds {MAX_ENV_VALUE} characters"
+        )
+    switch_code = artifact is not None and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
+
+    changes = [
+        name
+        for name, differs in (
+            ("authorizer", authorizer is not None),
+            ("allowlist", allowlist != allowlist_before),
+            ("gatewayUrl", before != url),
+            ("gatewayName", name_before != gateway_name),
+            ("code", switch_code),
+        )
+        if differs
+    ]
+    result: dict[str, Any] = {
+        "kind": "runtime",
+        "id": runtime_id,
+        "changes": changes,
+        "envVar": env_var,
+        "before": before,
+        "after": url,
+        "gatewayNameVar": {"name": GATEWAY_NAME_ENV_VAR, "before": name_before, "after": gateway_name},
+        "artifactChanged": switch_code,
+        "changed": False,
+        "ready": True,
+        "attempt": 0,
+    }
+    if not changes and not repair:
+        return result
+    request = control.runtime_update_request(
+        runtime,
+        authorizer=authorizer,
+        allowlist=allowlist,
+        environment=environment,
+        artifact=control.code_artifact(artifact) if artifact is not None and switch_code else None,
+    )
+    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (switch)"):
+        response = client.update_agent_runtime(**request)
+    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
+    return {
+        **result,
+        "changes": changes or ["repair"],
+        "changed": True,
+        "ready": False,
+        "status": response.get("status"),
+        "version": response["agentRuntimeVersion"],
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = switch_runtime(
+        control.agentcore_control(),
+        event["runtimeId"],
+        event["cognito"],
+        event["envVar"],
+        event["gatewayUrl"],
+        event["gatewayName"],
+        event.get("agentArtifact"),
+        bool(event.get("repair")),
+    )
+    logger.info("runtime switch step done", extra={"changes": result["changes"], "changed": result["changed"]})
+    return result
