@@ -5,7 +5,8 @@ rollout injects the gateway URL, or switches the code), new sessions land on the
 gets one local process, started with exactly that environment on a free loopback port, running the code the record's
 artifact names (`code_source`, see sandbox/code_artifacts.py), and replaced when either changes. A pool made with a
 fixed `agent_entry` runs that script for every runtime instead (a stand-in agent for tests of the data planes).
-Output goes to a log file per process - the runtime's log group - so tests can scan what the agent wrote.
+Output goes to a log file per process - the runtime's log group - so tests can scan what the agent wrote. Every
+process also finds the sandbox's agent site on its path (AGENT_SITE_DIR: the offline model), never in its code.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 LOG_TAIL_CHARS = 4000
+# Modules the sandbox gives every agent process, after the agent's own code: the offline model (offline_model.py)
+# that the agent's model.load imports when AGENT_MODEL_PROVIDER=offline-deterministic. Never part of an agent package.
+AGENT_SITE_DIR = Path(__file__).resolve().parent / "agent_site"
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -124,8 +128,8 @@ class AgentProcessPool:
         env = {
             "PATH": os.environ.get("PATH", os.defpath),
             "HOME": os.environ.get("HOME", str(self.log_dir)),
-            # The code's own modules first; dependencies come from this interpreter's environment.
-            "PYTHONPATH": str(code.code_dir),
+            # The code's own modules first, then the sandbox's agent site; dependencies come from this interpreter.
+            "PYTHONPATH": os.pathsep.join([str(code.code_dir), str(AGENT_SITE_DIR)]),
             "PYTHONUNBUFFERED": "1",  # log lines reach the file as they are written
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",

@@ -21,8 +21,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
@@ -30,6 +29,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwt.algorithms import RSAAlgorithm
 from moto.cognitoidp.models import CognitoIdpUserPool, CognitoIdpUserPoolClient, cognitoidp_backends
+
+from sandbox.loopback import HTTPLoopbackServer, owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,14 @@ def _new_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class CognitoServer:
+class CognitoServer(HTTPLoopbackServer):
     """Loopback Cognito token endpoint + OIDC discovery, reading moto's cognito-idp backend.
 
     Use as a context manager (or start()/stop()) while `mock_aws` is active in this process.
     """
+
+    label = "Cognito sandbox"
+    thread_name = "sandbox-cognito"
 
     def __init__(
         self,
@@ -71,56 +75,17 @@ class CognitoServer:
         host: str = "127.0.0.1",
         token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
     ) -> None:
+        super().__init__(_CognitoHandler, host)
         self.account_id = account_id
         self.region = region
-        self.host = host
         self.token_lifetime = token_lifetime
         self.kid = f"sandbox-{uuid.uuid4().hex[:16]}"
         self._private_key = _new_rsa_key()
         self._foreign_key: rsa.RSAPrivateKey | None = None
         self._issued: list[str] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------------------
-
-    def start(self) -> CognitoServer:
-        if self._server is not None:
-            return self
-        server = ThreadingHTTPServer((self.host, 0), _CognitoHandler)
-        server.daemon_threads = True
-        server.cognito = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="sandbox-cognito", daemon=True)
-        self._thread.start()
-        logger.info("Cognito sandbox listening on %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> CognitoServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- addresses -------------------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("CognitoServer is not running")
-        return f"http://{self.host}:{self._server.server_address[1]}"
 
     @property
     def token_url(self) -> str:
@@ -390,7 +355,7 @@ class _CognitoHandler(BaseHTTPRequestHandler):
 
     @property
     def cognito(self) -> CognitoServer:
-        owner: CognitoServer = self.server.cognito  # type: ignore[attr-defined]
+        owner: CognitoServer = owner_of(self)
         return owner
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -41,7 +41,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -62,6 +61,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.jwt_verify import SIGV4_SCHEME, Decision, JwtVerifier, ambiguous_authorization, default_verifier
+from sandbox.loopback import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +216,11 @@ def _tools_of(target: Any) -> list[_ToolView]:
     ]
 
 
-class GatewayDataPlane:
+class GatewayDataPlane(LoopbackServer):
     """Loopback AgentCore Gateway data plane over moto's control-plane records; a real MCP server per gateway."""
+
+    label = "AgentCore gateway data plane"
+    thread_name = "sandbox-gateway-dataplane"
 
     def __init__(
         self,
@@ -227,23 +230,21 @@ class GatewayDataPlane:
         verifier: JwtVerifier | None = None,
         lambda_client: Any = None,
     ) -> None:
+        super().__init__(host)
         self.account_id = account_id
         self.region = region
-        self.host = host
         self.verifier = verifier or default_verifier()
         self._lambda_client = lambda_client
         self._calls: list[GatewayCallRecord] = []
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
+        self._uvicorn: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._port: int | None = None
+        self._socket: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def start(self) -> GatewayDataPlane:
-        if self._server is not None:
-            return self
+    def _serve(self) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))  # bound here, so the port is known before uvicorn runs and cannot be taken
@@ -259,9 +260,7 @@ class GatewayDataPlane:
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="sandbox-gateway-dataplane", daemon=True
-        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self.thread_name, daemon=True)
         thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not server.started:
@@ -271,39 +270,23 @@ class GatewayDataPlane:
                 sock.close()
                 raise RuntimeError("AgentCore gateway data plane failed to start")
             time.sleep(0.01)
-        self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
-        self._socket = sock
-        logger.info("AgentCore gateway data plane listening on %s", self.base_url)
-        return self
+        self._uvicorn, self._thread, self._socket = server, thread, sock
+        port: int = sock.getsockname()[1]
+        return port
 
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+    def _shutdown(self) -> None:
+        server, thread, sock = self._uvicorn, self._thread, self._socket
+        self._uvicorn = self._thread = self._socket = None
         if server is not None:
             server.should_exit = True
         if thread is not None:
             thread.join(timeout=STOP_TIMEOUT)
             if thread.is_alive():
                 logger.warning("AgentCore gateway data plane did not stop within %ss", STOP_TIMEOUT)
-        if server is not None:
-            self._socket.close()
-        self._port = None
-
-    def __enter__(self) -> GatewayDataPlane:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        if sock is not None:
+            sock.close()
 
     # -- addresses -------------------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("GatewayDataPlane is not running")
-        return f"http://{self.host}:{self._port}"
 
     def mcp_url(self, gateway_id: str) -> str:
         return f"{self.base_url}/gateways/{gateway_id}/mcp"
@@ -602,15 +585,28 @@ class GatewayDataPlane:
         request = Request(scope, receive)
         gateway_id = str(request.path_params["gateway_id"])
         request_id = str(uuid.uuid4())
+
+        def record(
+            status: int,
+            reason: str,
+            *,
+            method: str | None = None,
+            tool_name: str | None = None,
+            gateway_name: str | None = None,
+            client_id: str | None = None,
+        ) -> None:
+            # The one place a request goes on record; gateway and caller are named once admission knows them.
+            self._record(
+                GatewayCallRecord(
+                    time.time(), gateway_id, gateway_name, method, tool_name, client_id, status, reason, request_id
+                )
+            )
+
         body = b""
         if request.method == "POST":
             read = await _read_body(request)
             if read is None:
-                self._record(
-                    GatewayCallRecord(
-                        time.time(), gateway_id, None, None, None, None, 413, "payload too large", request_id
-                    )
-                )
+                record(413, "payload too large")
                 await _send_refusal(
                     _Refusal(413, "ValidationException", "Payload too large", types.INVALID_REQUEST),
                     None,
@@ -639,42 +635,17 @@ class GatewayDataPlane:
         except _Refusal as refusal:
             if state is not None:  # admitted, then refused for what the body asked
                 refusal.gateway_name, refusal.client_id = state.gateway.name, state.client_id
-            self._record(
-                GatewayCallRecord(
-                    time.time(),
-                    gateway_id,
-                    refusal.gateway_name,
-                    method,
-                    peek.tool_name,
-                    refusal.client_id,
-                    refusal.status,
-                    refusal.message,
-                    request_id,
-                )
+            record(
+                refusal.status,
+                refusal.message,
+                method=method,
+                tool_name=peek.tool_name,
+                gateway_name=refusal.gateway_name,
+                client_id=refusal.client_id,
             )
             await _send_refusal(refusal, peek.request_id, request_id, scope, receive, send)
             return
 
-        if request.method == "DELETE" and state.gateway.session_timeout is not None and session_id:
-            self._end_session(session_id)
-            self._record(
-                GatewayCallRecord(
-                    time.time(),
-                    gateway_id,
-                    state.gateway.name,
-                    method,
-                    None,
-                    state.client_id,
-                    200,
-                    "session ended",
-                    request_id,
-                )
-            )
-            await Response(status_code=200, headers={"x-amzn-RequestId": request_id})(scope, receive, send)
-            return
-
-        body = _negotiate_version(body, peek, state.gateway.supported_versions)
-        scope["state"] = {**scope.get("state", {}), _SCOPE_KEY: state}  # a fresh dict: never shared across requests
         recorded = False
 
         async def send_and_record(message: MutableMapping[str, Any]) -> None:
@@ -687,21 +658,24 @@ class GatewayDataPlane:
                     headers.append((MCP_SESSION_ID_HEADER.encode(), issued.encode()))
                 message["headers"] = headers
                 # On record before the body goes out, so a caller holding its answer also finds the record.
-                self._record(
-                    GatewayCallRecord(
-                        time.time(),
-                        gateway_id,
-                        state.gateway.name,
-                        method,
-                        peek.tool_name,
-                        state.client_id,
-                        int(message["status"]),
-                        state.reason,
-                        request_id,
-                    )
+                record(
+                    int(message["status"]),
+                    state.reason,
+                    method=method,
+                    tool_name=peek.tool_name,
+                    gateway_name=state.gateway.name,
+                    client_id=state.client_id,
                 )
             await send(message)
 
+        if request.method == "DELETE" and state.gateway.session_timeout is not None and session_id:
+            self._end_session(session_id)
+            state.reason = "session ended"
+            await Response(status_code=200)(scope, receive, send_and_record)
+            return
+
+        body = _negotiate_version(body, peek, state.gateway.supported_versions)
+        scope["state"] = {**scope.get("state", {}), _SCOPE_KEY: state}  # a fresh dict: never shared across requests
         await manager.handle_request(scope, _replay(body, receive), send_and_record)
 
 

@@ -25,8 +25,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -36,6 +35,7 @@ from sandbox.agent_host import AgentProcessPool, AgentStartError
 from sandbox.behaviour import live_version
 from sandbox.code_artifacts import RUNTIME_START_FAILURE
 from sandbox.jwt_verify import Decision, JwtVerifier, ambiguous_authorization, default_verifier
+from sandbox.loopback import HTTPLoopbackServer, owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,11 @@ class _RuntimeView:
     artifact: dict[str, Any] | None = None
 
 
-class RuntimeDataPlane:
+class RuntimeDataPlane(HTTPLoopbackServer):
     """Loopback AgentCore runtime data plane over moto's control-plane records and an AgentProcessPool."""
+
+    label = "AgentCore runtime data plane"
+    thread_name = "sandbox-runtime-dataplane"
 
     def __init__(
         self,
@@ -118,17 +121,15 @@ class RuntimeDataPlane:
         verifier: JwtVerifier | None = None,
         agent_read_timeout: float = 120.0,
     ) -> None:
+        super().__init__(_DataPlaneHandler, host)
         self.account_id = account_id
         self.region = region
         self.agents = agents
-        self.host = host
         self.verifier = verifier or default_verifier()
         self.agent_read_timeout = agent_read_timeout
         self._http = self._agent_client()
         self._invocations: list[InvocationRecord] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -137,47 +138,16 @@ class RuntimeDataPlane:
             timeout=httpx.Timeout(self.agent_read_timeout, connect=5.0), trust_env=False, follow_redirects=False
         )
 
-    def start(self) -> RuntimeDataPlane:
-        if self._server is not None:
-            return self
+    def _serve(self) -> int:
         if self._http.is_closed:  # restarted after stop()
             self._http = self._agent_client()
-        server = ThreadingHTTPServer((self.host, 0), _DataPlaneHandler)
-        server.daemon_threads = True
-        server.dataplane = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="sandbox-runtime-dataplane", daemon=True
-        )
-        self._thread.start()
-        logger.info("AgentCore runtime data plane listening on %s", self.base_url)
-        return self
+        return super()._serve()
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        super().stop()
         self._http.close()
 
-    def __enter__(self) -> RuntimeDataPlane:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # -- addresses -------------------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("RuntimeDataPlane is not running")
-        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def invocation_path(self, runtime_arn: str) -> str:
         return f"/runtimes/{urllib.parse.quote(runtime_arn, safe='')}/invocations"
@@ -393,7 +363,7 @@ class _DataPlaneHandler(BaseHTTPRequestHandler):
 
     @property
     def dataplane(self) -> RuntimeDataPlane:
-        owner: RuntimeDataPlane = self.server.dataplane  # type: ignore[attr-defined]
+        owner: RuntimeDataPlane = owner_of(self)
         return owner
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -1,1 +1,1 @@
-"""Model selection for the CustomerSupport agent (Bedrock, or the offline stand-in for tests)."""
+"""Model selection for the CustomerSupport agent (Bedrock; the sandbox's offline stand-in only when asked)."""

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 
-# The agent is deployed with agent/ as its root (entry main.py, imports like `from model.load import ...`).
+from sandbox.agent_host import AGENT_SITE_DIR
+
+# The agent is deployed with agent/ as its root (entry main.py, imports like `from model.load import ...`); the
+# offline model is not part of it: like the sandbox's agent processes, the tests find it in the sandbox's agent site.
 AGENT_DIR = Path(__file__).resolve().parents[2] / "agent"
-if str(AGENT_DIR) not in sys.path:
-    sys.path.insert(0, str(AGENT_DIR))
+for _path in (AGENT_SITE_DIR, AGENT_DIR):  # agent/ first, as in the sandbox
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from agent_testkit import (  # noqa: E402  (needs the test directory on sys.path, which pytest provides)
     GATEWAY_TOOL_NAME,
@@ -118,7 +122,7 @@ def model_inputs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     The model is the offline deterministic one, so answers stay the same; only its input is recorded.
     """
     import main
-    from model.offline import OfflineDeterministicModel
+    from offline_model import OfflineDeterministicModel
 
     inputs: list[str] = []
 

@@ -24,6 +24,8 @@ from memory.session import get_memory_session_manager
 from moto import mock_aws
 from strands.tools.mcp import MCPClient
 
+from sandbox.agent_host import AGENT_SITE_DIR
+
 GATEWAY_URL = "https://gw-test.gateway.example.invalid/mcp"
 
 
@@ -154,7 +156,8 @@ def test_python_main_py_serves_on_host_and_port_from_env(fake_jwt: Callable[...,
     """The sandbox starts the agent exactly like this: `python agent/main.py` with HOST and PORT."""
     repo_root = Path(__file__).resolve().parents[2]
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+    # With the sandbox's agent site on the path: the offline model (AGENT_MODEL_PROVIDER) is not in agent/.
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "PYTHONPATH": str(AGENT_SITE_DIR)}
     process = subprocess.Popen(
         [sys.executable, "agent/main.py"],
         cwd=repo_root,

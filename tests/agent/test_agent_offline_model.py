@@ -2,11 +2,12 @@
 
 import asyncio
 import json
+import sys
 from typing import Any
 
 import pytest
 from model.load import DEFAULT_BEDROCK_MODEL_ID, load_model
-from model.offline import OfflineDeterministicModel, chunk_text
+from offline_model import OfflineDeterministicModel, chunk_text
 from pydantic import BaseModel
 from strands import Agent
 from strands.models import BedrockModel
@@ -229,4 +230,13 @@ def test_load_model_rejects_unknown_provider(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AGENT_MODEL_PROVIDER", "offline-random")
 
     with pytest.raises(ValueError, match="offline-random"):
+        load_model()
+
+
+def test_load_model_refuses_the_offline_provider_where_the_sandbox_gives_no_offline_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "offline_model", None)  # as in the shipped package: no such module
+
+    with pytest.raises(ValueError, match="needs the module 'offline_model', which only the local sandbox provides"):
         load_model()

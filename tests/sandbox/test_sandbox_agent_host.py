@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sandbox_helpers import STANDIN_AGENT
 
-from sandbox.agent_host import AgentProcessPool, AgentStartError
+from sandbox.agent_host import AGENT_SITE_DIR, AgentProcessPool, AgentStartError
 
 
 def _first_event(http: httpx.Client, base_url: str, env_names: list[str]) -> dict[str, Any]:
@@ -62,7 +62,8 @@ def test_agent_gets_exactly_the_runtime_environment(
     assert env["AGENT_MODEL_PROVIDER"] == "offline-deterministic"
     assert env["HOST_ONLY_SECRET"] is None  # the host's environment does not leak into the agent
     assert env["AWS_REGION"] == "eu-west-1"
-    assert env["PYTHONPATH"] == str(STANDIN_AGENT.parent)
+    # The code first, then the sandbox's agent site (the offline model), nothing of the host's path.
+    assert env["PYTHONPATH"] == os.pathsep.join([str(STANDIN_AGENT.parent), str(AGENT_SITE_DIR)])
     assert url == f"http://127.0.0.1:{env['PORT']}"
 
 

@@ -669,6 +669,10 @@ def test_gateway_with_sessions_issues_and_requires_a_caller_bound_session_id(
     assert listed.status_code == 200
     assert WARRANTY_TOOL in [tool["name"] for tool in listed.json()["result"]["tools"]]
     assert ended.status_code == 200
+    ending = next(call for call in plane.calls if call.reason == "session ended")
+    assert (ending.method, ending.gateway_name, ending.status) == ("HTTP DELETE", "session-gateway", 200)
+    assert ending.client_id is not None
+    assert ended.headers["x-amzn-RequestId"] == ending.request_id
     assert after_end.status_code == 404
     assert names == [WARRANTY_TOOL]
     assert token not in repr(plane.calls)

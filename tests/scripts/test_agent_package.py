@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -9,6 +10,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -331,3 +333,84 @@ def test_failed_build_leaves_no_stale_manifest(agent_dir: Path, tmp_path: Path) 
 
     assert not out.exists()
     assert not agent_package.manifest_path(out).exists()
+
+
+# --- the real agent: nothing of the tests or the sandbox ships --------------------------------------------------------
+
+REAL_AGENT_DIR = Path(__file__).resolve().parents[2] / "agent"
+# Test and sandbox code: the offline model, the sandbox, test directories, pytest fixtures; by file and module name.
+_TEST_OR_SANDBOX = re.compile(r"offline|sandbox|(^|/)tests?/|conftest|(^|/)test_[^/]*\.py$", re.IGNORECASE)
+_TEST_OR_SANDBOX_ROOTS = ("sandbox", "tests", "conftest")
+# Run inside the unzipped package, outside the sandbox: what the agent imports and which model it loads.
+_OUTSIDE_THE_SANDBOX = """
+import json, os, sys
+import model.load
+from model.load import load_model
+loaded_at_import = sorted(m for m in sys.modules if "offline" in m or m.split(".")[0] in %r)
+default = type(load_model()).__name__
+os.environ["AGENT_MODEL_PROVIDER"] = "offline-deterministic"
+try:
+    asked = type(load_model()).__name__
+except ValueError as refused:
+    asked = f"ValueError: {refused}"
+print(json.dumps({"loaded_at_import": loaded_at_import, "default": default, "offline": asked}))
+"""
+
+
+def _is_test_or_sandbox_module(name: str) -> bool:
+    return "offline" in name.lower() or name.split(".")[0] in _TEST_OR_SANDBOX_ROOTS
+
+
+def _imported_modules(source: str) -> set[str]:
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return imported
+
+
+def test_the_agent_package_holds_no_test_sandbox_or_offline_code(tmp_path: Path) -> None:
+    result = build(REAL_AGENT_DIR, tmp_path / "CustomerSupport.zip", with_deps=False, log=False)
+
+    with zipfile.ZipFile(result.path) as zf:
+        names = zf.namelist()
+        sources = {name: zf.read(name).decode() for name in names if name.endswith(".py")}
+    assert {ENTRY_POINT, "model/load.py"} <= set(names)
+    assert [name for name in names if _TEST_OR_SANDBOX.search(name)] == []
+    # No shipped module imports test or sandbox code (load.py names the offline model only to import it on request).
+    imports = {name: _imported_modules(source) for name, source in sources.items()}
+    assert {name: sorted(filter(_is_test_or_sandbox_module, found)) for name, found in imports.items()} == {
+        name: [] for name in sources
+    }
+
+
+def test_the_shipped_agent_loads_bedrock_and_cannot_reach_the_offline_model_outside_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    result = build(REAL_AGENT_DIR, tmp_path / "CustomerSupport.zip", with_deps=False, log=False)
+    code = tmp_path / "code"
+    with zipfile.ZipFile(result.path) as zf:
+        zf.extractall(code)
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "PYTHONPATH": str(code),  # the package alone; dependencies from this interpreter's environment
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }
+
+    script = _OUTSIDE_THE_SANDBOX % (_TEST_OR_SANDBOX_ROOTS,)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=code, env=env, capture_output=True, text=True, check=False
+    )
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["loaded_at_import"] == []
+    assert seen["default"] == "BedrockModel"
+    assert seen["offline"].startswith("ValueError: AGENT_MODEL_PROVIDER=offline-deterministic needs the module")

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from sandbox.core import Sandbox
+from sandbox.loopback import HTTPLoopbackServer, owner_of
 
 if TYPE_CHECKING:
     from jwt_attacks import AttackResult
@@ -114,22 +115,18 @@ class AttackerRequest:
     body_bytes: int
 
 
-class AttackerServer:
+class AttackerServer(HTTPLoopbackServer):
     """An outside party on loopback: an OAuth token endpoint and an OIDC issuer with its own signing key."""
 
+    label = "attacker"
+    thread_name = "attacker"
+
     def __init__(self) -> None:
+        super().__init__(_AttackerHandler)
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = f"attacker-{uuid.uuid4().hex[:8]}"
         self.requests: list[AttackerRequest] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _AttackerHandler)
-        self._server.daemon_threads = True
-        self._server.attacker = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def issuer(self, pool_id: str) -> str:
         return f"{self.base_url}/{pool_id}"
@@ -160,14 +157,6 @@ class AttackerServer:
         with self._lock:
             self.requests.append(request)
 
-    def __enter__(self) -> AttackerServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
 
 class _AttackerHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
@@ -175,7 +164,8 @@ class _AttackerHandler(BaseHTTPRequestHandler):
 
     @property
     def attacker(self) -> AttackerServer:
-        return self.server.attacker  # type: ignore[attr-defined]
+        attacker: AttackerServer = owner_of(self)
+        return attacker
 
     def _answer(self, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()

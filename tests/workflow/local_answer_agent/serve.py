@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "agent"))
 
 import main as agent_main
-from model.offline import PRODUCT_INFO_TOOL, OfflineDeterministicModel
+from offline_model import PRODUCT_INFO_TOOL, OfflineDeterministicModel
 from strands.models.model import Model
 
 

@@ -1,10 +1,14 @@
-"""A deterministic, offline stand-in for the Bedrock model.
+"""A deterministic, offline stand-in for the Bedrock model, for the local sandbox and the tests.
 
-FOR TESTS AND THE LOCAL SANDBOX ONLY. It never calls AWS and has no language understanding: it picks a tool
-with a few keyword rules and, once the tool has run, answers with the tool's result copied verbatim. It emits
-the same stream events as Bedrock's ConverseStream, so the real strands event loop executes the real tools
-(local ``@tool`` functions and MCP gateway tools alike). Enable it with
-``AGENT_MODEL_PROVIDER=offline-deterministic``; see ``model.load``.
+Not part of the agent: this directory (sandbox/agent_site/) is what the sandbox adds to its agent processes' Python
+path (after the agent's own code), so the shipped agent package never contains it. The agent's ``model.load`` imports
+this module, by name, only when ``AGENT_MODEL_PROVIDER=offline-deterministic``; without the sandbox that setting
+fails loudly.
+
+It never calls AWS and has no language understanding: it picks a tool with a few keyword rules and, once the tool
+has run, answers with the tool's result copied verbatim. It emits the same stream events as Bedrock's
+ConverseStream, so the real strands event loop executes the real tools (local ``@tool`` functions and MCP gateway
+tools alike).
 """
 
 from __future__ import annotations
