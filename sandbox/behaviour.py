@@ -38,10 +38,10 @@ moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see doc
                                                                   the model's request is kept per version and returned
 - GetAgentRuntime ignores agentRuntimeVersion                  -> a past version's own record (with the status it had
                                                                   when a later update superseded it); 404 if unknown
-Faults (UPDATE_FAILED, FAILED - for the next target or a named one -, a DEFAULT endpoint that fails to move, a target
-whose deletion fails, a gateway deletion that stays DELETING for a long time and may end FAILED, a resource that never
-settles, a write refused with any error the operation declares - throttling, AccessDenied, validation -) can be
-injected for tests, demos and the benchmarks' fault table; `elapse` lets AWS time pass between two runs.
+Faults can be injected for tests, demos and the benchmarks' fault table: UPDATE_FAILED, FAILED (the next target or a
+named one), a DEFAULT endpoint that fails or is slow to move, a target whose deletion fails, a gateway deletion that
+stays DELETING for a long time and may end FAILED, a resource that never settles, and a write refused with any error
+the operation declares (throttling, AccessDenied, validation). `elapse` lets AWS time pass between two runs.
 The patches are installed for the sandbox's lifetime and removed afterwards.
 """
 
@@ -272,6 +272,9 @@ class Faults:
 
     runtime_update_failure: str | None = None
     endpoint_update_failure: str | None = None  # the DEFAULT endpoint fails to move to the next new version
+    # The DEFAULT endpoint's next move takes this long after the runtime is READY (LatencyProfile seconds, scaled by
+    # latency_scale; None: the profile's endpoint_update). A later update's move replaces it, as on AWS.
+    endpoint_update_seconds: float | None = None
     gateway_create_failure: str | None = None
     target_create_failure: str | None = None
     target_create_failure_name: str | None = None  # only a target of this name fails (None: the next one created)
@@ -632,7 +635,9 @@ class AgentCoreBehaviour:
 
         steps = [_Step(runtime_ready_at, "UPDATING", begin)]
         if ENDPOINT_MODEL not in self.faults.stalled_models:
-            at = runtime_ready_at + self._latency(ENDPOINT_MODEL, "UPDATING")
+            seconds = self.faults.take_seconds("endpoint_update_seconds")
+            latency = self._latency(ENDPOINT_MODEL, "UPDATING") if seconds is None else seconds * self.latency_scale
+            at = runtime_ready_at + latency
             steps.append(_Step(at, "UPDATE_FAILED" if failure else "READY", finish))
         _ = endpoint.status  # apply what is already due before the new move is planned
         self._schedule(endpoint, steps, keep_before=runtime_ready_at)

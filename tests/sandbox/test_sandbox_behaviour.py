@@ -211,6 +211,18 @@ def test_elapse_is_scaled_like_every_transition(aws: None, control: Any) -> None
         behaviour.uninstall()
 
 
+def test_a_slow_default_endpoint_keeps_serving_the_previous_version_until_its_time(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    runtime_id = settled_runtime(control, clock, "SlowEndpoint")
+    behaviour.faults.endpoint_update_seconds = 3600
+    update_runtime(control, runtime_id, description="slow to go live")
+    clock.advance(PROFILE.runtime_update + 3599)
+    assert (status(control, runtime_id), endpoint(control, runtime_id)) == ("READY", ("UPDATING", "1", "2"))
+    clock.advance(1)
+    assert endpoint(control, runtime_id) == ("READY", "2", "2")
+
+
 def test_a_named_target_fails_and_the_others_do_not(
     control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
 ) -> None:
