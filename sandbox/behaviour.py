@@ -38,8 +38,10 @@ moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see doc
                                                                   the model's request is kept per version and returned
 - GetAgentRuntime ignores agentRuntimeVersion                  -> a past version's own record (with the status it had
                                                                   when a later update superseded it); 404 if unknown
-Faults (UPDATE_FAILED, FAILED, a DEFAULT endpoint that fails to move, a target whose deletion fails, a resource that
-never settles) can be injected for tests and demos.
+Faults can be injected for tests, demos and the benchmarks' fault table: UPDATE_FAILED, FAILED (the next target or a
+named one), a DEFAULT endpoint that fails or is slow to move, a target whose deletion fails, a gateway deletion that
+stays DELETING for a long time and may end FAILED, a resource that never settles, and a write refused with any error
+the operation declares (throttling, AccessDenied, validation). `elapse` lets AWS time pass between two runs.
 The patches are installed for the sandbox's lifetime and removed afterwards.
 """
 
@@ -245,18 +247,47 @@ def _name_error(operation: str, name: Any) -> ValidationException | None:
     )
 
 
+@cache
+def declared_errors(operation: str) -> frozenset[str]:
+    """The error codes an AgentCore control-plane operation declares (current botocore model)."""
+    model = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
+    return frozenset(shape.name for shape in model.operation_model(operation).error_shapes)
+
+
+# What AWS says with each injected refusal (the messages are AWS's usual ones for these codes).
+REFUSAL_MESSAGES = {
+    "ThrottlingException": "Rate exceeded",
+    "AccessDeniedException": "User is not authorized to perform this action",
+    "ValidationException": "The request was refused by the service",
+    "ConflictException": "The resource is being modified by another request",
+    "InternalServerException": "An internal error occurred. Try your request again",
+    "ServiceQuotaExceededException": "The request would exceed a service quota",
+    "ResourceNotFoundException": "The resource was not found",
+}
+
+
 @dataclass
 class Faults:
     """Failures the next matching operation will run into (consumed once each)."""
 
     runtime_update_failure: str | None = None
     endpoint_update_failure: str | None = None  # the DEFAULT endpoint fails to move to the next new version
+    # The DEFAULT endpoint's next move takes this long after the runtime is READY (LatencyProfile seconds, scaled by
+    # latency_scale; None: the profile's endpoint_update). A later update's move replaces it, as on AWS.
+    endpoint_update_seconds: float | None = None
     gateway_create_failure: str | None = None
     target_create_failure: str | None = None
+    target_create_failure_name: str | None = None  # only a target of this name fails (None: the next one created)
     target_delete_failure: str | None = None  # the next DeleteGatewayTarget ends in FAILED instead of gone
+    # The next DeleteGateway stays DELETING this long (LatencyProfile seconds, scaled by latency_scale; None: the
+    # profile's gateway_delete), then is gone - or FAILED with `gateway_delete_failure` as its reason.
+    gateway_delete_seconds: float | None = None
+    gateway_delete_failure: str | None = None
     stalled_models: set[str] = field(default_factory=set)
     # AWS semantics are unconfirmed: True makes UpdateAgentRuntime clear an authorizer the request omits.
     omitted_authorizer_clears: bool = False
+    # Operation name -> the error codes its next calls are refused with, one per call (see `refuse`).
+    refusals: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, name: str) -> str | None:
@@ -264,6 +295,42 @@ class Faults:
             value: str | None = getattr(self, name)
             setattr(self, name, None)
             return value
+
+    def take_seconds(self, name: str) -> float | None:
+        with self._lock:
+            value: float | None = getattr(self, name)
+            setattr(self, name, None)
+            return value
+
+    def take_target_failure(self, target_name: str) -> str | None:
+        """The target creation failure, if it applies to this target (then it is consumed)."""
+        with self._lock:
+            failure = self.target_create_failure
+            if failure is None or self.target_create_failure_name not in (None, target_name):
+                return None
+            self.target_create_failure = self.target_create_failure_name = None
+            return failure
+
+    def refuse(self, operation: str, code: str, times: int = 1) -> None:
+        """The next `times` calls of `operation` (e.g. "CreateGateway") are refused with `code`, one of the errors
+        the operation declares in the botocore model (ThrottlingException, AccessDeniedException, ...)."""
+        declared = declared_errors(operation)
+        if code not in declared:
+            raise ValueError(f"{operation} does not declare {code}; it declares {sorted(declared)}")
+        if times < 1:
+            raise ValueError(f"times must be >= 1, got {times}")
+        with self._lock:
+            self.refusals.setdefault(operation, []).extend([code] * times)
+
+    def take_refusal(self, operation: str) -> str | None:
+        with self._lock:
+            queued = self.refusals.get(operation)
+            if not queued:
+                return None
+            code = queued.pop(0)
+            if not queued:
+                del self.refusals[operation]
+            return code
 
 
 def _random_suffix(length: int = 10, alphabet: str = "abcdefghijklmnopqrstuvwxyz0123456789") -> str:
@@ -286,6 +353,7 @@ class AgentCoreBehaviour:
         self.latency = latency or LatencyProfile()
         self.latency_scale = latency_scale
         self.clock = clock
+        self._elapsed = 0.0  # AWS time let pass by `elapse`, on top of the clock
         self.faults = Faults()
         self.mutations: list[str] = []  # every accepted mutating control-plane call, e.g. "CreateGateway my-gateway"
         self.refusals: list[str] = []  # every mutating call refused the way AWS would, e.g. "DeleteGatewayTarget ..."
@@ -328,6 +396,11 @@ class AgentCoreBehaviour:
         for (cls, name), replacement in patches.items():
             original = getattr(cls, name)
             self._stack.enter_context(mock.patch.object(cls, name, self._bind(replacement, original)))
+        # Injected refusals answer before the operation runs, as AWS's front end does (nothing is changed).
+        call_action = response_cls.call_action
+        self._stack.enter_context(
+            mock.patch.object(response_cls, "call_action", self._bind(self._call_action, call_action))
+        )
         # One clock for every status machine: moto's own (state_manager) would advance on reads.
         timed: tuple[type, ...] = (
             ac_models.AgentRuntime,
@@ -341,6 +414,19 @@ class AgentCoreBehaviour:
     def uninstall(self) -> None:
         self._stack.close()
 
+    def now(self) -> float:
+        """The time every transition is scheduled by: the clock, plus the AWS time let pass by `elapse`."""
+        return self.clock() + self._elapsed
+
+    def elapse(self, seconds: float) -> None:
+        """Let `seconds` of AWS time pass at once (LatencyProfile seconds, scaled by latency_scale like every
+        transition): what falls due meanwhile happens on the next read - e.g. a deletion that stayed DELETING for
+        hours is over before the next run."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        with self._lock:
+            self._elapsed += seconds * self.latency_scale
+
     @contextmanager
     def instantly(self) -> Iterator[None]:
         """Transitions started inside complete at once: a starting point that settled long before the test."""
@@ -349,6 +435,18 @@ class AgentCoreBehaviour:
             yield
         finally:
             self.latency_scale = saved
+
+    def _call_action(self, original: Callable[..., Any], response: Any) -> Any:
+        operation = response._get_action()
+        code = self.faults.take_refusal(operation)
+        if code is None:
+            return original(response)
+        error = self._refused(
+            f"{operation} (injected)", BedrockAgentCoreControlClientError(code, REFUSAL_MESSAGES.get(code, code))
+        )
+        status, headers, body = response.serialized(ActionResult(error))
+        headers, body = response._enrich_response(headers, body)
+        return status, headers, body
 
     def _refused(self, call: str, error: BedrockAgentCoreControlClientError) -> BedrockAgentCoreControlClientError:
         self.refusals.append(f"{call}: {error.code}: {error.message}")
@@ -370,7 +468,7 @@ class AgentCoreBehaviour:
         def read(record: Any) -> str | None:
             with behaviour._lock:
                 timeline: list[_Step] = record.__dict__.get("_timeline") or []
-                now = behaviour.clock()
+                now = behaviour.now()
                 while timeline and timeline[0].at <= now:
                     step = timeline.pop(0)
                     record._status = step.status
@@ -395,15 +493,18 @@ class AgentCoreBehaviour:
             kept = [s for s in record.__dict__.get("_timeline") or [] if keep_before is not None and s.at < keep_before]
             record._timeline = sorted(kept + steps, key=lambda s: s.at)
 
-    def _settle_to(self, record: Any, pending: str, final: str, model: str) -> float | None:
-        """`record` is `pending` now and `final` once the latency profile's time for (model, pending) has passed - or
-        never, if the model is stalled. Returns when it settles (None: never)."""
+    def _settle_to(
+        self, record: Any, pending: str, final: str, model: str, seconds: float | None = None
+    ) -> float | None:
+        """`record` is `pending` now and `final` once the latency profile's time for (model, pending) - or `seconds`,
+        scaled the same way - has passed, or never, if the model is stalled. Returns when it settles (None: never)."""
         with self._lock:
             record._status = pending
             if model in self.faults.stalled_models:
                 self._schedule(record, [])
                 return None
-            at = self.clock() + self._latency(model, pending)
+            latency = self._latency(model, pending) if seconds is None else seconds * self.latency_scale
+            at = self.now() + latency
             self._schedule(record, [_Step(at, final)])
             return at
 
@@ -534,7 +635,9 @@ class AgentCoreBehaviour:
 
         steps = [_Step(runtime_ready_at, "UPDATING", begin)]
         if ENDPOINT_MODEL not in self.faults.stalled_models:
-            at = runtime_ready_at + self._latency(ENDPOINT_MODEL, "UPDATING")
+            seconds = self.faults.take_seconds("endpoint_update_seconds")
+            latency = self._latency(ENDPOINT_MODEL, "UPDATING") if seconds is None else seconds * self.latency_scale
+            at = runtime_ready_at + latency
             steps.append(_Step(at, "UPDATE_FAILED" if failure else "READY", finish))
         _ = endpoint.status  # apply what is already due before the new move is planned
         self._schedule(endpoint, steps, keep_before=runtime_ready_at)
@@ -679,7 +782,11 @@ class AgentCoreBehaviour:
             )
         gateway.status = "DELETING"
         self.mutations.append(f"DeleteGateway {gateway.name}")
-        self._settle_to(gateway, "DELETING", GONE, GATEWAY_MODEL)
+        # AWS may take much longer than usual (faults.gateway_delete_seconds), and may give up: FAILED, with reasons.
+        failure = self.faults.take("gateway_delete_failure")
+        gateway.status_reasons = [failure] if failure else []
+        seconds = self.faults.take_seconds("gateway_delete_seconds")
+        self._settle_to(gateway, "DELETING", "FAILED" if failure else GONE, GATEWAY_MODEL, seconds)
         return gateway
 
     def _tag_resource(
@@ -718,7 +825,7 @@ class AgentCoreBehaviour:
             raise ConflictException(f"Gateway {gateway.gateway_id} is {gateway.status}; targets need READY")
         target = original(backend, *args, **kwargs)
         self.mutations.append(f"CreateGatewayTarget {target.name}")
-        failure = self.faults.take("target_create_failure")
+        failure = self.faults.take_target_failure(target.name)
         target.status_reasons = [failure] if failure else []
         self._settle_to(target, "CREATING", "FAILED" if failure else "READY", TARGET_MODEL)
         return target

@@ -72,7 +72,8 @@ def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
         return "DELETED", True
     if record["status"] != "DELETING":
         raise control.gateway_delete_failure(record)  # only DELETING -> gone is a deletion in progress
-    control.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"gateway {resource['id']} deletion")
+    what = f"gateway {resource.get('name') or resource['id']} ({resource['id']}) deletion"
+    control.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, what)
     return "DELETING", False
 
 

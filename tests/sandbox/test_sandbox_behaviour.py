@@ -9,8 +9,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from sandbox_helpers import ACCOUNT_ID, REGION, Pool, fetch_token, invoke_headers, jwt_authorizer
 
@@ -144,6 +146,138 @@ def test_stalled_models_never_settle(control: Any, behaviour: AgentCoreBehaviour
     assert control.get_gateway(gatewayIdentifier=gateway_id)["status"] == "CREATING"
     assert status(control, runtime_id) == "CREATING"
     assert endpoint(control, runtime_id) == ("CREATING", None, "1")  # nothing to serve before version 1 is READY
+
+
+def _gateway_ids(control: Any) -> set[str]:
+    return {g["gatewayId"] for g in control.list_gateways()["items"]}
+
+
+def _deleted_gateway(control: Any, clock: ManualClock, name: str) -> str:
+    gateway_id = str(
+        control.create_gateway(name=name, roleArn=ROLE, authorizerType="NONE", protocolType="MCP")["gatewayId"]
+    )
+    clock.advance(PROFILE.gateway_create)
+    control.delete_gateway(gatewayIdentifier=gateway_id)
+    return gateway_id
+
+
+def test_a_slow_gateway_deletion_stays_deleting_then_is_gone(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    behaviour.faults.gateway_delete_seconds = 3600
+    gateway_id = _deleted_gateway(control, clock, "slow-delete")
+    clock.advance(3599)
+    assert control.get_gateway(gatewayIdentifier=gateway_id)["status"] == "DELETING"
+    with pytest.raises(ClientError) as again:  # already being deleted: a second request is refused
+        control.delete_gateway(gatewayIdentifier=gateway_id)
+    assert again.value.response["Error"]["Code"] == "ConflictException"
+    clock.advance(1)
+    assert gateway_id not in _gateway_ids(control)
+    # Consumed: the next deletion takes the profile's time again.
+    other = _deleted_gateway(control, clock, "normal-delete")
+    clock.advance(PROFILE.gateway_delete)
+    assert other not in _gateway_ids(control)
+
+
+def test_a_gateway_deletion_aws_gives_up_on_ends_failed_and_can_be_deleted_again(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    behaviour.faults.gateway_delete_seconds = 7200
+    behaviour.faults.gateway_delete_failure = "Deletion timed out"
+    gateway_id = _deleted_gateway(control, clock, "failed-delete")
+    behaviour.elapse(7200)  # AWS time passes without the clock moving (e.g. between two runs)
+    gateway = control.get_gateway(gatewayIdentifier=gateway_id)
+    assert (gateway["status"], gateway["statusReasons"]) == ("FAILED", ["Deletion timed out"])
+    control.delete_gateway(gatewayIdentifier=gateway_id)
+    clock.advance(PROFILE.gateway_delete)
+    assert gateway_id not in _gateway_ids(control)
+
+
+def test_elapse_is_scaled_like_every_transition(aws: None, control: Any) -> None:
+    clock = ManualClock()
+    behaviour = AgentCoreBehaviour(latency_scale=0.001, clock=clock)
+    behaviour.install()
+    try:
+        gateway_id = control.create_gateway(
+            name="scaled-elapse", roleArn=ROLE, authorizerType="NONE", protocolType="MCP"
+        )["gatewayId"]
+        behaviour.elapse(PROFILE.gateway_create - 1)
+        before = control.get_gateway(gatewayIdentifier=gateway_id)["status"]
+        behaviour.elapse(1)
+        assert (before, control.get_gateway(gatewayIdentifier=gateway_id)["status"]) == ("CREATING", "READY")
+        with pytest.raises(ValueError, match="seconds must be >= 0, got -1"):
+            behaviour.elapse(-1)
+    finally:
+        behaviour.uninstall()
+
+
+def test_a_slow_default_endpoint_keeps_serving_the_previous_version_until_its_time(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    runtime_id = settled_runtime(control, clock, "SlowEndpoint")
+    behaviour.faults.endpoint_update_seconds = 3600
+    update_runtime(control, runtime_id, description="slow to go live")
+    clock.advance(PROFILE.runtime_update + 3599)
+    assert (status(control, runtime_id), endpoint(control, runtime_id)) == ("READY", ("UPDATING", "1", "2"))
+    clock.advance(1)
+    assert endpoint(control, runtime_id) == ("READY", "2", "2")
+
+
+def test_a_named_target_fails_and_the_others_do_not(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    gateway_id = control.create_gateway(name="targets", roleArn=ROLE, authorizerType="NONE", protocolType="MCP")[
+        "gatewayId"
+    ]
+    clock.advance(PROFILE.gateway_create)
+    behaviour.faults.target_create_failure = "Lambda function not found"
+    behaviour.faults.target_create_failure_name = "Second"
+    schema = {"inlinePayload": [{"name": "tool", "description": "a tool", "inputSchema": {"type": "object"}}]}
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:f"
+    lambda_target = {"mcp": {"lambda": {"lambdaArn": function, "toolSchema": schema}}}
+    ids = {
+        name: control.create_gateway_target(
+            gatewayIdentifier=gateway_id,
+            name=name,
+            targetConfiguration=lambda_target,
+            credentialProviderConfigurations=[{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
+        )["targetId"]
+        for name in ("First", "Second", "Third")
+    }
+    clock.advance(PROFILE.target_create)
+    statuses = {
+        name: control.get_gateway_target(gatewayIdentifier=gateway_id, targetId=target_id)["status"]
+        for name, target_id in ids.items()
+    }
+    assert statuses == {"First": "READY", "Second": "FAILED", "Third": "READY"}
+
+
+def test_a_refused_write_answers_with_the_declared_error_and_changes_nothing(
+    boto_session: boto3.session.Session, behaviour: AgentCoreBehaviour
+) -> None:
+    # Without botocore's own retries, which would absorb a throttled call.
+    control = boto_session.client("bedrock-agentcore-control", config=Config(retries={"total_max_attempts": 1}))
+    before = _gateway_ids(control)
+    behaviour.faults.refuse("CreateGateway", "AccessDeniedException")
+    behaviour.faults.refuse("CreateGateway", "ThrottlingException", times=2)
+    request: dict[str, Any] = {"name": "refused", "roleArn": ROLE, "authorizerType": "NONE", "protocolType": "MCP"}
+    codes = []
+    for _ in range(3):
+        with pytest.raises(ClientError) as refused:
+            control.create_gateway(**request)
+        codes.append(
+            (refused.value.response["Error"]["Code"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"])
+        )
+    assert codes == [("AccessDeniedException", 403), ("ThrottlingException", 429), ("ThrottlingException", 429)]
+    assert _gateway_ids(control) == before
+    assert (
+        behaviour.refusals[0]
+        == "CreateGateway (injected): AccessDeniedException: User is not authorized to perform this action"
+    )
+    created = control.create_gateway(**request)  # consumed: the next call goes through
+    assert _gateway_ids(control) == before | {created["gatewayId"]}
+    with pytest.raises(ValueError, match="CreateGateway does not declare NoSuchError"):
+        behaviour.faults.refuse("CreateGateway", "NoSuchError")
 
 
 def test_runtime_update_failure_keeps_the_live_version(

@@ -175,8 +175,9 @@ def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded, f
     assert plan["environment"]["update"] is True
 
 
-def secure_everything(client: Any, backend: Any, seeded: Seeded) -> dict[str, Any]:
-    """The end state of a successful rollout, built directly (no rollout code involved)."""
+def secure_everything(client: Any, backend: Any, seeded: Seeded, delete_old: bool = True) -> dict[str, Any]:
+    """The end state of a successful rollout, built directly (no rollout code involved); `delete_old=False`: all but
+    the contract."""
     gateway = create_gateway_with_targets(client, "my-gateway-secure", SECURE)
     for name, definition in (
         ("WarrantyCheck", control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN, "WarrantyCheck tool")),
@@ -186,7 +187,8 @@ def secure_everything(client: Any, backend: Any, seeded: Seeded) -> dict[str, An
             old = client.get_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids[name])
             definition = control.target_definition(dict(old))
         client.create_gateway_target(gatewayIdentifier=gateway["gatewayId"], **definition)
-    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
+    if delete_old:
+        client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
     runtime = control.get_runtime(client, seeded.runtime_id)
     env = {
         **runtime["environmentVariables"],
@@ -336,6 +338,36 @@ def test_without_the_old_gateway_the_new_one_is_the_source(
     plan = build_plan(client, run_load_config(fn_load_config, client))
     # Without the old gateway the new one is the source: the lost target cannot be known, only WarrantyCheck.
     assert plan["gateway"]["targetNamesBefore"] == ["WarrantyCheck"]
+    assert plan["changed"] is False
+
+
+def test_an_old_gateway_left_deleting_by_a_contract_takes_its_targets_from_the_new_gateway(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    secure_everything(client, backend, seeded, delete_old=False)
+    # An earlier run's contract deleted the old targets; the old gateway's own deletion is still under way.
+    for target_id in seeded.target_ids.values():
+        client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
+    backend.gateways[seeded.old_gateway_id].status = "DELETING"
+    plan = build_plan(client, run_load_config(fn_load_config, client))
+    gateway = plan["gateway"]
+    # Nothing lost and nothing rewritten: every target is known (and verified later) from the new gateway.
+    assert gateway["targetNamesBefore"] == ["ShippingEstimate", "WarrantyCheck"]
+    assert (gateway["targetsToCreate"], gateway["targetsToUpdate"], gateway["targetsToReplace"]) == ([], [], [])
+    assert gateway["deleteOld"] == {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    assert plan["actions"] == ["delete old gateway my-gateway and its targets"]
+
+
+def test_an_old_gateway_gone_since_load_config_is_not_a_failure(
+    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+) -> None:
+    secure_everything(client, backend, seeded, delete_old=False)
+    config = run_load_config(fn_load_config, client)
+    assert config["oldGateway"]["id"] == seeded.old_gateway_id
+    client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)  # its (asynchronous) deletion ends meanwhile
+    plan = build_plan(client, config)
+    assert plan["gateway"]["deleteOld"] is None
+    assert plan["gateway"]["targetNamesBefore"] == ["ShippingEstimate", "WarrantyCheck"]
     assert plan["changed"] is False
 
 

@@ -84,9 +84,10 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     old_ref, new_ref = config.get("oldGateway"), config.get("newGateway")
     same_name = settings["oldGatewayName"] == settings["gatewayName"]
 
-    new = control.get_gateway(client, new_ref["id"]) if new_ref else None
+    # Deletions are asynchronous: a gateway LoadConfig saw DELETING may be gone by now, which is not a failure.
+    new = control.get_gateway_or_none(client, new_ref["id"]) if new_ref else None
     new_targets = control.list_targets(client, new["gatewayId"]) if new else []
-    old = control.get_gateway(client, old_ref["id"]) if old_ref and not same_name else None
+    old = control.get_gateway_or_none(client, old_ref["id"]) if old_ref and not same_name else None
     old_targets = control.list_targets(client, old["gatewayId"]) if old else []
 
     delete_first: dict[str, Any] | None = None
@@ -106,7 +107,11 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
             f"neither gateway {settings['oldGatewayName']!r} nor {settings['gatewayName']!r} exists; "
             "expected the tutorial's gateway to secure"
         )
-    source_targets = old_targets if old is not None else new_targets
+    # Every target either gateway holds (nothing lost): the old gateway's definitions first, then those only the new
+    # one has - all of them once an earlier run's contract deleted the old targets (the old gateway may still be
+    # DELETING, or have ended FAILED).
+    old_names = {t["name"] for t in old_targets}
+    source_targets = [*old_targets, *(t for t in new_targets if t["name"] not in old_names)]
     desired = _desired_targets(source_targets, settings["targetName"], config["warrantyLambdaArn"])
 
     create = new is None or delete_first is not None
