@@ -25,7 +25,7 @@ from sandbox.core import Sandbox
 from sandbox.iam.enforcement import LAMBDA_LOG_DELIVERY
 
 # The report's phases, in the rollout's order ("load" is LoadConfig + Plan).
-PHASES = ("load", "backup", "expand", "switch", "verify", "bake", "contract", "report")
+PHASES = ("queue", "load", "backup", "expand", "switch", "verify", "bake", "contract", "report")
 PHASE_LABELS = {"load": "plan"}
 SCALE = 0.1  # the time-scaled run: a 45 s runtime update takes 4.5 s
 AWS_POLL_SECONDS = 10  # template.yaml PollSeconds default

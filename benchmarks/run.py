@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from benchmarks.availability import run_availability
 from benchmarks.critical_path import Measured, measure_rollout, run_critical_path
 from benchmarks.faults import run_table
 from sandbox.core import Sandbox
@@ -46,6 +47,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-critical-path", action="store_true", help="skip the time-scaled rollout")
     parser.add_argument("--no-faults", action="store_true", help="skip the fault table")
+    parser.add_argument("--no-availability", action="store_true", help="skip the availability probe")
     parser.add_argument("--faults-only", metavar="SUBSTRING", help="the fault table's rows whose name contains this")
     args = parser.parse_args()
     rounds = args.rounds
@@ -85,6 +87,9 @@ def main() -> int:
     worst = max(figures["start + rollout + re-run (s)"])
     verdict = "within" if worst < DEMO_BUDGET_SECONDS else "OVER"
     print(f"\nworst full cycle {worst:.1f}s: {verdict} the {DEMO_BUDGET_SECONDS:.0f}s demo budget")
+    if not args.no_availability:
+        print()
+        run_availability()
     if not args.no_critical_path:
         run_critical_path(_median_rollout(first_rollouts))
     if not args.no_faults:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_calls import ask
 from rollout_core.control import runtime_update_request
 
+from sandbox.callers import ask
 from sandbox.codezip import CPYTHON311_X86_64, build_codezip, upload_codezip
 from sandbox.core import REPO_ROOT, Sandbox
 from sandbox.seed import CODE_BUCKET

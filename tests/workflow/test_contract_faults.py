@@ -13,10 +13,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from agent_calls import ask
-from availability import AvailabilityProbe
 from failure_cause import failure_message
 
+from sandbox.availability import AvailabilityProbe
+from sandbox.callers import ask
 from sandbox.core import Sandbox
 
 TARGETS = ["ShippingEstimate", "WarrantyCheck"]

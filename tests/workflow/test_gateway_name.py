@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from agent_calls import ask
-
+from sandbox.callers import ask
 from sandbox.core import Sandbox
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from agent_calls import ask
-
+from sandbox.callers import ask
 from sandbox.core import Sandbox
 from sandbox.lambdas import FunctionCode
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from availability import AvailabilityProbe
 from workflow_leaks import assert_no_credentials
 
+from sandbox.availability import AvailabilityProbe
 from sandbox.core import Sandbox
 
 PHASES = ["queue", "load", "backup", "expand", "switch", "verify", "contract", "report"]
@@ -35,6 +35,7 @@ def test_the_old_gateway_serves_until_the_new_path_is_verified(sandbox: Sandbox)
     # At every step a caller's warranty question was answered through a READY gateway: never one that is missing.
     assert probe.observations
     assert probe.outages() == []
+    assert probe.failed_warranty_calls() == []  # before the switch asked without a token, as the open runtime's callers
     steps = [o.function for o in probe.observations]
     smoke = steps.index("SmokeTestFunction")
     # The old gateway is READY until the smoke test has passed; only the contract phase deletes it.

@@ -6,9 +6,9 @@ import json
 import uuid
 from typing import Any
 
-from agent_calls import ask
 from workflow_leaks import assert_no_credentials
 
+from sandbox.callers import ask
 from sandbox.core import Sandbox
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"

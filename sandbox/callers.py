@@ -1,4 +1,4 @@
-"""Calling the sandbox's runtime like an OAuth caller (shared by the workflow tests)."""
+"""Calling the sandbox's runtime like an OAuth caller (the workflow tests, the availability probe, the benchmarks)."""
 
 from __future__ import annotations
 

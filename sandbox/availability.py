@@ -4,7 +4,8 @@ Every state that changes anything is a Lambda invocation, so the probe looks at 
 stack starts: which version the runtime's DEFAULT endpoint serves, which gateway that version's agent would call (the
 agent's own rule: AGENTCORE_GATEWAY_NAME, else the tutorial's variables) and whether that gateway and its warranty
 target are READY - read from the control-plane records, as the data planes do. With `ask`, it also asks the agent a
-warranty question with a valid token each time and records whether the answer came from the gateway's tool.
+warranty question each time - as the pre-rollout caller did (no token) while the runtime has no authorizer, with a
+valid token once it has one - and records whether the answer came from the gateway's tool.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-from agent_calls import ask
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.behaviour import live_version
+from sandbox.callers import ask
 from sandbox.core import Sandbox
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
@@ -85,10 +86,17 @@ class AvailabilityProbe:
             gateway=None if target is None else target.name,
             gateway_ready=ready,
             old_gateway=old,
-            agent_used_gateway_tool=self._ask() if self.ask_agent else None,
+            agent_used_gateway_tool=self._ask(secured=bool(runtime.authorizer_configuration))
+            if self.ask_agent
+            else None,
         )
 
-    def _ask(self) -> bool:
+    def _ask(self, *, secured: bool) -> bool:
+        if not secured:  # the open runtime's callers, before the switch
+            status, _, tools = ask(
+                self.sandbox, "Check the warranty for PROD-001", f"availability-{uuid.uuid4()}", None
+            )
+            return status == 200 and WARRANTY_TOOL in tools
         if self._token is None:
             self._token = self.sandbox.cognito.mint_token(
                 self.sandbox.seeded.client_id, pool_id=self.sandbox.seeded.pool_id
@@ -119,3 +127,7 @@ class AvailabilityProbe:
 
     def outages(self) -> list[Observation]:
         return [o for o in self.observations if not o.serving]
+
+    def failed_warranty_calls(self) -> list[Observation]:
+        """Asked, and the answer did not come from the gateway's warranty tool."""
+        return [o for o in self.observations if o.agent_used_gateway_tool is False]
