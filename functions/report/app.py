@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import RolloutVerificationFailed
 from rollout_core.planner import authorizer_secure
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
@@ -24,22 +24,22 @@ def _runtime_problems(
 ) -> list[str]:
     cognito, env_var = config["cognito"], config["settings"]["gatewayUrlEnvVar"]
     problems = []
-    if runtime.get("status") != control.READY:
+    if runtime.get("status") != lifecycle.READY:
         problems.append(f"runtime status is {runtime.get('status')}, expected READY")
     # What is verified below is the latest version; callers meet the one DEFAULT serves.
-    if (endpoint.get("status"), endpoint.get("liveVersion")) != (control.READY, runtime.get("agentRuntimeVersion")):
+    if (endpoint.get("status"), endpoint.get("liveVersion")) != (lifecycle.READY, runtime.get("agentRuntimeVersion")):
         problems.append(
-            f"runtime endpoint {control.DEFAULT_ENDPOINT} is {endpoint.get('status')} serving version "
+            f"runtime endpoint {agentcore.DEFAULT_ENDPOINT} is {endpoint.get('status')} serving version "
             f"{endpoint.get('liveVersion')}, expected READY serving version {runtime.get('agentRuntimeVersion')}"
         )
     if not authorizer_secure(runtime.get("authorizerConfiguration"), cognito):
         problems.append("runtime authorizer does not trust exactly the deployed pool, client and scopes")
-    if not control.allows_authorization_header(control.header_allowlist(runtime)):
+    if not desired.allows_authorization_header(desired.header_allowlist(runtime)):
         problems.append("runtime requestHeaderAllowlist lacks Authorization")
     artifact = config["settings"].get("agentArtifact")
-    if artifact and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact):
+    if artifact and not desired.runs_code(runtime.get("agentRuntimeArtifact"), artifact):
         actual = (runtime.get("agentRuntimeArtifact") or {}).get("codeConfiguration")
-        problems.append(f"runtime code is {actual}, expected {control.desired_code_configuration(artifact)}")
+        problems.append(f"runtime code is {actual}, expected {desired.desired_code_configuration(artifact)}")
     environment = runtime.get("environmentVariables") or {}
     actual_url = environment.get(env_var)
     if gateway_url is None or actual_url != gateway_url:
@@ -58,7 +58,7 @@ def _gateway_problems(
     if gateway is None:
         return [f"gateway {settings['gatewayName']} does not exist"]
     problems = []
-    if gateway.get("status") != control.READY or gateway.get("authorizerType") != "CUSTOM_JWT":
+    if gateway.get("status") != lifecycle.READY or gateway.get("authorizerType") != "CUSTOM_JWT":
         problems.append(
             f"gateway {gateway['name']} is {gateway.get('status')}/{gateway.get('authorizerType')}, "
             "expected READY/CUSTOM_JWT"
@@ -72,11 +72,11 @@ def _gateway_problems(
     missing = sorted(expected - set(by_name))
     if missing:
         problems.append(f"gateway {gateway['name']} lacks target(s) {', '.join(missing)}")
-    not_ready = sorted(n for n, t in by_name.items() if t.get("status") != control.READY)
+    not_ready = sorted(n for n, t in by_name.items() if t.get("status") != lifecycle.READY)
     if not_ready:
         problems.append(f"target(s) not READY: {', '.join(not_ready)}")
     warranty = by_name.get(settings["targetName"])
-    if warranty is not None and control.target_lambda_arn(warranty) != config["warrantyLambdaArn"]:
+    if warranty is not None and desired.target_lambda_arn(warranty) != config["warrantyLambdaArn"]:
         problems.append(f"target {settings['targetName']} does not call the Lambda ARN from SSM")
     return problems
 
@@ -88,7 +88,7 @@ def _carry_problems(client: Any, gateway: dict[str, Any] | None, plan: dict[str,
         return []
     differ = sorted(field for field, value in after["update"].items() if gateway.get(field) != value)
     if after["tags"]:
-        tags = control.gateway_tags(client, gateway["gatewayArn"])
+        tags = agentcore.gateway_tags(client, gateway["gatewayArn"])
         differ += [f"tags[{key}]" for key, value in sorted(after["tags"].items()) if tags.get(key) != value]
     return [f"gateway {gateway['name']} lacks the old gateway's {', '.join(differ)}"] if differ else []
 
@@ -252,18 +252,18 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
         timings = phase_timings(history, datetime.datetime.now(datetime.UTC))
         report["timings"] = {"seconds": timings, "total": round(sum(timings.values()), 3)}
 
-    found = control.find_gateway(client, settings["gatewayName"])
-    gateway = control.get_gateway(client, found["gatewayId"]) if found else None
-    targets = control.list_targets(client, gateway["gatewayId"]) if gateway else []
-    runtime = control.get_runtime(client, config["runtime"]["id"])
-    endpoint = control.get_default_endpoint(client, config["runtime"]["id"])
-    gateway_url = control.normalize_gateway_url(gateway["gatewayUrl"]) if gateway else None
+    found = agentcore.find_gateway(client, settings["gatewayName"])
+    gateway = agentcore.get_gateway(client, found["gatewayId"]) if found else None
+    targets = agentcore.list_targets(client, gateway["gatewayId"]) if gateway else []
+    runtime = agentcore.get_runtime(client, config["runtime"]["id"])
+    endpoint = agentcore.get_default_endpoint(client, config["runtime"]["id"])
+    gateway_url = desired.normalize_gateway_url(gateway["gatewayUrl"]) if gateway else None
 
     problems = _runtime_problems(runtime, endpoint, config, gateway_url)
     problems += _gateway_problems(gateway, targets, config, plan)
     problems += _carry_problems(client, gateway, plan)
     old_name = settings["oldGatewayName"]
-    old_deleted = old_name == settings["gatewayName"] or control.find_gateway(client, old_name) is None
+    old_deleted = old_name == settings["gatewayName"] or agentcore.find_gateway(client, old_name) is None
     if not old_deleted:
         problems.append(f"old gateway {old_name} still exists")
     if problems:
@@ -280,7 +280,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
             "authorizer": {"before": plan["runtime"]["authorizerBefore"], "after": runtime["authorizerConfiguration"]},
             "requestHeaderAllowlist": {
                 "before": plan["runtime"]["allowlistBefore"],
-                "after": control.header_allowlist(runtime),
+                "after": desired.header_allowlist(runtime),
             },
             "artifact": runtime.get("agentRuntimeArtifact"),
             "gatewayUrlEnvVar": {
@@ -294,7 +294,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
                 "after": (runtime.get("environmentVariables") or {}).get(GATEWAY_NAME_ENV_VAR),
             },
         },
-        "gateway": {"before": plan["gateway"]["before"], "after": control.gateway_brief(gateway)},
+        "gateway": {"before": plan["gateway"]["before"], "after": desired.gateway_brief(gateway)},
         "targets": {
             "before": plan["gateway"]["targetNamesBefore"],
             "after": [
@@ -302,7 +302,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
                     "name": t["name"],
                     "id": t["targetId"],
                     "status": t["status"],
-                    "lambdaArn": control.target_lambda_arn(t),
+                    "lambdaArn": desired.target_lambda_arn(t),
                 }
                 for t in sorted(targets, key=lambda t: t["name"])
             ],
@@ -318,6 +318,6 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     history = execution_history(boto3.client("stepfunctions"), event["executionArn"])
-    report = build_report(control.agentcore_control(), event["state"], history)
+    report = build_report(agentcore.agentcore_control(), event["state"], history)
     logger.info("rollout report", extra={"changed": report["changed"], "dryRun": report["dryRun"]})
     return report

@@ -7,7 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from rollout_core import control
+from rollout_core import agentcore, desired
 from rollout_core.errors import (
     AgentCoreBusy,
     AuthorizerConflict,
@@ -48,7 +48,7 @@ from unit_support import (
     run_load_config,
 )
 
-SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
+SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
 NEW_GATEWAY = "my-gateway-secure"
 NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com"
@@ -89,7 +89,7 @@ def make_live(backend: Any, runtime_id: str) -> None:
 
 
 def runtime_record(client: Any, runtime_id: str) -> dict[str, Any]:
-    return control.get_runtime(client, runtime_id)
+    return agentcore.get_runtime(client, runtime_id)
 
 
 def target_names(client: Any, gateway_id: str) -> list[str]:
@@ -317,7 +317,7 @@ def test_secure_runtime_never_sends_an_authorizer_to_a_runtime_that_has_one(
     fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The plan was made, then someone put another authorizer on the runtime: refused before any request."""
-    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = desired.jwt_authorizer(
         DISCOVERY_URL, "another-client", [SCOPE]
     )
     monkeypatch.setattr(client, "update_agent_runtime", lambda **kwargs: pytest.fail("an update was sent"))
@@ -366,7 +366,7 @@ def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config:
     assert first["changed"] is True
     assert first["ready"] is False  # the state machine polls it
     assert first["url"].endswith("/mcp")
-    created = control.get_gateway(client, first["id"])
+    created = agentcore.get_gateway(client, first["id"])
     assert created["authorizerType"] == "CUSTOM_JWT"
     assert created["authorizerConfiguration"] == SECURE
     assert created["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
@@ -404,7 +404,7 @@ def test_provision_gateway_reads_the_url_from_get_gateway(
     answers = WithoutCreateUrl(client)
     created = fn["provision_gateway"].provision_gateway(answers, plan["gateway"], "execution-1")
     assert answers.gets == [created["id"]]
-    assert created["url"] == control.normalize_gateway_url(
+    assert created["url"] == desired.normalize_gateway_url(
         client.get_gateway(gatewayIdentifier=created["id"])["gatewayUrl"]
     )
     assert created["status"] == "CREATING"  # the create answer's status, not a later read's
@@ -422,14 +422,14 @@ def test_client_token_is_deterministic_and_valid(fn: dict[str, Any]) -> None:
 def test_provision_gateway_existing_jwt_gateway(
     fn: dict[str, Any], client: Any, seeded: Seeded, fn_load_config: Any
 ) -> None:
-    other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
+    other = desired.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
     existing = create_gateway_with_targets(client, "my-gateway-secure", other)
     plan = build_plan(client, run_load_config(fn_load_config, client))
     result = fn["provision_gateway"].provision_gateway(WithoutCreateUrl(client), plan["gateway"], "execution-1")
     assert result["id"] == existing["gatewayId"]
-    assert result["url"] == control.normalize_gateway_url(existing["gatewayUrl"])
+    assert result["url"] == desired.normalize_gateway_url(existing["gatewayUrl"])
     assert result["changed"] is True
-    assert control.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
+    assert agentcore.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
     # Already correct: nothing to do.
     no_change = {**plan["gateway"], "updateAuthorizer": False}
     unchanged = fn["provision_gateway"].provision_gateway(client, no_change, "execution-2")
@@ -454,7 +454,7 @@ def test_provision_gateway_handler(
 ) -> None:
     plan = build_plan(client, config)
     result = fn["provision_gateway"].lambda_handler({"plan": plan, "execution": "arn:exec"}, context)
-    assert control.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
+    assert agentcore.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
     assert result["settingsPending"] is False  # the tutorial's gateway has nothing CreateGateway cannot take
     carried = fn["provision_gateway"].lambda_handler({"plan": plan, "gateway": result, "step": "carry"}, context)
     assert (carried["id"], carried["changed"]) == (result["id"], False)
@@ -532,8 +532,8 @@ def test_provision_targets_skips_existing_names(
     assert second["changed"] is False
     assert second["ready"] is True
     assert target_names(client, gateway["id"]) == ["ShippingEstimate", "WarrantyCheck"]
-    warranty = next(t for t in control.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
-    assert control.target_lambda_arn(warranty) == WARRANTY_ARN
+    warranty = next(t for t in agentcore.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
+    assert desired.target_lambda_arn(warranty) == WARRANTY_ARN
 
 
 def test_provision_targets_never_takes_a_failed_target_for_done(
@@ -556,14 +556,14 @@ def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, conf
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
-    warranty = next(t for t in control.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
-    fixed = control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "V2")
+    warranty = next(t for t in agentcore.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
+    fixed = desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "V2")
     result = fn["provision_targets"].provision_targets(
         client, gateway["id"], {"targetsToCreate": [], "targetsToUpdate": [{**fixed, "targetId": warranty["targetId"]}]}
     )
     assert result["updated"] == ["WarrantyCheck"]
     after = client.get_gateway_target(gatewayIdentifier=gateway["id"], targetId=warranty["targetId"])
-    assert control.target_lambda_arn(after) == WARRANTY_ARN + "V2"
+    assert desired.target_lambda_arn(after) == WARRANTY_ARN + "V2"
 
 
 def test_provision_targets_refused(fn: dict[str, Any]) -> None:
@@ -625,7 +625,7 @@ def test_delete_gateway_deletes_targets_then_gateway(fn: dict[str, Any], client:
     deleted = fn["delete_gateway"].delete_gateway(recording, gateway)
     assert recording.calls[-1] == ("delete_gateway", seeded.old_gateway_id)
     assert (deleted["kind"], deleted["changed"], deleted["ready"]) == ("gatewayDeleted", True, False)
-    assert control.get_gateway_or_none(client, seeded.old_gateway_id) is None
+    assert agentcore.get_gateway_or_none(client, seeded.old_gateway_id) is None
 
 
 class DeletingTargets(RecordingClient):
@@ -732,7 +732,7 @@ def test_delete_gateway_handler(fn: dict[str, Any], client: Any, seeded: Seeded,
     assert targets["kind"] == "targetsDeleted"
     deleted = fn["delete_gateway"].lambda_handler({"gateway": gateway, "step": "gateway"}, context)
     assert deleted["kind"] == "gatewayDeleted"
-    assert control.find_gateway(client, "my-gateway") is None
+    assert agentcore.find_gateway(client, "my-gateway") is None
     with pytest.raises(InvalidExecutionInput, match="delete_gateway got step None; expected one of"):
         fn["delete_gateway"].lambda_handler({"gateway": gateway}, context)
 
@@ -876,7 +876,7 @@ def test_list_targets_skips_a_target_gone_between_list_and_get(client: Any, seed
                 return get
             return super().__getattr__(name)
 
-    assert [t["name"] for t in control.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
+    assert [t["name"] for t in agentcore.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
 
 
 def test_check_unknown_kind(fn: dict[str, Any], client: Any, aws: None) -> None:
@@ -935,7 +935,7 @@ def test_switch_never_sends_an_authorizer_to_a_runtime_that_has_one(
     assert "authorizer" not in result["changes"]
     assert request["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
     # Another authorizer (put there after the plan): refused before any request.
-    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = desired.jwt_authorizer(
         DISCOVERY_URL, "another-client", [SCOPE]
     )
     with pytest.raises(AuthorizerConflict, match="allowedClients \\['another-client'\\]"):
@@ -1087,11 +1087,11 @@ def test_report_flags_drift_after_rollout(
 ) -> None:
     state = rollout(fn, client, backend, config)
     gateway_id = state["gateway"]["id"]
-    warranty = next(t for t in control.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
     client.update_gateway_target(
         gatewayIdentifier=gateway_id,
         targetId=warranty["targetId"],
-        **control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
+        **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
     )  # moto leaves it UPDATING
     record = backend.agent_runtimes[config["runtime"]["id"]]
     record.status = "UPDATING"

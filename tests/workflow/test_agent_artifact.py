@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from agent_calls import ask
-from rollout_core.control import runtime_update_request
+from rollout_core.desired import runtime_update_request
 
 from sandbox.codezip import CPYTHON311_X86_64, build_codezip, upload_codezip
 from sandbox.core import REPO_ROOT, Sandbox
