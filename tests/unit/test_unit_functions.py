@@ -7,7 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from rollout_core import agentcore, desired
+from rollout_core import agentcore, desired, planner
 from rollout_core.errors import (
     AgentCoreBusy,
     AuthorizerConflict,
@@ -1035,11 +1035,14 @@ def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, con
         fn["report"].build_report(client, {"config": config, "plan": plan})
     message = str(caught.value)
     assert message.startswith("end state differs from the desired state: ")
-    assert "runtime authorizer does not trust exactly the deployed pool, client and scopes" in message
-    assert "requestHeaderAllowlist lacks Authorization" in message
-    assert f"runtime env {NEW_ENV_VAR} is None" in message
-    assert "gateway my-gateway-secure does not exist" in message
-    assert "old gateway my-gateway still exists" in message
+    # Nothing was rolled out: a fresh plan still has every action of the first one.
+    assert message.count("a fresh plan would still ") == len(plan["actions"])
+    for action in plan["actions"]:
+        assert f"a fresh plan would still {action}" in message
+    assert "secure runtime CustomerSupport: CUSTOM_JWT authorizer + Authorization allowlist" in message
+    assert "create gateway my-gateway-secure with CUSTOM_JWT authorizer" in message
+    assert f"set runtime env {NEW_ENV_VAR} to the new gateway URL" in message
+    assert "delete old gateway my-gateway and its targets" in message
 
 
 def test_full_rollout_verifies_and_rerun_plans_nothing(
@@ -1082,7 +1085,36 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(
     assert rerun["actions"] == []
 
 
-def test_report_flags_drift_after_rollout(
+def settle_targets(backend: Any, gateway_id: str) -> None:
+    """moto leaves an updated target UPDATING; AWS settles it to READY."""
+    for (owner, _), target in backend.gateway_targets.items():
+        if owner == gateway_id:
+            target.status = "READY"
+
+
+def test_report_flags_a_runtime_and_targets_still_in_transit(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    state = rollout(fn, client, backend, config)
+    gateway_id = state["gateway"]["id"]
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    client.update_gateway_target(
+        gatewayIdentifier=gateway_id,
+        targetId=warranty["targetId"],
+        **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN),
+    )  # moto leaves it UPDATING
+    backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
+    default_endpoint(backend, config["runtime"]["id"]).live_version = "1"
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    message = str(caught.value)
+    assert "runtime status is UPDATING, expected READY" in message
+    assert "runtime endpoint DEFAULT is READY serving version 1, expected READY serving version 2" in message
+    assert "target(s) not READY: WarrantyCheck" in message
+    assert "a fresh plan" not in message  # the planner waits for a runtime in transit; the report names it instead
+
+
+def test_report_flags_drift_after_rollout_as_what_a_fresh_plan_would_do(
     fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
 ) -> None:
     state = rollout(fn, client, backend, config)
@@ -1092,19 +1124,49 @@ def test_report_flags_drift_after_rollout(
         gatewayIdentifier=gateway_id,
         targetId=warranty["targetId"],
         **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
-    )  # moto leaves it UPDATING
+    )
+    settle_targets(backend, gateway_id)
     record = backend.agent_runtimes[config["runtime"]["id"]]
-    record.status = "UPDATING"
     record.environment_variables = {**record.environment_variables, "AGENTCORE_GATEWAY_NAME": "my-gateway"}
-    default_endpoint(backend, config["runtime"]["id"]).live_version = "1"
     with pytest.raises(RolloutVerificationFailed) as caught:
         fn["report"].build_report(client, state)
     message = str(caught.value)
-    assert "runtime status is UPDATING, expected READY" in message
-    assert "runtime endpoint DEFAULT is READY serving version 1, expected READY serving version 2" in message
-    assert "runtime env AGENTCORE_GATEWAY_NAME is 'my-gateway', expected 'my-gateway-secure'" in message
-    assert "target(s) not READY: WarrantyCheck" in message
-    assert "target WarrantyCheck does not call the Lambda ARN from SSM" in message
+    assert "a fresh plan would still update target WarrantyCheck" in message
+    assert "a fresh plan would still set runtime env AGENTCORE_GATEWAY_NAME to my-gateway-secure" in message
+    assert "not READY" not in message
+
+
+def test_report_catches_what_only_the_planner_checks(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    """The warranty target still calls the Lambda from SSM, but its tool schema is not the packaged one: the report's
+    own rules (before it planned again) checked only the Lambda ARN and verified this."""
+    state = rollout(fn, client, backend, config)
+    gateway_id = state["gateway"]["id"]
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    drifted = desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN)
+    drifted["targetConfiguration"]["mcp"]["lambda"]["toolSchema"]["inlinePayload"][0]["description"] = "changed"
+    client.update_gateway_target(gatewayIdentifier=gateway_id, targetId=warranty["targetId"], **drifted)
+    settle_targets(backend, gateway_id)
+    after = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    assert desired.target_lambda_arn(after) == WARRANTY_ARN
+    with pytest.raises(RolloutVerificationFailed, match=r"a fresh plan would still update target WarrantyCheck$"):
+        fn["report"].build_report(client, state)
+
+
+def test_a_requirement_added_only_in_the_planner_is_enforced_by_the_report(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = rollout(fn, client, backend, config)
+    assert fn["report"].build_report(client, state)["verified"] is True
+    # A new rule, written in the planner alone: every runtime must be updated once more.
+    monkeypatch.setattr(planner, "runtime_repair", lambda runtime, endpoint: "a new planner rule")
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    assert str(caught.value) == (
+        "end state differs from the desired state: a fresh plan would still repair: a new planner rule; "
+        "a new runtime version must go live"
+    )
 
 
 def test_report_handler(
