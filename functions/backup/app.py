@@ -11,7 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from rollout_core import backup, control
+from rollout_core import agentcore, backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not bucket:
         raise InvalidConfiguration(f"function setting {backup.BUCKET_ENV} (the stack's backup bucket) is not set")
     result = take_backup(
-        control.agentcore_control(),
+        agentcore.agentcore_control(),
         boto3.client("s3"),
         bucket,
         event["config"],

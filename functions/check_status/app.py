@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
+from rollout_core import agentcore, lifecycle
 from rollout_core.errors import InvalidExecutionInput, RolloutError
 
 logger = Logger()
@@ -24,15 +24,15 @@ def _settled(
     what: str,
 ) -> tuple[str, bool]:
     status = record["status"]
-    ready = control.settle(
+    ready = lifecycle.settle(
         status, pending, functools.partial(failure, record), resource["attempt"], max_polls, f"{what} {resource['id']}"
     )
     return status, ready
 
 
 def _runtime_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
-    record = control.get_runtime(client, resource["id"])
-    return _settled(record, control.RUNTIME_PENDING, control.runtime_failure, resource, max_polls, "runtime")
+    record = agentcore.get_runtime(client, resource["id"])
+    return _settled(record, lifecycle.RUNTIME_PENDING, lifecycle.runtime_failure, resource, max_polls, "runtime")
 
 
 def _runtime_live(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
@@ -40,23 +40,23 @@ def _runtime_live(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
     version = resource.get("version")
     if not isinstance(version, str) or not version:
         raise InvalidExecutionInput(f"check_status runtimeLive needs the runtime version; got {version!r}")
-    endpoint = control.get_default_endpoint(client, resource["id"])
-    ready = control.version_live(endpoint, version, resource["attempt"], max_polls, f"runtime {resource['id']}")
+    endpoint = agentcore.get_default_endpoint(client, resource["id"])
+    ready = lifecycle.version_live(endpoint, version, resource["attempt"], max_polls, f"runtime {resource['id']}")
     return f"{endpoint.get('status')} (live version {endpoint.get('liveVersion')}, waiting for {version})", ready
 
 
 def _gateway_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
-    record = control.get_gateway(client, resource["id"])
-    return _settled(record, control.GATEWAY_PENDING, control.gateway_failure, resource, max_polls, "gateway")
+    record = agentcore.get_gateway(client, resource["id"])
+    return _settled(record, lifecycle.GATEWAY_PENDING, lifecycle.gateway_failure, resource, max_polls, "gateway")
 
 
 def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
     statuses = []
-    for target in control.list_targets(client, resource["id"]):
-        done = control.settle(
+    for target in agentcore.list_targets(client, resource["id"]):
+        done = lifecycle.settle(
             target["status"],
-            control.TARGET_PENDING,
-            functools.partial(control.target_failure, target),
+            lifecycle.TARGET_PENDING,
+            functools.partial(lifecycle.target_failure, target),
             resource["attempt"],
             max_polls,
             f"gateway target {target['name']}",
@@ -67,30 +67,30 @@ def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tup
 
 
 def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
-    record = control.get_gateway_or_none(client, resource["id"])
+    record = agentcore.get_gateway_or_none(client, resource["id"])
     if record is None:
         return "DELETED", True
     if record["status"] != "DELETING":
-        raise control.gateway_delete_failure(record)  # only DELETING -> gone is a deletion in progress
+        raise lifecycle.gateway_delete_failure(record)  # only DELETING -> gone is a deletion in progress
     what = f"gateway {resource.get('name') or resource['id']} ({resource['id']}) deletion"
-    control.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, what)
+    lifecycle.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, what)
     return "DELETING", False
 
 
 def _targets_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
     """Target deletion is asynchronous: each target stays DELETING until it is gone. Anything else it shows (FAILED,
     READY again) means its deletion did not happen, and the gateway cannot be deleted after it."""
-    if control.get_gateway_or_none(client, resource["id"]) is None:
+    if agentcore.get_gateway_or_none(client, resource["id"]) is None:
         return "no targets", True
     names = resource.get("names")  # only these targets are being deleted (a replacement), when given
-    remaining = [t for t in control.list_targets(client, resource["id"]) if names is None or t["name"] in names]
+    remaining = [t for t in agentcore.list_targets(client, resource["id"]) if names is None or t["name"] in names]
     for target in remaining:
         if target["status"] != "DELETING":
-            raise control.target_delete_failure(target)
+            raise lifecycle.target_delete_failure(target)
     if not remaining:
         return "no targets", True
     names = ", ".join(f"{t['name']}=DELETING" for t in remaining)
-    control.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"deletion of targets {names}")
+    lifecycle.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"deletion of targets {names}")
     return names, False
 
 
@@ -115,6 +115,6 @@ def check(client: Any, resource: dict[str, Any], max_polls: int) -> dict[str, An
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = check(control.agentcore_control(), event["resource"], int(event["maxPolls"]))
+    result = check(agentcore.agentcore_control(), event["resource"], int(event["maxPolls"]))
     logger.debug("status polled", extra={"kind": result["kind"], "status": result["status"], "ready": result["ready"]})
     return result

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from rollout_core import control
+from rollout_core import agentcore
 from rollout_core.errors import GatewayDeleteFailed, InvalidExecutionInput
 
 logger = Logger()
@@ -36,19 +36,19 @@ def delete_targets(client: Any, gateway: dict[str, Any], names: list[str] | None
     }
     if names is not None:
         result["names"] = sorted(names)
-    if control.get_gateway_or_none(client, gateway_id) is None:
+    if agentcore.get_gateway_or_none(client, gateway_id) is None:
         return {**result, "status": "DELETED"}  # already gone (e.g. a retried step)
 
-    targets = [t for t in control.list_targets(client, gateway_id) if names is None or t["name"] in names]
+    targets = [t for t in agentcore.list_targets(client, gateway_id) if names is None or t["name"] in names]
     requested = []
     for target in targets:
         if target["status"] == DELETING:
             continue  # its deletion is under way: asking again is refused, and pointless
-        with control.control_plane_errors(GatewayDeleteFailed, f"DeleteGatewayTarget {target['name']}"):
+        with agentcore.control_plane_errors(GatewayDeleteFailed, f"DeleteGatewayTarget {target['name']}"):
             try:
                 client.delete_gateway_target(gatewayIdentifier=gateway_id, targetId=target["targetId"])
             except ClientError as exc:
-                if not control.is_not_found(exc):
+                if not agentcore.is_not_found(exc):
                     raise
         requested.append(target["name"])
     summary = ", ".join(f"{t['name']}={DELETING}" for t in targets) or "no targets"
@@ -64,16 +64,16 @@ def delete_targets(client: Any, gateway: dict[str, Any], names: list[str] | None
 def delete_gateway(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
     gateway_id, name = gateway["id"], gateway["name"]
     result = {"kind": "gatewayDeleted", "id": gateway_id, "name": name, "changed": True, "ready": False, "attempt": 0}
-    current = control.get_gateway_or_none(client, gateway_id)
+    current = agentcore.get_gateway_or_none(client, gateway_id)
     if current is None:
         return {**result, "changed": False, "ready": True, "status": "DELETED"}  # already gone (a retried step)
     if current.get("status") == DELETING:
         return {**result, "changed": False, "status": DELETING}  # already asked: poll it
-    with control.control_plane_errors(GatewayDeleteFailed, f"DeleteGateway {name}"):
+    with agentcore.control_plane_errors(GatewayDeleteFailed, f"DeleteGateway {name}"):
         try:
             response = client.delete_gateway(gatewayIdentifier=gateway_id)
         except ClientError as exc:
-            if not control.is_not_found(exc):
+            if not agentcore.is_not_found(exc):
                 raise
             return {**result, "ready": True, "status": "DELETED"}
     return {**result, "status": response.get("status")}
@@ -88,7 +88,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = event.get("step")
     if step not in STEPS:
         raise InvalidExecutionInput(f"delete_gateway got step {step!r}; expected one of {sorted(STEPS)}")
-    client = control.agentcore_control()
+    client = agentcore.agentcore_control()
     if step == "targets" and event.get("targets") is not None:
         result = delete_targets(client, event["gateway"], [t["name"] for t in event["targets"]])
     else:

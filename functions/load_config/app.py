@@ -12,7 +12,7 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from rollout_core import control
+from rollout_core import agentcore
 from rollout_core.artifact import verify_agent_artifact
 from rollout_core.cognito import SSM_PARAMETERS, user_pool_reader, validate_cognito_parameters
 from rollout_core.errors import InvalidConfiguration, RuntimeNotFound
@@ -40,12 +40,6 @@ def read_parameters(ssm: SSMClient, prefix: str) -> dict[str, str]:
     return {p["Name"].removeprefix(prefix).strip("/"): str(p["Value"]) for p in response.get("Parameters", [])}
 
 
-def _gateway_ref(summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    if summary is None:
-        return None
-    return {"id": summary["gatewayId"], "name": summary["name"], "status": summary.get("status")}
-
-
 def load_config(
     execution_input: Any,
     env: Mapping[str, str],
@@ -69,7 +63,7 @@ def load_config(
         account_id,
         user_pool_reader(cognito_idp),
     )
-    runtime = control.find_runtime(client, settings.runtimeName)
+    runtime = agentcore.find_runtime(client, settings.runtimeName)
     if runtime is None:
         raise RuntimeNotFound(
             f"no agent runtime named {settings.runtimeName!r} (template parameter RuntimeName) in {region}"
@@ -89,8 +83,8 @@ def load_config(
             "arn": runtime["agentRuntimeArn"],
             "name": runtime["agentRuntimeName"],
         },
-        "oldGateway": _gateway_ref(control.find_gateway(client, settings.oldGatewayName)),
-        "newGateway": _gateway_ref(control.find_gateway(client, settings.gatewayName)),
+        "oldGateway": agentcore.gateway_ref(agentcore.find_gateway(client, settings.oldGatewayName)),
+        "newGateway": agentcore.gateway_ref(agentcore.find_gateway(client, settings.gatewayName)),
     }
     if isinstance(execution_input, Mapping) and "trigger" in execution_input:
         config["trigger"] = parse_trigger(execution_input["trigger"])
@@ -104,7 +98,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     config = load_config(
         event.get("input"),
         os.environ,
-        control.agentcore_control(),
+        agentcore.agentcore_control(),
         region=region,
         account_id=context.invoked_function_arn.split(":")[4],
         ssm=boto3.client("ssm", region_name=region),

@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import GatewayCreateFailed, InvalidExecutionInput
 
 logger = Logger()
@@ -30,10 +30,10 @@ def _result(record: dict[str, Any], changed: bool, settings_pending: bool = Fals
         "kind": "gateway",
         "id": record["gatewayId"],
         "name": record["name"],
-        "url": control.normalize_gateway_url(record["gatewayUrl"]),
+        "url": desired.normalize_gateway_url(record["gatewayUrl"]),
         "status": record.get("status"),
         "changed": changed,
-        "ready": record.get("status") == control.READY and not changed,
+        "ready": record.get("status") == lifecycle.READY and not changed,
         "attempt": 0,
         # The state machine runs step "carry" once the gateway is READY while this is true.
         "settingsPending": settings_pending,
@@ -45,21 +45,21 @@ def provision_gateway(client: Any, gateway_plan: dict[str, Any], execution: str)
         request = gateway_plan["createRequest"]
         carry = gateway_plan.get("afterCreate") is not None
         # A previous attempt of this execution may have created it already (Lambda retry after a timeout).
-        found = control.find_gateway(client, request["name"])
+        found = agentcore.find_gateway(client, request["name"])
         if found is not None and found.get("authorizerType") == "CUSTOM_JWT":
-            return _result(control.get_gateway(client, found["gatewayId"]), changed=True, settings_pending=carry)
-        with control.control_plane_errors(GatewayCreateFailed, f"CreateGateway {request['name']}"):
+            return _result(agentcore.get_gateway(client, found["gatewayId"]), changed=True, settings_pending=carry)
+        with agentcore.control_plane_errors(GatewayCreateFailed, f"CreateGateway {request['name']}"):
             created = dict(client.create_gateway(**request, clientToken=client_token(execution, request["name"])))
         if not created.get("gatewayUrl"):  # optional in the CreateGateway response; GetGateway has it
-            created = {**control.get_gateway(client, created["gatewayId"]), "status": created.get("status")}
+            created = {**agentcore.get_gateway(client, created["gatewayId"]), "status": created.get("status")}
         return _result(created, changed=True, settings_pending=carry)
 
     existing = gateway_plan["existing"]
-    current = control.get_gateway(client, existing["id"])
+    current = agentcore.get_gateway(client, existing["id"])
     if not gateway_plan["updateAuthorizer"]:
         return _result(current, changed=False)
-    request = control.gateway_update_request(current, gateway_plan["authorizerAfter"])
-    with control.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {existing['name']}"):
+    request = desired.gateway_update_request(current, gateway_plan["authorizerAfter"])
+    with agentcore.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {existing['name']}"):
         updated = dict(client.update_gateway(**request))
     if not updated.get("gatewayUrl"):  # optional in the UpdateGateway response too
         updated["gatewayUrl"] = current["gatewayUrl"]
@@ -70,15 +70,15 @@ def carry_settings(client: Any, gateway: dict[str, Any], gateway_plan: dict[str,
     """Tags and UpdateGateway-only settings of the old gateway, applied to the new one (idempotent: a retry finds
     them in place and changes nothing)."""
     after = gateway_plan.get("afterCreate") or {"update": {}, "tags": {}}
-    current = control.get_gateway(client, gateway["id"])
+    current = agentcore.get_gateway(client, gateway["id"])
     if after["tags"]:
-        with control.control_plane_errors(GatewayCreateFailed, f"TagResource {current['name']}"):
+        with agentcore.control_plane_errors(GatewayCreateFailed, f"TagResource {current['name']}"):
             client.tag_resource(resourceArn=current["gatewayArn"], tags=after["tags"])
     update = {field: value for field, value in after["update"].items() if current.get(field) != value}
     if not update:
         return _result(current, changed=False)
-    request = control.gateway_update_request(current, current["authorizerConfiguration"], update)
-    with control.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {current['name']}"):
+    request = desired.gateway_update_request(current, current["authorizerConfiguration"], update)
+    with agentcore.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {current['name']}"):
         updated = dict(client.update_gateway(**request))
     return _result({**current, "status": updated.get("status")}, changed=True)
 
@@ -89,9 +89,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = event.get("step", "provision")
     gateway_plan = event["plan"]["gateway"]
     if step == "provision":
-        result = provision_gateway(control.agentcore_control(), gateway_plan, event["execution"])
+        result = provision_gateway(agentcore.agentcore_control(), gateway_plan, event["execution"])
     elif step == "carry":
-        result = carry_settings(control.agentcore_control(), event["gateway"], gateway_plan)
+        result = carry_settings(agentcore.agentcore_control(), event["gateway"], gateway_plan)
     else:
         raise InvalidExecutionInput(f"provision_gateway got step {step!r}; expected 'provision' or 'carry'")
     logger.info("gateway provisioned", extra={"step": step, "gateway": result["id"], "changed": result["changed"]})

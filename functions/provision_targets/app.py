@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
+from rollout_core import agentcore, lifecycle
 from rollout_core.errors import GatewayTargetFailed
 
 logger = Logger()
@@ -17,21 +17,21 @@ def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]
     """Ready only when nothing was asked and every target of the gateway is READY: a target left FAILED by an
     earlier run is never taken for done (the plan replaces it; CheckTargets raises on it otherwise)."""
     # Names already present (e.g. a retried invocation) are not created twice.
-    present = {t["name"]: t for t in control.list_targets(client, gateway_id)}
+    present = {t["name"]: t for t in agentcore.list_targets(client, gateway_id)}
     created: list[str] = []
     updated: list[str] = []
     for definition in gateway_plan["targetsToCreate"]:
         if definition["name"] in present:
             continue
-        with control.control_plane_errors(GatewayTargetFailed, f"CreateGatewayTarget {definition['name']}"):
+        with agentcore.control_plane_errors(GatewayTargetFailed, f"CreateGatewayTarget {definition['name']}"):
             client.create_gateway_target(gatewayIdentifier=gateway_id, **definition)
         created.append(definition["name"])
     for definition in gateway_plan["targetsToUpdate"]:
-        with control.control_plane_errors(GatewayTargetFailed, f"UpdateGatewayTarget {definition['name']}"):
+        with agentcore.control_plane_errors(GatewayTargetFailed, f"UpdateGatewayTarget {definition['name']}"):
             client.update_gateway_target(gatewayIdentifier=gateway_id, **definition)
         updated.append(definition["name"])
     changed = bool(created or updated)
-    all_ready = all(t.get("status") == control.READY for t in present.values())
+    all_ready = all(t.get("status") == lifecycle.READY for t in present.values())
     return {
         "kind": "targets",
         "id": gateway_id,
@@ -46,6 +46,6 @@ def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = provision_targets(control.agentcore_control(), event["gateway"]["id"], event["plan"]["gateway"])
+    result = provision_targets(agentcore.agentcore_control(), event["gateway"]["id"], event["plan"]["gateway"])
     logger.info("targets provisioned", extra={"targetsCreated": result["created"], "targetsUpdated": result["updated"]})
     return result

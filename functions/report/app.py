@@ -1,5 +1,6 @@
-"""Report: read the end state back, check it against the desired state, and write the execution's report - with the
-backup key and how long each phase took (from the execution's own history)."""
+"""Report: verify the end state by planning again - a fresh plan must find nothing left to do, so "secure" is defined
+once, by the planner - and write the execution's report, with the backup key and how long each phase took (from the
+execution's own history)."""
 
 from __future__ import annotations
 
@@ -10,87 +11,82 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
-from rollout_core.errors import RolloutVerificationFailed
-from rollout_core.planner import authorizer_secure
+from rollout_core import agentcore, desired, lifecycle
+from rollout_core.errors import (
+    AuthorizerConflict,
+    GatewayNotFound,
+    InvalidConfiguration,
+    RolloutVerificationFailed,
+    RuntimeUpdateFailed,
+)
+from rollout_core.planner import build_plan
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
 logger = Logger()
 tracer = Tracer()
 
+# What the planner raises when the state is one no plan can reach: here, a verdict on the end state.
+PLAN_REFUSALS = (AuthorizerConflict, GatewayNotFound, InvalidConfiguration, RuntimeUpdateFailed)
 
-def _runtime_problems(
-    runtime: dict[str, Any], endpoint: dict[str, Any], config: dict[str, Any], gateway_url: str | None
-) -> list[str]:
-    cognito, env_var = config["cognito"], config["settings"]["gatewayUrlEnvVar"]
+
+def _runtime_unsettled(runtime: dict[str, Any], endpoint: dict[str, Any]) -> list[str]:
+    """The runtime READY and its DEFAULT endpoint serving the latest version: callers meet what the plan judges."""
     problems = []
-    if runtime.get("status") != control.READY:
+    if runtime.get("status") != lifecycle.READY:
         problems.append(f"runtime status is {runtime.get('status')}, expected READY")
-    # What is verified below is the latest version; callers meet the one DEFAULT serves.
-    if (endpoint.get("status"), endpoint.get("liveVersion")) != (control.READY, runtime.get("agentRuntimeVersion")):
+    if (endpoint.get("status"), endpoint.get("liveVersion")) != (lifecycle.READY, runtime.get("agentRuntimeVersion")):
         problems.append(
-            f"runtime endpoint {control.DEFAULT_ENDPOINT} is {endpoint.get('status')} serving version "
+            f"runtime endpoint {agentcore.DEFAULT_ENDPOINT} is {endpoint.get('status')} serving version "
             f"{endpoint.get('liveVersion')}, expected READY serving version {runtime.get('agentRuntimeVersion')}"
         )
-    if not authorizer_secure(runtime.get("authorizerConfiguration"), cognito):
-        problems.append("runtime authorizer does not trust exactly the deployed pool, client and scopes")
-    if not control.allows_authorization_header(control.header_allowlist(runtime)):
-        problems.append("runtime requestHeaderAllowlist lacks Authorization")
-    artifact = config["settings"].get("agentArtifact")
-    if artifact and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact):
-        actual = (runtime.get("agentRuntimeArtifact") or {}).get("codeConfiguration")
-        problems.append(f"runtime code is {actual}, expected {control.desired_code_configuration(artifact)}")
-    environment = runtime.get("environmentVariables") or {}
-    actual_url = environment.get(env_var)
-    if gateway_url is None or actual_url != gateway_url:
-        problems.append(f"runtime env {env_var} is {actual_url!r}, expected {gateway_url!r}")
-    gateway_name = config["settings"]["gatewayName"]
-    if environment.get(GATEWAY_NAME_ENV_VAR) != gateway_name:
-        actual_name = environment.get(GATEWAY_NAME_ENV_VAR)
-        problems.append(f"runtime env {GATEWAY_NAME_ENV_VAR} is {actual_name!r}, expected {gateway_name!r}")
     return problems
 
 
-def _gateway_problems(
-    gateway: dict[str, Any] | None, targets: list[dict[str, Any]], config: dict[str, Any], plan: dict[str, Any]
-) -> list[str]:
-    settings, cognito = config["settings"], config["cognito"]
+def _gateway_unsettled(gateway: dict[str, Any] | None, targets: list[dict[str, Any]]) -> list[str]:
+    """A plan takes a gateway or target still CREATING/UPDATING as on its way; the report wants it READY."""
     if gateway is None:
-        return [f"gateway {settings['gatewayName']} does not exist"]
+        return []  # the plan says what is missing
     problems = []
-    if gateway.get("status") != control.READY or gateway.get("authorizerType") != "CUSTOM_JWT":
-        problems.append(
-            f"gateway {gateway['name']} is {gateway.get('status')}/{gateway.get('authorizerType')}, "
-            "expected READY/CUSTOM_JWT"
-        )
-    if not authorizer_secure(gateway.get("authorizerConfiguration"), cognito):
-        problems.append(
-            f"gateway {gateway['name']} authorizer does not trust exactly the deployed pool, client and scopes"
-        )
-    by_name = {t["name"]: t for t in targets}
-    expected = set(plan["gateway"]["targetNamesBefore"]) | {settings["targetName"]}
-    missing = sorted(expected - set(by_name))
-    if missing:
-        problems.append(f"gateway {gateway['name']} lacks target(s) {', '.join(missing)}")
-    not_ready = sorted(n for n, t in by_name.items() if t.get("status") != control.READY)
+    if gateway.get("status") != lifecycle.READY:
+        problems.append(f"gateway {gateway['name']} is {gateway.get('status')}, expected READY")
+    not_ready = sorted(t["name"] for t in targets if t.get("status") != lifecycle.READY)
     if not_ready:
         problems.append(f"target(s) not READY: {', '.join(not_ready)}")
-    warranty = by_name.get(settings["targetName"])
-    if warranty is not None and control.target_lambda_arn(warranty) != config["warrantyLambdaArn"]:
-        problems.append(f"target {settings['targetName']} does not call the Lambda ARN from SSM")
     return problems
 
 
-def _carry_problems(client: Any, gateway: dict[str, Any] | None, plan: dict[str, Any]) -> list[str]:
-    """The old gateway's settings CreateGateway could not take must have reached the new one (names, never values)."""
-    after = plan["gateway"].get("afterCreate")
-    if gateway is None or not after:
+def _promises_kept(
+    client: Any,
+    gateway: dict[str, Any] | None,
+    targets: list[dict[str, Any]],
+    config: dict[str, Any],
+    plan: dict[str, Any],
+) -> list[str]:
+    """What this execution's plan promised that a fresh plan cannot see once the old gateway is gone: every target
+    the old gateway had, and the settings CreateGateway could not take (names, never values)."""
+    if gateway is None:
         return []
-    differ = sorted(field for field, value in after["update"].items() if gateway.get(field) != value)
-    if after["tags"]:
-        tags = control.gateway_tags(client, gateway["gatewayArn"])
-        differ += [f"tags[{key}]" for key, value in sorted(after["tags"].items()) if tags.get(key) != value]
-    return [f"gateway {gateway['name']} lacks the old gateway's {', '.join(differ)}"] if differ else []
+    expected = set(plan["gateway"]["targetNamesBefore"]) | {config["settings"]["targetName"]}
+    missing = sorted(expected - {t["name"] for t in targets})
+    problems = [f"gateway {gateway['name']} lacks target(s) {', '.join(missing)}"] if missing else []
+    after = plan["gateway"].get("afterCreate")
+    if after:
+        differ = sorted(field for field, value in after["update"].items() if gateway.get(field) != value)
+        if after["tags"]:
+            tags = agentcore.gateway_tags(client, gateway["gatewayArn"])
+            differ += [f"tags[{key}]" for key, value in sorted(after["tags"].items()) if tags.get(key) != value]
+        if differ:
+            problems.append(f"gateway {gateway['name']} lacks the old gateway's {', '.join(differ)}")
+    return problems
+
+
+def _still_to_do(client: Any, config: dict[str, Any]) -> list[str]:
+    """'Secure' as the planner defines it: a fresh plan of the end state must have nothing left to do."""
+    try:
+        again = build_plan(client, config)
+    except PLAN_REFUSALS as exc:
+        return [f"{type(exc).__name__}: {exc}"]
+    return [f"a fresh plan would still {action}" for action in again["actions"]]
 
 
 # The phase each state of the rollout belongs to (a test keeps this in step with the ASL).
@@ -252,22 +248,26 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
         timings = phase_timings(history, datetime.datetime.now(datetime.UTC))
         report["timings"] = {"seconds": timings, "total": round(sum(timings.values()), 3)}
 
-    found = control.find_gateway(client, settings["gatewayName"])
-    gateway = control.get_gateway(client, found["gatewayId"]) if found else None
-    targets = control.list_targets(client, gateway["gatewayId"]) if gateway else []
-    runtime = control.get_runtime(client, config["runtime"]["id"])
-    endpoint = control.get_default_endpoint(client, config["runtime"]["id"])
-    gateway_url = control.normalize_gateway_url(gateway["gatewayUrl"]) if gateway else None
+    # The end state as the control plane reports it now, the gateways found by name again (the new one was created
+    # after LoadConfig resolved them, the old one deleted).
+    end_state = {
+        **config,
+        "oldGateway": agentcore.gateway_ref(agentcore.find_gateway(client, settings["oldGatewayName"])),
+        "newGateway": agentcore.gateway_ref(agentcore.find_gateway(client, settings["gatewayName"])),
+    }
+    gateway = agentcore.get_gateway(client, end_state["newGateway"]["id"]) if end_state["newGateway"] else None
+    targets = agentcore.list_targets(client, gateway["gatewayId"]) if gateway else []
+    runtime = agentcore.get_runtime(client, config["runtime"]["id"])
+    endpoint = agentcore.get_default_endpoint(client, config["runtime"]["id"])
 
-    problems = _runtime_problems(runtime, endpoint, config, gateway_url)
-    problems += _gateway_problems(gateway, targets, config, plan)
-    problems += _carry_problems(client, gateway, plan)
-    old_name = settings["oldGatewayName"]
-    old_deleted = old_name == settings["gatewayName"] or control.find_gateway(client, old_name) is None
-    if not old_deleted:
-        problems.append(f"old gateway {old_name} still exists")
+    problems = _runtime_unsettled(runtime, endpoint)
+    if not problems:  # the planner waits for a runtime in transit (AgentCoreBusy) instead of judging it
+        problems += _still_to_do(client, end_state)
+    problems += _gateway_unsettled(gateway, targets)
+    problems += _promises_kept(client, gateway, targets, config, plan)
     if problems:
         raise RolloutVerificationFailed("end state differs from the desired state: " + "; ".join(problems))
+    old_deleted = settings["oldGatewayName"] == settings["gatewayName"] or end_state["oldGateway"] is None
 
     env_var = settings["gatewayUrlEnvVar"]
     return {
@@ -280,7 +280,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
             "authorizer": {"before": plan["runtime"]["authorizerBefore"], "after": runtime["authorizerConfiguration"]},
             "requestHeaderAllowlist": {
                 "before": plan["runtime"]["allowlistBefore"],
-                "after": control.header_allowlist(runtime),
+                "after": desired.header_allowlist(runtime),
             },
             "artifact": runtime.get("agentRuntimeArtifact"),
             "gatewayUrlEnvVar": {
@@ -294,7 +294,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
                 "after": (runtime.get("environmentVariables") or {}).get(GATEWAY_NAME_ENV_VAR),
             },
         },
-        "gateway": {"before": plan["gateway"]["before"], "after": control.gateway_brief(gateway)},
+        "gateway": {"before": plan["gateway"]["before"], "after": desired.gateway_brief(gateway)},
         "targets": {
             "before": plan["gateway"]["targetNamesBefore"],
             "after": [
@@ -302,7 +302,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
                     "name": t["name"],
                     "id": t["targetId"],
                     "status": t["status"],
-                    "lambdaArn": control.target_lambda_arn(t),
+                    "lambdaArn": desired.target_lambda_arn(t),
                 }
                 for t in sorted(targets, key=lambda t: t["name"])
             ],
@@ -318,6 +318,6 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     history = execution_history(boto3.client("stepfunctions"), event["executionArn"])
-    report = build_report(control.agentcore_control(), event["state"], history)
+    report = build_report(agentcore.agentcore_control(), event["state"], history)
     logger.info("rollout report", extra={"changed": report["changed"], "dryRun": report["dryRun"]})
     return report

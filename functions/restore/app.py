@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import backup, control
+from rollout_core import agentcore, backup, desired, lifecycle
 from rollout_core.errors import (
     AgentCoreBusy,
     GatewayCreateFailed,
@@ -60,12 +60,12 @@ def load(s3: S3Client, key: Any) -> dict[str, Any]:
 def _remapped(environment: dict[str, str] | None, urls: dict[str, str]) -> dict[str, str] | None:
     if environment is None:
         return None
-    return {name: urls.get(control.normalize_gateway_url(v), v) if v else v for name, v in environment.items()}
+    return {name: urls.get(desired.normalize_gateway_url(v), v) if v else v for name, v in environment.items()}
 
 
 def restore_request(current: dict[str, Any], target: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
     """The full replace that gives the runtime `target`'s configuration (`urls`: old gateway URL -> new)."""
-    request = control.runtime_update_request({**target, "agentRuntimeId": current["agentRuntimeId"]})
+    request = desired.runtime_update_request({**target, "agentRuntimeId": current["agentRuntimeId"]})
     environment = _remapped(request.get("environmentVariables"), urls)
     if environment is not None:
         request["environmentVariables"] = environment
@@ -82,8 +82,8 @@ def restore_runtime(
         raise RestoreFailed(
             f"the backup is of runtime {target.get('agentRuntimeId')}, this stack manages runtime {runtime_id}"
         )
-    current = control.get_runtime(client, runtime_id)
-    if current.get("status") in control.RUNTIME_PENDING:
+    current = agentcore.get_runtime(client, runtime_id)
+    if current.get("status") in lifecycle.RUNTIME_PENDING:
         raise AgentCoreBusy(f"runtime {runtime_id} is {current.get('status')}; restoring once it has settled")
     request = restore_request(current, target, urls or {})
     kept = bool(current.get("authorizerConfiguration")) and not target.get("authorizerConfiguration")
@@ -96,13 +96,13 @@ def restore_runtime(
         "ready": True,
         "attempt": 0,
     }
-    endpoint = control.get_default_endpoint(client, runtime_id)
-    serving = current.get("status") == control.READY and endpoint.get("liveVersion") == current.get(
+    endpoint = agentcore.get_default_endpoint(client, runtime_id)
+    serving = current.get("status") == lifecycle.READY and endpoint.get("liveVersion") == current.get(
         "agentRuntimeVersion"
     )
-    if serving and request == control.runtime_update_request(current):
+    if serving and request == desired.runtime_update_request(current):
         return result  # nothing differs (e.g. the switch was refused before any change)
-    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (restore)"):
+    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (restore)"):
         response = client.update_agent_runtime(**request)
     return {
         **result,
@@ -117,7 +117,7 @@ def restore_runtime(
 
 
 def _create_request(record: dict[str, Any], execution: str) -> dict[str, Any]:
-    request = {f: record[f] for f in control.gateway_clone_fields() if record.get(f) not in (None, "")}
+    request = {f: record[f] for f in desired.gateway_clone_fields() if record.get(f) not in (None, "")}
     request.update(name=record["name"], authorizerType=record["authorizerType"])
     if record.get("authorizerConfiguration"):
         request["authorizerConfiguration"] = record["authorizerConfiguration"]
@@ -127,7 +127,7 @@ def _create_request(record: dict[str, Any], execution: str) -> dict[str, Any]:
 
 
 def _update_request(current: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    fields = control.gateway_post_create_fields() | control.gateway_clone_fields() | {"name", "authorizerType"}
+    fields = desired.gateway_post_create_fields() | desired.gateway_clone_fields() | {"name", "authorizerType"}
     request = {f: current[f] for f in fields if current.get(f) not in (None, "")}
     if current.get("authorizerConfiguration"):
         request["authorizerConfiguration"] = current["authorizerConfiguration"]
@@ -146,58 +146,58 @@ def restore_gateway(
     if entry is None:
         return {**result, "ready": True, "gateway": None, "notRestored": []}  # the backup has no old gateway
     record, tags = entry["gateway"], entry["tags"]
-    carry = control.gateway_carry_plan(record, tags)
+    carry = desired.gateway_carry_plan(record, tags)
     result["notRestored"] = carry["notCarried"]
 
     def waiting(status: str, what: str) -> dict[str, Any]:
-        control.settle(status, {status}, None, attempt, max_polls, what)  # ResourceWaitTimeout once spent
+        lifecycle.settle(status, {status}, None, attempt, max_polls, what)  # ResourceWaitTimeout once spent
         return {**result, "status": f"{what}: {status}"}
 
-    found = control.find_gateway(client, record["name"])
+    found = agentcore.find_gateway(client, record["name"])
     if found is not None and found.get("authorizerType") != record.get("authorizerType"):
         raise RestoreFailed(
             f"gateway name {record['name']} is held by gateway {found['gatewayId']} ({found.get('authorizerType')}), "
             f"not by the backed-up {record.get('authorizerType')} gateway: delete it first, then restore again"
         )
     if found is None:
-        with control.control_plane_errors(GatewayCreateFailed, f"CreateGateway {record['name']} (restore)"):
+        with agentcore.control_plane_errors(GatewayCreateFailed, f"CreateGateway {record['name']} (restore)"):
             created = client.create_gateway(**_create_request(record, execution))
         return {**result, "gateway": {"id": created["gatewayId"], "recreated": True}, "status": "CREATING"}
 
-    current = control.get_gateway(client, found["gatewayId"])
+    current = agentcore.get_gateway(client, found["gatewayId"])
     result["gateway"] = {"id": current["gatewayId"], "recreated": current["gatewayId"] != record["gatewayId"]}
-    if current["status"] in control.GATEWAY_FAILED:
-        raise control.gateway_failure(current)
-    if current["status"] != control.READY:
+    if current["status"] in lifecycle.GATEWAY_FAILED:
+        raise lifecycle.gateway_failure(current)
+    if current["status"] != lifecycle.READY:
         return waiting(current["status"], f"gateway {current['name']}")
 
     after = carry["afterCreate"] or {"update": {}, "tags": {}}
     if result["gateway"]["recreated"]:
-        present_tags = control.gateway_tags(client, current["gatewayArn"])
+        present_tags = agentcore.gateway_tags(client, current["gatewayArn"])
         missing_tags = {k: v for k, v in after["tags"].items() if present_tags.get(k) != v}
         if missing_tags:
-            with control.control_plane_errors(GatewayCreateFailed, f"TagResource {current['name']} (restore)"):
+            with agentcore.control_plane_errors(GatewayCreateFailed, f"TagResource {current['name']} (restore)"):
                 client.tag_resource(resourceArn=current["gatewayArn"], tags=missing_tags)
         update = {f: v for f, v in after["update"].items() if current.get(f) != v}
         if update:
-            with control.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {current['name']} (restore)"):
+            with agentcore.control_plane_errors(GatewayCreateFailed, f"UpdateGateway {current['name']} (restore)"):
                 client.update_gateway(**_update_request(current, update))
             return {**result, "status": "UPDATING"}
 
-    present = {t["name"]: t for t in control.list_targets(client, current["gatewayId"])}
+    present = {t["name"]: t for t in agentcore.list_targets(client, current["gatewayId"])}
     missing = [t for t in entry["targets"] if t["name"] not in present]
     for target in missing:
-        with control.control_plane_errors(GatewayTargetFailed, f"CreateGatewayTarget {target['name']} (restore)"):
-            client.create_gateway_target(gatewayIdentifier=current["gatewayId"], **control.target_definition(target))
+        with agentcore.control_plane_errors(GatewayTargetFailed, f"CreateGatewayTarget {target['name']} (restore)"):
+            client.create_gateway_target(gatewayIdentifier=current["gatewayId"], **desired.target_definition(target))
     if missing:
         return {**result, "status": "creating targets " + ", ".join(t["name"] for t in missing)}
     for target in present.values():
         if target["status"] in TARGET_FAILED:
-            raise control.target_failure(target)
-    pending = sorted(n for n, t in present.items() if t["status"] != control.READY)
+            raise lifecycle.target_failure(target)
+    pending = sorted(n for n, t in present.items() if t["status"] != lifecycle.READY)
     if pending:
         return waiting(present[pending[0]]["status"], f"gateway target {pending[0]}")
-    old_url, new_url = (control.normalize_gateway_url(u) for u in (record["gatewayUrl"], current["gatewayUrl"]))
+    old_url, new_url = (desired.normalize_gateway_url(u) for u in (record["gatewayUrl"], current["gatewayUrl"]))
     return {**result, "ready": True, "status": "READY", "urls": {old_url: new_url} if old_url != new_url else {}}
 
 
@@ -209,28 +209,28 @@ def restore_report(
 ) -> dict[str, Any]:
     gateway_step, runtime_step = state.get("gateway") or {}, state.get("runtime") or {}
     runtime_id = config["runtime"]["id"]
-    current = control.get_runtime(client, runtime_id)
-    endpoint = control.get_default_endpoint(client, runtime_id)
+    current = agentcore.get_runtime(client, runtime_id)
+    endpoint = agentcore.get_default_endpoint(client, runtime_id)
     expected = restore_request(current, backup.live_runtime(document), gateway_step.get("urls") or {})
     problems = []
-    if (current.get("status"), endpoint.get("liveVersion")) != (control.READY, current.get("agentRuntimeVersion")):
+    if (current.get("status"), endpoint.get("liveVersion")) != (lifecycle.READY, current.get("agentRuntimeVersion")):
         problems.append(
             f"runtime is {current.get('status')} and DEFAULT serves version {endpoint.get('liveVersion')}, expected "
             f"READY serving version {current.get('agentRuntimeVersion')}"
         )
     expected.pop("authorizerConfiguration", None)  # an authorizer the switch added cannot be removed
-    actual = control.runtime_update_request(current)
+    actual = desired.runtime_update_request(current)
     differ = sorted(k for k in {*expected, *actual} if expected.get(k) != actual.get(k))
     if differ:
         problems.append(f"runtime settings differ from the backup: {', '.join(differ)}")
     entry = backup.backed_up_gateway(document, config["settings"]["oldGatewayName"])
     gateway_report = None
     if entry is not None:
-        found = control.find_gateway(client, entry["gateway"]["name"])
-        targets = control.list_targets(client, found["gatewayId"]) if found else []
-        names = sorted(t["name"] for t in targets if t.get("status") == control.READY)
+        found = agentcore.find_gateway(client, entry["gateway"]["name"])
+        targets = agentcore.list_targets(client, found["gatewayId"]) if found else []
+        names = sorted(t["name"] for t in targets if t.get("status") == lifecycle.READY)
         wanted = sorted(t["name"] for t in entry["targets"])
-        if found is None or found.get("status") != control.READY or not set(wanted) <= set(names):
+        if found is None or found.get("status") != lifecycle.READY or not set(wanted) <= set(names):
             problems.append(f"gateway {entry['gateway']['name']} is not READY with READY targets {wanted}")
         gateway_report = {
             "name": entry["gateway"]["name"],
@@ -263,7 +263,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = event.get("step")
     key = (event.get("backup") or {}).get("key")
     document = load(boto3.client("s3"), key)
-    client = control.agentcore_control()
+    client = agentcore.agentcore_control()
     if step == "runtime":
         result = restore_runtime(client, document, event["runtimeId"], event.get("gatewayUrls"))
     elif step == "gateway":

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
+from rollout_core import agentcore, desired
 from rollout_core.errors import RuntimeUpdateFailed
 from rollout_core.planner import plan_runtime
 
@@ -23,11 +23,11 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
     result = {"kind": "runtime", "id": runtime_plan["id"], "changed": False, "ready": True, "attempt": 0}
     if not runtime_plan["updateRequired"]:
         return result
-    runtime = control.get_runtime(client, runtime_plan["id"])
-    request = control.runtime_update_request(
+    runtime = agentcore.get_runtime(client, runtime_plan["id"])
+    request = desired.runtime_update_request(
         runtime, authorizer=runtime_plan["authorizerAfter"], allowlist=runtime_plan["allowlistAfter"]
     )
-    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']} (re-assert)"):
+    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']} (re-assert)"):
         response = client.update_agent_runtime(**request)
     # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
     return {
@@ -41,13 +41,13 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
 
 def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) -> dict[str, Any]:
     """The runtime's security as it is now (after the switch is live)."""
-    return plan_runtime(control.get_runtime(client, runtime_id), cognito)
+    return plan_runtime(agentcore.get_runtime(client, runtime_id), cognito)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    client = control.agentcore_control()
+    client = agentcore.agentcore_control()
     result = secure_runtime(client, fresh_runtime_plan(client, event["runtimeId"], event["cognito"]))
     logger.info("runtime security re-asserted", extra={"runtime": result["id"], "changed": result["changed"]})
     return result

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from rollout_core import control
+from rollout_core import agentcore, desired
 from rollout_core.cognito import recheck_endpoints, user_pool_reader
 from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
 from rollout_core.redaction import pin_library_loggers, redact
@@ -414,7 +414,7 @@ def _tool_text(result: dict[str, Any]) -> str:
 def warranty_tool(target_name: str) -> tuple[str, dict[str, str]]:
     """The gateway's name for the warranty tool (`<target>___<tool>`, as AgentCore names target tools) and the
     arguments of a call for a known product, both from the packaged tool schema."""
-    schema = control.warranty_tool_schema()[0]
+    schema = desired.warranty_tool_schema()[0]
     required = schema.get("inputSchema", {}).get("required") or []
     return f"{target_name}___{schema['name']}", {str(name): WARRANTY_PRODUCT_ID for name in required}
 
@@ -636,7 +636,7 @@ def smoke_test(
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     pin_library_loggers()
     region = os.environ["AWS_REGION"]
-    runtime = control.get_runtime(control.agentcore_control(), event["config"]["runtime"]["id"])
+    runtime = agentcore.get_runtime(agentcore.agentcore_control(), event["config"]["runtime"]["id"])
     report = smoke_test(
         event["config"],
         runtime["agentRuntimeArn"],

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import control
+from rollout_core import agentcore, desired
 from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
 from rollout_core.planner import authorizer_secure, desired_authorizer
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
@@ -34,15 +34,15 @@ def switch_runtime(
 ) -> dict[str, Any]:
     """Everything the runtime needs, in one update, read fresh. `repair`: update even when the record already says
     all this (it ended UPDATE_FAILED, or DEFAULT never moved to it)."""
-    runtime = control.get_runtime(client, runtime_id)
+    runtime = agentcore.get_runtime(client, runtime_id)
     current = runtime.get("authorizerConfiguration")
     if current and not authorizer_secure(current, cognito):
-        raise AuthorizerConflict(control.authorizer_conflict_message(runtime, desired_authorizer(cognito, None)))
+        raise AuthorizerConflict(desired.authorizer_conflict_message(runtime, desired_authorizer(cognito, None)))
     authorizer = None if current else desired_authorizer(cognito, None)
-    allowlist_before = control.header_allowlist(runtime)
-    allowlist = control.with_authorization_header(allowlist_before)
+    allowlist_before = desired.header_allowlist(runtime)
+    allowlist = desired.with_authorization_header(allowlist_before)
 
-    url = control.normalize_gateway_url(gateway_url)
+    url = desired.normalize_gateway_url(gateway_url)
     environment = dict(runtime.get("environmentVariables") or {})
     before, name_before = environment.get(env_var), environment.get(GATEWAY_NAME_ENV_VAR)
     environment[env_var] = url
@@ -52,7 +52,7 @@ def switch_runtime(
             f"cannot set {env_var}: the runtime would have {len(environment)} environment variables "
             f"(max {MAX_ENV_VARS}) or the URL exceeds {MAX_ENV_VALUE} characters"
         )
-    switch_code = artifact is not None and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
+    switch_code = artifact is not None and not desired.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
 
     changes = [
         name
@@ -80,14 +80,14 @@ def switch_runtime(
     }
     if not changes and not repair:
         return result
-    request = control.runtime_update_request(
+    request = desired.runtime_update_request(
         runtime,
         authorizer=authorizer,
         allowlist=allowlist,
         environment=environment,
-        artifact=control.code_artifact(artifact) if artifact is not None and switch_code else None,
+        artifact=desired.code_artifact(artifact) if artifact is not None and switch_code else None,
     )
-    with control.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (switch)"):
+    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (switch)"):
         response = client.update_agent_runtime(**request)
     # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
     return {
@@ -104,7 +104,7 @@ def switch_runtime(
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = switch_runtime(
-        control.agentcore_control(),
+        agentcore.agentcore_control(),
         event["runtimeId"],
         event["cognito"],
         event["envVar"],

@@ -477,7 +477,7 @@ EXTRAS = {
 def test_update_agent_runtime_is_a_full_replace_of_every_member(
     control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
 ) -> None:
-    from rollout_core import control as product
+    from rollout_core import desired as product
 
     runtime_id = settled_runtime(
         control,

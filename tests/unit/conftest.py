@@ -12,8 +12,8 @@ import pytest
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from moto import mock_aws
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
-from rollout_core import control
-from rollout_core.control import warranty_tool_schema
+from rollout_core import agentcore
+from rollout_core.desired import warranty_tool_schema
 from unit_support import (
     ACCOUNT,
     REGION,
@@ -89,7 +89,7 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def client(aws: None) -> Any:
-    return control.agentcore_control()
+    return agentcore.agentcore_control()
 
 
 @pytest.fixture

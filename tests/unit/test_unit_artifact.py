@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from rollout_core import control
+from rollout_core import agentcore, desired
 from rollout_core.artifact import MANIFEST_FORMAT, parse_manifest, verify_agent_artifact
 from rollout_core.errors import InvalidAgentArtifact
 from unit_support import (
@@ -68,7 +68,7 @@ def test_a_package_is_completed_from_its_manifest(s3: Any) -> None:
         "runtime": "PYTHON_3_13",
         "entryPoint": ["main.py"],
     }
-    assert control.code_artifact(verified) == {
+    assert desired.code_artifact(verified) == {
         "codeConfiguration": {
             "code": {"s3": {"bucket": BUCKET, "prefix": "v2/CustomerSupport.zip"}},
             "runtime": "PYTHON_3_13",
@@ -85,7 +85,7 @@ def test_a_versioned_bucket_pins_the_verified_version(s3: Any) -> None:
     verified = verify_agent_artifact(s3, {"s3Bucket": BUCKET, "s3Key": "v2.zip"})
 
     assert verified["versionId"] == version
-    assert control.code_artifact(verified)["codeConfiguration"]["code"]["s3"]["versionId"] == version
+    assert desired.code_artifact(verified)["codeConfiguration"]["code"]["s3"]["versionId"] == version
 
 
 def test_the_manifest_make_agent_package_writes_is_accepted(s3: Any, tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_switch_runtime_sets_the_packages_runtime_and_entry_point(client: Any, s
     )
 
     assert result["artifactChanged"] is True
-    code = control.get_runtime(client, seeded.runtime_id)["agentRuntimeArtifact"]["codeConfiguration"]
+    code = agentcore.get_runtime(client, seeded.runtime_id)["agentRuntimeArtifact"]["codeConfiguration"]
     assert code == {
         "code": {"s3": {"bucket": BUCKET, "prefix": "v2.zip"}},
         "runtime": "PYTHON_3_13",

@@ -7,7 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from rollout_core import control
+from rollout_core import agentcore, desired, planner
 from rollout_core.errors import (
     AgentCoreBusy,
     AuthorizerConflict,
@@ -48,7 +48,7 @@ from unit_support import (
     run_load_config,
 )
 
-SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
+SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
 NEW_GATEWAY = "my-gateway-secure"
 NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com"
@@ -89,7 +89,7 @@ def make_live(backend: Any, runtime_id: str) -> None:
 
 
 def runtime_record(client: Any, runtime_id: str) -> dict[str, Any]:
-    return control.get_runtime(client, runtime_id)
+    return agentcore.get_runtime(client, runtime_id)
 
 
 def target_names(client: Any, gateway_id: str) -> list[str]:
@@ -317,7 +317,7 @@ def test_secure_runtime_never_sends_an_authorizer_to_a_runtime_that_has_one(
     fn: dict[str, Any], client: Any, seeded: Seeded, backend: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The plan was made, then someone put another authorizer on the runtime: refused before any request."""
-    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = desired.jwt_authorizer(
         DISCOVERY_URL, "another-client", [SCOPE]
     )
     monkeypatch.setattr(client, "update_agent_runtime", lambda **kwargs: pytest.fail("an update was sent"))
@@ -366,7 +366,7 @@ def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config:
     assert first["changed"] is True
     assert first["ready"] is False  # the state machine polls it
     assert first["url"].endswith("/mcp")
-    created = control.get_gateway(client, first["id"])
+    created = agentcore.get_gateway(client, first["id"])
     assert created["authorizerType"] == "CUSTOM_JWT"
     assert created["authorizerConfiguration"] == SECURE
     assert created["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
@@ -404,7 +404,7 @@ def test_provision_gateway_reads_the_url_from_get_gateway(
     answers = WithoutCreateUrl(client)
     created = fn["provision_gateway"].provision_gateway(answers, plan["gateway"], "execution-1")
     assert answers.gets == [created["id"]]
-    assert created["url"] == control.normalize_gateway_url(
+    assert created["url"] == desired.normalize_gateway_url(
         client.get_gateway(gatewayIdentifier=created["id"])["gatewayUrl"]
     )
     assert created["status"] == "CREATING"  # the create answer's status, not a later read's
@@ -422,14 +422,14 @@ def test_client_token_is_deterministic_and_valid(fn: dict[str, Any]) -> None:
 def test_provision_gateway_existing_jwt_gateway(
     fn: dict[str, Any], client: Any, seeded: Seeded, fn_load_config: Any
 ) -> None:
-    other = control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
+    other = desired.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
     existing = create_gateway_with_targets(client, "my-gateway-secure", other)
     plan = build_plan(client, run_load_config(fn_load_config, client))
     result = fn["provision_gateway"].provision_gateway(WithoutCreateUrl(client), plan["gateway"], "execution-1")
     assert result["id"] == existing["gatewayId"]
-    assert result["url"] == control.normalize_gateway_url(existing["gatewayUrl"])
+    assert result["url"] == desired.normalize_gateway_url(existing["gatewayUrl"])
     assert result["changed"] is True
-    assert control.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
+    assert agentcore.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
     # Already correct: nothing to do.
     no_change = {**plan["gateway"], "updateAuthorizer": False}
     unchanged = fn["provision_gateway"].provision_gateway(client, no_change, "execution-2")
@@ -454,7 +454,7 @@ def test_provision_gateway_handler(
 ) -> None:
     plan = build_plan(client, config)
     result = fn["provision_gateway"].lambda_handler({"plan": plan, "execution": "arn:exec"}, context)
-    assert control.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
+    assert agentcore.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
     assert result["settingsPending"] is False  # the tutorial's gateway has nothing CreateGateway cannot take
     carried = fn["provision_gateway"].lambda_handler({"plan": plan, "gateway": result, "step": "carry"}, context)
     assert (carried["id"], carried["changed"]) == (result["id"], False)
@@ -532,8 +532,8 @@ def test_provision_targets_skips_existing_names(
     assert second["changed"] is False
     assert second["ready"] is True
     assert target_names(client, gateway["id"]) == ["ShippingEstimate", "WarrantyCheck"]
-    warranty = next(t for t in control.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
-    assert control.target_lambda_arn(warranty) == WARRANTY_ARN
+    warranty = next(t for t in agentcore.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
+    assert desired.target_lambda_arn(warranty) == WARRANTY_ARN
 
 
 def test_provision_targets_never_takes_a_failed_target_for_done(
@@ -556,14 +556,14 @@ def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, conf
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
-    warranty = next(t for t in control.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
-    fixed = control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "V2")
+    warranty = next(t for t in agentcore.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
+    fixed = desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "V2")
     result = fn["provision_targets"].provision_targets(
         client, gateway["id"], {"targetsToCreate": [], "targetsToUpdate": [{**fixed, "targetId": warranty["targetId"]}]}
     )
     assert result["updated"] == ["WarrantyCheck"]
     after = client.get_gateway_target(gatewayIdentifier=gateway["id"], targetId=warranty["targetId"])
-    assert control.target_lambda_arn(after) == WARRANTY_ARN + "V2"
+    assert desired.target_lambda_arn(after) == WARRANTY_ARN + "V2"
 
 
 def test_provision_targets_refused(fn: dict[str, Any]) -> None:
@@ -625,7 +625,7 @@ def test_delete_gateway_deletes_targets_then_gateway(fn: dict[str, Any], client:
     deleted = fn["delete_gateway"].delete_gateway(recording, gateway)
     assert recording.calls[-1] == ("delete_gateway", seeded.old_gateway_id)
     assert (deleted["kind"], deleted["changed"], deleted["ready"]) == ("gatewayDeleted", True, False)
-    assert control.get_gateway_or_none(client, seeded.old_gateway_id) is None
+    assert agentcore.get_gateway_or_none(client, seeded.old_gateway_id) is None
 
 
 class DeletingTargets(RecordingClient):
@@ -732,7 +732,7 @@ def test_delete_gateway_handler(fn: dict[str, Any], client: Any, seeded: Seeded,
     assert targets["kind"] == "targetsDeleted"
     deleted = fn["delete_gateway"].lambda_handler({"gateway": gateway, "step": "gateway"}, context)
     assert deleted["kind"] == "gatewayDeleted"
-    assert control.find_gateway(client, "my-gateway") is None
+    assert agentcore.find_gateway(client, "my-gateway") is None
     with pytest.raises(InvalidExecutionInput, match="delete_gateway got step None; expected one of"):
         fn["delete_gateway"].lambda_handler({"gateway": gateway}, context)
 
@@ -876,7 +876,7 @@ def test_list_targets_skips_a_target_gone_between_list_and_get(client: Any, seed
                 return get
             return super().__getattr__(name)
 
-    assert [t["name"] for t in control.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
+    assert [t["name"] for t in agentcore.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
 
 
 def test_check_unknown_kind(fn: dict[str, Any], client: Any, aws: None) -> None:
@@ -935,7 +935,7 @@ def test_switch_never_sends_an_authorizer_to_a_runtime_that_has_one(
     assert "authorizer" not in result["changes"]
     assert request["environmentVariables"][NEW_ENV_VAR] == NEW_URL + "/mcp"
     # Another authorizer (put there after the plan): refused before any request.
-    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = control.jwt_authorizer(
+    backend.agent_runtimes[seeded.runtime_id].authorizer_configuration = desired.jwt_authorizer(
         DISCOVERY_URL, "another-client", [SCOPE]
     )
     with pytest.raises(AuthorizerConflict, match="allowedClients \\['another-client'\\]"):
@@ -1035,11 +1035,14 @@ def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, con
         fn["report"].build_report(client, {"config": config, "plan": plan})
     message = str(caught.value)
     assert message.startswith("end state differs from the desired state: ")
-    assert "runtime authorizer does not trust exactly the deployed pool, client and scopes" in message
-    assert "requestHeaderAllowlist lacks Authorization" in message
-    assert f"runtime env {NEW_ENV_VAR} is None" in message
-    assert "gateway my-gateway-secure does not exist" in message
-    assert "old gateway my-gateway still exists" in message
+    # Nothing was rolled out: a fresh plan still has every action of the first one.
+    assert message.count("a fresh plan would still ") == len(plan["actions"])
+    for action in plan["actions"]:
+        assert f"a fresh plan would still {action}" in message
+    assert "secure runtime CustomerSupport: CUSTOM_JWT authorizer + Authorization allowlist" in message
+    assert "create gateway my-gateway-secure with CUSTOM_JWT authorizer" in message
+    assert f"set runtime env {NEW_ENV_VAR} to the new gateway URL" in message
+    assert "delete old gateway my-gateway and its targets" in message
 
 
 def test_full_rollout_verifies_and_rerun_plans_nothing(
@@ -1082,29 +1085,88 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(
     assert rerun["actions"] == []
 
 
-def test_report_flags_drift_after_rollout(
+def settle_targets(backend: Any, gateway_id: str) -> None:
+    """moto leaves an updated target UPDATING; AWS settles it to READY."""
+    for (owner, _), target in backend.gateway_targets.items():
+        if owner == gateway_id:
+            target.status = "READY"
+
+
+def test_report_flags_a_runtime_and_targets_still_in_transit(
     fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
 ) -> None:
     state = rollout(fn, client, backend, config)
     gateway_id = state["gateway"]["id"]
-    warranty = next(t for t in control.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
     client.update_gateway_target(
         gatewayIdentifier=gateway_id,
         targetId=warranty["targetId"],
-        **control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
+        **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN),
     )  # moto leaves it UPDATING
-    record = backend.agent_runtimes[config["runtime"]["id"]]
-    record.status = "UPDATING"
-    record.environment_variables = {**record.environment_variables, "AGENTCORE_GATEWAY_NAME": "my-gateway"}
+    backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
     default_endpoint(backend, config["runtime"]["id"]).live_version = "1"
     with pytest.raises(RolloutVerificationFailed) as caught:
         fn["report"].build_report(client, state)
     message = str(caught.value)
     assert "runtime status is UPDATING, expected READY" in message
     assert "runtime endpoint DEFAULT is READY serving version 1, expected READY serving version 2" in message
-    assert "runtime env AGENTCORE_GATEWAY_NAME is 'my-gateway', expected 'my-gateway-secure'" in message
     assert "target(s) not READY: WarrantyCheck" in message
-    assert "target WarrantyCheck does not call the Lambda ARN from SSM" in message
+    assert "a fresh plan" not in message  # the planner waits for a runtime in transit; the report names it instead
+
+
+def test_report_flags_drift_after_rollout_as_what_a_fresh_plan_would_do(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    state = rollout(fn, client, backend, config)
+    gateway_id = state["gateway"]["id"]
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    client.update_gateway_target(
+        gatewayIdentifier=gateway_id,
+        targetId=warranty["targetId"],
+        **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
+    )
+    settle_targets(backend, gateway_id)
+    record = backend.agent_runtimes[config["runtime"]["id"]]
+    record.environment_variables = {**record.environment_variables, "AGENTCORE_GATEWAY_NAME": "my-gateway"}
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    message = str(caught.value)
+    assert "a fresh plan would still update target WarrantyCheck" in message
+    assert "a fresh plan would still set runtime env AGENTCORE_GATEWAY_NAME to my-gateway-secure" in message
+    assert "not READY" not in message
+
+
+def test_report_catches_what_only_the_planner_checks(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+) -> None:
+    """The warranty target still calls the Lambda from SSM, but its tool schema is not the packaged one: the report's
+    own rules (before it planned again) checked only the Lambda ARN and verified this."""
+    state = rollout(fn, client, backend, config)
+    gateway_id = state["gateway"]["id"]
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    drifted = desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN)
+    drifted["targetConfiguration"]["mcp"]["lambda"]["toolSchema"]["inlinePayload"][0]["description"] = "changed"
+    client.update_gateway_target(gatewayIdentifier=gateway_id, targetId=warranty["targetId"], **drifted)
+    settle_targets(backend, gateway_id)
+    after = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    assert desired.target_lambda_arn(after) == WARRANTY_ARN
+    with pytest.raises(RolloutVerificationFailed, match=r"a fresh plan would still update target WarrantyCheck$"):
+        fn["report"].build_report(client, state)
+
+
+def test_a_requirement_added_only_in_the_planner_is_enforced_by_the_report(
+    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = rollout(fn, client, backend, config)
+    assert fn["report"].build_report(client, state)["verified"] is True
+    # A new rule, written in the planner alone: every runtime must be updated once more.
+    monkeypatch.setattr(planner, "runtime_repair", lambda runtime, endpoint: "a new planner rule")
+    with pytest.raises(RolloutVerificationFailed) as caught:
+        fn["report"].build_report(client, state)
+    assert str(caught.value) == (
+        "end state differs from the desired state: a fresh plan would still repair: a new planner rule; "
+        "a new runtime version must go live"
+    )
 
 
 def test_report_handler(

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from rollout_core import control
+from rollout_core import agentcore, desired
 from rollout_core.errors import (
     AgentCoreBusy,
     AmbiguousResourceName,
@@ -32,7 +32,7 @@ from unit_support import (
     seed_tutorial,
 )
 
-SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
+SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 
 
 def targets_by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -63,20 +63,20 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
     # The tutorial's gateway has nothing CreateGateway cannot take.
     assert (gateway["afterCreate"], gateway["notCarried"]) == (None, [])
 
-    desired = targets_by_name(gateway["targetsToCreate"])
-    assert sorted(desired) == ["ShippingEstimate", "WarrantyCheck"]
+    to_create = targets_by_name(gateway["targetsToCreate"])
+    assert sorted(to_create) == ["ShippingEstimate", "WarrantyCheck"]
     assert gateway["targetsToUpdate"] == []
     # WarrantyCheck is rebuilt from SSM (Lambda ARN + packaged schema), keeping the old description.
-    assert desired["WarrantyCheck"] == control.warranty_target_definition(
+    assert to_create["WarrantyCheck"] == desired.warranty_target_definition(
         "WarrantyCheck", WARRANTY_ARN, "WarrantyCheck tool (tutorial)"
     )
-    assert desired["WarrantyCheck"]["targetConfiguration"]["mcp"]["lambda"]["toolSchema"]["inlinePayload"] == schema
+    assert to_create["WarrantyCheck"]["targetConfiguration"]["mcp"]["lambda"]["toolSchema"]["inlinePayload"] == schema
     # Any other target is carried verbatim.
     shipping = client.get_gateway_target(
         gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids["ShippingEstimate"]
     )
-    assert desired["ShippingEstimate"] == control.target_definition(dict(shipping))
-    assert desired["ShippingEstimate"]["targetConfiguration"]["mcp"]["lambda"] == {
+    assert to_create["ShippingEstimate"] == desired.target_definition(dict(shipping))
+    assert to_create["ShippingEstimate"]["targetConfiguration"]["mcp"]["lambda"] == {
         "lambdaArn": SHIPPING_ARN,
         "toolSchema": {"inlinePayload": SHIPPING_SCHEMA},
     }
@@ -180,26 +180,26 @@ def secure_everything(client: Any, backend: Any, seeded: Seeded, delete_old: boo
     the contract."""
     gateway = create_gateway_with_targets(client, "my-gateway-secure", SECURE)
     for name, definition in (
-        ("WarrantyCheck", control.warranty_target_definition("WarrantyCheck", WARRANTY_ARN, "WarrantyCheck tool")),
+        ("WarrantyCheck", desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN, "WarrantyCheck tool")),
         ("ShippingEstimate", None),
     ):
         if definition is None:
             old = client.get_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids[name])
-            definition = control.target_definition(dict(old))
+            definition = desired.target_definition(dict(old))
         client.create_gateway_target(gatewayIdentifier=gateway["gatewayId"], **definition)
     if delete_old:
         client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
-    runtime = control.get_runtime(client, seeded.runtime_id)
+    runtime = agentcore.get_runtime(client, seeded.runtime_id)
     env = {
         **runtime["environmentVariables"],
-        "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL": control.normalize_gateway_url(gateway["gatewayUrl"]),
+        "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL": desired.normalize_gateway_url(gateway["gatewayUrl"]),
         "AGENTCORE_GATEWAY_NAME": "my-gateway-secure",
     }
     client.update_agent_runtime(
-        **control.runtime_update_request(
+        **desired.runtime_update_request(
             runtime,
             authorizer=SECURE,
-            allowlist=control.with_authorization_header(control.header_allowlist(runtime)),
+            allowlist=desired.with_authorization_header(desired.header_allowlist(runtime)),
             environment=env,
         )
     )
@@ -324,7 +324,7 @@ def test_drifted_warranty_lambda_is_updated_in_place(
         if t["name"] == "WarrantyCheck"
     )
     assert update["targetId"] == warranty_id
-    assert control.target_lambda_arn(update) == moved
+    assert desired.target_lambda_arn(update) == moved
     assert plan["gateway"]["targetsToCreate"] == []
 
 
@@ -374,7 +374,7 @@ def test_an_old_gateway_gone_since_load_config_is_not_a_failure(
 def test_new_gateway_with_other_pool_gets_its_authorizer_updated(
     client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
 ) -> None:
-    other = control.jwt_authorizer(
+    other = desired.jwt_authorizer(
         DISCOVERY_URL.replace("us-east-1_AbCdEf123", "us-east-1_Old0000"), CLIENT_ID, [SCOPE]
     )
     create_gateway_with_targets(client, "my-gateway-secure", other)
@@ -454,12 +454,12 @@ def _runtime_with(authorizer: dict[str, Any]) -> dict[str, Any]:
             id="audience-check",
         ),
         pytest.param(
-            control.jwt_authorizer(DISCOVERY_URL, "another-client", [SCOPE]),
+            desired.jwt_authorizer(DISCOVERY_URL, "another-client", [SCOPE]),
             "allowedClients ['another-client']",
             id="other-client",
         ),
         pytest.param(
-            control.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Other9999"), CLIENT_ID, [SCOPE]),
+            desired.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Other9999"), CLIENT_ID, [SCOPE]),
             "us-east-1_Other9999",
             id="other-pool",
         ),

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from rollout_core import backup, control
+from rollout_core import agentcore, backup, desired
 from rollout_core.errors import (
     AgentCoreBusy,
     InvalidConfiguration,
@@ -29,7 +29,7 @@ from unit_support import (
 )
 
 BUCKET = "stack-backupbucket-abc"
-SECURE = control.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
+SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp"
 
 
@@ -95,7 +95,7 @@ def test_rollback_puts_the_backed_up_configuration_back_and_keeps_the_authorizer
     assert (result["restoredVersion"], result["authorizerKept"]) == ("1", True)
     (request,) = sent
     assert "authorizerConfiguration" not in request  # AgentCore would refuse it; no API removes one
-    after = control.get_runtime(client, config["runtime"]["id"])
+    after = agentcore.get_runtime(client, config["runtime"]["id"])
     assert after["environmentVariables"] == RUNTIME_ENV
     assert after["requestHeaderConfiguration"] == RUNTIME_HEADERS
     assert after["authorizerConfiguration"] == SECURE
@@ -111,7 +111,7 @@ def test_a_backed_up_authorizer_that_is_gone_is_sent_back(
     secured = copy.deepcopy(document)
     secured["runtime"]["authorizerConfiguration"] = SECURE
     fn["restore"].restore_runtime(client, secured, config["runtime"]["id"])
-    assert control.get_runtime(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
+    assert agentcore.get_runtime(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
 
 
 def test_nothing_differs_no_update(
@@ -127,10 +127,10 @@ def test_an_update_failed_runtime_is_put_back_with_the_urls_of_re_created_gatewa
     fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
 ) -> None:
     backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATE_FAILED"
-    old_url = control.normalize_gateway_url(RUNTIME_ENV["AGENTCORE_GATEWAY_MY_GATEWAY_URL"])
+    old_url = desired.normalize_gateway_url(RUNTIME_ENV["AGENTCORE_GATEWAY_MY_GATEWAY_URL"])
     urls = {old_url: NEW_URL}
     assert fn["restore"].restore_runtime(client, document, config["runtime"]["id"], urls)["changed"] is True
-    environment = control.get_runtime(client, config["runtime"]["id"])["environmentVariables"]
+    environment = agentcore.get_runtime(client, config["runtime"]["id"])["environmentVariables"]
     assert environment == {**RUNTIME_ENV, "AGENTCORE_GATEWAY_MY_GATEWAY_URL": NEW_URL}
 
 
@@ -168,8 +168,8 @@ def test_restore_re_creates_the_old_gateway_then_its_targets_then_is_ready(
     assert created["gateway"] == {"id": summary["gatewayId"], "recreated": True}
     ready = step(client, document, config, "arn:execution:restore-1", targets)
     assert ready["ready"] is True
-    old_url = control.normalize_gateway_url(seeded.old_gateway_url)
-    assert ready["urls"] == {old_url: control.normalize_gateway_url(recreated["gatewayUrl"])}
+    old_url = desired.normalize_gateway_url(seeded.old_gateway_url)
+    assert ready["urls"] == {old_url: desired.normalize_gateway_url(recreated["gatewayUrl"])}
     names = sorted(t["name"] for t in client.list_gateway_targets(gatewayIdentifier=summary["gatewayId"])["items"])
     assert names == ["ShippingEstimate", "WarrantyCheck"]
     # Idempotent: called again, nothing more is created.

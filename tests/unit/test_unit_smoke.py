@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from rollout_core import control
+from rollout_core.agentcore import agentcore_control
 from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
 from rollout_core.settings import Deployment, deployment_from_environment
 from unit_support import (
@@ -587,7 +587,7 @@ def test_smoke_handler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, fake = agentcore
-    client = control.agentcore_control()
+    client = agentcore_control()
     runtime = client.create_agent_runtime(
         agentRuntimeName="CustomerSupport",
         agentRuntimeArtifact=RUNTIME_ARTIFACT,

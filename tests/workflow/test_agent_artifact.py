@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rollout_core.control import runtime_update_request
+from rollout_core.desired import runtime_update_request
 
 from sandbox.callers import ask
 from sandbox.codezip import CPYTHON311_X86_64, build_codezip, upload_codezip

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from failure_cause import failure_message
 from workflow_leaks import assert_no_credentials
 
@@ -82,6 +83,35 @@ def test_another_runtime_in_the_input_is_refused(sandbox: Sandbox) -> None:
     execution = _failed(sandbox, {"runtimeName": "NoSuchAgent"})
     assert execution["error"] == "InvalidExecutionInput"
     assert "deployed for 'CustomerSupport'" in _message(execution)
+
+
+@pytest.mark.denials_expected  # the denial is the point
+def test_a_denied_read_is_named_as_a_read_failure_not_as_a_write(sandbox: Sandbox) -> None:
+    """An explicit Deny of ListGateways on LoadConfig's role: the read fails at once (AccessDenied is not transient,
+    no Retry), as AgentCoreReadFailed naming the call, the gateway it looked for and AWS's error code."""
+    roles = sandbox.deployment.physical_ids_of("AWS::IAM::Role")
+    sandbox.client("iam").put_role_policy(
+        RoleName=roles["LoadConfigFunctionRole"],
+        PolicyName="deny-list-gateways",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Deny", "Action": "bedrock-agentcore:ListGateways", "Resource": "*"}],
+            }
+        ),
+    )
+    before = len(sandbox.behaviour.mutations)
+    execution = _failed(sandbox)
+    assert execution["error"] == "AgentCoreReadFailed"
+    message = _message(execution)
+    assert "ListGateways (gateway 'my-gateway'): AccessDeniedException: " in message
+    failed_calls = [
+        e["lambdaFunctionFailedEventDetails"]["error"]
+        for e in sandbox.history(execution["executionArn"])
+        if e["type"] == "LambdaFunctionFailed"
+    ]
+    assert failed_calls == ["AgentCoreReadFailed"]  # one attempt: a denial is not transient, no Retry
+    assert sandbox.behaviour.mutations[before:] == []
 
 
 def test_runtime_update_failed_reports_the_service_reason(sandbox: Sandbox) -> None:

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from rollout_core import control
+from rollout_core import agentcore
 from rollout_core.errors import InvalidExecutionInput, RestoreFailed
 
 FORMAT = "agentcore-secure-rollout-backup/1"
@@ -52,27 +52,27 @@ def _record(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gateway_entry(client: Any, role: str, gateway_id: str) -> dict[str, Any] | None:
-    record = control.get_gateway_or_none(client, gateway_id)
+    record = agentcore.get_gateway_or_none(client, gateway_id)
     if record is None:
         return None
     return {
         "role": role,
         "gateway": _record(record),
-        "tags": control.gateway_tags(client, record["gatewayArn"]),
-        "targets": [_record(t) for t in control.list_targets(client, record["gatewayId"])],
+        "tags": agentcore.gateway_tags(client, record["gatewayArn"]),
+        "targets": [_record(t) for t in agentcore.list_targets(client, record["gatewayId"])],
     }
 
 
 def snapshot(client: Any, config: dict[str, Any], execution_arn: str) -> dict[str, Any]:
     """Everything a rollout of this deployment may change, as the control plane reports it now."""
-    runtime = _record(control.get_runtime(client, config["runtime"]["id"]))
-    endpoint = _record(control.get_default_endpoint(client, runtime["agentRuntimeId"]))
+    runtime = _record(agentcore.get_runtime(client, config["runtime"]["id"]))
+    endpoint = _record(agentcore.get_default_endpoint(client, runtime["agentRuntimeId"]))
     live = endpoint.get("liveVersion")
     # What callers get is the version DEFAULT serves; after a failed update the latest record is not it.
     live_runtime = (
         None
         if live in (None, runtime.get("agentRuntimeVersion"))
-        else _record(control.get_runtime(client, runtime["agentRuntimeId"], version=str(live)))
+        else _record(agentcore.get_runtime(client, runtime["agentRuntimeId"], version=str(live)))
     )
     gateways: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -1,8 +1,51 @@
 """One exception class per failure mode.
 
-The class name is the Step Functions error name: a Lambda function error's ``errorType`` is the exception's
-class name, and ``statemachine/secure_rollout.asl.json`` matches these names in its Retry/Catch blocks.
-Messages name the problem (which parameter/resource, which value, what was expected) and never carry secrets.
+The class name is the Step Functions error name: a Lambda function error's ``errorType`` is the exception's class
+name, and ``statemachine/secure_rollout.asl.json`` matches these names in its Retry blocks. Messages name the problem
+(which call, parameter or resource, which value, what was expected) and never carry secrets.
+
+    RolloutError                   base, never raised
+    ├── InvalidExecutionInput      AcquireLock, LoadConfig → RolloutFailed; a malformed task event → its Catch
+    ├── InvalidConfiguration       AcquireLock, LoadConfig, Plan, Backup, Restore* → RolloutFailed; SmokeTest → rollback
+    ├── InvalidAgentArtifact       LoadConfig → RolloutFailed
+    ├── RuntimeNotFound            LoadConfig → RolloutFailed
+    ├── AmbiguousResourceName      LoadConfig, Report → RolloutFailed
+    ├── GatewayNotFound            Plan → RolloutFailed
+    ├── AuthorizerConflict         Plan → RolloutFailed; SwitchRuntime, ReassertRuntimeSecurity → rollback
+    ├── AgentCoreReadFailed        any AgentCore Get*/List* (e.g. LoadConfig's ListGateways) → its Catch, never retried
+    ├── RuntimeUpdateFailed        Plan, Restore* → RolloutFailed; the switch → rollback; the rollback → RollbackFailed
+    ├── GatewayCreateFailed        ProvisionGateway, CarryGatewaySettings, CheckGateway, RestoreGateway → RolloutFailed
+    ├── GatewayTargetFailed        ProvisionTargets, CheckTargets, RestoreGateway → RolloutFailed
+    ├── GatewayDeleteFailed        Delete*/Check* → RolloutFailed; those of the rollback → RollbackFailed
+    ├── ResourceWaitTimeout        every Check*, RestoreGateway → its Catch
+    ├── TokenRequestFailed         SmokeTest → rollback
+    ├── SmokeTestFailed            SmokeTest → rollback
+    ├── BackupFailed               Backup → RolloutFailed
+    ├── RestoreFailed              Restore* → RolloutFailed; RollbackRuntime → RollbackFailed
+    ├── RolloutVerificationFailed  Report, RestoreReport → RolloutFailed
+    ├── RolloutRejected            the state machine: NameRejection → RolloutFailed
+    ├── RollbackFailed             the state machine: the Pass state RollbackFailed → RolloutFailed
+    └── TransientError             base of what the state machine retries, never raised
+        ├── AgentCoreThrottled     retried by every Lambda Task but AcquireLock, ReleaseLock, RolloutFailed
+        ├── AgentCoreBusy          retried by every Lambda Task but AcquireLock, ReleaseLock, RolloutFailed
+        ├── CognitoThrottled       retried by LoadConfig, SmokeTest, BakeCheck
+        └── QueueThrottled         retried by AcquireLock, ReleaseLock, RolloutFailed
+
+"→ X" is the Catch (States.ALL on every Task) that takes the error: RolloutFailed (releases the lock, then the Fail
+state) before the switch, in the expand, the contract, the report and a restore; "rollback" is RollbackOrHold (the
+switch's states, and SmokeTest and BakeCheck - the same function, "SmokeTest" above - through VerifyFailed);
+RollbackFailed is reached from the rollback's own states through DescribeRollbackFailure; Restore* are RestoreGateway,
+RestoreRuntime and RestoreReport. A Retry tries again up to 5 times (MaxAttempts) with exponential backoff and full
+jitter; an error that outlasts them is caught like any other. tests/unit/test_unit_errors.py keeps this tree, the
+classes and the ASL's Retry blocks in step.
+
+Lower-level errors become these in one place each: AgentCore's botocore errors in rollout_core.agentcore
+(throttling, 5xx and connection errors → AgentCoreThrottled; ConflictException → AgentCoreBusy; anything else from a
+Get*/List* → AgentCoreReadFailed, from a write → that write's failure, e.g. GatewayCreateFailed); Cognito's in
+rollout_core.cognito (CognitoThrottled, InvalidConfiguration) and functions/smoke_test (TokenRequestFailed); the
+lock's DynamoDB and Step Functions throttling in rollout_core.lock (QueueThrottled); S3 in rollout_core.artifact
+(InvalidAgentArtifact), functions/backup (BackupFailed) and rollout_core.backup (RestoreFailed); SSM in
+functions/load_config (InvalidConfiguration).
 """
 
 
@@ -34,6 +77,12 @@ class GatewayNotFound(RolloutError):
 
 class AmbiguousResourceName(RolloutError):
     """More than one runtime or gateway carries the requested name."""
+
+
+class AgentCoreReadFailed(RolloutError):
+    """A Get*/List* call to the AgentCore control plane was refused for good (e.g. AccessDeniedException,
+    ResourceNotFoundException, ValidationException): the message names the call, the resource and AWS's error code.
+    Not transient, so never retried; a write's failure has its own name."""
 
 
 class RuntimeUpdateFailed(RolloutError):
@@ -89,17 +138,27 @@ class RolloutRejected(RolloutError):
     function; named here with the others."""
 
 
-class QueueThrottled(RolloutError):
+class RollbackFailed(RolloutError):
+    """The rollback itself failed after a failed switch, smoke test or bake check: the runtime may still run the
+    switched configuration. Raised by the state machine itself (the Pass state RollbackFailed), with the original
+    error, the rollback's error, the backup key and the restoreInput in its Cause; named here with the others."""
+
+
+class TransientError(RolloutError):
+    """Base of the errors the state machine retries (a Retry names each subclass); never raised directly."""
+
+
+class QueueThrottled(TransientError):
     """Transient: DynamoDB or Step Functions throttled a read or write of the rollout lock. Retried."""
 
 
-class AgentCoreThrottled(RolloutError):
+class AgentCoreThrottled(TransientError):
     """Transient: the control plane throttled us or had an internal error. Retried by the state machine."""
 
 
-class CognitoThrottled(RolloutError):
+class CognitoThrottled(TransientError):
     """Transient: Cognito throttled a control-plane read (DescribeUserPool). Retried by the state machine."""
 
 
-class AgentCoreBusy(RolloutError):
+class AgentCoreBusy(TransientError):
     """Transient: the resource is mid-transition (ConflictException). Retried by the state machine."""

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollout_core import control
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import AgentCoreBusy, AuthorizerConflict, GatewayNotFound, InvalidConfiguration
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
 
 def desired_authorizer(cognito: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
-    return control.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"], existing)
+    return desired.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"], existing)
 
 
 def authorizer_secure(actual: dict[str, Any] | None, cognito: dict[str, Any]) -> bool:
-    return control.authorizer_satisfied(actual, cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"])
+    return desired.authorizer_satisfied(actual, cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"])
 
 
 def runtime_repair(runtime: dict[str, Any], endpoint: dict[str, Any] | None) -> str | None:
@@ -23,16 +23,16 @@ def runtime_repair(runtime: dict[str, Any], endpoint: dict[str, Any] | None) -> 
     leaves DEFAULT serving an older version - the next update creates a version that can go live."""
     status = runtime.get("status")
     name = runtime.get("agentRuntimeName") or runtime.get("agentRuntimeId")
-    if status in control.RUNTIME_PENDING:
+    if status in lifecycle.RUNTIME_PENDING:
         raise AgentCoreBusy(f"runtime {name} is {status}: another update is under way; waiting for it")
     if status == "UPDATE_FAILED":
-        return f"runtime {name} is UPDATE_FAILED ({control.reasons(runtime)})"
-    if status != control.READY:
-        raise control.runtime_failure(runtime)  # CREATE_FAILED, DELETING: no update repairs these
+        return f"runtime {name} is UPDATE_FAILED ({lifecycle.reasons(runtime)})"
+    if status != lifecycle.READY:
+        raise lifecycle.runtime_failure(runtime)  # CREATE_FAILED, DELETING: no update repairs these
     if endpoint is None:
         return None
     live, latest = endpoint.get("liveVersion"), runtime.get("agentRuntimeVersion")
-    if endpoint.get("status") in control.ENDPOINT_PENDING:
+    if endpoint.get("status") in lifecycle.ENDPOINT_PENDING:
         raise AgentCoreBusy(f"runtime {name}: DEFAULT endpoint is {endpoint.get('status')}; waiting for it")
     if live != latest:
         return f"runtime {name}: DEFAULT serves version {live}, not the latest version {latest}"
@@ -46,9 +46,9 @@ def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any], repair: str |
     current = runtime.get("authorizerConfiguration")
     authorizer_ok = authorizer_secure(current, cognito)
     if current and not authorizer_ok:
-        raise AuthorizerConflict(control.authorizer_conflict_message(runtime, desired_authorizer(cognito, None)))
-    allowlist_before = control.header_allowlist(runtime)
-    allowlist_after = control.with_authorization_header(allowlist_before)
+        raise AuthorizerConflict(desired.authorizer_conflict_message(runtime, desired_authorizer(cognito, None)))
+    allowlist_before = desired.header_allowlist(runtime)
+    allowlist_after = desired.with_authorization_header(allowlist_before)
     return {
         "id": runtime["agentRuntimeId"],
         "arn": runtime["agentRuntimeArn"],
@@ -66,12 +66,12 @@ def _desired_targets(
     source_targets: list[dict[str, Any]], target_name: str, warranty_arn: str
 ) -> dict[str, dict[str, Any]]:
     """Every target the source gateway had (nothing lost), with WarrantyCheck rebuilt from SSM."""
-    desired = {t["name"]: control.target_definition(t) for t in source_targets if t["name"] != target_name}
+    wanted = {t["name"]: desired.target_definition(t) for t in source_targets if t["name"] != target_name}
     previous = next((t for t in source_targets if t["name"] == target_name), None)
-    desired[target_name] = control.warranty_target_definition(
+    wanted[target_name] = desired.warranty_target_definition(
         target_name, warranty_arn, (previous or {}).get("description")
     )
-    return desired
+    return wanted
 
 
 # Gateway and target statuses from which the rollout replaces the resource instead of reusing it.
@@ -85,10 +85,10 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     same_name = settings["oldGatewayName"] == settings["gatewayName"]
 
     # Deletions are asynchronous: a gateway LoadConfig saw DELETING may be gone by now, which is not a failure.
-    new = control.get_gateway_or_none(client, new_ref["id"]) if new_ref else None
-    new_targets = control.list_targets(client, new["gatewayId"]) if new else []
-    old = control.get_gateway_or_none(client, old_ref["id"]) if old_ref and not same_name else None
-    old_targets = control.list_targets(client, old["gatewayId"]) if old else []
+    new = agentcore.get_gateway_or_none(client, new_ref["id"]) if new_ref else None
+    new_targets = agentcore.list_targets(client, new["gatewayId"]) if new else []
+    old = agentcore.get_gateway_or_none(client, old_ref["id"]) if old_ref and not same_name else None
+    old_targets = agentcore.list_targets(client, old["gatewayId"]) if old else []
 
     delete_first: dict[str, Any] | None = None
     update_authorizer = False
@@ -112,35 +112,35 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     # DELETING, or have ended FAILED).
     old_names = {t["name"] for t in old_targets}
     source_targets = [*old_targets, *(t for t in new_targets if t["name"] not in old_names)]
-    desired = _desired_targets(source_targets, settings["targetName"], config["warrantyLambdaArn"])
+    wanted = _desired_targets(source_targets, settings["targetName"], config["warrantyLambdaArn"])
 
     create = new is None or delete_first is not None
     existing = {} if create else {t["name"]: t for t in new_targets}
     # A target that ended FAILED (or UPDATE/SYNCHRONIZE_UNSUCCESSFUL), or is being deleted, is deleted (polled until
     # gone) and created again; one still CREATING/UPDATING is polled like a new one.
-    broken = {n: t for n, t in existing.items() if n in desired and t.get("status") in REPLACED_TARGET_STATUSES}
+    broken = {n: t for n, t in existing.items() if n in wanted and t.get("status") in REPLACED_TARGET_STATUSES}
     to_replace = [
         {"name": name, "targetId": t["targetId"], "status": t.get("status")} for name, t in sorted(broken.items())
     ]
-    to_create = [definition for name, definition in desired.items() if name not in existing or name in broken]
+    to_create = [definition for name, definition in wanted.items() if name not in existing or name in broken]
     to_update = [
         {**definition, "targetId": existing[name]["targetId"]}
-        for name, definition in desired.items()
-        if name in existing and name not in broken and not control.targets_equivalent(existing[name], definition)
+        for name, definition in wanted.items()
+        if name in existing and name not in broken and not desired.targets_equivalent(existing[name], definition)
     ]
     current_authorizer = None if create or new is None else new.get("authorizerConfiguration")
     # What CreateGateway cannot take is carried after the create (or named); tags are only read when needed.
     carry = (
-        control.gateway_carry_plan(template, control.gateway_tags(client, template["gatewayArn"]))
+        desired.gateway_carry_plan(template, agentcore.gateway_tags(client, template["gatewayArn"]))
         if create
         else {"afterCreate": None, "notCarried": []}
     )
     return {
-        "before": control.gateway_brief(old if old is not None else new),
-        "existing": None if create else control.gateway_brief(new),
+        "before": desired.gateway_brief(old if old is not None else new),
+        "existing": None if create else desired.gateway_brief(new),
         "deleteFirst": delete_first,
         "create": create,
-        "createRequest": control.gateway_create_request(
+        "createRequest": desired.gateway_create_request(
             template, settings["gatewayName"], desired_authorizer(cognito, current_authorizer)
         )
         if create
@@ -173,7 +173,7 @@ def plan_environment(
     known_url = existing["url"] if existing and not gateway_plan["deleteFirst"] else None
     url_update = known_url is None or before != known_url
     name_before = environment.get(GATEWAY_NAME_ENV_VAR)
-    artifact_update = artifact is not None and not control.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
+    artifact_update = artifact is not None and not desired.runs_code(runtime.get("agentRuntimeArtifact"), artifact)
     return {
         "name": env_var,
         "before": before,
@@ -188,7 +188,7 @@ def plan_environment(
 def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
     """Every full-replace update re-sends a CodeZip runtime's code location, and AgentCore makes the caller read it:
     the rollout can only update a runtime whose code is in the bucket it was deployed to read."""
-    bucket, key = control.code_location(runtime.get("agentRuntimeArtifact"))
+    bucket, key = desired.code_location(runtime.get("agentRuntimeArtifact"))
     if bucket is not None and bucket != artifact_bucket:
         raise InvalidConfiguration(
             f"runtime {runtime.get('agentRuntimeName')} runs the CodeZip s3://{bucket}/{key}; every update re-sends "
@@ -198,9 +198,9 @@ def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
 
 
 def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
-    runtime = control.get_runtime(client, config["runtime"]["id"])
+    runtime = agentcore.get_runtime(client, config["runtime"]["id"])
     check_code_bucket(runtime, config["settings"].get("artifactBucket", ""))
-    endpoint = control.get_default_endpoint(client, runtime["agentRuntimeId"])
+    endpoint = agentcore.get_default_endpoint(client, runtime["agentRuntimeId"])
     runtime_plan = plan_runtime(runtime, config["cognito"], runtime_repair(runtime, endpoint))
     gateway_plan = plan_gateway(client, config)
     settings = config["settings"]

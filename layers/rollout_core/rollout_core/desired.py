@@ -1,66 +1,22 @@
-"""AgentCore control-plane helpers: lookups, full-replace request builders, status classification."""
+"""The desired state and the requests that reach it: the JWT authorizer and the header allowlist the runtime must
+have, the full-replace UpdateAgentRuntime / CreateGateway / UpdateGateway requests, target definitions, and the
+checks of whether a record already is as desired. Field sets come from the botocore service model, so new optional
+settings are carried over without a code change. No calls here (those are rollout_core.agentcore's)."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import boto3
 import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from rollout_core.errors import (
-    AgentCoreBusy,
-    AgentCoreThrottled,
-    AmbiguousResourceName,
-    AuthorizerConflict,
-    GatewayCreateFailed,
-    GatewayDeleteFailed,
-    GatewayTargetFailed,
-    ResourceWaitTimeout,
-    RolloutError,
-    RuntimeUpdateFailed,
-)
+from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
 
 AUTHORIZATION_HEADER = "Authorization"
-DEFAULT_ENDPOINT = "DEFAULT"  # the endpoint AgentCore moves to every new runtime version (and the smoke test calls)
 MAX_ALLOWLIST = 20
-TRANSIENT_CODES = {"ThrottlingException", "InternalServerException", "ServiceUnavailableException", "TooManyRequests"}
-
-# botocore retries throttling itself first; the state machine's Retry (with jitter) is the second line.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
-
-
-def agentcore_control() -> Any:
-    return boto3.client("bedrock-agentcore-control", config=_CLIENT_CONFIG)
-
-
-@contextmanager
-def control_plane_errors(failure: type[RolloutError], action: str) -> Iterator[None]:
-    """Turn botocore errors into the named errors the state machine retries or catches."""
-    try:
-        yield
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code in TRANSIENT_CODES:
-            raise AgentCoreThrottled(f"{action}: {code}: {message}") from None
-        if code == "ConflictException":
-            raise AgentCoreBusy(f"{action}: {code}: {message}") from None
-        raise failure(f"{action}: {code}: {message}") from None
-    except ParamValidationError:
-        # botocore rejected the request before sending it: not transient, retrying cannot help. The details are
-        # withheld because botocore echoes parameter values (environment variables, descriptions are sensitive).
-        raise failure(f"{action}: the request failed botocore parameter validation") from None
-    except BotoCoreError as exc:
-        raise AgentCoreThrottled(f"{action}: {type(exc).__name__}: {exc}") from None
-
 
 # --- field sets, derived from the service model so new optional fields are carried over automatically ----------
 
@@ -112,106 +68,7 @@ def target_clone_fields() -> frozenset[str]:
     return (_members("CreateGatewayTarget", "in") & _members("GetGatewayTarget", "out")) - excluded
 
 
-# --- lookups --------------------------------------------------------------------------------------------------
-
-
-def _paginate(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    token: str | None = None
-    for _ in range(1000):  # bounded: 1000 pages is far beyond any account's runtimes/gateways
-        page = call(**kwargs, **({"nextToken": token} if token else {}))
-        yield from page.get(key, [])
-        token = page.get("nextToken")
-        if not token:
-            return
-
-
-def _find_one(matches: list[dict[str, Any]], kind: str, name: str, id_key: str) -> dict[str, Any] | None:
-    if len(matches) > 1:
-        ids = ", ".join(m[id_key] for m in matches)
-        raise AmbiguousResourceName(f"{kind} name {name!r} matches {len(matches)} {kind}s ({ids}); expected one")
-    return matches[0] if matches else None
-
-
-def find_runtime(client: Any, name: str) -> dict[str, Any] | None:
-    with control_plane_errors(RuntimeUpdateFailed, "ListAgentRuntimes"):
-        matches = [r for r in _paginate(client.list_agent_runtimes, "agentRuntimes") if r["agentRuntimeName"] == name]
-    return _find_one(matches, "runtime", name, "agentRuntimeId")
-
-
-def find_gateway(client: Any, name: str) -> dict[str, Any] | None:
-    with control_plane_errors(GatewayCreateFailed, "ListGateways"):
-        matches = [g for g in _paginate(client.list_gateways, "items") if g["name"] == name]
-    return _find_one(matches, "gateway", name, "gatewayId")
-
-
-def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the plan and the report show of a gateway."""
-    if record is None:
-        return None
-    return {
-        "id": record["gatewayId"],
-        "name": record["name"],
-        "url": normalize_gateway_url(record["gatewayUrl"]) if record.get("gatewayUrl") else None,
-        "status": record.get("status"),
-        "authorizerType": record.get("authorizerType"),
-        "authorizerConfiguration": record.get("authorizerConfiguration"),
-    }
-
-
-def get_runtime(client: Any, runtime_id: str, version: str | None = None) -> dict[str, Any]:
-    """The runtime's latest record, or the record of one `version` (each version keeps its own configuration)."""
-    which = {"agentRuntimeVersion": version} if version else {}
-    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntime {runtime_id} {version or 'latest'}"):
-        return dict(client.get_agent_runtime(agentRuntimeId=runtime_id, **which))
-
-
-def get_default_endpoint(client: Any, runtime_id: str) -> dict[str, Any]:
-    with control_plane_errors(RuntimeUpdateFailed, f"GetAgentRuntimeEndpoint {runtime_id} {DEFAULT_ENDPOINT}"):
-        return dict(client.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=DEFAULT_ENDPOINT))
-
-
-def get_gateway(client: Any, gateway_id: str) -> dict[str, Any]:
-    with control_plane_errors(GatewayCreateFailed, f"GetGateway {gateway_id}"):
-        return dict(client.get_gateway(gatewayIdentifier=gateway_id))
-
-
-def is_not_found(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
-
-
-def get_gateway_or_none(client: Any, gateway_id: str) -> dict[str, Any] | None:
-    with control_plane_errors(GatewayCreateFailed, f"GetGateway {gateway_id}"):
-        try:
-            return dict(client.get_gateway(gatewayIdentifier=gateway_id))
-        except ClientError as exc:
-            if is_not_found(exc):
-                return None
-            raise
-
-
-def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
-    """Full target definitions (GetGatewayTarget for each summary).
-
-    Target deletion is asynchronous: a target listed as DELETING may be gone by the time it is read; it is skipped."""
-    targets: list[dict[str, Any]] = []
-    with control_plane_errors(GatewayTargetFailed, f"ListGatewayTargets {gateway_id}"):
-        for summary in list(_paginate(client.list_gateway_targets, "items", gatewayIdentifier=gateway_id)):
-            try:
-                targets.append(
-                    dict(client.get_gateway_target(gatewayIdentifier=gateway_id, targetId=summary["targetId"]))
-                )
-            except ClientError as exc:
-                if not is_not_found(exc):
-                    raise
-    return targets
-
-
-def gateway_tags(client: Any, gateway_arn: str) -> dict[str, str]:
-    with control_plane_errors(GatewayCreateFailed, f"ListTagsForResource {gateway_arn}"):
-        return dict(client.list_tags_for_resource(resourceArn=gateway_arn).get("tags") or {})
-
-
-# --- desired state --------------------------------------------------------------------------------------------
+# --- authorizers, allowlist, requests ----------------------------------------------------------------------------
 
 
 def jwt_authorizer(
@@ -294,6 +151,20 @@ def normalize_gateway_url(url: str) -> str:
     """AgentCore returns gateway URLs ending in /mcp; older records and some tools drop it."""
     trimmed = url.rstrip("/")
     return trimmed if trimmed.endswith("/mcp") else f"{trimmed}/mcp"
+
+
+def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the plan and the report show of a gateway."""
+    if record is None:
+        return None
+    return {
+        "id": record["gatewayId"],
+        "name": record["name"],
+        "url": normalize_gateway_url(record["gatewayUrl"]) if record.get("gatewayUrl") else None,
+        "status": record.get("status"),
+        "authorizerType": record.get("authorizerType"),
+        "authorizerConfiguration": record.get("authorizerConfiguration"),
+    }
 
 
 def runtime_update_request(
@@ -423,7 +294,12 @@ def warranty_target_definition(name: str, lambda_arn: str, description: str | No
     definition: dict[str, Any] = {
         "name": name,
         "targetConfiguration": {
-            "mcp": {"lambda": {"lambdaArn": lambda_arn, "toolSchema": {"inlinePayload": warranty_tool_schema()}}}
+            "mcp": {
+                "lambda": {
+                    "lambdaArn": lambda_arn,
+                    "toolSchema": {"inlinePayload": copy.deepcopy(warranty_tool_schema())},
+                }
+            }
         },
         "credentialProviderConfigurations": [{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
     }
@@ -441,100 +317,3 @@ def target_lambda_arn(definition: dict[str, Any]) -> str | None:
 def targets_equivalent(actual: dict[str, Any], desired: dict[str, Any]) -> bool:
     keys = ("targetConfiguration", "credentialProviderConfigurations")
     return all(actual.get(k) == desired.get(k) for k in keys)
-
-
-# --- status ---------------------------------------------------------------------------------------------------
-
-READY = "READY"
-RUNTIME_PENDING = {"CREATING", "UPDATING"}
-RUNTIME_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING"}
-GATEWAY_PENDING = {"CREATING", "UPDATING"}
-GATEWAY_FAILED = {"FAILED", "UPDATE_UNSUCCESSFUL", "DELETING"}
-TARGET_PENDING = {"CREATING", "UPDATING", "SYNCHRONIZING"}
-
-
-def reasons(record: dict[str, Any]) -> str:
-    """The service's reasons for a status (statusReasons or failureReason), for messages."""
-    given = record.get("statusReasons") or ([record["failureReason"]] if record.get("failureReason") else [])
-    return "; ".join(str(r) for r in given) or "no reason given by the service"
-
-
-def settle(
-    status: str,
-    pending: set[str],
-    failed: Callable[[], RolloutError] | None,
-    attempt: int,
-    max_polls: int,
-    what: str,
-) -> bool:
-    """True when done, False to poll again; raises on failure or when the poll budget is spent."""
-    if status == READY:
-        return True
-    if status in pending:
-        if attempt + 1 >= max_polls:
-            raise ResourceWaitTimeout(f"{what} still {status} after {attempt + 1} polls (maxPolls={max_polls})")
-        return False
-    if failed is not None:
-        raise failed()
-    raise ResourceWaitTimeout(f"{what} is in unexpected status {status}")
-
-
-ENDPOINT_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"}
-ENDPOINT_PENDING = {"CREATING", "UPDATING"}
-
-
-def _newer(version: Any, than: str) -> bool:
-    return str(version).isdigit() and than.isdigit() and int(str(version)) > int(than)
-
-
-def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls: int, what: str) -> bool:
-    """True once the DEFAULT endpoint serves `version` (READY, liveVersion == version); False to poll again.
-
-    Raises RuntimeUpdateFailed when it never will (the endpoint failed, or moved on to a later version someone else
-    created) and ResourceWaitTimeout when the poll budget is spent.
-    """
-    status, live, target = endpoint.get("status"), endpoint.get("liveVersion"), endpoint.get("targetVersion")
-    where = f"{what}: DEFAULT endpoint is {status} (live version {live}, target {target})"
-    if status == READY and live == version:
-        return True
-    if status in ENDPOINT_FAILED:
-        raise RuntimeUpdateFailed(f"{where}; version {version} did not go live: {reasons(endpoint)}")
-    if _newer(live, version) or _newer(target, version):
-        raise RuntimeUpdateFailed(
-            f"{where}; it moved past version {version}, which this rollout created: another update of the runtime "
-            "ran meanwhile - run the rollout again"
-        )
-    if attempt + 1 >= max_polls:
-        raise ResourceWaitTimeout(
-            f"{where}; version {version} still not live after {attempt + 1} polls (maxPolls={max_polls})"
-        )
-    return False
-
-
-def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:
-    return RuntimeUpdateFailed(
-        f"runtime {record.get('agentRuntimeName', record.get('agentRuntimeId'))} is {record.get('status')}: "
-        f"{reasons(record)}"
-    )
-
-
-def gateway_failure(record: dict[str, Any]) -> GatewayCreateFailed:
-    return GatewayCreateFailed(f"gateway {record.get('name')} is {record.get('status')}: {reasons(record)}")
-
-
-def target_failure(record: dict[str, Any]) -> GatewayTargetFailed:
-    status = record.get("status", "")
-    hint = " (targets waiting for OAuth consent cannot be completed by the rollout)" if "PENDING_AUTH" in status else ""
-    return GatewayTargetFailed(f"gateway target {record.get('name')} is {status}{hint}: {reasons(record)}")
-
-
-def gateway_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
-    return GatewayDeleteFailed(
-        f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {reasons(record)}"
-    )
-
-
-def target_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
-    return GatewayDeleteFailed(
-        f"gateway target {record.get('name')} was asked to delete but is {record.get('status')}: {reasons(record)}"
-    )
