@@ -15,6 +15,7 @@ from rollout_core.settings import (
     SETTINGS_BY_KEY,
     Deployment,
     InputRule,
+    Setting,
     deployment_from_environment,
     gateway_url_env_var_for,
     input_keys,
@@ -70,6 +71,10 @@ def test_a_missing_deployment_setting_is_a_broken_deployment(setting: Any) -> No
     [
         ("ROLLOUT_GATEWAY_NAME", "My-Gateway"),  # upper case: the id (and ARN) would not start with the name
         ("ROLLOUT_USER_POOL_ID", "not-a-pool"),
+        # CloudFormation (template.yaml) only takes ASCII digits; Python's \d and str.isdigit take more.
+        ("ROLLOUT_USER_POOL_ID", "us-east-\u0661_AbCdEf123"),
+        ("ROLLOUT_POLL_SECONDS", "\u0661\u0660"),
+        ("ROLLOUT_MAX_POLLS", "\u00b2"),
         ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "https://evil.example.com"),
         ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "http://10.0.0.1:80"),
         ("ROLLOUT_SANDBOX_GATEWAY_ENDPOINT", "https://gateway.example.com"),
@@ -139,12 +144,50 @@ def test_every_setting_is_declared_once_with_a_parameter_and_an_env_var() -> Non
     assert set(asdict(DEPLOYMENT)) == {s.key for s in SETTINGS}
 
 
-def test_template_passes_every_setting_from_its_parameter_to_every_function() -> None:
-    template = TEMPLATE.read_text()
-    passed = dict(re.findall(r"^ {8}(ROLLOUT_[A-Z_]+): !Ref (\w+)$", template, re.MULTILINE))
-    assert passed == {s.env_var: s.parameter for s in SETTINGS}
-    declared = set(re.findall(r"^  (\w+):\n    Type:", template, re.MULTILINE))
-    assert {s.parameter for s in SETTINGS} <= declared
+# --- one declaration: template.yaml, the ASL and the README agree with SETTINGS ----------------------------------
+
+TEMPLATE_DOC = load_template(TEMPLATE)
+# A pattern that is only alternatives of literal words is a choice: the template declares it as AllowedValues.
+CHOICES = re.compile(r"[\w-]+(\|[\w-]+)*")
+
+
+def template_constraints(setting: Setting) -> dict[str, Any]:
+    """What template.yaml must declare for the setting, so that CloudFormation refuses at deploy time exactly what
+    the functions would refuse at run time (deployment_from_environment)."""
+    if setting.kind is int:
+        return {"Type": "Number", "MinValue": setting.minimum, "MaxValue": setting.maximum}
+    assert setting.pattern is not None, f"{setting.key}: a string setting needs a pattern"
+    pattern = setting.pattern.pattern
+    if CHOICES.fullmatch(pattern):
+        return {"Type": "String", "AllowedValues": sorted(pattern.split("|"))}
+    if setting.lower_case:  # only lower-case letters: what the pattern allows, without A-Z
+        pattern = pattern.replace("A-Z", "")
+    if setting.optional:  # empty means "not configured"
+        pattern = f"({pattern})?"
+    return {"Type": "String", "AllowedPattern": pattern}
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.key)
+def test_template_parameter_constraints_agree_with_the_setting(setting: Setting) -> None:
+    declared = dict(TEMPLATE_DOC["Parameters"][setting.parameter])
+    if "AllowedValues" in declared:
+        declared["AllowedValues"] = sorted(declared["AllowedValues"])
+    constraints = {k: v for k, v in declared.items() if k not in ("Description", "Default")}
+    assert constraints == template_constraints(setting)
+
+
+def test_every_function_gets_every_setting_from_its_parameter() -> None:
+    resources = TEMPLATE_DOC["Resources"]
+    assert [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"] == [], "outside Globals"
+    functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) >= 13
+    shared = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]
+    expected = {s.env_var: {"Ref": s.parameter} for s in SETTINGS}
+    assert {k: v for k, v in shared.items() if k in expected or k.startswith("ROLLOUT_")} == expected
+    for name, function in functions.items():
+        own = ((function["Properties"].get("Environment") or {}).get("Variables")) or {}
+        environment = {**shared, **own}  # SAM merges Globals into each function; the function's own value wins
+        assert {s.env_var: environment.get(s.env_var) for s in SETTINGS} == expected, name
 
 
 @pytest.mark.parametrize("value", ["require", "answer"])

@@ -47,7 +47,8 @@ GATEWAY_NAME_DESCRIPTION = (
 )
 TARGET_NAME = re.compile(r"([0-9a-zA-Z][-]?){1,100}")
 PARAMETER_PREFIX = re.compile(r"(/[a-zA-Z0-9_.-]+){1,15}")
-COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+")
+# [0-9] as in template.yaml's AllowedPattern: Python's \d would also take any Unicode digit.
+COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]_[0-9a-zA-Z]+")
 S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}")
 # How strict the smoke test's agent-path warranty question is (the gateway itself is always checked directly).
@@ -380,7 +381,7 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
             continue
         where = f"function setting {setting.env_var} (template parameter {setting.parameter})"
         if setting.kind is int:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):  # a CloudFormation Number; int() takes other digits too
                 raise InvalidConfiguration(f"{where} must be {setting.description}; got {describe_value(raw)}")
             value: Any = int(raw)
         else:
