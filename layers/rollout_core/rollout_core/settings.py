@@ -1,7 +1,10 @@
 """What a rollout may touch, fixed at deployment, and what one execution may choose.
 
 Each setting is declared once, in `SETTINGS`: the template parameter that fixes it, the environment variable that
-carries the deployed value to every function, its type and bounds, and whether the execution input may change it.
+carries the deployed value to every function, its type, bounds and default, and whether the execution input may change
+it. template.yaml (parameters, their constraints and defaults, every function's environment), the ASL's
+`$.config.settings.*` paths and the README's two tables restate it, and tests/unit/test_unit_settings.py fails when
+one of them disagrees.
 The execution input is untrusted (anyone who may start an execution, and every EventBridge rule, writes it): it may
 only pick per-execution knobs (dry run, poll pacing, how strict the smoke test's agent-path question is, a new agent
 CodeZip from the deployed artifact bucket, asking for approval and how long to wait for it - never skipping an
@@ -92,6 +95,7 @@ class Setting:
     maximum: int | None = None
     optional: bool = False  # an empty deployed value means "not configured"
     lower_case: bool = False  # on top of `pattern`
+    default: str | int | None = None  # the template parameter's Default; None: the operator must give it
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
@@ -103,6 +107,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "an SSM path like /app/customersupport/agentcore",
         InputRule.PINNED,
         PARAMETER_PREFIX,
+        default="/app/customersupport/agentcore",
     ),
     Setting(
         "runtimeName",
@@ -112,6 +117,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "an AgentCore runtime name ([a-zA-Z][a-zA-Z0-9_]{0,47})",
         InputRule.PINNED,
         RUNTIME_NAME,
+        default="CustomerSupport",
     ),
     Setting(
         "oldGatewayName",
@@ -122,6 +128,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.PINNED,
         GATEWAY_NAME,
         lower_case=True,
+        default="my-gateway",
     ),
     Setting(
         "gatewayName",
@@ -132,6 +139,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.PINNED,
         GATEWAY_NAME,
         lower_case=True,
+        default="my-gateway-secure",
     ),
     Setting(
         "targetName",
@@ -141,6 +149,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "a gateway target name (letters, digits, single hyphens)",
         InputRule.PINNED,
         TARGET_NAME,
+        default="WarrantyCheck",
     ),
     Setting(
         "userPoolId",
@@ -160,6 +169,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.DEPLOYMENT,
         S3_BUCKET,
         optional=True,
+        default="",
     ),
     Setting(
         "sandboxCognitoEndpoint",
@@ -170,6 +180,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.DEPLOYMENT,
         LOOPBACK_ENDPOINT,
         optional=True,
+        default="",
     ),
     Setting(
         "sandboxGatewayEndpoint",
@@ -181,6 +192,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.DEPLOYMENT,
         LOOPBACK_ENDPOINT,
         optional=True,
+        default="",
     ),
     Setting(
         "agentToolCheck",
@@ -191,6 +203,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         f"{AGENT_TOOL_CHECK_ANSWER} (a 2xx answer suffices; the gateway itself is always checked directly)",
         InputRule.OVERRIDE,
         AGENT_TOOL_CHECK,
+        default=AGENT_TOOL_CHECK_ANSWER,
     ),
     Setting(
         "approvalPolicy",
@@ -201,6 +214,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         f"{APPROVAL_ALWAYS}",
         InputRule.DEPLOYMENT,
         APPROVAL_POLICY,
+        default=APPROVAL_NEVER,
     ),
     Setting(
         "approvalTimeoutSeconds",
@@ -211,6 +225,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=1,
         maximum=MAX_APPROVAL_TIMEOUT_SECONDS,
+        default=86400,
     ),
     Setting(
         "pollSeconds",
@@ -221,6 +236,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=0,
         maximum=300,
+        default=10,
     ),
     Setting(
         "bakeSeconds",
@@ -232,6 +248,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=0,
         maximum=MAX_BAKE_SECONDS,
+        default=0,
     ),
     Setting(
         "onFailure",
@@ -243,6 +260,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "the failure names the backup to restore)",
         InputRule.OVERRIDE,
         ON_FAILURE,
+        default=ON_FAILURE_ROLLBACK,
     ),
     Setting(
         "maxPolls",
@@ -253,6 +271,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=1,
         maximum=1000,
+        default=60,
     ),
 )
 SETTINGS_BY_KEY: Final[dict[str, Setting]] = {s.key: s for s in SETTINGS}
