@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from rollout_core import agentcore, backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration
+from rollout_core.observability import task_handler
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,8 +48,7 @@ def take_backup(
     }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bucket = os.environ.get(backup.BUCKET_ENV, "")
     if not bucket:

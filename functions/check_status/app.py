@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, lifecycle
 from rollout_core.errors import InvalidExecutionInput, RolloutError
+from rollout_core.observability import task_handler
 
 logger = Logger()
 tracer = Tracer()
@@ -112,8 +113,7 @@ def check(client: Any, resource: dict[str, Any], max_polls: int) -> dict[str, An
     return {**resource, "status": status, "ready": ready, "attempt": resource["attempt"] + 1}
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = check(agentcore.agentcore_control(), event["resource"], int(event["maxPolls"]))
     logger.debug("status polled", extra={"kind": result["kind"], "status": result["status"], "ready": result["ready"]})

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from rollout_core import agentcore
 from rollout_core.errors import GatewayDeleteFailed, InvalidExecutionInput
+from rollout_core.observability import task_handler
 
 logger = Logger()
 tracer = Tracer()
@@ -82,8 +83,7 @@ def delete_gateway(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
 STEPS = {"targets": delete_targets, "gateway": delete_gateway}
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = event.get("step")
     if step not in STEPS:

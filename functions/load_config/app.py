@@ -16,6 +16,7 @@ from rollout_core import agentcore
 from rollout_core.artifact import verify_agent_artifact
 from rollout_core.cognito import SSM_PARAMETERS, user_pool_reader, validate_cognito_parameters
 from rollout_core.errors import InvalidConfiguration, RuntimeNotFound
+from rollout_core.observability import task_handler
 from rollout_core.settings import deployment_from_environment, parse_execution_input, parse_trigger
 
 if TYPE_CHECKING:
@@ -91,8 +92,7 @@ def load_config(
     return config
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     region = os.environ["AWS_REGION"]
     config = load_config(

@@ -7,14 +7,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore
+from rollout_core.observability import task_handler
 from rollout_core.planner import build_plan
 
 logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = build_plan(agentcore.agentcore_control(), event["config"])
     logger.info("plan ready", extra={"changed": plan["changed"], "actions": plan["actions"]})

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import GatewayCreateFailed, InvalidExecutionInput
+from rollout_core.observability import task_handler
 
 logger = Logger()
 tracer = Tracer()
@@ -83,13 +84,12 @@ def carry_settings(client: Any, gateway: dict[str, Any], gateway_plan: dict[str,
     return _result({**current, "status": updated.get("status")}, changed=True)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = event.get("step", "provision")
     gateway_plan = event["plan"]["gateway"]
     if step == "provision":
-        result = provision_gateway(agentcore.agentcore_control(), gateway_plan, event["execution"])
+        result = provision_gateway(agentcore.agentcore_control(), gateway_plan, event["executionArn"])
     elif step == "carry":
         result = carry_settings(agentcore.agentcore_control(), event["gateway"], gateway_plan)
     else:

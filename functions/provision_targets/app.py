@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, lifecycle
 from rollout_core.errors import GatewayTargetFailed
+from rollout_core.observability import task_handler
 
 logger = Logger()
 tracer = Tracer()
@@ -43,8 +44,7 @@ def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]
     }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = provision_targets(agentcore.agentcore_control(), event["gateway"]["id"], event["plan"]["gateway"])
     logger.info("targets provisioned", extra={"targetsCreated": result["created"], "targetsUpdated": result["updated"]})

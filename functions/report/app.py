@@ -19,6 +19,7 @@ from rollout_core.errors import (
     RolloutVerificationFailed,
     RuntimeUpdateFailed,
 )
+from rollout_core.observability import task_handler
 from rollout_core.planner import build_plan
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
@@ -314,8 +315,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
     }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     history = execution_history(boto3.client("stepfunctions"), event["executionArn"])
     report = build_report(agentcore.agentcore_control(), event["state"], history)

@@ -37,6 +37,7 @@ from rollout_core.errors import (
     RolloutVerificationFailed,
     RuntimeUpdateFailed,
 )
+from rollout_core.observability import task_handler
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -257,8 +258,7 @@ def restore_report(
     }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = event.get("step")
     key = (event.get("backup") or {}).get("key")
@@ -267,7 +267,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if step == "runtime":
         result = restore_runtime(client, document, event["runtimeId"], event.get("gatewayUrls"))
     elif step == "gateway":
-        result = restore_gateway(client, document, event["config"], event["execution"], event.get("previous") or {})
+        result = restore_gateway(client, document, event["config"], event["executionArn"], event.get("previous") or {})
     elif step == "report":
         result = restore_report(client, document, event["config"], str(key), event)
     else:

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import lock
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
+from rollout_core.observability import task_handler
 from rollout_core.settings import deployment_from_environment, parse_execution_input
 
 if TYPE_CHECKING:
@@ -82,8 +83,7 @@ def _table(env: Mapping[str, str]) -> str:
     return table
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     region = os.environ["AWS_REGION"]
     table = _table(os.environ)

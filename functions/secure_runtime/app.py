@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, desired
 from rollout_core.errors import RuntimeUpdateFailed
+from rollout_core.observability import task_handler
 from rollout_core.planner import plan_runtime
 
 logger = Logger()
@@ -44,8 +45,7 @@ def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) ->
     return plan_runtime(agentcore.get_runtime(client, runtime_id), cognito)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     client = agentcore.agentcore_control()
     result = secure_runtime(client, fresh_runtime_plan(client, event["runtimeId"], event["cognito"]))

@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 from rollout_core import agentcore, desired
 from rollout_core.cognito import recheck_endpoints, user_pool_reader
 from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
+from rollout_core.observability import task_handler
 from rollout_core.redaction import pin_library_loggers, redact
 from rollout_core.settings import (
     AGENT_TOOL_CHECK,
@@ -630,17 +631,17 @@ def smoke_test(
     return report
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     pin_library_loggers()
     region = os.environ["AWS_REGION"]
-    runtime = agentcore.get_runtime(agentcore.agentcore_control(), event["config"]["runtime"]["id"])
+    state = event["state"]  # the whole rollout state (SmokeTest and BakeCheck pass `$`)
+    runtime = agentcore.get_runtime(agentcore.agentcore_control(), state["config"]["runtime"]["id"])
     report = smoke_test(
-        event["config"],
+        state["config"],
         runtime["agentRuntimeArn"],
-        new_gateway(event),
+        new_gateway(state),
         deployment_from_environment(os.environ),
         region,
         boto3.client("cognito-idp", region_name=region),

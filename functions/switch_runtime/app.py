@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, desired
 from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
+from rollout_core.observability import task_handler
 from rollout_core.planner import authorizer_secure, desired_authorizer
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
@@ -100,8 +101,7 @@ def switch_runtime(
     }
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@task_handler(logger, tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = switch_runtime(
         agentcore.agentcore_control(),

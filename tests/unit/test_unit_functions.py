@@ -453,7 +453,7 @@ def test_provision_gateway_handler(
     fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
 ) -> None:
     plan = build_plan(client, config)
-    result = fn["provision_gateway"].lambda_handler({"plan": plan, "execution": "arn:exec"}, context)
+    result = fn["provision_gateway"].lambda_handler({"plan": plan, "executionArn": "arn:exec"}, context)
     assert agentcore.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
     assert result["settingsPending"] is False  # the tutorial's gateway has nothing CreateGateway cannot take
     carried = fn["provision_gateway"].lambda_handler({"plan": plan, "gateway": result, "step": "carry"}, context)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import asdict, replace
-from typing import Any
+from dataclasses import asdict, fields, replace
+from typing import Any, get_type_hints
 
 import botocore.session
 import pytest
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
 from rollout_core.settings import (
+    ENV_VAR_KEY,
     MAX_TRIGGER_BYTES,
+    NOT_WITH_RESTORE,
+    REQUIRE_APPROVAL_KEY,
     SETTINGS,
     SETTINGS_BY_KEY,
     Deployment,
     InputRule,
+    RolloutSettings,
+    Setting,
     deployment_from_environment,
     gateway_url_env_var_for,
     input_keys,
@@ -26,6 +32,7 @@ from unit_support import DEFAULT_ENV, POOL_ID, PREFIX, REPO_ROOT
 from scripts.render_asl import load_template
 
 TEMPLATE = REPO_ROOT / "template.yaml"
+README = (REPO_ROOT / "README.md").read_text()
 
 DEPLOYMENT = replace(deployment_from_environment(DEFAULT_ENV), artifactBucket="")
 WITH_BUCKET = replace(DEPLOYMENT, artifactBucket="agent-code-bucket")
@@ -70,6 +77,10 @@ def test_a_missing_deployment_setting_is_a_broken_deployment(setting: Any) -> No
     [
         ("ROLLOUT_GATEWAY_NAME", "My-Gateway"),  # upper case: the id (and ARN) would not start with the name
         ("ROLLOUT_USER_POOL_ID", "not-a-pool"),
+        # CloudFormation (template.yaml) only takes ASCII digits; Python's \d and str.isdigit take more.
+        ("ROLLOUT_USER_POOL_ID", "us-east-\u0661_AbCdEf123"),
+        ("ROLLOUT_POLL_SECONDS", "\u0661\u0660"),
+        ("ROLLOUT_MAX_POLLS", "\u00b2"),
         ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "https://evil.example.com"),
         ("ROLLOUT_SANDBOX_COGNITO_ENDPOINT", "http://10.0.0.1:80"),
         ("ROLLOUT_SANDBOX_GATEWAY_ENDPOINT", "https://gateway.example.com"),
@@ -139,12 +150,143 @@ def test_every_setting_is_declared_once_with_a_parameter_and_an_env_var() -> Non
     assert set(asdict(DEPLOYMENT)) == {s.key for s in SETTINGS}
 
 
-def test_template_passes_every_setting_from_its_parameter_to_every_function() -> None:
-    template = TEMPLATE.read_text()
-    passed = dict(re.findall(r"^ {8}(ROLLOUT_[A-Z_]+): !Ref (\w+)$", template, re.MULTILINE))
-    assert passed == {s.env_var: s.parameter for s in SETTINGS}
-    declared = set(re.findall(r"^  (\w+):\n    Type:", template, re.MULTILINE))
-    assert {s.parameter for s in SETTINGS} <= declared
+# --- one declaration: template.yaml, the ASL and the README agree with SETTINGS ----------------------------------
+
+TEMPLATE_DOC = load_template(TEMPLATE)
+# A pattern that is only alternatives of literal words is a choice: the template declares it as AllowedValues.
+CHOICES = re.compile(r"[\w-]+(\|[\w-]+)*")
+
+
+def template_constraints(setting: Setting) -> dict[str, Any]:
+    """What template.yaml must declare for the setting, so that CloudFormation refuses at deploy time exactly what
+    the functions would refuse at run time (deployment_from_environment)."""
+    if setting.kind is int:
+        return {"Type": "Number", "MinValue": setting.minimum, "MaxValue": setting.maximum}
+    assert setting.pattern is not None, f"{setting.key}: a string setting needs a pattern"
+    pattern = setting.pattern.pattern
+    if CHOICES.fullmatch(pattern):
+        return {"Type": "String", "AllowedValues": sorted(pattern.split("|"))}
+    if setting.lower_case:  # only lower-case letters: what the pattern allows, without A-Z
+        pattern = pattern.replace("A-Z", "")
+    if setting.optional:  # empty means "not configured"
+        pattern = f"({pattern})?"
+    return {"Type": "String", "AllowedPattern": pattern}
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.key)
+def test_template_parameter_constraints_agree_with_the_setting(setting: Setting) -> None:
+    declared = dict(TEMPLATE_DOC["Parameters"][setting.parameter])
+    if "AllowedValues" in declared:
+        declared["AllowedValues"] = sorted(declared["AllowedValues"])
+    constraints = {k: v for k, v in declared.items() if k not in ("Description", "Default")}
+    assert constraints == template_constraints(setting)
+
+
+@pytest.mark.parametrize("parameter", sorted(TEMPLATE_DOC["Parameters"]))
+def test_every_template_parameter_is_constrained(parameter: str) -> None:
+    """CloudFormation refuses a bad value before it creates anything, settings or not."""
+    declared = TEMPLATE_DOC["Parameters"][parameter]
+    bounds: dict[str, list[tuple[str, ...]]] = {
+        "Number": [("MinValue", "MaxValue"), ("AllowedValues",)],
+        "String": [("AllowedPattern",), ("AllowedValues",)],
+    }
+    assert any(all(k in declared for k in keys) for keys in bounds[declared["Type"]]), declared
+
+
+def test_every_function_gets_every_setting_from_its_parameter() -> None:
+    resources = TEMPLATE_DOC["Resources"]
+    assert [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"] == [], "outside Globals"
+    functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) >= 13
+    shared = TEMPLATE_DOC["Globals"]["Function"]["Environment"]["Variables"]
+    expected = {s.env_var: {"Ref": s.parameter} for s in SETTINGS}
+    assert {k: v for k, v in shared.items() if k in expected or k.startswith("ROLLOUT_")} == expected
+    for name, function in functions.items():
+        own = ((function["Properties"].get("Environment") or {}).get("Variables")) or {}
+        environment = {**shared, **own}  # SAM merges Globals into each function; the function's own value wins
+        assert {s.env_var: environment.get(s.env_var) for s in SETTINGS} == expected, name
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.key)
+def test_template_default_is_the_settings_default(setting: Setting) -> None:
+    declared = TEMPLATE_DOC["Parameters"][setting.parameter]
+    assert declared.get("Default") == setting.default
+    if setting.default is not None:  # what an operator gets without an override passes the functions' own check
+        deployment_from_environment({**DEFAULT_ENV, setting.env_var: str(setting.default)})
+
+
+def test_deployment_and_rollout_settings_carry_each_setting_with_its_type() -> None:
+    assert get_type_hints(Deployment) == {s.key: s.kind for s in SETTINGS}
+    per_execution = [s for s in SETTINGS if s.rule is not InputRule.DEPLOYMENT]
+    rollout = get_type_hints(RolloutSettings)
+    assert {s.key: rollout.get(s.key) for s in per_execution} == {s.key: s.kind for s in per_execution}
+
+
+def test_the_state_machine_reads_only_settings_that_exist() -> None:
+    asl = (REPO_ROOT / "statemachine" / "secure_rollout.asl.json").read_text()
+    read = set(re.findall(r"\$\.config\.settings\.(\w+)", asl))
+    assert {"pollSeconds", "maxPolls", "dryRun"} <= read, "the scan finds the ASL's settings paths"
+    assert read - {f.name for f in fields(RolloutSettings)} == set()
+    assert "$.config.settings[" not in asl, "bracket paths would escape the scan"
+
+
+def test_the_keys_a_restore_refuses_are_input_keys() -> None:
+    assert set(NOT_WITH_RESTORE) <= set(input_keys())
+
+
+def readme_table(title: str) -> dict[str, str]:
+    """{name: the default column} of the README table under the line `title`; a row may name several keys."""
+    lines = README.splitlines()
+    rows = lines[lines.index(title) + 1 :]
+    while not rows[0].startswith("|"):
+        rows = rows[1:]
+    table: dict[str, str] = {}
+    for row in rows[2:]:  # after the header and its separator
+        if not row.startswith("|"):
+            break
+        names, default, _ = (cell.strip() for cell in row.strip("|").split(" | ", 2))
+        for name in re.findall(r"`(\w+)`", names):
+            assert name not in table, f"{name} appears twice"
+            table[name] = default
+    return table
+
+
+def shown(default: Any) -> str:
+    """A default as the README shows it."""
+    if default is None:
+        return "required"
+    return "empty" if default == "" else f"`{default}`"
+
+
+def test_readme_parameter_table_lists_every_template_parameter_with_its_default() -> None:
+    table = readme_table("Template parameters (`--parameter-overrides`):")
+    parameters = TEMPLATE_DOC["Parameters"]
+    assert sorted(table) == sorted(parameters)
+    settings = {s.parameter: s for s in SETTINGS}
+    defaults = {
+        name: shown(settings[name].default if name in settings else declared.get("Default"))
+        for name, declared in parameters.items()
+    }
+    assert table == defaults
+
+
+def readme_input_default(key: str) -> str:
+    """What the README's execution-input table must say a key defaults to."""
+    setting = SETTINGS_BY_KEY.get(key)
+    if key == ENV_VAR_KEY or (setting is not None and setting.rule is InputRule.PINNED):
+        return "the deployed values"
+    if setting is not None:
+        return f"`{setting.parameter}`"
+    if key == REQUIRE_APPROVAL_KEY:
+        return f"per `{SETTINGS_BY_KEY['approvalPolicy'].parameter}`"
+    value = getattr(parse_execution_input({}, DEPLOYMENT), key, None)
+    return "none" if value is None else f"`{json.dumps(value)}`"
+
+
+def test_readme_input_table_lists_every_input_key_with_its_default() -> None:
+    table = readme_table("Execution input (every key optional):")
+    assert sorted(table) == input_keys()
+    assert table == {key: readme_input_default(key) for key in input_keys()}
 
 
 @pytest.mark.parametrize("value", ["require", "answer"])

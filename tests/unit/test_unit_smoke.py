@@ -604,7 +604,8 @@ def test_smoke_handler(
     monkeypatch.setenv("ROLLOUT_SANDBOX_GATEWAY_ENDPOINT", server.base_url)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     # The whole rollout state: the gateway to check is the one this execution built.
-    report = smoke.lambda_handler({"config": config, "plan": {}, "secured": {"gateway": new_gateway()}}, context)
+    state = {"config": config, "plan": {}, "secured": {"gateway": new_gateway()}}
+    report = smoke.lambda_handler({"state": state, "executionArn": "arn:execution"}, context)
     assert report["passed"] is True
     assert report["runtimeArn"] == runtime["agentRuntimeArn"]
     assert report["gateway"]["url"] == GATEWAY_URL

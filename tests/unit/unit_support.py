@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from rollout_core.settings import SETTINGS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -44,25 +45,15 @@ SSM_VALUES: dict[str, str] = {
     "warranty_check_lambda_arn": WARRANTY_ARN,
 }
 
-# The deployment's settings as template.yaml passes them to every function.
-DEFAULT_ENV: dict[str, str] = {
-    "ROLLOUT_PARAMETER_PREFIX": PREFIX,
-    "ROLLOUT_RUNTIME_NAME": "CustomerSupport",
-    "ROLLOUT_OLD_GATEWAY_NAME": "my-gateway",
-    "ROLLOUT_GATEWAY_NAME": "my-gateway-secure",
-    "ROLLOUT_TARGET_NAME": "WarrantyCheck",
-    "ROLLOUT_USER_POOL_ID": POOL_ID,
-    "ROLLOUT_ARTIFACT_BUCKET": "customersupport-agent-code",  # where RUNTIME_ARTIFACT's CodeZip lives
-    "ROLLOUT_SANDBOX_COGNITO_ENDPOINT": "",
-    "ROLLOUT_SANDBOX_GATEWAY_ENDPOINT": "",
-    "ROLLOUT_AGENT_TOOL_CHECK": "answer",
-    "ROLLOUT_REQUIRE_APPROVAL": "never",
-    "ROLLOUT_APPROVAL_TIMEOUT_SECONDS": "86400",
-    "ROLLOUT_POLL_SECONDS": "0",
-    "ROLLOUT_MAX_POLLS": "5",
-    "ROLLOUT_BAKE_SECONDS": "0",
-    "ROLLOUT_ON_FAILURE": "rollback",
+# The deployment's settings as template.yaml passes them to every function: each setting's default, except for the
+# unit tests' pool, the bucket RUNTIME_ARTIFACT's CodeZip lives in, and polls that never wait.
+UNIT_DEPLOYMENT: dict[str, str | int] = {
+    "userPoolId": POOL_ID,
+    "artifactBucket": "customersupport-agent-code",
+    "pollSeconds": 0,
+    "maxPolls": 5,
 }
+DEFAULT_ENV: dict[str, str] = {s.env_var: str(UNIT_DEPLOYMENT.get(s.key, s.default)) for s in SETTINGS}
 
 RUNTIME_ENV = {
     "AGENT_MODEL_PROVIDER": "offline-deterministic",

@@ -1,7 +1,10 @@
 """What a rollout may touch, fixed at deployment, and what one execution may choose.
 
 Each setting is declared once, in `SETTINGS`: the template parameter that fixes it, the environment variable that
-carries the deployed value to every function, its type and bounds, and whether the execution input may change it.
+carries the deployed value to every function, its type, bounds and default, and whether the execution input may change
+it. template.yaml (parameters, their constraints and defaults, every function's environment), the ASL's
+`$.config.settings.*` paths and the README's two tables restate it, and tests/unit/test_unit_settings.py fails when
+one of them disagrees.
 The execution input is untrusted (anyone who may start an execution, and every EventBridge rule, writes it): it may
 only pick per-execution knobs (dry run, poll pacing, how strict the smoke test's agent-path question is, a new agent
 CodeZip from the deployed artifact bucket, asking for approval and how long to wait for it - never skipping an
@@ -47,7 +50,8 @@ GATEWAY_NAME_DESCRIPTION = (
 )
 TARGET_NAME = re.compile(r"([0-9a-zA-Z][-]?){1,100}")
 PARAMETER_PREFIX = re.compile(r"(/[a-zA-Z0-9_.-]+){1,15}")
-COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-\d_[0-9a-zA-Z]+")
+# [0-9] as in template.yaml's AllowedPattern: Python's \d would also take any Unicode digit.
+COGNITO_POOL_ID = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]_[0-9a-zA-Z]+")
 S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 LOOPBACK_ENDPOINT = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}")
 # How strict the smoke test's agent-path warranty question is (the gateway itself is always checked directly).
@@ -91,6 +95,7 @@ class Setting:
     maximum: int | None = None
     optional: bool = False  # an empty deployed value means "not configured"
     lower_case: bool = False  # on top of `pattern`
+    default: str | int | None = None  # the template parameter's Default; None: the operator must give it
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
@@ -102,6 +107,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "an SSM path like /app/customersupport/agentcore",
         InputRule.PINNED,
         PARAMETER_PREFIX,
+        default="/app/customersupport/agentcore",
     ),
     Setting(
         "runtimeName",
@@ -111,6 +117,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "an AgentCore runtime name ([a-zA-Z][a-zA-Z0-9_]{0,47})",
         InputRule.PINNED,
         RUNTIME_NAME,
+        default="CustomerSupport",
     ),
     Setting(
         "oldGatewayName",
@@ -121,6 +128,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.PINNED,
         GATEWAY_NAME,
         lower_case=True,
+        default="my-gateway",
     ),
     Setting(
         "gatewayName",
@@ -131,6 +139,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.PINNED,
         GATEWAY_NAME,
         lower_case=True,
+        default="my-gateway-secure",
     ),
     Setting(
         "targetName",
@@ -140,6 +149,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "a gateway target name (letters, digits, single hyphens)",
         InputRule.PINNED,
         TARGET_NAME,
+        default="WarrantyCheck",
     ),
     Setting(
         "userPoolId",
@@ -159,6 +169,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.DEPLOYMENT,
         S3_BUCKET,
         optional=True,
+        default="",
     ),
     Setting(
         "sandboxCognitoEndpoint",
@@ -169,6 +180,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.DEPLOYMENT,
         LOOPBACK_ENDPOINT,
         optional=True,
+        default="",
     ),
     Setting(
         "sandboxGatewayEndpoint",
@@ -180,6 +192,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.DEPLOYMENT,
         LOOPBACK_ENDPOINT,
         optional=True,
+        default="",
     ),
     Setting(
         "agentToolCheck",
@@ -190,6 +203,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         f"{AGENT_TOOL_CHECK_ANSWER} (a 2xx answer suffices; the gateway itself is always checked directly)",
         InputRule.OVERRIDE,
         AGENT_TOOL_CHECK,
+        default=AGENT_TOOL_CHECK_ANSWER,
     ),
     Setting(
         "approvalPolicy",
@@ -200,6 +214,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         f"{APPROVAL_ALWAYS}",
         InputRule.DEPLOYMENT,
         APPROVAL_POLICY,
+        default=APPROVAL_NEVER,
     ),
     Setting(
         "approvalTimeoutSeconds",
@@ -210,6 +225,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=1,
         maximum=MAX_APPROVAL_TIMEOUT_SECONDS,
+        default=86400,
     ),
     Setting(
         "pollSeconds",
@@ -220,6 +236,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=0,
         maximum=300,
+        default=10,
     ),
     Setting(
         "bakeSeconds",
@@ -231,6 +248,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=0,
         maximum=MAX_BAKE_SECONDS,
+        default=0,
     ),
     Setting(
         "onFailure",
@@ -242,6 +260,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "the failure names the backup to restore)",
         InputRule.OVERRIDE,
         ON_FAILURE,
+        default=ON_FAILURE_ROLLBACK,
     ),
     Setting(
         "maxPolls",
@@ -252,6 +271,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         InputRule.OVERRIDE,
         minimum=1,
         maximum=1000,
+        default=60,
     ),
 )
 SETTINGS_BY_KEY: Final[dict[str, Setting]] = {s.key: s for s in SETTINGS}
@@ -380,7 +400,7 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
             continue
         where = f"function setting {setting.env_var} (template parameter {setting.parameter})"
         if setting.kind is int:
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):  # a CloudFormation Number; int() takes other digits too
                 raise InvalidConfiguration(f"{where} must be {setting.description}; got {describe_value(raw)}")
             value: Any = int(raw)
         else:
