@@ -30,9 +30,10 @@ DEV_STAMP     := $(VENV)/.installed
 TOOLS_STAMP   := $(TOOLS_VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 NODE_STAMP    := node_modules/.installed
+CLI_STAMP     := $(VENV)/.cli-installed
 CHECKOV_REQS  := scripts/requirements-checkov.txt
 
-MYPY_PATHS := $(wildcard functions layers sandbox agent tests scripts benchmarks)
+MYPY_PATHS := $(wildcard functions layers sandbox agent tests scripts benchmarks secure_rollout)
 
 # Offline, credential-free environment for tests, validation and the sandbox (never the real-account suite).
 OFFLINE := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AGENTCORE_ROLLOUT_AWS_TESTS \
@@ -66,6 +67,14 @@ endef
 $(DEV_STAMP): requirements-dev.txt
 	$(call venv_install,$(VENV),requirements-dev.txt)
 
+# The `secure-rollout` command: this checkout installed editable (changes to secure_rollout/ need no reinstall);
+# its dependencies come from requirements-dev.txt.
+$(CLI_STAMP): pyproject.toml $(DEV_STAMP)
+	@echo "==> $(VENV): pip install --no-deps -e . (the secure-rollout command)"
+	@$(VENV)/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps -e . > $(VENV)/pip-cli.log 2>&1 \
+		|| { cat $(VENV)/pip-cli.log >&2; exit 1; }
+	@touch $@
+
 $(TOOLS_STAMP): requirements-tools.txt
 	$(call venv_install,$(TOOLS_VENV),requirements-tools.txt)
 
@@ -77,7 +86,7 @@ $(NODE_STAMP): package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error > /dev/null
 	@touch $@
 
-install: $(DEV_STAMP) $(TOOLS_STAMP) $(NODE_STAMP) $(if $(filter 1,$(CHECKOV)),$(CHECKOV_STAMP)) ## create .venv, .venv-tools(, .venv-checkov), node_modules
+install: $(DEV_STAMP) $(CLI_STAMP) $(TOOLS_STAMP) $(NODE_STAMP) $(if $(filter 1,$(CHECKOV)),$(CHECKOV_STAMP)) ## create .venv (with the secure-rollout command), .venv-tools(, .venv-checkov), node_modules
 
 # --- checks ------------------------------------------------------------------
 

@@ -1,0 +1,217 @@
+"""`secure-rollout invoke`: call the secured runtime as an OAuth client would, with a token minted from the stored
+client credentials - the way the rollout's smoke test does. The client secret and the token stay in this process's
+memory: never printed, logged or put in an error message.
+
+Parameter Store values are not trusted with where the secret goes (docs/security.md): the token endpoint must be the
+deployed user pool's own, derived from the stack's UserPoolId as the rollout derives it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from secure_rollout.errors import CliError
+from secure_rollout.target import Target
+
+HTTP_TIMEOUT_SECONDS = 120
+MAX_TOKEN_RESPONSE_BYTES = 65536
+TOKEN_PATH = "/oauth2/token"
+SSM_NAMES = ("client_id", "pool_id", "cognito_token_url", "cognito_auth_scope")
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    token_url: str
+    scope: str
+
+
+def client_settings(target: Target) -> Client:
+    prefix = target.parameters.get("ParameterPrefix", "/app/customersupport/agentcore").rstrip("/")
+    names = [f"{prefix}/{name}" for name in SSM_NAMES]
+    found = target.client("ssm").get_parameters(Names=names)
+    values = {p["Name"].rsplit("/", 1)[-1]: str(p["Value"]).strip() for p in found.get("Parameters", [])}
+    missing = [f"{prefix}/{name}" for name in SSM_NAMES if not values.get(name)]
+    if missing:
+        raise CliError(f"missing SSM parameter(s): {', '.join(missing)}", "the tutorial's stack creates them")
+    pool_id = target.parameters.get("UserPoolId", "")
+    if values["pool_id"] != pool_id:
+        raise CliError(
+            f"SSM {prefix}/pool_id is {values['pool_id']!r}, but the stack was deployed for user pool {pool_id!r}",
+            "refusing to mint a token for another pool; fix the parameter",
+        )
+    expected = expected_token_urls(target, pool_id)
+    if values["cognito_token_url"] not in expected:
+        raise CliError(
+            f"SSM {prefix}/cognito_token_url is {values['cognito_token_url']!r}, not the token endpoint of the "
+            f"deployed pool ({' or '.join(expected) or 'the pool has no domain'})",
+            "refusing to send the client secret there; fix the parameter",
+        )
+    return Client(values["client_id"], values["cognito_token_url"], values["cognito_auth_scope"])
+
+
+def expected_token_urls(target: Target, pool_id: str) -> list[str]:
+    """The deployed pool's own token endpoint(s), derived as the rollout derives them (rollout_core/cognito.py)."""
+    pool = target.client("cognito-idp").describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    if not pool.get("Domain") and not pool.get("CustomDomain"):
+        return []
+    sandbox_endpoint = target.parameters.get("SandboxCognitoEndpoint", "")
+    if sandbox_endpoint:
+        return [f"{sandbox_endpoint}{TOKEN_PATH}"]
+    urls = []
+    if pool.get("Domain"):
+        urls.append(f"https://{pool['Domain']}.auth.{target.region}.amazoncognito.com{TOKEN_PATH}")
+    if pool.get("CustomDomain"):
+        urls.append(f"https://{pool['CustomDomain']}{TOKEN_PATH}")
+    return urls
+
+
+def mint_token(target: Target, client: Client) -> str:
+    pool_id = target.parameters.get("UserPoolId", "")
+    try:
+        described = target.client("cognito-idp").describe_user_pool_client(
+            UserPoolId=pool_id, ClientId=client.client_id
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        raise CliError(f"cannot read app client {client.client_id} of pool {pool_id} ({code})") from None
+    secret = described["UserPoolClient"].get("ClientSecret")
+    if not secret:
+        raise CliError(f"app client {client.client_id} has no client secret; client_credentials needs one")
+    basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+    del secret, described
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": client.scope}).encode()
+    request = urllib.request.Request(
+        client.token_url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Basic {basic}"},
+    )
+    del basic
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            payload = json.loads(response.read(MAX_TOKEN_RESPONSE_BYTES))
+    except urllib.error.HTTPError as exc:
+        raise CliError(f"the token endpoint {client.token_url} answered {exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        raise CliError(f"the token endpoint {client.token_url} is unreachable ({type(exc).__name__})") from None
+    token = payload.get("access_token") if isinstance(payload, dict) else None
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise CliError(f"the token endpoint {client.token_url} returned no JWT access token")
+    return token
+
+
+def runtime_arn(target: Target) -> str:
+    name = target.parameters.get("RuntimeName", "CustomerSupport")
+    control = target.client("bedrock-agentcore-control")
+    found: list[str] = []
+    token: str | None = None
+    for _ in range(100):  # pages
+        page = control.list_agent_runtimes(maxResults=100, **({"nextToken": token} if token else {}))
+        found += [r["agentRuntimeArn"] for r in page.get("agentRuntimes", []) if r.get("agentRuntimeName") == name]
+        token = page.get("nextToken")
+        if not token:
+            break
+    if len(found) != 1:
+        raise CliError(f"{len(found)} runtimes are named {name} in {target.region}; expected exactly one")
+    return found[0]
+
+
+@dataclass
+class Answer:
+    status: int
+    tools_used: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+def invoke(
+    target: Target, prompt: str, write: Callable[[str], None], session_id: str | None = None, with_token: bool = True
+) -> Answer:
+    """Stream the runtime's answer to `prompt` through `write` (text chunks as they come)."""
+    arn = runtime_arn(target)
+    token = mint_token(target, client_settings(target)) if with_token else None
+    url = f"{target.data_plane_endpoint().rstrip('/')}/runtimes/{urllib.parse.quote(arn, safe='')}/invocations"
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream, application/json",
+        # 33-256 characters, one conversation per call unless the caller names one
+        "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id or f"secure-rollout-cli-{uuid.uuid4()}",
+    }
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"{url}?qualifier=DEFAULT", data=json.dumps({"prompt": prompt}).encode(), method="POST", headers=headers
+    )
+    secrets = [token, token.split(".")[2]] if token else []
+    del token
+    headers.pop("Authorization", None)
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            answer = Answer(response.status)
+            content_type = response.headers.get("Content-Type", "")
+            for kind, data in _events(response, content_type):
+                _take(answer, kind, _redacted(data, secrets), write)
+    except urllib.error.HTTPError as exc:
+        reason = {401: "no valid bearer token", 403: "the token was refused", 404: "no such runtime or endpoint"}
+        hint = "compare the token with the runtime's authorizer (issuer, client, scopes)"
+        if not with_token and exc.code == 401:
+            hint = "the runtime requires a bearer token: call it without --anonymous"
+        raise CliError(f"the runtime answered {exc.code} ({reason.get(exc.code, exc.reason)})", hint) from None
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise CliError(f"the runtime's data plane {url.split('/runtimes/')[0]} is unreachable: {exc}") from None
+    return answer
+
+
+def _redacted(text: str, secrets: list[str]) -> str:
+    # The agent may echo anything it was sent; never print a credential it echoes.
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _events(response: Any, content_type: str) -> Iterator[tuple[str, str]]:
+    """(event type, data) of an SSE stream as it arrives, or the whole body as one message."""
+    if "text/event-stream" not in content_type:
+        yield "message", response.read().decode("utf-8", errors="replace")
+        return
+    data_lines: list[str] = []
+    kind = "message"
+    while True:
+        raw = response.readline()
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if line.startswith("data:"):
+            data_lines.append(line[5:][1:] if line[5:].startswith(" ") else line[5:])
+        elif line.startswith("event:"):
+            kind = line[6:].strip() or "message"
+        elif not line and (data_lines or kind != "message"):
+            yield kind, "\n".join(data_lines)
+            data_lines, kind = [], "message"
+        if not raw:
+            return
+
+
+def _take(answer: Answer, kind: str, data: str, write: Callable[[str], None]) -> None:
+    try:
+        decoded: Any = json.loads(data)
+    except ValueError:
+        decoded = data
+    if kind == "error" or (isinstance(decoded, dict) and "error" in decoded):
+        error_type = decoded.get("error_type") if isinstance(decoded, dict) else None
+        answer.errors.append(str(error_type or "error"))
+    elif isinstance(decoded, dict) and isinstance(decoded.get("metadata"), dict):
+        answer.tools_used += [str(name) for name in decoded["metadata"].get("toolsUsed") or []]
+    else:
+        text = decoded if isinstance(decoded, str) else json.dumps(decoded)
+        answer.text += text
+        write(text)

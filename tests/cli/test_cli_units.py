@@ -1,0 +1,297 @@
+"""The CLI's parts without a sandbox: what it says about each kind of failure, how it reads samconfig.toml, finds a
+pending approval in a history, maps AWS errors to one line, and how the sandbox endpoint routes requests."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
+from cli_support import REPO_ROOT, cli_env, run_cli
+
+from sandbox.server import aws_url
+from secure_rollout import executions, render
+from secure_rollout.errors import CliError, from_aws
+from secure_rollout.logs import correlated, readable
+from secure_rollout.target import samconfig_env
+
+ARN = "arn:aws:states:us-east-1:123456789012:execution:stack-secure-rollout:apply-20260101T000000Z"
+
+
+def _lambda_error(error: str, message: str) -> str:
+    return json.dumps({"errorMessage": message, "errorType": error, "stackTrace": ['  File "app.py", line 1']})
+
+
+def test_every_state_of_the_state_machine_has_a_phase() -> None:
+    definition = json.loads((REPO_ROOT / "statemachine" / "secure_rollout.asl.json").read_text())
+    names = {name for name, _ in executions._all_states(definition["States"])}
+    assert sorted(names - set(executions.PHASE_OF)) == []
+    assert sorted(set(executions.PHASE_OF) - names) == []
+
+
+def test_a_lambda_failure_is_its_message_without_the_stack_trace_and_says_nothing_changed() -> None:
+    description = {
+        "status": "FAILED",
+        "error": "InvalidExecutionInput",
+        "cause": _lambda_error("InvalidExecutionInput", "execution input has unknown key(s) ['bake']"),
+    }
+    lines = render.failure_lines(render.failure_of(description), "apply-1", "--sandbox")
+    assert lines == [
+        "error: InvalidExecutionInput: execution input has unknown key(s) ['bake']",
+        "what to do: nothing was changed; fix the input named above (see `secure-rollout apply --help` and the "
+        "README's execution input table) and apply again",
+    ]
+
+
+def test_a_rolled_back_smoke_test_failure_names_the_backup_and_the_kept_authorizer() -> None:
+    outcome = {
+        "errorType": "SmokeTestFailed",
+        "cause": _lambda_error("SmokeTestFailed", "without a token: expected 401, got 200"),
+        "rolledBack": True,
+        "backupKey": "backups/apply-1.json",
+        "runtimeRestoredToVersion": "3",
+        "authorizerKept": True,
+        "newGatewayRemoved": True,
+    }
+    description = {"status": "FAILED", "error": "SmokeTestFailed", "cause": json.dumps(outcome)}
+    lines = render.failure_lines(render.failure_of(description), "apply-1", "--sandbox")
+    assert lines[0] == "error: SmokeTestFailed: without a token: expected 401, got 200"
+    assert lines[1] == (
+        "rolled back: the runtime serves its backed-up configuration again; the JWT authorizer the switch added "
+        "stays (AgentCore cannot remove one) (backup backups/apply-1.json)"
+    )
+    assert lines[2].startswith(
+        "what to do: see which check failed above and in `secure-rollout logs apply-1 --sandbox`"
+    )
+
+
+def test_a_failed_rollback_says_how_to_restore_the_backup() -> None:
+    outcome = {
+        "errorType": "RollbackFailed",
+        "rolledBack": False,
+        "backupKey": "backups/apply-1.json",
+        "restoreInput": {"restore": "backups/apply-1.json"},
+        "rollbackError": "RuntimeUpdateFailed",
+        "rollbackCause": _lambda_error("RuntimeUpdateFailed", "Insufficient capacity"),
+        "originalError": "SmokeTestFailed",
+        "originalCause": _lambda_error("SmokeTestFailed", "with a valid token: expected 2xx"),
+    }
+    description = {"status": "FAILED", "error": "RollbackFailed", "cause": json.dumps(outcome)}
+    failure = render.failure_of(description)
+    lines = render.failure_lines(failure, "apply-1", "--stack s --region us-east-1")
+    assert lines[0] == (
+        "error: RollbackFailed: the rollback failed (RuntimeUpdateFailed: Insufficient capacity) after "
+        "SmokeTestFailed: with a valid token: expected 2xx"
+    )
+    assert lines[-1] == (
+        "what to do: the runtime may still run the switched configuration: put the backup back with "
+        "`secure-rollout restore backups/apply-1.json --stack s --region us-east-1`"
+    )
+
+
+def test_a_held_failure_says_how_to_restore_and_drops_nothing_changed() -> None:
+    outcome = {
+        "errorType": "AuthorizerConflict",
+        "cause": _lambda_error("AuthorizerConflict", "runtime has another authorizer"),
+        "held": True,
+        "rolledBack": False,
+        "backupKey": "backups/apply-2.json",
+    }
+    description = {"status": "FAILED", "error": "AuthorizerConflict", "cause": json.dumps(outcome)}
+    lines = render.failure_lines(render.failure_of(description), "apply-2", "--sandbox")
+    assert lines[1].startswith("held for inspection (onFailure=hold): restore with `secure-rollout restore ")
+    assert not lines[2].startswith("what to do: nothing was changed")
+
+
+@pytest.mark.parametrize(
+    ("description", "first_line"),
+    [
+        ({"status": "TIMED_OUT"}, "error: TIMED_OUT: the execution reached its timeout"),
+        ({"status": "ABORTED"}, "error: ABORTED: the execution was stopped (StopExecution)"),
+        (
+            {
+                "status": "FAILED",
+                "error": "RolloutRejected",
+                "cause": json.dumps({"errorType": "RolloutRejected", "errorMessage": "The rollout was not approved"}),
+            },
+            "error: RolloutRejected: The rollout was not approved",
+        ),
+    ],
+)
+def test_every_failure_is_one_error_line(description: dict[str, Any], first_line: str) -> None:
+    lines = render.failure_lines(render.failure_of(description), "x", "--sandbox")
+    assert lines[0] == first_line
+    assert lines[-1].startswith("what to do: ")
+
+
+def test_the_plan_marks_creations_deletions_and_changes() -> None:
+    report = {
+        "dryRun": True,
+        "plannedChanges": True,
+        "actions": ["create gateway g", "delete old gateway o and its targets", "update target t"],
+        "notCarried": ["wafConfiguration"],
+    }
+    assert render.plan_lines(report, "stack s", "--sandbox") == [
+        "plan for stack s: 3 change(s), in the order the rollout makes them",
+        "  + create gateway g",
+        "  - delete old gateway o and its targets",
+        "  ~ update target t",
+        "  ! not carried to the new gateway (no API can): wafConfiguration",
+        "apply it with: secure-rollout apply --sandbox",
+    ]
+    assert render.plan_lines({"plannedChanges": False, "actions": []}, "stack s", "") == [
+        "no changes: stack s is already in the desired state"
+    ]
+
+
+def test_aws_errors_become_one_line_with_what_to_do() -> None:
+    denied = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "User: arn:aws:iam::1:user/x is not authorized"}},
+        "StartExecution",
+    )
+    error = from_aws(denied)
+    assert isinstance(error, CliError)
+    assert error.message == "access denied: StartExecution: User: arn:aws:iam::1:user/x is not authorized"
+    assert error.hint is not None
+    no_credentials = from_aws(NoCredentialsError())
+    assert no_credentials is not None
+    assert no_credentials.message.startswith("no usable AWS credentials")
+    expired = from_aws(ClientError({"Error": {"Code": "ExpiredTokenException", "Message": "expired"}}, "X"))
+    assert expired is not None
+    assert expired.message.startswith("AWS refused the credentials (ExpiredTokenException)")
+    assert from_aws(ValueError("not AWS")) is None
+
+
+def test_samconfig_environments_give_stack_and_region(tmp_path: Path) -> None:
+    config = tmp_path / "samconfig.toml"
+    config.write_text(
+        'version = 0.1\n[default.global.parameters]\nstack_name = "base"\n'
+        '[prod.deploy.parameters]\nstack_name = "acsr-prod"\nregion = "eu-west-1"\n'
+    )
+    assert samconfig_env(config, "prod") == {"stack_name": "acsr-prod", "region": "eu-west-1"}
+    assert samconfig_env(config, "default") == {"stack_name": "base"}
+    with pytest.raises(CliError, match="has no environment 'staging' \\(it has: default, prod\\)"):
+        samconfig_env(config, "staging")
+    with pytest.raises(CliError, match=r"no .* here"):
+        samconfig_env(tmp_path / "missing.toml", "prod")
+
+
+def _event(event_id: int, kind: str, **details: Any) -> dict[str, Any]:
+    key = {"TaskScheduled": "taskScheduledEventDetails", "TaskSucceeded": "taskSucceededEventDetails"}[kind]
+    stamp = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(seconds=event_id)
+    return {"id": event_id, "type": kind, "timestamp": stamp, key: details}
+
+
+def test_the_pending_approval_is_the_unanswered_wait_for_task_token() -> None:
+    message = {"kind": "rolloutApprovalRequest", "taskToken": "TOKEN-1", "actions": ["create gateway g"]}
+    scheduled = _event(
+        1,
+        "TaskScheduled",
+        resourceType="sns",
+        resource="publish.waitForTaskToken",
+        parameters=json.dumps({"TopicArn": "t", "Message": message}),
+    )
+    pending = executions.pending_approval([scheduled])
+    assert pending is not None
+    assert (pending.token, pending.request["actions"]) == ("TOKEN-1", ["create gateway g"])
+    answered = _event(2, "TaskSucceeded", resourceType="sns", resource="publish.waitForTaskToken", output="{}")
+    assert executions.pending_approval([scheduled, answered]) is None
+    lambda_task = _event(3, "TaskScheduled", resourceType="lambda", resource="invoke", parameters="{}")
+    assert executions.pending_approval([lambda_task]) is None
+
+
+def test_the_backup_key_comes_from_the_report_the_failure_or_the_running_state() -> None:
+    report = {"output": json.dumps({"backup": {"key": "backups/a.json"}})}
+    assert executions.backup_key(report) == "backups/a.json"
+    failed = {"cause": json.dumps({"rolledBack": True, "backupKey": "backups/b.json"})}
+    assert executions.backup_key(failed) == "backups/b.json"
+    exited = {
+        "stateExitedEventDetails": {"name": "Backup", "output": json.dumps({"backup": {"key": "backups/c.json"}})}
+    }
+    assert executions.backup_key({}, [exited]) == "backups/c.json"
+    restored = {"output": json.dumps({"restored": True, "backup": {"key": "backups/a.json"}})}
+    assert executions.backup_key(restored) is None  # a restore put a backup back; it took none
+
+
+def test_execution_names_are_readable_and_unique_per_attempt() -> None:
+    now = datetime.datetime(2026, 5, 9, 12, 0, 1, tzinfo=datetime.UTC)
+    assert executions.execution_name("apply", now) == "apply-20260509T120001Z"
+    assert executions.execution_name("apply", now, 1) == "apply-20260509T120001Z-2"
+
+
+def test_log_lines_are_condensed_and_only_the_executions_own() -> None:
+    line = json.dumps(
+        {"level": "INFO", "message": "backup written", "key": "backups/a.json", "correlation_id": ARN, "service": "s"}
+    )
+    assert readable(line) == "INFO backup written  key=backups/a.json"
+    assert correlated(line, ARN)
+    assert not correlated(line.replace("T000000Z", "T000001Z"), ARN)
+    assert correlated("START RequestId: 1", ARN)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "service", "expected"),
+    [
+        (
+            "POST",
+            "/runtimes/",
+            "bedrock-agentcore",
+            "https://bedrock-agentcore-control.us-east-1.amazonaws.com/runtimes/",
+        ),
+        (
+            "POST",
+            "/runtimes/arn%3Aaws%3Ax/invocations?qualifier=DEFAULT",
+            "bedrock-agentcore",
+            "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Ax/invocations?qualifier=DEFAULT",
+        ),
+        ("POST", "/", "states", "https://states.us-east-1.amazonaws.com/"),
+        ("POST", "/", "cloudformation", "https://cloudformation.us-east-1.amazonaws.com/"),
+    ],
+)
+def test_the_sandbox_endpoint_routes_a_request_by_its_signature(
+    method: str, path: str, service: str, expected: str
+) -> None:
+    authorization = f"AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/{service}/aws4_request, Signature=x"
+    assert aws_url(method, path, authorization) == expected
+    assert aws_url(method, path, "Bearer x") is None
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        (),
+        ("plan",),
+        ("apply",),
+        ("status",),
+        ("approve",),
+        ("reject",),
+        ("rollback",),
+        ("restore",),
+        ("logs",),
+        ("invoke",),
+        ("sandbox",),
+        ("sandbox", "up"),
+        ("sandbox", "down"),
+        ("sandbox", "fault"),
+    ],
+)
+def test_every_command_has_help(command: tuple[str, ...], tmp_path: Path) -> None:
+    result = run_cli(*command, "--help", env=cli_env(tmp_path))
+    assert result.returncode == 0, result.output
+    assert result.stdout.startswith(f"Usage: secure-rollout {' '.join(command)}".rstrip())
+    if command and command[0] != "sandbox":
+        assert "--sandbox" in result.stdout
+
+
+def test_the_cli_does_not_import_the_sandbox(tmp_path: Path) -> None:
+    """Product code never depends on the sandbox: only `sandbox up` loads it, from the checkout."""
+    probe = "import sys, secure_rollout.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'sandbox'))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, env=cli_env(tmp_path), capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
