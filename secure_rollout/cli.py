@@ -18,7 +18,7 @@ from typing import Any
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
-from secure_rollout import executions, invoke, logs, render
+from secure_rollout import doctor, executions, invoke, logs, render
 from secure_rollout.errors import CliError, from_aws
 from secure_rollout.target import SAMCONFIG, Target, TargetOptions, resolve
 
@@ -531,6 +531,47 @@ def invoke_command(target: Target, prompt: str, session_id: str | None, anonymou
     _echo(f"[{answer.status}; tools used: {', '.join(answer.tools_used) or 'none'}]", err=True)
     if answer.errors:
         raise CliError(f"the agent streamed error event(s): {', '.join(answer.errors)}")
+
+
+@main.command("doctor")
+@target_options
+@click.option(
+    "--token-file",
+    metavar="PATH",
+    help="Diagnose the access token in PATH ('-': stdin; a leading 'Bearer ' is fine). Never printed.",
+)
+@click.option("--mint", is_flag=True, help="Mint a token with the stored client credentials (the default).")
+@click.option("--sigv4", is_flag=True, help="Diagnose a SigV4-signed (IAM) caller instead of a bearer token.")
+@click.option(
+    "--url", metavar="URL", help="The invocation URL the caller uses (default: the DEFAULT endpoint's, as `invoke`)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def doctor_command(
+    target: Target, token_file: str | None, mint: bool, sigv4: bool, url: str | None, as_json: bool
+) -> None:
+    """Why would the runtime or the gateway answer 401 or 403? Decodes the token's claims (without printing the
+    token, and without verifying its signature) and checks them against both authorizers - issuer, client, audience,
+    scopes, expiry and clock skew, token_use - and the header allowlist, the invocation URL and qualifier, and
+    SigV4-vs-bearer. One line per check (OK/FAIL); each failure with the status the caller gets, its cause and the
+    fix. Exits 0 when every check passes, 1 otherwise."""
+    if sum([token_file is not None, mint, sigv4]) > 1:
+        raise CliError("--token-file, --mint and --sigv4 exclude each other: pick one")
+    method = doctor.core.SIGV4 if sigv4 else doctor.core.BEARER
+    token: str | None = None
+    if token_file is not None:
+        token = doctor.read_token_file(token_file)
+    elif not sigv4:
+        token = invoke.mint_token(target, invoke.client_settings(target))
+    subject, findings = doctor.examine(target, token, method, url)
+    caller = doctor.caller_line(token, method)
+    del token
+    if as_json:
+        _echo(json.dumps(doctor.report_json(caller, subject, findings, method), indent=2))
+    else:
+        for line in doctor.report_lines(caller, subject, findings):
+            _echo(line)
+    if not all(finding.ok for finding in findings):
+        sys.exit(1)
 
 
 # --- the offline sandbox ----------------------------------------------------------------------------------------

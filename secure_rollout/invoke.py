@@ -127,6 +127,12 @@ def runtime_arn(target: Target) -> str:
     return found[0]
 
 
+def invocation_url(target: Target, runtime_arn: str, qualifier: str = "DEFAULT") -> str:
+    """Where an invocation of the runtime's `qualifier` endpoint goes (as the smoke test sends it)."""
+    quoted = urllib.parse.quote(runtime_arn, safe="")
+    return f"{target.data_plane_endpoint().rstrip('/')}/runtimes/{quoted}/invocations?qualifier={qualifier}"
+
+
 @dataclass
 class Answer:
     status: int
@@ -141,7 +147,7 @@ def invoke(
     """Stream the runtime's answer to `prompt` through `write` (text chunks as they come)."""
     arn = runtime_arn(target)
     token = mint_token(target, client_settings(target)) if with_token else None
-    url = f"{target.data_plane_endpoint().rstrip('/')}/runtimes/{urllib.parse.quote(arn, safe='')}/invocations"
+    url = invocation_url(target, arn)
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream, application/json",
@@ -150,9 +156,7 @@ def invoke(
     }
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        f"{url}?qualifier=DEFAULT", data=json.dumps({"prompt": prompt}).encode(), method="POST", headers=headers
-    )
+    request = urllib.request.Request(url, data=json.dumps({"prompt": prompt}).encode(), method="POST", headers=headers)
     secrets = [token, token.split(".")[2]] if token else []
     del token
     headers.pop("Authorization", None)
