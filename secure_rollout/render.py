@@ -34,8 +34,9 @@ ADVICE: dict[str, str] = {
     "RestoreFailed": "the backup was not put back; see the message, fix its cause and run the restore again",
     "TokenRequestFailed": "Cognito issued no token: check the app client (client_credentials, its secret and scope) "
     "and the pool's domain",
-    "SmokeTestFailed": "see which check failed above and in `secure-rollout logs {name} {flags}`; fix it and apply "
-    "again",
+    "SmokeTestFailed": "see which check failed above and in `secure-rollout logs {name} {flags}` (a token the "
+    "runtime or gateway refused: 'auth doctor:' names the authorizer check, `secure-rollout doctor {flags}` the fix); "
+    "fix it and apply again",
     "RolloutVerificationFailed": "the end state differs from the desired one: compare with `secure-rollout plan "
     "{flags}` and apply again",
     "RuntimeUpdateFailed": "AgentCore did not take or serve the runtime update: fix the cause in the message (e.g. the "

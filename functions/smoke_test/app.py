@@ -13,6 +13,8 @@ One client_credentials token is minted (Cognito bills and rate-limits M2M token 
 
 The gateway's URL comes from the rollout's state (the gateway this execution built or, on a no-op run, found) and must
 be the AWS URL of a gateway with the deployed name in this region: the state is not trusted with where a token goes.
+When a check fails, the auth doctor (rollout_core.doctor) compares the token's claims with the runtime's and the new
+gateway's authorizers, and SmokeTestFailed names the checks that refuse it (`auth doctor: <check> (<status>): <cause>`).
 The client secret and the token live only inside this function: never returned, logged, traced or raised.
 """
 
@@ -27,6 +29,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +38,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from rollout_core import agentcore, desired
+from rollout_core import agentcore, desired, doctor
 from rollout_core.cognito import recheck_endpoints, user_pool_reader
-from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
+from rollout_core.errors import InvalidConfiguration, RolloutError, SmokeTestFailed, TokenRequestFailed
 from rollout_core.observability import task_handler
 from rollout_core.redaction import pin_library_loggers, redact
 from rollout_core.settings import (
@@ -552,7 +555,10 @@ def smoke_test(
     deployment: Deployment,
     region: str,
     cognito_idp: CognitoIdentityProviderClient,
+    diagnose: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
+    """The checks above; SmokeTestFailed names every failed one and, if `diagnose` is given, the auth doctor's
+    verdict on the token (which check of which authorizer refuses it), computed only on failure."""
     cognito = config["cognito"]
     # The state says where to send the secret; the deployment decides whether that is the pool's own endpoint.
     recheck_endpoints(cognito, deployment, region, user_pool_reader(cognito_idp))
@@ -578,7 +584,6 @@ def smoke_test(
     gateway_report, gateway_problems = check_gateway(
         gateway_url, gateway_target, token, forged, tool, arguments, secrets
     )
-    del token, forged, secret
 
     problems = []
     if not (
@@ -609,6 +614,9 @@ def smoke_test(
             f"{warranty.content.error_types}"
         )
     problems += gateway_problems
+    if problems and diagnose is not None:
+        problems.append(f"auth doctor: {diagnose(token)}")
+    del token, forged, secret
     report = {
         "prompt": SMOKE_PROMPT,
         "runtimeArn": runtime_arn,
@@ -631,20 +639,40 @@ def smoke_test(
     return report
 
 
+def auth_doctor(control: Any, runtime: dict[str, Any], gateway_id: str) -> Callable[[str], str]:
+    """The auth doctor (rollout_core.doctor) on the smoke test's own token, for a failure's message: the failing
+    checks of the runtime's and the new gateway's authorizers, or that every check passes. Never the token."""
+
+    def run(token: str) -> str:
+        note = ""
+        try:
+            gateway = agentcore.get_gateway_or_none(control, gateway_id)
+        except RolloutError as exc:  # the runtime can still be checked; the failure stays the smoke test's
+            gateway, note = None, f" (gateway {gateway_id} not read: {type(exc).__name__})"
+        findings = doctor.diagnose(token, runtime, gateway, now=time.time())
+        failing = doctor.failures_line(findings)
+        return (failing or "every check passes: the token fits the authorizers, the cause is elsewhere") + note
+
+    return run
+
+
 @task_handler(logger, tracer)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     pin_library_loggers()
     region = os.environ["AWS_REGION"]
     state = event["state"]  # the whole rollout state (SmokeTest and BakeCheck pass `$`)
-    runtime = agentcore.get_runtime(agentcore.agentcore_control(), state["config"]["runtime"]["id"])
+    control = agentcore.agentcore_control()
+    runtime = agentcore.get_runtime(control, state["config"]["runtime"]["id"])
+    gateway = new_gateway(state)
     report = smoke_test(
         state["config"],
         runtime["agentRuntimeArn"],
-        new_gateway(state),
+        gateway,
         deployment_from_environment(os.environ),
         region,
         boto3.client("cognito-idp", region_name=region),
+        diagnose=auth_doctor(control, runtime, str(gateway["id"])),
     )
     metrics.add_metric(name="SmokeLatency", unit=MetricUnit.Milliseconds, value=report["withToken"]["latencyMs"])
     checked = {k: report[k]["status"] for k in ("withToken", "withoutToken", "tamperedToken", "warranty")}

@@ -295,3 +295,121 @@ def test_the_cli_does_not_import_the_sandbox(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], cwd=REPO_ROOT, env=cli_env(tmp_path), capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+# --- doctor: what it prints ---------------------------------------------------------------------------------------
+
+DOCTOR_POOL = "us-east-1_AbCdEf123"
+DOCTOR_ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{DOCTOR_POOL}"
+DOCTOR_AUTHORIZER = {
+    "customJWTAuthorizer": {
+        "discoveryUrl": f"{DOCTOR_ISSUER}/.well-known/openid-configuration",
+        "allowedClients": ["good-client-0123456789"],
+        "allowedScopes": ["customersupport/invoke"],
+    }
+}
+DOCTOR_RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/CustomerSupport-abcdefghij"
+
+
+def _doctor_token(client_id: str, **claims: Any) -> str:
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    payload = {
+        "iss": DOCTOR_ISSUER,
+        "client_id": client_id,
+        "token_use": "access",
+        "scope": "customersupport/invoke",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    return jwt.encode({**payload, **claims}, key, algorithm="RS256", headers={"kid": "k"})
+
+
+def _doctor_subject() -> Any:
+    from rollout_core.doctor import Invocation
+
+    from secure_rollout.doctor import Subject
+
+    runtime = {
+        "agentRuntimeArn": DOCTOR_RUNTIME_ARN,
+        "agentRuntimeName": "CustomerSupport",
+        "agentRuntimeVersion": "2",
+        "authorizerConfiguration": DOCTOR_AUTHORIZER,
+        "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
+    }
+    gateway = {
+        "gatewayId": "my-gateway-secure-k3j4h5g6f7",
+        "name": "my-gateway-secure",
+        "authorizerType": "CUSTOM_JWT",
+        "authorizerConfiguration": DOCTOR_AUTHORIZER,
+    }
+    data_plane = "https://bedrock-agentcore.us-east-1.amazonaws.com"
+    url = f"{data_plane}/runtimes/{DOCTOR_RUNTIME_ARN.replace(':', '%3A').replace('/', '%2F')}/invocations"
+    endpoints = {"DEFAULT": {"status": "READY", "liveVersion": "2"}}
+    return Subject(runtime, gateway, "my-gateway-secure", Invocation(f"{url}?qualifier=DEFAULT", data_plane, endpoints))
+
+
+def _doctor_output(token: str, subject: Any) -> tuple[list[str], dict[str, Any]]:
+    import time
+
+    from rollout_core import doctor as core
+
+    from secure_rollout import doctor
+
+    findings = core.diagnose(token, subject.runtime, subject.gateway, now=time.time(), invocation=subject.invocation)
+    caller = doctor.caller_line(token, core.BEARER)
+    lines = doctor.report_lines(caller, subject, findings)
+    document = doctor.report_json(caller, subject, findings, core.BEARER)
+    text = "\n".join(lines) + json.dumps(document)
+    assert token not in text
+    assert token.rsplit(".", 1)[-1][:16] not in text
+    return lines, document
+
+
+def test_doctor_prints_one_ok_line_per_check_for_a_good_token() -> None:
+    lines, document = _doctor_output(_doctor_token("good-client-0123456789"), _doctor_subject())
+    assert lines[0].startswith(
+        f"caller: access token of client 'good-client-0123456789' from pool {DOCTOR_POOL}, scopes "
+        "['customersupport/invoke'], expires in 59 min"
+    )
+    assert lines[1] == "checked against runtime CustomerSupport (version 2) and gateway my-gateway-secure"
+    checks = lines[2:-1]
+    assert checks
+    assert all(line.startswith("OK    ") for line in checks), checks
+    assert lines[-1] == (
+        f"result: 0 of {len(checks)} checks failed; the runtime would let the call in; "
+        "the gateway would let the call in"
+    )
+    assert (document["ok"], document["outcome"]) == (True, {"runtime": None, "gateway": None})
+
+
+def test_doctor_prints_the_status_cause_and_fix_under_each_failure() -> None:
+    lines, document = _doctor_output(_doctor_token("other-client-987654321"), _doctor_subject())
+    failing = [i for i, line in enumerate(lines) if line.startswith("FAIL")]
+    assert [lines[i].split()[1] for i in failing] == ["runtime.client", "gateway.client"]
+    for index in failing:
+        assert lines[index + 1].strip().startswith("-> 403: the token was minted for another app client")
+        assert lines[index + 2].strip().startswith("fix: mint the token with client 'good-client-0123456789'")
+    assert lines[-1].endswith("the runtime would answer 403; the gateway would answer 403")
+    assert document["ok"] is False
+    assert [f["check"] for f in document["findings"] if not f["ok"]] == ["runtime.client", "gateway.client"]
+
+
+def test_doctor_reads_a_pasted_token_file_and_never_quotes_it(tmp_path: Path) -> None:
+    from secure_rollout.doctor import read_token_file
+
+    token = _doctor_token("good-client-0123456789")
+    pasted = tmp_path / "token.txt"
+    pasted.write_text(f"Bearer {token}\n")
+    assert read_token_file(str(pasted)) == token
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    with pytest.raises(CliError, match=r"--token-file .*empty\.txt is empty"):
+        read_token_file(str(empty))
+    with pytest.raises(CliError, match=r"cannot read it \(FileNotFoundError\)"):
+        read_token_file(str(tmp_path / "missing.txt"))

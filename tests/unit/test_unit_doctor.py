@@ -397,5 +397,5 @@ def test_failures_line_is_one_line_per_failure(key: rsa.RSAPrivateKey) -> None:
         sign(key, access_claims(client_id=OTHER_CLIENT)), runtime(), None, now=NOW, invocation=invocation()
     )
     line = doctor.failures_line(findings)
-    assert line.startswith("runtime.client (403): the token was minted for another app client")
+    assert line == f"runtime.client (403): client_id '{OTHER_CLIENT}' is not in allowedClients ['{CLIENT}']"
     assert "\n" not in line

@@ -7,14 +7,19 @@ import base64
 import json
 import logging
 import socket
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import boto3
+import jwt
 import pytest
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives.asymmetric import rsa
 from rollout_core.agentcore import agentcore_control
+from rollout_core.desired import jwt_authorizer
 from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
 from rollout_core.settings import Deployment, deployment_from_environment
 from unit_support import (
@@ -257,6 +262,7 @@ class FakeAgentCore:
     def __init__(self, client_id: str, secret: str) -> None:
         self.client_id, self.secret, self.token = client_id, secret, MINTED
         self.accept_anything = False
+        self.refuse_tokens = False  # True: the runtime refuses every token (an authorizer that does not fit it)
         self.gateway_reachable = True  # False: an agent that does not forward the token to the gateway
         self.echo_authorization = False  # True: an agent that repeats the caller's header in its answer
         self.stream_error = False  # True: the answer stream ends in bedrock-agentcore's error event
@@ -282,7 +288,7 @@ class FakeAgentCore:
         assert request.path == expected_path
         assert 33 <= len(request.headers["x-amzn-bedrock-agentcore-runtime-session-id"]) <= 256
         authorization = request.headers.get("authorization")
-        if self.accept_anything or authorization == f"Bearer {self.token}":
+        if self.accept_anything or (authorization == f"Bearer {self.token}" and not self.refuse_tokens):
             warranty = "warranty" in json.loads(request.body)["prompt"]
             chunks: list[Any] = ["PROD-001 warranty: active"] if warranty else list(ANSWER_CHUNKS)
             if self.echo_authorization:
@@ -389,6 +395,7 @@ def run_smoke(
     server: LocalServer,
     config: dict[str, Any] | None = None,
     gateway: dict[str, Any] | None = None,
+    diagnose: Any = None,
 ) -> Any:
     return smoke.smoke_test(
         config or smoke_config(cognito, server),
@@ -397,6 +404,7 @@ def run_smoke(
         deployed_for(cognito, server),
         "us-east-1",
         boto3.client("cognito-idp"),
+        diagnose=diagnose,
     )
 
 
@@ -490,6 +498,102 @@ def test_smoke_test_with_wrong_secret_never_invokes(
         run_smoke(smoke, cognito, server)
     assert cognito["secret"] not in str(caught.value)
     assert [r.path for r in server.requests] == ["/oauth2/token"]
+
+
+class StubControl:
+    """GetGateway of the new gateway (what auth_doctor reads), or a failure to read it."""
+
+    def __init__(self, gateway: dict[str, Any] | None, code: str | None = None) -> None:
+        self.gateway, self.code, self.calls = gateway, code, 0
+
+    def get_gateway(self, gatewayIdentifier: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.code:
+            raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "GetGateway")
+        assert gatewayIdentifier == GATEWAY_ID
+        return dict(self.gateway or {})
+
+
+def doctor_records(cognito: dict[str, str], server: LocalServer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The runtime and the new gateway as the rollout secures them, for the deployed client and scope."""
+    discovery = f"{server.base_url}/{cognito['pool_id']}/.well-known/openid-configuration"
+    authorizer = jwt_authorizer(discovery, cognito["client_id"], [SCOPE])
+    runtime = {
+        "agentRuntimeArn": RUNTIME_ARN,
+        "agentRuntimeName": "CustomerSupport",
+        "authorizerConfiguration": authorizer,
+        "requestHeaderConfiguration": {"requestHeaderAllowlist": ["Authorization"]},
+    }
+    gateway = {"gatewayId": GATEWAY_ID, "name": "my-gateway-secure", "authorizerType": "CUSTOM_JWT"}
+    return runtime, {**gateway, "authorizerConfiguration": authorizer}
+
+
+def rs256_token(cognito: dict[str, str], server: LocalServer, client_id: str) -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {
+        "iss": f"{server.base_url}/{cognito['pool_id']}",
+        "client_id": client_id,
+        "sub": client_id,
+        "token_use": "access",
+        "scope": SCOPE,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 3600,
+    }
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "unit"})
+
+
+def test_a_failed_smoke_test_names_the_auth_doctors_verdict_never_the_token(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    """The token endpoint hands out a token of another client: the runtime and the gateway refuse it (403), and the
+    failure says which check of which authorizer refuses it."""
+    server, fake = agentcore
+    fake.token = rs256_token(cognito, server, "another-client-0123456789")
+    fake.refuse_tokens = True
+    runtime, gateway = doctor_records(cognito, server)
+    control = StubControl(gateway)
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(smoke, cognito, server, diagnose=smoke.auth_doctor(control, runtime, GATEWAY_ID))
+    message = str(caught.value)
+    assert message.startswith("with a valid token: expected 2xx and a streamed answer without error events, got 403")
+    allowed = f"is not in allowedClients ['{cognito['client_id']}']"
+    assert f"; auth doctor: runtime.client (403): client_id 'another-client-0123456789' {allowed}" in message
+    assert f"; gateway.client (403): client_id 'another-client-0123456789' {allowed}" in message
+    assert control.calls == 1
+    for secret in (fake.token, fake.token.split(".")[2], fake.token.split(".")[2][:16], cognito["secret"]):
+        assert secret not in message
+
+
+def test_the_auth_doctor_says_when_the_token_fits_and_when_the_gateway_cannot_be_read(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, fake = agentcore
+    fake.token = rs256_token(cognito, server, cognito["client_id"])
+    fake.refuse_tokens = True  # refused for a reason the claims do not show (e.g. a key the JWKS lacks)
+    runtime, _ = doctor_records(cognito, server)
+    diagnose = smoke.auth_doctor(StubControl(None, "AccessDeniedException"), runtime, GATEWAY_ID)
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(smoke, cognito, server, diagnose=diagnose)
+    assert str(caught.value).endswith(
+        "auth doctor: every check passes: the token fits the authorizers, the cause is elsewhere "
+        f"(gateway {GATEWAY_ID} not read: AgentCoreReadFailed)"
+    )
+    assert fake.token not in str(caught.value)
+
+
+def test_a_passing_smoke_test_never_runs_the_auth_doctor(
+    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+) -> None:
+    server, _ = agentcore
+    called: list[str] = []
+
+    def diagnose(token: str) -> str:
+        called.append("doctor")
+        return ""
+
+    report = run_smoke(smoke, cognito, server, diagnose=diagnose)
+    assert report["passed"] is True
+    assert called == []
 
 
 class RecordingCognitoIdp:

@@ -178,7 +178,8 @@ def describe_token(claims: Mapping[str, Any], now: float) -> str:
     client = claims.get("client_id") if "client_id" in claims else claims.get("aud")
     issuer = claims.get("iss")
     pool = pool_of(issuer) if isinstance(issuer, str) else None
-    parts = [f"{kind} of client {shown(client)}", f"from pool {pool}" if pool else f"issued by {shown(issuer)}"]
+    source = f"from pool {pool}" if pool else f"issued by {shown(issuer)}"
+    parts = [f"{kind} of client {shown(client)} {source}"]
     scopes = _scopes(claims)
     parts.append(f"scopes {shown(scopes)}" if scopes else "no scope")
     exp = claims.get("exp")
@@ -682,9 +683,9 @@ def outcome(findings: Sequence[Finding], kind: str) -> int | None:
 
 
 def failures_line(findings: Sequence[Finding], limit: int = 6) -> str:
-    """The failing findings in one line (for an error message): `check (status): cause`, at most `limit`."""
+    """The failing findings in one line (for an error message): `check (status): detail`, at most `limit`."""
     failing = [f for f in findings if not f.ok]
-    parts = [f"{f.check} ({f.status or 'no status'}): {f.cause}" for f in failing[:limit]]
+    parts = [f"{f.check} ({f.status or 'no error status'}): {f.detail}" for f in failing[:limit]]
     if len(failing) > limit:
         parts.append(f"{len(failing) - limit} more")
     return "; ".join(parts)
