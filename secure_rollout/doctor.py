@@ -74,6 +74,10 @@ def read_subject(target: Target, url: str | None) -> Subject:
     }
     url = url or invoke.invocation_url(target, arn)
     qualifier = (urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("qualifier") or ["DEFAULT"])[0]
+    if qualifier in endpoints:
+        # The one the caller reaches, read in full: its liveVersion (what answers) comes from GetAgentRuntimeEndpoint.
+        detail = control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=qualifier)
+        endpoints[qualifier] = {**endpoints[qualifier], **detail}
     live = (endpoints.get(qualifier) or {}).get("liveVersion")
     if live and live != runtime.get("agentRuntimeVersion"):
         # The endpoint serves an older (or newer) version than the latest: judge the caller by what answers it.

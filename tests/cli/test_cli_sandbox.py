@@ -71,6 +71,41 @@ def test_plan_prints_the_changes_as_a_diff_and_changes_nothing(cli: CliSandbox) 
     assert [f"{a.split()[0]}" for a in report["actions"]][:2] == ["secure", "create"]
 
 
+def _doctor_checks(result: CliRun) -> dict[str, str]:
+    """check -> OK/FAIL of each finding line."""
+    found = {}
+    for line in result.lines():
+        verdict, _, rest = line.partition("  ")
+        if verdict.strip() in ("OK", "FAIL") and rest.strip():
+            found[rest.split()[0]] = verdict.strip()
+    return found
+
+
+def _failure_block(result: CliRun, check: str) -> list[str]:
+    """The FAIL line of a check and its two lines below (the status with the cause, the fix), stripped."""
+    lines = result.lines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("FAIL") and f" {check} " in line)
+    return [line.strip() for line in lines[index : index + 3]]
+
+
+def test_doctor_before_the_rollout_says_the_runtime_takes_no_bearer_and_the_gateway_is_missing(
+    cli: CliSandbox,
+) -> None:
+    result = cli.run("doctor", "--sandbox")
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.output
+    checks = _doctor_checks(result)
+    assert {check for check, verdict in checks.items() if verdict == "FAIL"} == {
+        "runtime.auth_method",
+        "runtime.header_allowlist",
+        "gateway.exists",
+    }
+    method = _failure_block(result, "runtime.auth_method")
+    assert method[1].startswith("-> 403: a bearer call to a runtime without a JWT authorizer is refused")
+    assert method[2].startswith("fix: run the rollout (`secure-rollout apply`)")
+    assert result.lines()[-1].endswith("the runtime would answer 403; the gateway would answer 404")
+
+
 def _waiting_apply(cli: CliSandbox, *extra: str) -> tuple[Any, str]:
     """An apply that asks for approval, in the background, once it waits; with its approval task token (a secret
     the CLI must never print)."""
@@ -234,6 +269,86 @@ def test_invoke_calls_the_secured_runtime_with_a_minted_token(cli: CliSandbox, a
     # Without a token the secured runtime refuses the call.
     anonymous = cli.run("invoke", "--sandbox", "--anonymous", "Hi")
     _assert_one_line_error(anonymous, "error: the runtime answered 401")
+
+
+def test_doctor_passes_every_check_for_a_minted_token_after_the_rollout(cli: CliSandbox, approved: Any) -> None:
+    result = cli.run("doctor", "--sandbox")
+    assert result.returncode == 0, result.output
+    assert result.lines()[0].startswith("caller: access token of client ")
+    checks = _doctor_checks(result)
+    assert set(checks.values()) == {"OK"}
+    assert {"runtime.issuer", "runtime.client", "runtime.scopes", "gateway.issuer", "gateway.client"} <= set(checks)
+    assert result.lines()[-1] == (
+        f"result: 0 of {len(checks)} checks failed; the runtime would let the call in; "
+        "the gateway would let the call in"
+    )
+    as_json = cli.run("doctor", "--sandbox", "--json")
+    assert as_json.returncode == 0, as_json.output
+    report = json.loads(as_json.stdout)
+    assert (report["ok"], report["outcome"]) == (True, {"runtime": None, "gateway": None})
+
+
+def _bad_token(cli: CliSandbox, kind: str) -> str:
+    """A token of the deployed pool's issuer, wrong in one way, signed with a local key (the doctor reads claims)."""
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    control = cli.client("bedrock-agentcore-control")
+    runtimes = control.list_agent_runtimes()["agentRuntimes"]
+    runtime_id = next(r["agentRuntimeId"] for r in runtimes if r["agentRuntimeName"] == "CustomerSupport")
+    jwt_config = control.get_agent_runtime(agentRuntimeId=runtime_id)["authorizerConfiguration"]["customJWTAuthorizer"]
+    issuer = jwt_config["discoveryUrl"].removesuffix("/.well-known/openid-configuration")
+    client_id, now = jwt_config["allowedClients"][0], int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "client_id": client_id,
+        "sub": client_id,
+        "token_use": "access",
+        "scope": " ".join(jwt_config["allowedScopes"]),
+        "iat": now,
+        "exp": now + 3600,
+    }
+    if kind == "wrong client":
+        claims |= {"client_id": "another-client-4f2a9c", "sub": "another-client-4f2a9c"}
+    elif kind == "expired":
+        claims |= {"iat": now - 7200, "exp": now - 3600}
+    elif kind == "other pool":
+        claims["iss"] = issuer.rsplit("/", 1)[0] + "/eu-west-1_OtherPool1"
+    elif kind == "id token":
+        claims = {k: v for k, v in claims.items() if k not in ("client_id", "scope")} | {"token_use": "id"}
+        claims["aud"] = client_id
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "cli-test"})
+    cli.extra_secrets += [token, token.rsplit(".", 1)[-1]]
+    return token
+
+
+@pytest.mark.parametrize(
+    ("kind", "failing"),
+    [
+        ("wrong client", {"runtime.client", "gateway.client"}),
+        ("expired", {"token.expiry"}),
+        ("other pool", {"runtime.issuer", "gateway.issuer"}),
+        ("id token", {"token.use", "runtime.client", "runtime.scopes", "gateway.client", "gateway.scopes"}),
+    ],
+)
+def test_doctor_names_the_403_its_cause_and_fix_for_each_kind_of_bad_token_file(
+    cli: CliSandbox, approved: Any, tmp_path: Any, kind: str, failing: set[str]
+) -> None:
+    token_file = tmp_path / "token.jwt"
+    token_file.write_text(f"Bearer {_bad_token(cli, kind)}\n")
+    result = cli.run("doctor", "--sandbox", "--token-file", str(token_file))  # scanned for the token
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.output
+    checks = _doctor_checks(result)
+    assert {check for check, verdict in checks.items() if verdict == "FAIL"} == failing
+    for check in failing:
+        block = _failure_block(result, check)
+        assert block[1].startswith("-> 403: "), block
+        assert block[2].startswith("fix: "), block
+    assert result.lines()[-1].endswith("the runtime would answer 403; the gateway would answer 403")
 
 
 def test_rollback_restores_the_latest_rollouts_backup_and_restore_takes_a_key(
