@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from rollout_core import phases
 
 from secure_rollout.errors import CliError
 from secure_rollout.target import Target
@@ -21,112 +22,7 @@ WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
 MAX_NAME_ATTEMPTS = 5
 MAX_HISTORY_EVENTS = 25_000  # Step Functions keeps at most 25,000 events per execution
 
-# The phase each state belongs to (as in the rollout report; tests/cli keeps this in step with the ASL).
-PHASES: dict[str, tuple[str, ...]] = {
-    "queue": ("AcceptInput", "AcquireLock", "LockDecision", "WaitForLock", "Coalesced"),
-    "load": ("LoadConfig", "RestoreOrRollout", "Plan", "ApprovalGate", "ChooseRolloutPath"),
-    "approval": ("RequestApproval", "ApprovalRejected", "NameRejection"),
-    "backup": ("Backup",),
-    "expand": (
-        "ConflictingGatewayToDelete",
-        "DeleteConflictingTargets",
-        "ConflictTargetsSettled",
-        "WaitForConflictTargets",
-        "CheckConflictTargets",
-        "DeleteConflictingGateway",
-        "ConflictDeletionSettled",
-        "WaitForConflictDeletion",
-        "CheckConflictDeletion",
-        "ProvisionGateway",
-        "GatewaySettled",
-        "WaitForGateway",
-        "CheckGateway",
-        "CarryGatewaySettings",
-        "FailedTargetsToReplace",
-        "DeleteFailedTargets",
-        "FailedTargetsSettled",
-        "WaitForFailedTargets",
-        "CheckFailedTargets",
-        "ProvisionTargets",
-        "TargetsSettled",
-        "WaitForTargets",
-        "CheckTargets",
-        "GatewayExpanded",
-    ),
-    "switch": (
-        "SwitchRuntime",
-        "SwitchSettled",
-        "WaitForSwitch",
-        "CheckSwitch",
-        "SwitchCreatedVersion",
-        "TrackSwitchVersion",
-        "WaitForSwitchLive",
-        "CheckSwitchLive",
-        "SwitchLiveSettled",
-        "ReassertRuntimeSecurity",
-        "ReassertChanged",
-        "TrackReassert",
-    ),
-    "verify": ("SmokeTest", "AfterVerify", "VerifyFailed"),
-    "bake": ("Bake", "BakeCheck"),
-    "contract": (
-        "OldGatewayToDelete",
-        "DeleteOldTargets",
-        "OldTargetsSettled",
-        "WaitForOldTargets",
-        "CheckOldTargets",
-        "DeleteOldGateway",
-        "OldDeletionSettled",
-        "WaitForOldDeletion",
-        "CheckOldDeletion",
-    ),
-    "report": ("Report", "ReleaseLock", "RolloutSucceeded"),
-    "rollback": (
-        "RollbackOrHold",
-        "DescribeHold",
-        "Held",
-        "RollbackRuntime",
-        "RollbackSettled",
-        "WaitForRollback",
-        "CheckRollback",
-        "RollbackCreatedVersion",
-        "TrackRollbackVersion",
-        "WaitForRollbackLive",
-        "CheckRollbackLive",
-        "RollbackLiveSettled",
-        "NewGatewayToRemove",
-        "DeleteNewTargets",
-        "NewTargetsSettled",
-        "WaitForNewTargets",
-        "CheckNewTargets",
-        "DeleteNewGateway",
-        "NewDeletionSettled",
-        "WaitForNewDeletion",
-        "CheckNewDeletion",
-        "DescribeRolledBack",
-        "RolledBack",
-        "DescribeRollbackFailure",
-        "RollbackFailed",
-    ),
-    "restore": (
-        "BeginRestore",
-        "RestoreGateway",
-        "RestoreGatewaySettled",
-        "WaitForRestoreGateway",
-        "RestoreRuntime",
-        "RestoreRuntimeSettled",
-        "WaitForRestoreRuntime",
-        "CheckRestoreRuntime",
-        "RestoreRuntimeCreatedVersion",
-        "TrackRestoreRuntimeVersion",
-        "WaitForRestoreRuntimeLive",
-        "CheckRestoreRuntimeLive",
-        "RestoreRuntimeLiveSettled",
-        "RestoreReport",
-    ),
-    "failed": ("RolloutFailed", "Failed"),
-}
-PHASE_OF = {state: phase for phase, states in PHASES.items() for state in states}
+PHASE_OF = phases.PHASE_OF  # the rollout report's map (rollout_core.phases)
 
 
 def execution_name(kind: str, now: datetime.datetime | None = None, attempt: int = 0) -> str:

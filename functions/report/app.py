@@ -20,6 +20,7 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.observability import task_handler
+from rollout_core.phases import PHASE_OF, PHASES
 from rollout_core.planner import build_plan
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 
@@ -88,115 +89,6 @@ def _still_to_do(client: Any, config: dict[str, Any]) -> list[str]:
     except PLAN_REFUSALS as exc:
         return [f"{type(exc).__name__}: {exc}"]
     return [f"a fresh plan would still {action}" for action in again["actions"]]
-
-
-# The phase each state of the rollout belongs to (a test keeps this in step with the ASL).
-PHASES: dict[str, tuple[str, ...]] = {
-    "queue": ("AcquireLock", "LockDecision", "WaitForLock"),
-    "load": ("AcceptInput", "LoadConfig", "RestoreOrRollout", "Plan", "ApprovalGate", "ChooseRolloutPath"),
-    "approval": ("RequestApproval", "ApprovalRejected", "NameRejection"),  # only when an approval was asked
-    "backup": ("Backup",),
-    "expand": (
-        "ConflictingGatewayToDelete",
-        "DeleteConflictingTargets",
-        "ConflictTargetsSettled",
-        "WaitForConflictTargets",
-        "CheckConflictTargets",
-        "DeleteConflictingGateway",
-        "ConflictDeletionSettled",
-        "WaitForConflictDeletion",
-        "CheckConflictDeletion",
-        "ProvisionGateway",
-        "GatewaySettled",
-        "WaitForGateway",
-        "CheckGateway",
-        "CarryGatewaySettings",
-        "FailedTargetsToReplace",
-        "DeleteFailedTargets",
-        "FailedTargetsSettled",
-        "WaitForFailedTargets",
-        "CheckFailedTargets",
-        "ProvisionTargets",
-        "TargetsSettled",
-        "WaitForTargets",
-        "CheckTargets",
-        "GatewayExpanded",
-    ),
-    "switch": (
-        "SwitchRuntime",
-        "SwitchSettled",
-        "WaitForSwitch",
-        "CheckSwitch",
-        "SwitchCreatedVersion",
-        "TrackSwitchVersion",
-        "WaitForSwitchLive",
-        "CheckSwitchLive",
-        "SwitchLiveSettled",
-        "ReassertRuntimeSecurity",
-        "ReassertChanged",
-        "TrackReassert",
-    ),
-    "verify": ("SmokeTest", "AfterVerify"),
-    "bake": ("Bake", "BakeCheck"),
-    "contract": (
-        "OldGatewayToDelete",
-        "DeleteOldTargets",
-        "OldTargetsSettled",
-        "WaitForOldTargets",
-        "CheckOldTargets",
-        "DeleteOldGateway",
-        "OldDeletionSettled",
-        "WaitForOldDeletion",
-        "CheckOldDeletion",
-    ),
-    "report": ("Report",),
-    # Paths that end in a failure or in the restore report (never in this report); named for the unit test.
-    "rollback": (
-        "VerifyFailed",
-        "RollbackOrHold",
-        "DescribeHold",
-        "Held",
-        "RollbackRuntime",
-        "RollbackSettled",
-        "WaitForRollback",
-        "CheckRollback",
-        "RollbackCreatedVersion",
-        "TrackRollbackVersion",
-        "WaitForRollbackLive",
-        "CheckRollbackLive",
-        "RollbackLiveSettled",
-        "NewGatewayToRemove",
-        "DeleteNewTargets",
-        "NewTargetsSettled",
-        "WaitForNewTargets",
-        "CheckNewTargets",
-        "DeleteNewGateway",
-        "NewDeletionSettled",
-        "WaitForNewDeletion",
-        "CheckNewDeletion",
-        "DescribeRolledBack",
-        "RolledBack",
-        "DescribeRollbackFailure",
-        "RollbackFailed",
-    ),
-    "restore": (
-        "BeginRestore",
-        "RestoreGateway",
-        "RestoreGatewaySettled",
-        "WaitForRestoreGateway",
-        "RestoreRuntime",
-        "RestoreRuntimeSettled",
-        "WaitForRestoreRuntime",
-        "CheckRestoreRuntime",
-        "RestoreRuntimeCreatedVersion",
-        "TrackRestoreRuntimeVersion",
-        "WaitForRestoreRuntimeLive",
-        "CheckRestoreRuntimeLive",
-        "RestoreRuntimeLiveSettled",
-        "RestoreReport",
-    ),
-}
-PHASE_OF = {state: phase for phase, states in PHASES.items() for state in states}
 
 
 def phase_timings(events: Iterable[Mapping[str, Any]], now: datetime.datetime) -> dict[str, float]:
