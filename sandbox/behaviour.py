@@ -6,6 +6,8 @@ moto (5.2) gaps bridged here, each one a documented AgentCore behaviour (see doc
 - runtime versions exist but nothing serves them              -> a DEFAULT endpoint per runtime whose liveVersion
                                                                  moves to a new version only after it is READY, and
                                                                  full per-version configuration the data plane serves
+- ListAgentRuntimeEndpoints items lack liveVersion and        -> both, when set, from the same record as
+  targetVersion                                                   GetAgentRuntimeEndpoint
 - DeleteGateway is immediate and cascades targets            -> refused while any target exists (DELETING ones too);
                                                                 DELETING -> gone
 - DeleteGatewayTarget is immediate                           -> the target is DELETING and disappears once it settles
@@ -392,6 +394,7 @@ class AgentCoreBehaviour:
             (ac_models.Gateway, "to_dict"): self._gateway_to_dict,
             (ac_models.GatewayTarget, "to_dict"): self._target_to_dict,
             (ac_models.GatewayTarget, "to_summary"): self._target_to_summary,
+            (ac_models.AgentRuntimeEndpoint, "to_summary"): self._endpoint_to_summary,
         }
         for (cls, name), replacement in patches.items():
             original = getattr(cls, name)
@@ -674,6 +677,18 @@ class AgentCoreBehaviour:
         endpoint = original(backend, agent_runtime_id, endpoint_name)
         _ = endpoint.status  # due transitions first: they move liveVersion/targetVersion, which are read next
         return endpoint
+
+    def _endpoint_to_summary(self, original: Callable[..., Any], endpoint: Any) -> dict[str, Any]:
+        """A ListAgentRuntimeEndpoints item (shape AgentRuntimeEndpoint): liveVersion/targetVersion when set, as
+        GetAgentRuntimeEndpoint reports them (moto's summary lacks both), from the same record at the same moment."""
+        _ = endpoint.status  # due transitions first: they move liveVersion/targetVersion
+        summary: dict[str, Any] = original(endpoint)
+        for key, value in (("liveVersion", endpoint.live_version), ("targetVersion", endpoint.target_version)):
+            if value is not None:
+                summary[key] = value
+        if not summary.get("description"):
+            summary.pop("description", None)  # optional, and absent when empty (as GetAgentRuntimeEndpoint)
+        return summary
 
     def _get_agent_runtime_endpoint_response(self, original: Callable[..., Any], response: Any) -> Any:
         result = original(response)

@@ -542,3 +542,32 @@ def test_get_agent_runtime_answers_for_the_version_asked(
     assert {**asked_latest, "ResponseMetadata": None} == {**latest, "ResponseMetadata": None}
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion="9")
+
+
+def test_list_agent_runtime_endpoints_items_carry_the_versions_get_reports(
+    control: Any, behaviour: AgentCoreBehaviour, clock: ManualClock
+) -> None:
+    """ListAgentRuntimeEndpoints items (botocore shape AgentRuntimeEndpoint) have liveVersion/targetVersion as
+    GetAgentRuntimeEndpoint does, read from the same record at the same moment."""
+
+    def listed() -> list[tuple[str, str | None, str | None]]:
+        items = control.list_agent_runtime_endpoints(agentRuntimeId=runtime_id)["runtimeEndpoints"]
+        return [(i["status"], i.get("liveVersion"), i.get("targetVersion")) for i in items if i["name"] == "DEFAULT"]
+
+    runtime_id = str(create_runtime(control, "ListedAgent")["agentRuntimeId"])
+    clock.advance(PROFILE.runtime_create)
+    timeline = [(listed(), [endpoint(control, runtime_id)])]  # CREATING: nothing live yet, no liveVersion
+    clock.advance(PROFILE.endpoint_create)
+    timeline.append((listed(), [endpoint(control, runtime_id)]))
+    update_runtime(control, runtime_id, environmentVariables={"STAGE": "two"})
+    clock.advance(PROFILE.runtime_update)
+    timeline.append((listed(), [endpoint(control, runtime_id)]))
+    clock.advance(PROFILE.endpoint_update)
+    timeline.append((listed(), [endpoint(control, runtime_id)]))
+
+    assert timeline == [
+        ([("CREATING", None, "1")], [("CREATING", None, "1")]),
+        ([("READY", "1", "1")], [("READY", "1", "1")]),
+        ([("UPDATING", "1", "2")], [("UPDATING", "1", "2")]),
+        ([("READY", "2", "2")], [("READY", "2", "2")]),
+    ]
