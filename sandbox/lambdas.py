@@ -6,6 +6,9 @@ with that environment. An exception becomes a Lambda function error whose ``erro
 name, exactly what ASL Retry/Catch match on AWS. Output (logs, prints) is captured per invocation and also written to
 the function's CloudWatch log group in moto. With IAM on (sandbox.iam), each invocation acts as its function's
 execution role: the role's credentials are in its environment and it has its own SDK state, as its own process would.
+Each function's Powertools Loggers have a stdlib logger of their own (context, correlation id, appended keys, level),
+as in its own process; concurrent invocations of one function still share its module state (on AWS each would run in
+its own execution environment).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -231,6 +235,7 @@ class InProcessLambdas:
         self._import_lock = threading.Lock()
         self.invocations: list[Invocation] = []
         self._patch: Any = None
+        self._logger_patch: Any = None
         self._credentials_for: CredentialsFor | None = None
         self._log_delivery: LogDeliveryCheck | None = None
         self._running = threading.local()  # names of the functions this thread is running (nested invokes)
@@ -262,11 +267,17 @@ class InProcessLambdas:
 
         self._patch = mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
         self._patch.start()
+        self._logger_patch = _powertools_logger_per_function(self.current_function)
+        if self._logger_patch is not None:
+            self._logger_patch.start()
 
     def uninstall(self) -> None:
         if self._patch is not None:
             self._patch.stop()
             self._patch = None
+            if self._logger_patch is not None:
+                self._logger_patch.stop()
+                self._logger_patch = None
             os.environ = self._original_environ  # noqa: B003
             sys.stdout, sys.stderr = self._saved_streams
 
@@ -406,6 +417,33 @@ class InProcessLambdas:
         events = [{"timestamp": now, "message": line} for line in log.splitlines() if line.strip()]
         if events:
             backend.put_log_events(group, stream, events)
+
+
+def _powertools_logger_per_function(current_function: Callable[[], str | None]) -> Any:
+    """A patch giving each function's Powertools Loggers their own stdlib logger, or None without Powertools.
+
+    Powertools names the stdlib logger after the service (POWERTOOLS_SERVICE_NAME, one value for every function of
+    the stack) and keeps the Lambda context, correlation id, appended keys and level on that logger's one handler and
+    formatter, so in one process every function's Logger would share them: a function's lines could carry another's
+    function_name and correlation id. On AWS each function is its own process; here each function's Loggers (created
+    at its cold start, inside its invocation) get a stdlib logger of their own. The `service` key they log is
+    unchanged; root handlers still suppress them (Powertools filters names starting with the service)."""
+    try:
+        from aws_lambda_powertools.logging.logger import Logger
+    except ImportError:
+        return None
+    original: Callable[[Any], logging.Logger] = Logger._get_logger
+
+    def get_logger(self: Any) -> logging.Logger:
+        stdlib_logger = original(self)
+        function = current_function()
+        if function is None:
+            return stdlib_logger  # outside any invocation: the process's own
+        service = str(self.service)
+        child = stdlib_logger.name.removeprefix(service)  # "" or ".<file>" for Logger(child=True)
+        return logging.getLogger(f"{service}[{function}]{child}")
+
+    return mock.patch.object(Logger, "_get_logger", get_logger)
 
 
 def _powertools_provider_caches() -> list[tuple[ModuleType, dict[str, Any]]]:
