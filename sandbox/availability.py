@@ -4,8 +4,9 @@ Every state that changes anything is a Lambda invocation, so the probe looks at 
 stack starts: which version the runtime's DEFAULT endpoint serves, which gateway that version's agent would call (the
 agent's own rule: AGENTCORE_GATEWAY_NAME, else the tutorial's variables) and whether that gateway and its warranty
 target are READY - read from the control-plane records, as the data planes do. With `ask`, it also asks the agent a
-warranty question each time - as the pre-rollout caller did (no token) while the runtime has no authorizer, with a
-valid token once it has one - and records whether the answer came from the gateway's tool.
+warranty question each time - as the pre-rollout callers do while the runtime has no authorizer (SigV4-signed by an
+IAM identity allowed bedrock-agentcore:InvokeAgentRuntime: AgentCore's default inbound auth), with a valid token once
+it has one - and records whether the answer came from the gateway's tool.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class AvailabilityProbe:
         )
 
     def _ask(self, *, secured: bool) -> bool:
-        if not secured:  # the open runtime's callers, before the switch
+        if not secured:  # the IAM runtime's callers, before the switch: SigV4 as the seeded caller role
             status, _, tools = ask(
                 self.sandbox, "Check the warranty for PROD-001", f"availability-{uuid.uuid4()}", None
             )

@@ -29,6 +29,7 @@ from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
 from sandbox.seed import CODE_BUCKET, Seeded, seed_tutorial
+from sandbox.sigv4 import account_keys
 
 if TYPE_CHECKING:
     from sandbox.iam import RoleUsage, SandboxIam
@@ -157,7 +158,11 @@ class Sandbox:
                 env_transform=self.gateway_plane.rewrite_env,
             )
             self._stack.callback(self.agents.close)
-            self.runtime_plane = self._stack.enter_context(RuntimeDataPlane(self.account_id, self.region, self.agents))
+            # SigV4 callers of a runtime without an authorizer: the harness (unrestricted) and, with IAM, role sessions.
+            keys = account_keys(FAKE_CREDENTIALS, self.iam.identities if self.iam is not None else None)
+            self.runtime_plane = self._stack.enter_context(
+                RuntimeDataPlane(self.account_id, self.region, self.agents, keys=keys, iam=self.iam)
+            )
             # The smoke test resolves the data plane the way boto3 does; this is how the sandbox is found.
             self._set_env({"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.runtime_plane.base_url})
 
@@ -185,6 +190,14 @@ class Sandbox:
         except BaseException:
             self.stop()
             raise
+
+    def caller_credentials(self) -> dict[str, str]:
+        """What the tutorial's callers sign InvokeAgentRuntime with while the runtime has no authorizer: the session of
+        the seeded caller role (allowed InvokeAgentRuntime on the runtime only); the harness's own without IAM."""
+        if self.iam is None:
+            return dict(FAKE_CREDENTIALS)
+        session = self.iam.identities.credentials(self.seeded.caller_role_arn, "customer-support-caller")
+        return {name: str(value) for name, value in session.items()}
 
     def deployment_parameters(self) -> dict[str, str]:
         """`sam deploy --parameter-overrides` for this account: the seeded pool and roles, sandbox mode on."""

@@ -1,7 +1,7 @@
 """`make demo`: the whole secure rollout against the offline sandbox, shown as it happens.
 
 1. start the sandbox (moto account + Cognito + AgentCore data plane on 127.0.0.1), deploy template.yaml, seed the
-   tutorial's starting point - and show that anyone can call the agent;
+   tutorial's starting point - and show that the agent answers IAM (SigV4) callers through a gateway anyone can call;
 2. run the rollout with live progress (each state as it starts and ends, with timings);
 3. print the report and an independent check of the end state;
 4. run the rollout again and show it was a no-op.
@@ -22,6 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.core import Sandbox
+from sandbox.runtime_dataplane import SIGNING_SERVICE
+from sandbox.sigv4 import sign
 
 
 @dataclass
@@ -68,16 +70,19 @@ class ProgressPrinter:
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
 
 
-def _call_runtime(sandbox: Sandbox, bearer: str | None, prompt: str = "Hi") -> int:
+def _call_runtime(sandbox: Sandbox, bearer: str | None, prompt: str = "Hi", *, sigv4: bool = False) -> int:
+    """HTTP status of one invocation: with a bearer token, SigV4-signed as the seeded IAM caller, or neither."""
     arn = urllib.parse.quote(sandbox.seeded.runtime_arn, safe="")
     url = f"{sandbox.runtime_plane.base_url}/runtimes/{arn}/invocations?qualifier=DEFAULT"
     headers = {
         "Content-Type": "application/json",
         "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": f"demo-independent-check-{uuid.uuid4()}",
     }
+    body = json.dumps({"prompt": prompt}).encode()
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
-    body = json.dumps({"prompt": prompt}).encode()
+    elif sigv4:
+        headers = sign("POST", url, headers, body, sandbox.caller_credentials(), sandbox.region, SIGNING_SERVICE)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -186,10 +191,11 @@ def main() -> int:
         print(f"sandbox ready in {time.perf_counter() - started:.1f}s: stack {sandbox.stack_name} deployed, ")
         print(f"  tutorial seeded: runtime {sandbox.seeded.runtime_id}, gateway my-gateway (authorizer NONE)")
         print(f"  Cognito on {sandbox.cognito.base_url}, AgentCore data plane on {sandbox.runtime_plane.base_url}")
-        before = _call_runtime(sandbox, None, "Check the warranty for PROD-002")
+        before = _call_runtime(sandbox, None, "Check the warranty for PROD-002", sigv4=True)
         open_calls = _warranty_calls(sandbox, "my-gateway")
-        print(f"  before the rollout, a call WITHOUT any token gets HTTP {before} (anyone can call the agent),")
+        print(f"  before the rollout, the runtime takes IAM (SigV4) callers only: a signed call gets HTTP {before},")
         print(f"  and its warranty tool ran through the open gateway {len(open_calls)} time(s) for an unknown caller")
+        print("  (the gateway has no authorizer: anyone who has its URL can call its tools)")
 
         print("\n-- rollout 1 --")
         progress = ProgressPrinter()

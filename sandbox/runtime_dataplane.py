@@ -4,8 +4,13 @@
 by the version the DEFAULT endpoint serves at that moment (its liveVersion, read from moto's
 bedrock-agentcore-control records with that version's own configuration - not the latest update, which is live only
 once the endpoint has moved to it): unknown ARN -> 404, more than one Authorization header (or one joining two
-credentials) -> 403 whatever the authorizer, the live version's CUSTOM_JWT authorizer enforced on the one header (no
-authorizer = open; a token in the query string is never read and request lines are logged without their query),
+credentials) -> 403 whatever the authorizer, then the one header against the live version's authorizer:
+- CUSTOM_JWT: a bearer token verified (no token -> 401 with a challenge, a refused token -> 403, SigV4 -> 403
+  "Authorization method mismatch"); a token in the query string is never read, request lines are logged without it;
+- none (IAM, AgentCore's default): SigV4 only - no Authorization -> 403 MissingAuthenticationTokenException, a bearer
+  token -> 403 "Authorization method mismatch", a signature that does not verify against a key the account knows ->
+  AWS's 403s (sandbox/sigv4.py), and the signer's identity-based policies must allow
+  bedrock-agentcore:InvokeAgentRuntime on the endpoint (sandbox/iam; the harness's own credentials are unrestricted);
 nothing live yet -> 409, session id checked, then the request goes to the runtime's agent process (started with the
 live version's environment variables, running the code of the live version's agentRuntimeArtifact:
 sandbox/code_artifacts.py) with only the headers on its requestHeaderAllowlist, and the agent's answer is streamed
@@ -19,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -26,16 +32,22 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import botocore.session
 import httpx
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.agent_host import AgentProcessPool, AgentStartError
 from sandbox.behaviour import live_version
 from sandbox.code_artifacts import RUNTIME_START_FAILURE
-from sandbox.jwt_verify import Decision, JwtVerifier, ambiguous_authorization, default_verifier
+from sandbox.jwt_verify import SIGV4_SCHEME, Decision, JwtVerifier, ambiguous_authorization, default_verifier
 from sandbox.loopback import HTTPLoopbackServer, owner_of
+from sandbox.sigv4 import KeyLookup, SigningKey, SigV4Refusal
+from sandbox.sigv4 import verify as verify_sigv4
+
+if TYPE_CHECKING:
+    from sandbox.iam import SandboxIam
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +57,14 @@ SESSION_ID_LENGTH = (33, 256)
 DEFAULT_QUALIFIER = "DEFAULT"
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 PROTECTED_RESOURCE_PREFIX = "/.well-known/oauth-protected-resource"
+SIGNING_SERVICE = "bedrock-agentcore"
+# AgentCore's answer to a call whose method (OAuth bearer token vs SigV4) is not the one the runtime is configured for.
+METHOD_MISMATCH = (
+    "Authorization method mismatch. The agent is configured for a different authorization method than what was used "
+    "in your request. Check the agent's authorization configuration and ensure your request uses the matching method "
+    "(OAuth or SigV4)"
+)
+MISSING_AUTHENTICATION = "Missing Authentication Token"
 _INVOCATION_PATH = re.compile(r"^/runtimes/(?P<arn>.+)/invocations/?$")
 _QUERY_STRING = re.compile(r"\?[^\s'\"]*")
 # Connection-level headers belong to each hop; never copy them even if an allowlist names them.
@@ -66,7 +86,8 @@ _NEVER_FORWARD = {
 
 @dataclass(frozen=True)
 class InvocationRecord:
-    """One invocation as the data plane saw it. Identity is the verified client id, never the token."""
+    """One invocation as the data plane saw it. `client_id` is the verified caller, never a credential: a bearer
+    token's client id, or the ARN of a SigV4 signer."""
 
     time: float
     runtime_arn: str
@@ -120,13 +141,20 @@ class RuntimeDataPlane(HTTPLoopbackServer):
         host: str = "127.0.0.1",
         verifier: JwtVerifier | None = None,
         agent_read_timeout: float = 120.0,
+        keys: KeyLookup | None = None,
+        iam: SandboxIam | None = None,
     ) -> None:
+        """`keys`: the access keys the account knows, for SigV4 callers (default: the process's own credentials,
+        unrestricted). `iam`: evaluates bedrock-agentcore:InvokeAgentRuntime for a SigV4 caller that is a role
+        (None: no IAM evaluation, as for the sandbox's unrestricted harness)."""
         super().__init__(_DataPlaneHandler, host)
         self.account_id = account_id
         self.region = region
         self.agents = agents
         self.verifier = verifier or default_verifier()
         self.agent_read_timeout = agent_read_timeout
+        self.keys: KeyLookup = keys or _process_credentials
+        self.iam = iam
         self._http = self._agent_client()
         self._invocations: list[InvocationRecord] = []
         self._lock = threading.Lock()
@@ -202,18 +230,20 @@ class RuntimeDataPlane(HTTPLoopbackServer):
     # -- request handling ------------------------------------------------------------------------------------
 
     def _admit(
-        self, handler: _DataPlaneHandler, runtime_arn: str, query: dict[str, str]
+        self, handler: _DataPlaneHandler, runtime_arn: str, query: dict[str, str], body: bytes
     ) -> tuple[_RuntimeView, Decision]:
         runtime = self._runtime(runtime_arn)
         if runtime is None:
             raise _Refusal(404, "ResourceNotFoundException", f"No agent runtime found with ARN {runtime_arn}")
         try:
-            return runtime, self._authorize(handler, runtime, query)
+            return runtime, self._authorize(handler, runtime, query, body)
         except _Refusal as refusal:
             refusal.runtime_id, refusal.version = runtime.runtime_id, runtime.version
             raise
 
-    def _authorize(self, handler: _DataPlaneHandler, runtime: _RuntimeView, query: dict[str, str]) -> Decision:
+    def _authorize(
+        self, handler: _DataPlaneHandler, runtime: _RuntimeView, query: dict[str, str], body: bytes
+    ) -> Decision:
         runtime_arn = runtime.runtime_arn
         qualifier = query.get("qualifier", DEFAULT_QUALIFIER)
         if qualifier != DEFAULT_QUALIFIER:
@@ -224,11 +254,16 @@ class RuntimeDataPlane(HTTPLoopbackServer):
         if ambiguous is not None:
             raise _Refusal(403, "AccessDeniedException", f"OAuth authorization failed: {ambiguous.reason}")
         # Only the header counts: a token in the query string (?access_token=) is never read.
-        decision = self.verifier.verify(
-            authorizations[0] if authorizations else None,
-            runtime.authorizer_configuration,
-            self.resource_metadata_url(runtime_arn),
-        )
+        authorization = (authorizations[0] if authorizations else "").strip()
+        scheme = authorization.partition(" ")[0]
+        if not runtime.authorizer_configuration:
+            decision = self._authorize_iam(handler, runtime, qualifier, authorization, body)
+        elif scheme == SIGV4_SCHEME:  # a CUSTOM_JWT runtime takes bearer tokens only
+            raise _Refusal(403, "AccessDeniedException", METHOD_MISMATCH)
+        else:
+            decision = self.verifier.verify(
+                authorization or None, runtime.authorizer_configuration, self.resource_metadata_url(runtime_arn)
+            )
         if decision.status == 401:
             challenge = {"WWW-Authenticate": decision.www_authenticate} if decision.www_authenticate else {}
             raise _Refusal(401, "UnauthorizedException", f"Authentication required: {decision.reason}", challenge)
@@ -246,6 +281,47 @@ class RuntimeDataPlane(HTTPLoopbackServer):
         if not low <= len(session_id) <= high:
             raise _Refusal(400, "ValidationException", f"{SESSION_HEADER} must be {low}-{high} characters long")
         return decision
+
+    def _authorize_iam(
+        self, handler: _DataPlaneHandler, runtime: _RuntimeView, qualifier: str, authorization: str, body: bytes
+    ) -> Decision:
+        """A runtime without an authorizer takes SigV4 (IAM) calls only: signed by a key the account knows, and the
+        signer allowed bedrock-agentcore:InvokeAgentRuntime on the endpoint by its identity-based policies."""
+        scheme = authorization.partition(" ")[0]
+        if not authorization:
+            raise _Refusal(403, "MissingAuthenticationTokenException", MISSING_AUTHENTICATION)
+        if scheme.lower() == "bearer":
+            raise _Refusal(403, "AccessDeniedException", METHOD_MISMATCH)
+        try:
+            key = verify_sigv4(
+                "POST",
+                f"http://{handler.headers.get('Host') or self.host}{handler.path}",
+                {name: value for name, value in reversed(handler.headers.items())},  # first value of each name
+                authorization,
+                body,
+                self.region,
+                SIGNING_SERVICE,
+                self.keys,
+            )
+        except SigV4Refusal as refusal:
+            raise _Refusal(refusal.status, refusal.error_type, refusal.message) from None
+        caller = self._iam_caller(key, runtime.runtime_arn, qualifier)
+        return Decision(200, "SigV4 caller", claims={"sub": caller})
+
+    def _iam_caller(self, key: SigningKey, runtime_arn: str, qualifier: str) -> str:
+        """The caller's ARN once IAM allows it InvokeAgentRuntime (a denial is AWS's AccessDeniedException)."""
+        if key.principal is None:
+            return f"arn:aws:iam::{self.account_id}:root"  # the account's own credentials: unrestricted
+        if self.iam is not None:
+            from sandbox.iam.enforcement import denial_message
+            from sandbox.iam.requests import api_call
+
+            params = {"agentRuntimeArn": runtime_arn, "qualifier": qualifier}
+            call = api_call(_data_plane_model(), "InvokeAgentRuntime", params, self.region, key.principal.account)
+            denial = self.iam.authorize_call(key.principal, call)
+            if denial is not None and self.iam.enforce:
+                raise _Refusal(403, "AccessDeniedException", denial_message(key.principal, *denial))
+        return key.principal.assumed_role_arn
 
     def _forward_headers(self, handler: _DataPlaneHandler, runtime: _RuntimeView, request_id: str) -> dict[str, str]:
         allowed = {name.lower() for name in runtime.header_allowlist}
@@ -267,7 +343,7 @@ class RuntimeDataPlane(HTTPLoopbackServer):
         request_id = str(uuid.uuid4())
         session_id = handler.headers.get(SESSION_HEADER)
         try:
-            runtime, decision = self._admit(handler, runtime_arn, query)
+            runtime, decision = self._admit(handler, runtime_arn, query, body)
         except _Refusal as refusal:
             self._record(
                 InvocationRecord(
@@ -353,6 +429,23 @@ class RuntimeDataPlane(HTTPLoopbackServer):
             "authorization_servers": [issuer] if issuer else [],
             "bearer_methods_supported": ["header"],
         }
+
+
+def _process_credentials(access_key: str) -> SigningKey | None:
+    """Without a key registry: the process's own credentials (the harness's), read at request time, unrestricted."""
+    if access_key and access_key == os.environ.get("AWS_ACCESS_KEY_ID"):
+        return SigningKey(os.environ.get("AWS_SECRET_ACCESS_KEY", ""), os.environ.get("AWS_SESSION_TOKEN"), None)
+    return None
+
+
+_MODEL: list[Any] = []
+
+
+def _data_plane_model() -> Any:
+    """botocore's bedrock-agentcore service model (loaded once: it names the IAM action and its resource)."""
+    if not _MODEL:
+        _MODEL.append(botocore.session.get_session().get_service_model(SIGNING_SERVICE))
+    return _MODEL[0]
 
 
 class _DataPlaneHandler(BaseHTTPRequestHandler):

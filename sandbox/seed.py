@@ -56,6 +56,9 @@ class Seeded:
     runtime_environment: dict[str, str]
     runtime_role_arn: str
     gateway_role_arn: str
+    # The tutorial's callers: the runtime has no authorizer, so AgentCore takes SigV4 calls from an IAM identity
+    # allowed bedrock-agentcore:InvokeAgentRuntime (this role's), and nothing else.
+    caller_role_arn: str
 
 
 def _role(iam: Any, name: str, service: str) -> str:
@@ -107,6 +110,28 @@ def publish_agent_code(s3: Any, agent_dir: Path, bucket: str, key: str) -> dict[
     """Build `agent_dir` as a CodeZip (+ manifest) and put both in S3; returns the agentArtifact input."""
     with tempfile.TemporaryDirectory(prefix="sandbox-seed-") as tmp:
         return upload_codezip(s3, build_codezip(agent_dir, Path(tmp, "code.zip")), bucket, key)
+
+
+def _caller_role(iam: Any, runtime_arn: str) -> str:
+    """A backend's role that may invoke the runtime (its DEFAULT endpoint) and nothing else."""
+    account = runtime_arn.split(":")[4]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName="CustomerSupportCaller", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    invoke = {
+        "Effect": "Allow",
+        "Action": "bedrock-agentcore:InvokeAgentRuntime",
+        "Resource": [runtime_arn, f"{runtime_arn}/runtime-endpoint/*"],
+    }
+    document = {"Version": "2012-10-17", "Statement": [invoke]}
+    iam.put_role_policy(
+        RoleName="CustomerSupportCaller", PolicyName="InvokeCustomerSupport", PolicyDocument=json.dumps(document)
+    )
+    return str(role["Arn"])
 
 
 def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas, agent_dir: Path) -> Seeded:
@@ -206,6 +231,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas,
     )
     runtime_id = runtime["agentRuntimeId"]
     _settle(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "runtime CustomerSupport")
+    caller_role = _caller_role(iam, runtime["agentRuntimeArn"])
     return Seeded(
         pool_id=pool_id,
         client_id=client_id,
@@ -217,4 +243,5 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas,
         runtime_environment=environment,
         runtime_role_arn=runtime_role,
         gateway_role_arn=gateway_role,
+        caller_role_arn=caller_role,
     )

@@ -151,6 +151,15 @@ class Identities:
     def principal(self, access_key: str) -> Principal | None:
         return self._by_key.get(access_key)
 
+    def signing(self, access_key: str) -> tuple[Credentials, Principal] | None:
+        """The credentials an access key belongs to and whose they are (a data plane verifying a SigV4 signature)."""
+        with self._lock:
+            principal = self._by_key.get(access_key)
+            if principal is None:
+                return None
+            found = next(c for c in self._by_session.values() if c["AWS_ACCESS_KEY_ID"] == access_key)
+            return found, principal
+
     def client(self, service: str, role_arn: str, session_name: str, region: str) -> Any:
         credentials = self.credentials(role_arn, session_name)
         return boto3.session.Session().client(  # type: ignore[call-overload]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,8 @@ import httpx
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
 from sandbox.cognito import CognitoServer
-from sandbox.runtime_dataplane import SESSION_HEADER
+from sandbox.runtime_dataplane import SESSION_HEADER, SIGNING_SERVICE
+from sandbox.sigv4 import sign
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -74,6 +77,19 @@ def invoke_headers(token: str | None = None, session_id: str | None = None, **ex
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     return headers
+
+
+def harness_credentials() -> dict[str, str]:
+    """The process's own credentials (what the data plane accepts, unrestricted, without a key registry)."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def signed(
+    url: str, headers: Mapping[str, str], body: bytes, credentials: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`headers` SigV4-signed for InvokeAgentRuntime at `url`, as an SDK caller with `credentials` sends them."""
+    return sign("POST", url, headers, body, credentials or harness_credentials(), REGION, SIGNING_SERVICE)
 
 
 def assert_not_leaked(secret: str, text: str, where: str = "the text") -> None:

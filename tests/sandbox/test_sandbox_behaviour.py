@@ -14,7 +14,7 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from sandbox_helpers import ACCOUNT_ID, REGION, Pool, fetch_token, invoke_headers, jwt_authorizer
+from sandbox_helpers import ACCOUNT_ID, REGION, Pool, fetch_token, invoke_headers, jwt_authorizer, signed
 
 from sandbox.behaviour import (
     ENDPOINT_MODEL,
@@ -411,10 +411,13 @@ def test_omitted_authorizer_clears_fault_still_clears_it(
 # -- the runtime data plane serves the live version ------------------------------------------------------------
 
 
-def _ask(http: httpx.Client, plane: RuntimeDataPlane, arn: str, token: str | None) -> tuple[int, dict[str, Any]]:
-    """(status, first event: what the agent process saw) of one invocation."""
-    payload = {"prompt": "hi", "env": ["STAGE"]}
-    response = http.post(plane.invocation_url(arn), headers=invoke_headers(token), content=json.dumps(payload))
+def _ask(
+    http: httpx.Client, plane: RuntimeDataPlane, arn: str, token: str | None, *, sigv4: bool = False
+) -> tuple[int, dict[str, Any]]:
+    """(status, first event: what the agent process saw) of one invocation (`sigv4`: signed, for an IAM runtime)."""
+    url, body = plane.invocation_url(arn), json.dumps({"prompt": "hi", "env": ["STAGE"]}).encode()
+    headers = signed(url, invoke_headers(), body) if sigv4 else invoke_headers(token)
+    response = http.post(url, headers=headers, content=body)
     if response.status_code != 200:
         return response.status_code, {}
     first = next(line for line in response.text.splitlines() if line.startswith("data: "))
@@ -434,9 +437,9 @@ def test_data_plane_serves_the_version_live_on_default_not_the_latest_update(
     created = create_runtime(control, "LiveAgent", environmentVariables={"STAGE": "one"})
     runtime_id, arn = created["agentRuntimeId"], created["agentRuntimeArn"]
     token = fetch_token(http, cognito, pool)
-    observed = {"endpoint creating": _ask(http, dataplane, arn, None)}
+    observed = {"endpoint creating": _ask(http, dataplane, arn, None, sigv4=True)}
     clock.advance(PROFILE.runtime_create + PROFILE.endpoint_create)
-    observed["version 1 live"] = _ask(http, dataplane, arn, None)
+    observed["version 1 live"] = _ask(http, dataplane, arn, None, sigv4=True)
 
     update_runtime(
         control,
@@ -445,9 +448,9 @@ def test_data_plane_serves_the_version_live_on_default_not_the_latest_update(
         requestHeaderConfiguration={"requestHeaderAllowlist": ["Authorization"]},
         environmentVariables={"STAGE": "two"},
     )
-    observed["version 2 updating"] = _ask(http, dataplane, arn, None)
+    observed["version 2 updating"] = _ask(http, dataplane, arn, None, sigv4=True)
     clock.advance(PROFILE.runtime_update)
-    observed["version 2 READY, not live"] = _ask(http, dataplane, arn, None)
+    observed["version 2 READY, not live"] = _ask(http, dataplane, arn, None, sigv4=True)
     clock.advance(PROFILE.endpoint_update)
     observed["version 2 live, no token"] = _ask(http, dataplane, arn, None)
     observed["version 2 live, token"] = _ask(http, dataplane, arn, token)

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from packaging.tags import Tag
-from sandbox_helpers import ACCOUNT_ID, REGION, invoke_headers, runtime_record
+from sandbox_helpers import ACCOUNT_ID, REGION, invoke_headers, runtime_record, signed
 
 from sandbox.agent_host import AgentProcessPool
 from sandbox.code_artifacts import (
@@ -128,7 +128,9 @@ def runtime_on(control: Any) -> Callable[..., dict[str, Any]]:
 
 
 def invoke(http: httpx.Client, plane: RuntimeDataPlane, runtime: dict[str, Any]) -> httpx.Response:
-    return http.post(plane.invocation_url(runtime["agentRuntimeArn"]), headers=invoke_headers(), content=b"{}")
+    """A SigV4 call (the runtime has no authorizer) with the process's own credentials."""
+    url = plane.invocation_url(runtime["agentRuntimeArn"])
+    return http.post(url, headers=signed(url, invoke_headers(), b"{}"), content=b"{}")
 
 
 def test_the_runtime_serves_its_records_package_and_a_code_switch_serves_the_new_one(

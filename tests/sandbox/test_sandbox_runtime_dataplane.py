@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,20 @@ from sandbox_helpers import (
     assert_not_leaked,
     create_client,
     fetch_token,
+    harness_credentials,
     invoke_headers,
     jwt_authorizer,
     new_session_id,
     runtime_record,
+    signed,
 )
 
 from sandbox.agent_host import AgentProcessPool
+from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.cognito import CognitoServer
+from sandbox.iam import SandboxIam
 from sandbox.runtime_dataplane import REQUEST_ID_HEADER, SESSION_HEADER, RuntimeDataPlane
+from sandbox.sigv4 import account_keys, sign
 
 MakeRuntime = Callable[..., dict[str, Any]]
 CUSTOM_TENANT = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant"
@@ -43,10 +48,13 @@ def invoke(
     runtime_arn: str,
     headers: dict[str, str],
     payload: dict[str, Any] | None = None,
+    *,
+    sigv4: bool = False,
 ) -> httpx.Response:
-    return http.post(
-        dataplane.invocation_url(runtime_arn), headers=headers, content=json.dumps(payload or {"prompt": "hello there"})
-    )
+    """POST an invocation; `sigv4`: signed with the process's own credentials (a runtime without an authorizer)."""
+    url = dataplane.invocation_url(runtime_arn)
+    body = json.dumps(payload or {"prompt": "hello there"}).encode()
+    return http.post(url, headers=signed(url, headers, body) if sigv4 else headers, content=body)
 
 
 def test_open_runtime_streams_the_agent_answer(
@@ -55,7 +63,7 @@ def test_open_runtime_streams_the_agent_answer(
     runtime = make_runtime("OpenAgent", environmentVariables={"AGENT_MODEL_PROVIDER": "offline-deterministic"})
     session_id = new_session_id()
 
-    response = invoke(http, dataplane, runtime["agentRuntimeArn"], invoke_headers(session_id=session_id))
+    response = invoke(http, dataplane, runtime["agentRuntimeArn"], invoke_headers(session_id=session_id), sigv4=True)
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -70,7 +78,7 @@ def test_open_runtime_streams_the_agent_answer(
         runtime["agentRuntimeId"],
         200,
         session_id,
-        None,
+        f"arn:aws:iam::{ACCOUNT_ID}:root",  # the SigV4 signer: the process's own (the account's) credentials
     )
     assert record.streamed_bytes == len(response.content)
 
@@ -81,13 +89,10 @@ def test_answer_is_relayed_while_the_agent_is_still_working(
     """The agent holds its second event until the test has seen the first: a buffering proxy would deadlock."""
     runtime = make_runtime("StreamingAgent")
     release = tmp_path / "release"
+    url = dataplane.invocation_url(runtime["agentRuntimeArn"])
+    body = json.dumps({"prompt": "done", "hold": str(release)}).encode()
 
-    with http.stream(
-        "POST",
-        dataplane.invocation_url(runtime["agentRuntimeArn"]),
-        headers=invoke_headers(),
-        content=json.dumps({"prompt": "done", "hold": str(release)}),
-    ) as response:
+    with http.stream("POST", url, headers=signed(url, invoke_headers(), body), content=body) as response:
         assert response.status_code == 200
         lines = response.iter_lines()
         first = next(line for line in lines if line.startswith("data: "))
@@ -127,7 +132,7 @@ def test_session_id_must_be_33_to_256_characters(
     else:
         headers[SESSION_HEADER] = session_id
 
-    response = invoke(http, dataplane, runtime["agentRuntimeArn"], headers)
+    response = invoke(http, dataplane, runtime["agentRuntimeArn"], headers, sigv4=True)
 
     assert response.status_code == 400
     assert response.json()["__type"] == "ValidationException"
@@ -263,7 +268,7 @@ def test_authorizer_changes_on_the_record_apply_to_the_next_request(
     arn, record = runtime["agentRuntimeArn"], runtime_record(runtime["agentRuntimeId"])
     token = fetch_token(http, cognito, pool)
 
-    assert invoke(http, dataplane, arn, invoke_headers()).status_code == 200
+    assert invoke(http, dataplane, arn, invoke_headers(), sigv4=True).status_code == 200
     agent_pid = agents.pid(runtime["agentRuntimeId"])
 
     record.authorizer_configuration = jwt_authorizer(cognito, pool.pool_id, allowedClients=[pool.client_id])
@@ -274,7 +279,8 @@ def test_authorizer_changes_on_the_record_apply_to_the_next_request(
     assert invoke(http, dataplane, arn, invoke_headers(token)).status_code == 403
 
     record.authorizer_configuration = None
-    assert invoke(http, dataplane, arn, invoke_headers()).status_code == 200
+    assert invoke(http, dataplane, arn, invoke_headers(token)).status_code == 403  # a bearer token: method mismatch
+    assert invoke(http, dataplane, arn, invoke_headers(), sigv4=True).status_code == 200
     assert agents.pid(runtime["agentRuntimeId"]) == agent_pid  # same environment: same agent process
 
 
@@ -285,9 +291,9 @@ def test_environment_changes_on_the_record_restart_the_agent(
     arn, record = runtime["agentRuntimeArn"], runtime_record(runtime["agentRuntimeId"])
     payload = {"prompt": "x", "env": ["GATEWAY_URL", "SANDBOX_BASE"]}
 
-    before = sse_events(invoke(http, dataplane, arn, invoke_headers(), payload).text)[0]
+    before = sse_events(invoke(http, dataplane, arn, invoke_headers(), payload, sigv4=True).text)[0]
     record.environment_variables = {"GATEWAY_URL": "https://gw.example/mcp"}
-    after = sse_events(invoke(http, dataplane, arn, invoke_headers(), payload).text)[0]
+    after = sse_events(invoke(http, dataplane, arn, invoke_headers(), payload, sigv4=True).text)[0]
 
     assert before["env"] == {"GATEWAY_URL": "none", "SANDBOX_BASE": "base"}
     assert after["env"] == {"GATEWAY_URL": "https://gw.example/mcp", "SANDBOX_BASE": "base"}
@@ -299,7 +305,8 @@ def test_agent_failure_is_a_runtime_client_error(
 ) -> None:
     runtime = make_runtime("FailingAgent")
 
-    response = invoke(http, dataplane, runtime["agentRuntimeArn"], invoke_headers(), {"prompt": "x", "fail": True})
+    payload = {"prompt": "x", "fail": True}
+    response = invoke(http, dataplane, runtime["agentRuntimeArn"], invoke_headers(), payload, sigv4=True)
 
     assert response.status_code == 424
     assert response.json()["__type"] == "RuntimeClientError"
@@ -478,3 +485,122 @@ def test_token_in_the_query_string_counts_as_no_token_and_is_never_written_down(
     assert "dataplane" in caplog.text  # the request line was logged (the check below is not vacuous) ...
     for text in (caplog.text, repr(dataplane.invocations), response.text):
         assert_not_leaked(token, text)  # ... without its query string
+
+
+# -- a runtime without an authorizer takes SigV4 (IAM) calls only ------------------------------------------------
+
+
+def test_a_runtime_without_an_authorizer_answers_only_a_valid_sigv4_signature(
+    http: httpx.Client, dataplane: RuntimeDataPlane, make_runtime: MakeRuntime, cognito: CognitoServer, pool: Pool
+) -> None:
+    """AgentCore's default inbound auth is IAM: no Authorization is AWS's "Missing Authentication Token", a bearer token
+    (even a valid one) an "Authorization method mismatch", a signature that does not verify AWS's SigV4 errors."""
+    arn = make_runtime("IamAgent")["agentRuntimeArn"]
+    url = dataplane.invocation_url(arn)
+    body = b'{"prompt": "hello there"}'
+    good = signed(url, invoke_headers(), body)
+    wrong_secret = signed(url, invoke_headers(), body, {**harness_credentials(), "AWS_SECRET_ACCESS_KEY": "guess"})
+    unknown_key = signed(
+        url, invoke_headers(), body, {"AWS_ACCESS_KEY_ID": "AKIAUNKNOWN", "AWS_SECRET_ACCESS_KEY": "x"}
+    )
+    other_region = sign("POST", url, invoke_headers(), body, harness_credentials(), "eu-west-1", "bedrock-agentcore")
+    token = fetch_token(http, cognito, pool)
+    requests = {
+        "no Authorization": (invoke_headers(), body),
+        "valid bearer token": (invoke_headers(token), body),
+        "signed": (good, body),
+        "signed, body changed after signing": (good, b'{"prompt": "something else"}'),
+        "signed with a wrong secret": (wrong_secret, body),
+        "signed with an unknown key": (unknown_key, body),
+        "signed for another region": (other_region, body),
+    }
+
+    observed = {}
+    for case, (headers, content) in requests.items():
+        response = http.post(url, headers=headers, content=content)
+        error = response.json() if response.status_code != 200 else {}
+        observed[case] = (response.status_code, error.get("__type"), " ".join(error.get("message", "").split()[:3]))
+
+    assert observed == {
+        "no Authorization": (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+        "valid bearer token": (403, "AccessDeniedException", "Authorization method mismatch."),
+        "signed": (200, None, ""),
+        "signed, body changed after signing": (403, "InvalidSignatureException", "The request signature"),
+        "signed with a wrong secret": (403, "InvalidSignatureException", "The request signature"),
+        "signed with an unknown key": (403, "UnrecognizedClientException", "The security token"),
+        "signed for another region": (403, "InvalidSignatureException", "Credential should be"),
+    }
+    assert [r.status for r in dataplane.invocations[-len(requests) :]] == [s for s, _, _ in observed.values()]
+    assert_not_leaked(token, repr(dataplane.invocations))
+
+
+def test_a_jwt_runtime_refuses_a_valid_sigv4_signature_as_a_method_mismatch(
+    http: httpx.Client, dataplane: RuntimeDataPlane, make_runtime: MakeRuntime, cognito: CognitoServer, pool: Pool
+) -> None:
+    arn = make_runtime("JwtOnlyAgent", authorizerConfiguration=jwt_authorizer(cognito, pool.pool_id))["agentRuntimeArn"]
+    url = dataplane.invocation_url(arn)
+    body = b'{"prompt": "hello there"}'
+
+    response = http.post(url, headers=signed(url, invoke_headers(), body), content=body)
+
+    assert (response.status_code, response.json()["__type"]) == (403, "AccessDeniedException")
+    assert response.json()["message"].startswith("Authorization method mismatch. The agent is configured for a")
+
+
+@pytest.fixture
+def agentcore(aws: None) -> Iterator[None]:
+    """AgentCore's own behaviour (AWS's runtime ARNs, the format IAM's resource types match), settling at once."""
+    behaviour = AgentCoreBehaviour(latency_scale=0.0)
+    behaviour.install()
+    try:
+        yield
+    finally:
+        behaviour.uninstall()
+
+
+def test_a_sigv4_caller_needs_invoke_agent_runtime_on_the_endpoint(
+    http: httpx.Client, agents: AgentProcessPool, agentcore: None, make_runtime: MakeRuntime, boto_session: Any
+) -> None:
+    """The signer is a role: its identity-based policies decide (bedrock-agentcore:InvokeAgentRuntime on the runtime's
+    endpoint), denied with AWS's AccessDeniedException message."""
+    iam = SandboxIam(ACCOUNT_ID, REGION)
+    arn = make_runtime("GuardedAgent")["agentRuntimeArn"]
+    roles = {
+        "may invoke": _role(boto_session, "MayInvoke", arn),
+        "may invoke another runtime": _role(boto_session, "MayInvokeOther", f"{arn[:-4]}zzzz"),
+    }
+    body = b'{"prompt": "hello there"}'
+    observed = {}
+    with RuntimeDataPlane(ACCOUNT_ID, REGION, agents, keys=account_keys({}, iam.identities), iam=iam) as plane:
+        url = plane.invocation_url(arn)
+        for case, role_arn in roles.items():
+            credentials = iam.identities.credentials(role_arn, "caller")
+            response = http.post(url, headers=signed(url, invoke_headers(), body, credentials), content=body)
+            observed[case] = (response.status_code, response.json()["__type"] if response.status_code != 200 else None)
+        denied = response.json()["message"]
+        callers = [r.client_id for r in plane.invocations]
+
+    assert observed == {"may invoke": (200, None), "may invoke another runtime": (403, "AccessDeniedException")}
+    assert denied == (
+        f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/MayInvokeOther/caller is not authorized to perform: "
+        f"bedrock-agentcore:InvokeAgentRuntime on resource: {arn}/runtime-endpoint/DEFAULT because no "
+        "identity-based policy allows the bedrock-agentcore:InvokeAgentRuntime action"
+    )
+    assert callers == [f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/MayInvoke/caller", None]
+
+
+def _role(boto_session: Any, name: str, runtime_arn: str) -> str:
+    iam = boto_session.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT_ID}, "Action": "sts:AssumeRole"}],
+    }
+    role_arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    allow = {
+        "Effect": "Allow",
+        "Action": "bedrock-agentcore:InvokeAgentRuntime",
+        "Resource": [runtime_arn, f"{runtime_arn}/runtime-endpoint/*"],
+    }
+    document = {"Version": "2012-10-17", "Statement": [allow]}
+    iam.put_role_policy(RoleName=name, PolicyName="invoke", PolicyDocument=json.dumps(document))
+    return role_arn
