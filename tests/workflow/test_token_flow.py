@@ -45,7 +45,11 @@ def second_client(sandbox: Sandbox) -> tuple[str, str]:
 
 
 def test_before_the_rollout_anyone_reaches_the_open_gateway(sandbox: Sandbox) -> None:
-    status, text, tools = ask(sandbox, "Check the warranty for PROD-002", session(), None)
+    # The runtime has no authorizer: AgentCore takes IAM (SigV4) callers only, never an anonymous call or a token.
+    token = sandbox.cognito.mint_token(sandbox.seeded.client_id, pool_id=sandbox.seeded.pool_id)
+    assert ask(sandbox, "Check the warranty for PROD-002", session(), None, unsigned=True)[0] == 403
+    assert ask(sandbox, "Check the warranty for PROD-002", session(), token)[0] == 403  # method mismatch
+    status, text, tools = ask(sandbox, "Check the warranty for PROD-002", session(), None)  # signed by the IAM caller
     assert status == 200
     assert tools == [WARRANTY_TOOL]
     assert "PROD-002" in text
