@@ -59,12 +59,22 @@ def _token(sandbox: Sandbox) -> str:
     return str(sandbox.cognito.mint_token(sandbox.seeded.client_id, pool_id=sandbox.seeded.pool_id))
 
 
+def _live_version_credential(sandbox: Sandbox) -> str | None:
+    """What a caller of the version DEFAULT serves must send: a token if that version has an authorizer (after a
+    rollback: the re-asserted one stays), else nothing - `ask` then signs with SigV4, as an IAM caller does."""
+    control = _control(sandbox)
+    runtime_id = sandbox.seeded.runtime_id
+    live = control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName="DEFAULT")["liveVersion"]
+    version = control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion=live)
+    return _token(sandbox) if version.get("authorizerConfiguration") else None
+
+
 def _agent_uses_the_old_gateway(sandbox: Sandbox) -> None:
-    """A warranty question is answered with the gateway's tool, through the open gateway (a token, as callers of a
-    runtime with an authorizer must send, is accepted and never needed by the open gateway)."""
+    """A warranty question, asked the way the live version takes callers, is answered with the gateway's tool through
+    the open gateway (which never needs the caller's token)."""
     calls_before = len(sandbox.gateway_plane.calls)
     status, _, tools = ask(
-        sandbox, "Check the warranty for PROD-001", f"after-rollback-{uuid.uuid4()}", _token(sandbox)
+        sandbox, "Check the warranty for PROD-001", f"after-rollback-{uuid.uuid4()}", _live_version_credential(sandbox)
     )
     assert (status, tools) == (200, [WARRANTY_TOOL])
     used = {c.gateway_name for c in sandbox.gateway_plane.calls[calls_before:] if c.tool_name}
