@@ -240,7 +240,9 @@ def drift_diff(plan: dict[str, Any], settings: dict[str, Any]) -> list[str]:
         )
     name_var = environment["gatewayNameVar"]
     if name_var["before"] != name_var["after"]:
-        lines.append(f"gateway name env var reset: {name_var['name']} is {name_var['before'] or 'unset'}, not {new_name}")
+        lines.append(
+            f"gateway name env var reset: {name_var['name']} is {name_var['before'] or 'unset'}, not {new_name}"
+        )
     if plan["changed"] and not lines:  # every action has its line above; should one be added, it is still shown
         lines = [f"a rollout would {action}" for action in plan["actions"]]
     return lines

@@ -475,7 +475,9 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
     for key in FLAG_KEYS:
         flags[key] = raw.get(key, False)
         if not isinstance(flags[key], bool):
-            raise InvalidExecutionInput(f"execution input '{key}' must be true or false; got {describe_value(raw[key])}")
+            raise InvalidExecutionInput(
+                f"execution input '{key}' must be true or false; got {describe_value(raw[key])}"
+            )
     artifact = raw.get(ARTIFACT_KEY)
     trigger = parse_trigger(raw[TRIGGER_KEY]) if TRIGGER_KEY in raw else None
     requested = raw.get(REQUIRE_APPROVAL_KEY)
