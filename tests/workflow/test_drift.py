@@ -29,13 +29,14 @@ def _secured(auto_remediate: str) -> Iterator[Sandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
+# Class-scoped: one sandbox runs at a time (one moto account), so each is stopped when its class is done.
+@pytest.fixture(scope="class")
 def watching() -> Iterator[Sandbox]:
     """A secured agent whose drift watch only notifies (the AutoRemediate default)."""
     yield from _secured("false")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def remediating() -> Iterator[Sandbox]:
     """A secured agent whose drift watch repairs what it finds (AutoRemediate=true)."""
     yield from _secured("true")
@@ -187,109 +188,118 @@ def assert_nothing_to_do(sandbox: Sandbox) -> None:
 # --- the tests -------------------------------------------------------------------------------------------------------
 
 
-def test_no_drift_is_a_quiet_successful_check_that_changes_nothing(watching: Sandbox) -> None:
-    before, mutations = control_plane(watching), len(watching.behaviour.mutations)
-    arn, report = scheduled_check(watching)
-    # The schedule's Input, context attribute filled in, reached the execution as its trigger.
-    assert report["trigger"]["source"] == "aws.scheduler"
-    assert report["trigger"]["reason"] == "scheduled drift check"
-    assert report["trigger"]["time"].endswith("Z")
-    assert report["drift"] == {"detected": False}
-    assert (report["changed"], report["plannedChanges"], report["actions"]) == (False, False, [])
-    assert drift_notifications(watching, arn) == []
-    assert watching.behaviour.mutations[mutations:] == []
-    assert control_plane(watching) == before
+class TestNotifyOnly:
+    """AutoRemediate=false (the default): drift is notified, nothing is changed."""
+
+    def test_no_drift_is_a_quiet_successful_check_that_changes_nothing(self, watching: Sandbox) -> None:
+        before, mutations = control_plane(watching), len(watching.behaviour.mutations)
+        arn, report = scheduled_check(watching)
+        # The schedule's Input, context attribute filled in, reached the execution as its trigger.
+        assert report["trigger"]["source"] == "aws.scheduler"
+        assert report["trigger"]["reason"] == "scheduled drift check"
+        assert report["trigger"]["time"].endswith("Z")
+        assert report["drift"] == {"detected": False}
+        assert (report["changed"], report["plannedChanges"], report["actions"]) == (False, False, [])
+        assert drift_notifications(watching, arn) == []
+        assert watching.behaviour.mutations[mutations:] == []
+        assert control_plane(watching) == before
+
+    @pytest.mark.parametrize("kind", DRIFTS)
+    def test_drift_is_notified_with_its_diff_and_nothing_changes(self, watching: Sandbox, kind: str) -> None:
+        make_drift, line = DRIFTS[kind]
+        make_drift(watching)
+        before, mutations = control_plane(watching), len(watching.behaviour.mutations)
+
+        arn, report = scheduled_check(watching)
+
+        notifications = eventually(lambda: drift_notifications(watching, arn), "no drift notification")
+        assert len(notifications) == 1
+        notification = notifications[0]
+        assert line in notification["diff"], notification["diff"]
+        assert (notification["runtime"], notification["gateway"], notification["autoRemediate"]) == (
+            "CustomerSupport",
+            NEW,
+            False,
+        )
+        assert report["drift"] == {"detected": True, "diff": notification["diff"], "remediated": False}
+        assert (report["changed"], report["plannedChanges"]) == (False, True)
+        assert watching.behaviour.mutations[mutations:] == []
+        assert control_plane(watching) == before
+        assert_no_credentials(watching, {"drift notification": json.dumps(notification), "report": json.dumps(report)})
+
+        # The operator repairs it with a plain rollout (the next test starts secured).
+        repair = watching.run_rollout({})
+        assert repair["status"] == "SUCCEEDED", repair.get("cause")
+        assert_nothing_to_do(watching)
+        watching.notifications()
+
+    def test_the_schedule_fires_only_when_enabled_and_only_as_a_role_that_may_start_the_rollout(
+        self, watching: Sandbox
+    ) -> None:
+        scheduler, iam = watching.client("scheduler"), watching.client("iam")
+        deployed = scheduler.get_schedule(Name=f"{watching.stack_name}-drift-check")
+        target = deployed["Target"]
+        assert target["Arn"] == watching.deployment.state_machine_arn
+        assert json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "t"))["checkDrift"] is True
+        assert deployed["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        started = len(watching.client("stepfunctions").list_executions(stateMachineArn=target["Arn"])["executions"])
+
+        # A DISABLED schedule does nothing.
+        copy = {k: deployed[k] for k in ("ScheduleExpression", "FlexibleTimeWindow", "Target")}
+        scheduler.create_schedule(Name="drift-check-disabled", State="DISABLED", **copy)
+        disabled = watching.fire_schedule("drift-check-disabled")
+        assert (disabled.fired, disabled.execution_arn) == (False, None)
+
+        # A role that may not start the state machine (only dead-letter) is denied; the check is dead-lettered.
+        queue_arn = target["DeadLetterConfig"]["Arn"]
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(RoleName="scheduler-without-start", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        allow = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}],
+        }
+        iam.put_role_policy(RoleName=role["RoleName"], PolicyName="dead-letters", PolicyDocument=json.dumps(allow))
+        scheduler.create_schedule(Name="drift-check-denied", **{**copy, "Target": {**target, "RoleArn": role["Arn"]}})
+        denied = watching.fire_schedule("drift-check-denied")
+        assert (denied.fired, denied.execution_arn, denied.error_code) == (True, None, "AccessDeniedException")
+        assert denied.dead_lettered
+        sqs = watching.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
+        letters = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
+        assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in letters] == ["AccessDeniedException"]
+        assert json.loads(letters[0]["Body"])["checkDrift"] is True
+        assert (
+            len(watching.client("stepfunctions").list_executions(stateMachineArn=target["Arn"])["executions"])
+            == started
+        )
 
 
-@pytest.mark.parametrize("kind", DRIFTS)
-def test_drift_is_notified_with_its_diff_and_nothing_changes(watching: Sandbox, kind: str) -> None:
-    make_drift, line = DRIFTS[kind]
-    make_drift(watching)
-    before, mutations = control_plane(watching), len(watching.behaviour.mutations)
+class TestAutoRemediate:
+    """AutoRemediate=true: the drift check repairs what it notifies."""
 
-    arn, report = scheduled_check(watching)
+    @pytest.mark.parametrize("kind", DRIFTS)
+    def test_auto_remediate_repairs_the_drift_it_notifies(self, remediating: Sandbox, kind: str) -> None:
+        make_drift, line = DRIFTS[kind]
+        make_drift(remediating)
 
-    notifications = eventually(lambda: drift_notifications(watching, arn), "no drift notification")
-    assert len(notifications) == 1
-    notification = notifications[0]
-    assert line in notification["diff"], notification["diff"]
-    assert (notification["runtime"], notification["gateway"], notification["autoRemediate"]) == (
-        "CustomerSupport",
-        NEW,
-        False,
-    )
-    assert report["drift"] == {"detected": True, "diff": notification["diff"], "remediated": False}
-    assert (report["changed"], report["plannedChanges"]) == (False, True)
-    assert watching.behaviour.mutations[mutations:] == []
-    assert control_plane(watching) == before
-    assert_no_credentials(watching, {"drift notification": json.dumps(notification), "report": json.dumps(report)})
+        arn, report = scheduled_check(remediating)
 
-    # The operator repairs it with a plain rollout (the next test starts secured).
-    repair = watching.run_rollout({})
-    assert repair["status"] == "SUCCEEDED", repair.get("cause")
-    assert_nothing_to_do(watching)
-    watching.notifications()
-
-
-@pytest.mark.parametrize("kind", DRIFTS)
-def test_auto_remediate_repairs_the_drift_it_notifies(remediating: Sandbox, kind: str) -> None:
-    make_drift, line = DRIFTS[kind]
-    make_drift(remediating)
-
-    arn, report = scheduled_check(remediating)
-
-    notifications = eventually(lambda: drift_notifications(remediating, arn), "no drift notification")
-    assert len(notifications) == 1
-    assert line in notifications[0]["diff"]
-    assert notifications[0]["autoRemediate"] is True
-    assert report["drift"] == {"detected": True, "diff": notifications[0]["diff"], "remediated": True}
-    assert (report["changed"], report["verified"]) == (True, True)
-    assert report["backup"]["key"].startswith("backups/")
-    assert_nothing_to_do(remediating)
-    assert_no_credentials(
-        remediating, {"drift notification": json.dumps(notifications[0]), "report": json.dumps(report)}
-    )
-
-
-def test_the_schedule_fires_only_when_enabled_and_only_as_a_role_that_may_start_the_rollout(watching: Sandbox) -> None:
-    scheduler, iam = watching.client("scheduler"), watching.client("iam")
-    deployed = scheduler.get_schedule(Name=f"{watching.stack_name}-drift-check")
-    target = deployed["Target"]
-    assert target["Arn"] == watching.deployment.state_machine_arn
-    assert json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "t"))["checkDrift"] is True
-    assert deployed["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    started = len(watching.client("stepfunctions").list_executions(stateMachineArn=target["Arn"])["executions"])
-
-    # A DISABLED schedule does nothing.
-    copy = {k: deployed[k] for k in ("ScheduleExpression", "FlexibleTimeWindow", "Target")}
-    scheduler.create_schedule(Name="drift-check-disabled", State="DISABLED", **copy)
-    disabled = watching.fire_schedule("drift-check-disabled")
-    assert (disabled.fired, disabled.execution_arn) == (False, None)
-
-    # A role that may not start the state machine (only dead-letter) is denied; the check is dead-lettered.
-    queue_arn = target["DeadLetterConfig"]["Arn"]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    role = iam.create_role(RoleName="scheduler-without-start", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    allow = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn}],
-    }
-    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="dead-letters", PolicyDocument=json.dumps(allow))
-    scheduler.create_schedule(Name="drift-check-denied", **{**copy, "Target": {**target, "RoleArn": role["Arn"]}})
-    denied = watching.fire_schedule("drift-check-denied")
-    assert (denied.fired, denied.execution_arn, denied.error_code) == (True, None, "AccessDeniedException")
-    assert denied.dead_lettered
-    sqs = watching.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
-    letters = sqs.receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
-    assert [m["MessageAttributes"]["ERROR_CODE"]["StringValue"] for m in letters] == ["AccessDeniedException"]
-    assert json.loads(letters[0]["Body"])["checkDrift"] is True
-    assert len(watching.client("stepfunctions").list_executions(stateMachineArn=target["Arn"])["executions"]) == started
+        notifications = eventually(lambda: drift_notifications(remediating, arn), "no drift notification")
+        assert len(notifications) == 1
+        assert line in notifications[0]["diff"]
+        assert notifications[0]["autoRemediate"] is True
+        assert report["drift"] == {"detected": True, "diff": notifications[0]["diff"], "remediated": True}
+        assert (report["changed"], report["verified"]) == (True, True)
+        assert report["backup"]["key"].startswith("backups/")
+        assert_nothing_to_do(remediating)
+        assert_no_credentials(
+            remediating, {"drift notification": json.dumps(notifications[0]), "report": json.dumps(report)}
+        )
 
 
 def test_drift_check_schedule_off_creates_no_schedule() -> None:
