@@ -28,6 +28,7 @@ from sandbox.code_artifacts import CodeArtifacts
 from sandbox.deploy import Deployment, deploy
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
+from sandbox.scheduler import Firing, Scheduler
 from sandbox.seed import CODE_BUCKET, Seeded, seed_tutorial
 from sandbox.sigv4 import account_keys
 
@@ -175,6 +176,8 @@ class Sandbox:
             )
             self.events.install()
             self._stack.callback(self.events.uninstall)
+            # Scheduler invokes targets with the schedule's role, like EventBridge with a rule target's.
+            self.scheduler = Scheduler(self.region, self.iam.client_for_role if self.iam is not None else None)
             self.deployment = deploy(
                 self.root,
                 self.stack_name,
@@ -362,6 +365,10 @@ class Sandbox:
         environment = execution.exec_worker.env
         environment.set_timed_out()
         _interrupt_task_waits(environment)
+
+    def fire_schedule(self, name: str | None = None) -> Firing:
+        """The schedule is due now: Scheduler starts its target (default: the stack's drift watch schedule)."""
+        return self.scheduler.fire(name or f"{self.stack_name}-drift-check")
 
     def run_rollout(self, execution_input: dict[str, Any] | None = None, **wait_args: Any) -> dict[str, Any]:
         return self.wait(self.start_rollout(execution_input), **wait_args)

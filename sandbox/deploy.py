@@ -3,10 +3,13 @@
 1. package: zip every local CodeUri/ContentUri and upload it, upload the ASL file (DefinitionUri) - `sam package`;
 2. transform: the SAM translator expands AWS::Serverless::* into CloudFormation - what the SAM transform does;
 3. create the stack in moto's CloudFormation, so wiring errors in the template fail here as they would on AWS;
-4. bridge moto's known gap: CloudFormation puts the state machine in moto's non-executing Step Functions backend
+4. create what moto's CloudFormation skips the way CloudFormation would: resource policies and bucket settings, and
+   EventBridge Scheduler schedules (moto has the Scheduler API but no CloudFormation type for it), each only when
+   its Condition holds;
+5. bridge moto's known gap: CloudFormation puts the state machine in moto's non-executing Step Functions backend
    without applying DefinitionSubstitutions, so it is registered again, substituted from the stack's own resources,
    in the executing backend (same name, role, logging and tracing);
-5. every function's code location is registered with the in-process Lambda runner.
+6. every function's code location is registered with the in-process Lambda runner.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ def _resolve(value: Any, resource_map: Any) -> Any:
 
 
 RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy")
+SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
 
 
 class _DropMentionsOf(logging.Filter):
@@ -135,7 +139,7 @@ def _quiet_about(types: tuple[str, ...]) -> Iterator[None]:
         moto_logger.removeFilter(log_filter)
 
 
-@_quiet_about(RESOURCE_POLICY_TYPES)  # moto warns that it skips them; _apply_resource_policies sets them
+@_quiet_about((*RESOURCE_POLICY_TYPES, SCHEDULE_TYPE))  # moto skips them; _apply_resource_policies, _create_schedules
 def deploy(
     root: Path,
     stack_name: str,
@@ -178,6 +182,7 @@ def deploy(
     }
     _apply_resource_policies(translated, resource_map, region)
     _apply_bucket_settings(translated, resource_map, physical, region)
+    _create_schedules(translated, resource_map, region)
 
     functions = _register_functions(source, translated, physical, local_dirs, lambdas)
     state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
@@ -271,6 +276,24 @@ def _apply_resource_policies(translated: dict[str, Any], resource_map: Any, regi
         elif kind == "AWS::S3::BucketPolicy":
             document = json.dumps(_resolve(properties["PolicyDocument"], resource_map))
             s3.put_bucket_policy(Bucket=_resolve(properties["Bucket"], resource_map), Policy=document)
+
+
+def _create_schedules(translated: dict[str, Any], resource_map: Any, region: str) -> None:
+    """AWS::Scheduler::Schedule as CloudFormation creates it (CreateSchedule with the resolved properties), skipped
+    when its Condition is false. moto's Scheduler API then holds it; sandbox/scheduler.py fires it."""
+    scheduler = boto3.client("scheduler", region_name=region)
+    for resource in translated["Resources"].values():
+        if resource["Type"] != SCHEDULE_TYPE:
+            continue
+        condition = resource.get("Condition")
+        if condition and not resource_map.lazy_condition_map[condition]:
+            continue
+        properties = _resolve(resource.get("Properties", {}), resource_map)
+        known = {"Name", "Description", "GroupName", "ScheduleExpression", "FlexibleTimeWindow", "State", "Target"}
+        unknown = set(properties) - known
+        if unknown:
+            raise NotImplementedError(f"sandbox deploy: schedule properties {sorted(unknown)} are not applied")
+        scheduler.create_schedule(**{k: v for k, v in properties.items() if k in known})
 
 
 def _register_functions(

@@ -127,6 +127,14 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
         report["trigger"] = config["trigger"]
     if settings["dryRun"]:
         return {**report, "changed": False, "plannedChanges": plan["changed"]}
+    drift = state.get("drift")
+    if settings.get("checkDrift"):
+        # {"detected": false} | {"detected": true, "diff": [...], "remediated": bool}: set by the state machine's
+        # drift branch (the diff was notified before anything changed).
+        report["drift"] = drift
+        if not (drift or {}).get("remediated"):
+            # Nothing was changed: what a rollout would do is the plan; there is no end state to verify.
+            return {**report, "changed": False, "plannedChanges": plan["changed"]}
     if settings.get("requireApproval"):
         # Who approved is CloudTrail's record (SendTaskSuccess); the rollout knows only that it was asked and answered.
         report["approval"] = {

@@ -238,6 +238,15 @@ def _sns_topic(call: ApiCall, _: ResourceFacts) -> list[str]:
     return [value for p in ("TopicArn", "TargetArn", "ResourceArn") if (value := call.text(p))]
 
 
+def _sqs_queue(call: ApiCall, _: ResourceFacts) -> list[str]:
+    # QueueUrl: https://sqs.<region>.amazonaws.com/<account>/<name> (the queue's own account and name).
+    url = call.text("QueueUrl")
+    if url is None:
+        return []
+    account, name = url.rstrip("/").split("/")[-2:]
+    return [f"arn:aws:sqs:{call.region}:{account}:{name}"]
+
+
 def _s3_bucket(call: ApiCall, _: ResourceFacts) -> list[str]:
     bucket = call.text("Bucket")
     return [f"arn:aws:s3:::{bucket}"] if bucket else []
@@ -300,6 +309,7 @@ RESOURCE_BUILDERS: dict[tuple[str, str], ArnBuilder] = {
     ("states", "activity"): _states_arn("activityArn"),
     ("lambda", "function"): _lambda_function,
     ("sns", "topic"): _sns_topic,
+    ("sqs", "queue"): _sqs_queue,
     ("s3", "bucket"): _s3_bucket,
     ("s3", "object"): _s3_object,
     ("iam", "role"): _iam_role,

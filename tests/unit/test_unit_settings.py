@@ -328,6 +328,8 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "requireApproval": False,
             "approvalReason": "",
             "restore": None,
+            "checkDrift": False,
+            "autoRemediate": False,
         }
 
 
@@ -541,6 +543,26 @@ def test_restore_takes_a_backup_key_of_this_stack_and_nothing_that_rolls_out() -
     for clash in ({"dryRun": False}, {"bakeSeconds": 0}, {"onFailure": "hold"}):
         with pytest.raises(InvalidExecutionInput, match=f"cannot be combined with {next(iter(clash))}"):
             parse_execution_input({"restore": "backups/rollout-1.json", **clash}, DEPLOYMENT)
+
+
+def test_a_drift_check_may_remediate_and_stands_alone() -> None:
+    scheduled = {"checkDrift": True, "autoRemediate": True, "trigger": {"source": "aws.scheduler", "reason": "x"}}
+    settings = parse_execution_input(scheduled, DEPLOYMENT)
+    assert (settings.checkDrift, settings.autoRemediate, settings.dryRun) == (True, True, False)
+    assert parse_execution_input({"checkDrift": True}, DEPLOYMENT).autoRemediate is False
+    for key in ("checkDrift", "autoRemediate"):
+        with pytest.raises(InvalidExecutionInput, match=f"'{key}' must be true or false; got 'yes'"):
+            parse_execution_input({"checkDrift": True, key: "yes"}, DEPLOYMENT)
+    with pytest.raises(InvalidExecutionInput, match="'autoRemediate' is true, but 'checkDrift' is not"):
+        parse_execution_input({"autoRemediate": True}, DEPLOYMENT)
+    # Each refusal names both keys.
+    with pytest.raises(InvalidExecutionInput, match="'checkDrift' cannot be combined with 'dryRun'"):
+        parse_execution_input({"checkDrift": True, "dryRun": True}, DEPLOYMENT)
+    with pytest.raises(InvalidExecutionInput, match="'checkDrift' cannot be combined with 'agentArtifact'"):
+        parse_execution_input({"checkDrift": True, "agentArtifact": {"s3Bucket": "b", "s3Key": "k"}}, WITH_BUCKET)
+    for key in ("checkDrift", "autoRemediate"):
+        with pytest.raises(InvalidExecutionInput, match=f"'restore' cannot be combined with {key}"):
+            parse_execution_input({"restore": "backups/rollout-1.json", key: False}, DEPLOYMENT)
 
 
 @pytest.mark.parametrize(

@@ -197,6 +197,57 @@ def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
         )
 
 
+def drift_diff(plan: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """What differs from the secured state, as an operator reads it (the drift notification and report): one line per
+    difference, derived from the plan alone. Names, header names, statuses and the gateway URL variable's value only;
+    never another environment variable, never a credential."""
+    runtime, gateway, environment = plan["runtime"], plan["gateway"], plan["environment"]
+    name, new_name = runtime.get("name") or runtime["id"], settings["gatewayName"]
+    lines: list[str] = []
+    if runtime.get("repair"):
+        lines.append(f"runtime not serving its latest version: {runtime['repair']}")
+    if runtime.get("updateRequired") and not runtime.get("authorizerBefore"):
+        lines.append(f"runtime authorizer removed: runtime {name} accepts calls without a JWT")
+    if runtime.get("allowlistBefore") != runtime.get("allowlistAfter"):
+        lines.append(
+            f"request header allowlist changed: {runtime.get('allowlistBefore') or []} lacks Authorization "
+            "(the agent never sees the caller's token)"
+        )
+    if gateway.get("deleteFirst"):
+        first = gateway["deleteFirst"]
+        lines.append(f"gateway {first['name']} must be replaced: {first['why']}")
+    elif gateway.get("create"):
+        lines.append(f"gateway {new_name} missing")
+    if gateway.get("updateAuthorizer"):
+        lines.append(f"JWT authorizer of gateway {new_name} changed")
+    lines += [f"target {t['name']} on {new_name} is {t['status']}" for t in gateway.get("targetsToReplace", [])]
+    if not gateway.get("create"):  # a gateway to create brings every target with it (its line says so)
+        replaced = {t["name"] for t in gateway.get("targetsToReplace", [])}
+        lines += [
+            f"target {t['name']} missing on {new_name}"
+            for t in gateway.get("targetsToCreate", [])
+            if t["name"] not in replaced
+        ]
+    lines += [f"target {t['name']} on {new_name} changed" for t in gateway.get("targetsToUpdate", [])]
+    if gateway.get("deleteOld"):
+        old = gateway["before"] or {}
+        kind = old.get("authorizerType") or "unknown"
+        lines.append(f"old gateway {gateway['deleteOld']['name']} is back / still open (authorizer {kind})")
+    if environment.get("urlUpdate") and not gateway.get("create"):
+        lines.append(
+            f"gateway URL env var reset: {environment['name']} is {environment.get('before') or 'unset'}, not the URL "
+            f"of gateway {new_name}"
+        )
+    name_var = environment["gatewayNameVar"]
+    if name_var["before"] != name_var["after"]:
+        lines.append(
+            f"gateway name env var reset: {name_var['name']} is {name_var['before'] or 'unset'}, not {new_name}"
+        )
+    if plan["changed"] and not lines:  # every action has its line above; should one be added, it is still shown
+        lines = [f"a rollout would {action}" for action in plan["actions"]]
+    return lines
+
+
 def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     runtime = agentcore.get_runtime(client, config["runtime"]["id"])
     check_code_bucket(runtime, config["settings"].get("artifactBucket", ""))
@@ -245,10 +296,13 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     name_var = env_plan["gatewayNameVar"]
     if name_var["before"] != name_var["after"]:
         actions.append(f"set runtime env {name_var['name']} to {name_var['after']}")
-    return {
+    plan = {
         "changed": bool(actions),
         "actions": actions,
         "runtime": runtime_plan,
         "gateway": gateway_plan,
         "environment": env_plan,
     }
+    if settings.get("checkDrift"):
+        plan["driftDiff"] = drift_diff(plan, settings)
+    return plan

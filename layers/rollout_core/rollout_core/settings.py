@@ -282,8 +282,25 @@ REQUIRE_APPROVAL_KEY = "requireApproval"  # an execution may ask for approval; t
 ARTIFACT_KEY = "agentArtifact"
 TRIGGER_KEY = "trigger"
 RESTORE_KEY = "restore"
+# Drift watch (the stack's schedule; CloudTrail-triggered checks use the same keys): plan, and when the plan finds
+# something to change, notify the diff - then end there, or, with autoRemediate, roll out as usual.
+CHECK_DRIFT_KEY = "checkDrift"
+AUTO_REMEDIATE_KEY = "autoRemediate"
+# The execution input's true/false keys (each defaults to false).
+FLAG_KEYS = (DRY_RUN_KEY, CHECK_DRIFT_KEY, AUTO_REMEDIATE_KEY)
 # A restore puts a backup back: it plans nothing (so no approval gate), switches no code, has no switch to roll back.
-NOT_WITH_RESTORE = (DRY_RUN_KEY, ARTIFACT_KEY, REQUIRE_APPROVAL_KEY, "bakeSeconds", "onFailure")
+NOT_WITH_RESTORE = (
+    DRY_RUN_KEY,
+    ARTIFACT_KEY,
+    REQUIRE_APPROVAL_KEY,
+    "bakeSeconds",
+    "onFailure",
+    CHECK_DRIFT_KEY,
+    AUTO_REMEDIATE_KEY,
+)
+# A drift check compares the live state with the deployment's desired state: a dry run has its own output (and would
+# never notify), and a new agent package is a change someone asks for, not drift.
+NOT_WITH_CHECK_DRIFT = (DRY_RUN_KEY, ARTIFACT_KEY)
 ENV_VAR_KEY = "gatewayUrlEnvVar"  # derived from the gateway name; an input may only repeat it
 # Set on the runtime next to the URL variable: the agent derives the URL variable's name from it with the same rule
 # (agent/mcp_client/client.py), so a stack deployed with any GatewayName gives a working agent, and stale
@@ -358,6 +375,8 @@ class RolloutSettings:
     requireApproval: bool = False
     approvalReason: str = ""
     restore: str | None = None  # a backup key: this execution puts that backup back instead of rolling out
+    checkDrift: bool = False  # plan; notify drift; end there unless autoRemediate
+    autoRemediate: bool = False  # a drift check that finds drift rolls out (approval gate as usual)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,7 +433,7 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
 
 def input_keys() -> list[str]:
     keys = [s.key for s in SETTINGS if s.rule is not InputRule.DEPLOYMENT]
-    return sorted([*keys, DRY_RUN_KEY, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY, REQUIRE_APPROVAL_KEY, RESTORE_KEY])
+    return sorted([*keys, *FLAG_KEYS, ARTIFACT_KEY, TRIGGER_KEY, ENV_VAR_KEY, REQUIRE_APPROVAL_KEY, RESTORE_KEY])
 
 
 def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
@@ -452,11 +471,13 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
             f"execution input '{ENV_VAR_KEY}' is {describe_value(raw[ENV_VAR_KEY])}, but the runtime's gateway URL "
             f"variable is derived from the gateway name ({env_var}, pattern AGENTCORE_GATEWAY_<NAME>_URL)"
         )
-    dry_run = raw.get(DRY_RUN_KEY, False)
-    if not isinstance(dry_run, bool):
-        raise InvalidExecutionInput(
-            f"execution input '{DRY_RUN_KEY}' must be true or false; got {describe_value(dry_run)}"
-        )
+    flags: dict[str, bool] = {}
+    for key in FLAG_KEYS:
+        flags[key] = raw.get(key, False)
+        if not isinstance(flags[key], bool):
+            raise InvalidExecutionInput(
+                f"execution input '{key}' must be true or false; got {describe_value(raw[key])}"
+            )
     artifact = raw.get(ARTIFACT_KEY)
     trigger = parse_trigger(raw[TRIGGER_KEY]) if TRIGGER_KEY in raw else None
     requested = raw.get(REQUIRE_APPROVAL_KEY)
@@ -474,16 +495,35 @@ def parse_execution_input(raw: Any, deployment: Deployment) -> RolloutSettings:
                 f"execution input '{RESTORE_KEY}' cannot be combined with {', '.join(clash)}: a restore puts a backup "
                 "back, it does not roll out"
             )
+    check_drift_settings(raw, flags)
     return RolloutSettings(
         **merged,
         gatewayUrlEnvVar=env_var,
-        dryRun=dry_run,
+        dryRun=flags[DRY_RUN_KEY],
+        checkDrift=flags[CHECK_DRIFT_KEY],
+        autoRemediate=flags[AUTO_REMEDIATE_KEY],
         agentArtifact=None if artifact is None else parse_agent_artifact(artifact, deployment.artifactBucket),
         artifactBucket=deployment.artifactBucket,
         requireApproval=required,
         approvalReason=reason,
         restore=restore,
     )
+
+
+def check_drift_settings(raw: Mapping[str, Any], flags: Mapping[str, bool]) -> None:
+    """checkDrift stands alone (no dry run, no agent package); autoRemediate only means something for a drift check."""
+    if flags[AUTO_REMEDIATE_KEY] and not flags[CHECK_DRIFT_KEY]:
+        raise InvalidExecutionInput(
+            f"execution input '{AUTO_REMEDIATE_KEY}' is true, but '{CHECK_DRIFT_KEY}' is not: autoRemediate says what "
+            "a drift check does with the drift it finds (a plain rollout always remediates)"
+        )
+    clash = sorted(k for k in NOT_WITH_CHECK_DRIFT if k in raw)
+    if flags[CHECK_DRIFT_KEY] and clash:
+        raise InvalidExecutionInput(
+            f"execution input '{CHECK_DRIFT_KEY}' cannot be combined with {', '.join(repr(k) for k in clash)}: a drift "
+            "check compares the agent with this stack's desired state and notifies what differs (use dryRun alone "
+            "for a plan, or a plain rollout for a new agent package)"
+        )
 
 
 def started_by_eventbridge(trigger: Mapping[str, str] | None) -> bool:
