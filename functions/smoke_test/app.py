@@ -38,7 +38,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from rollout_core import agentcore, desired, doctor
+from rollout_core import agentcore, answer_stream, desired, doctor
+from rollout_core.answer_stream import StreamContent
 from rollout_core.cognito import recheck_endpoints, user_pool_reader
 from rollout_core.errors import InvalidConfiguration, RolloutError, SmokeTestFailed, TokenRequestFailed
 from rollout_core.observability import task_handler
@@ -78,15 +79,6 @@ MCP_VERSION_HEADER = "MCP-Protocol-Version"
 CLIENT_INFO = {"name": "agentcore-secure-rollout-smoke-test", "version": "1.0"}
 MAX_TOOL_PAGES = 20  # tools/list pages followed (nextCursor) before giving up: bounded like every other loop
 MAX_TOOL_NAMES_REPORTED = 50
-
-
-@dataclass(frozen=True)
-class StreamContent:
-    """What an SSE (or plain) answer contained: text, the tools the agent reports, and error events."""
-
-    answer: str
-    tools_used: list[str]
-    error_types: list[str]
 
 
 @dataclass(frozen=True)
@@ -174,46 +166,9 @@ def data_plane_endpoint() -> str:
     return str(boto3.client("bedrock-agentcore").meta.endpoint_url)
 
 
-def _sse_field(line: str, name: str) -> str | None:
-    """The value of an SSE field line `name: value` (one optional space after the colon), else None."""
-    if not line.startswith(f"{name}:"):
-        return None
-    value = line[len(name) + 1 :]
-    return value[1:] if value.startswith(" ") else value
-
-
 def parse_stream(body: bytes, content_type: str) -> StreamContent:
     """Answer text, the tool names of the agent's metadata event, and error events (never counted as answer)."""
-    text = body.decode("utf-8", errors="replace")
-    if "text/event-stream" not in content_type:
-        return StreamContent(text, [], [])
-    # SSE: an event's "data:" lines join with newlines; `event:` names its type; events end at a blank line.
-    chunks: list[str] = []
-    tools_used: list[str] = []
-    errors: list[str] = []
-    data_lines: list[str] = []
-    event_type = "message"
-    for line in [*text.splitlines(), ""]:
-        if (data := _sse_field(line, "data")) is not None:
-            data_lines.append(data)
-        elif (named := _sse_field(line, "event")) is not None:
-            event_type = named.strip() or "message"
-        elif not line and (data_lines or event_type != "message"):
-            data = "\n".join(data_lines)
-            try:
-                decoded: Any = json.loads(data)
-            except ValueError:
-                decoded = data
-            if event_type == "error" or (isinstance(decoded, dict) and "error" in decoded):
-                # bedrock-agentcore streams a failure as {"error", "error_type", "message"}; only the type is kept.
-                error_type = decoded.get("error_type") if isinstance(decoded, dict) else None
-                errors.append(str(error_type) if isinstance(error_type, str) else "error")
-            elif isinstance(decoded, dict) and isinstance(decoded.get("metadata"), dict):
-                tools_used += [str(name) for name in decoded["metadata"].get("toolsUsed") or []]
-            else:
-                chunks.append(decoded if isinstance(decoded, str) else json.dumps(decoded))
-            data_lines, event_type = [], "message"
-    return StreamContent("".join(chunks), tools_used, errors)
+    return answer_stream.parse(body, content_type)
 
 
 def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PROMPT) -> CallResult:
@@ -237,7 +192,7 @@ def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PR
     except (urllib.error.URLError, TimeoutError) as exc:
         raise SmokeTestFailed(f"runtime data plane {url.split('?')[0]} unreachable: {type(exc).__name__}") from None
     content_type = response_headers.get("Content-Type", "")
-    content = parse_stream(bytes(body), content_type) if 200 <= status < 300 else StreamContent("", [], [])
+    content = parse_stream(bytes(body), content_type) if 200 <= status < 300 else StreamContent()
     return CallResult(
         status=status,
         latency_ms=round((time.perf_counter() - started) * 1000),
@@ -330,14 +285,8 @@ def jsonrpc_response(body: bytes, content_type: str, rpc_id: int) -> dict[str, A
     """The JSON-RPC response with `rpc_id` from a JSON body (object or batch) or an SSE stream of messages."""
     text = body.decode("utf-8", errors="replace")
     decoded: list[Any] = []
-    if "text/event-stream" in content_type:
-        data_lines: list[str] = []
-        for line in [*text.splitlines(), ""]:
-            if (data := _sse_field(line, "data")) is not None:
-                data_lines.append(data)
-            elif not line and data_lines:
-                decoded.append(_json_or_none("\n".join(data_lines)))
-                data_lines = []
+    if answer_stream.is_event_stream(content_type):
+        decoded += [_json_or_none(data) for _, data in answer_stream.events(text.splitlines())]
     else:
         decoded.append(_json_or_none(text))
     messages = [m for item in decoded for m in (item if isinstance(item, list) else [item])]
