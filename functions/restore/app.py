@@ -35,7 +35,6 @@ from rollout_core.errors import (
     InvalidExecutionInput,
     RestoreFailed,
     RolloutVerificationFailed,
-    RuntimeUpdateFailed,
 )
 from rollout_core.observability import task_handler
 
@@ -58,23 +57,6 @@ def load(s3: S3Client, key: Any) -> dict[str, Any]:
 # --- runtime --------------------------------------------------------------------------------------------------------
 
 
-def _remapped(environment: dict[str, str] | None, urls: dict[str, str]) -> dict[str, str] | None:
-    if environment is None:
-        return None
-    return {name: urls.get(desired.normalize_gateway_url(v), v) if v else v for name, v in environment.items()}
-
-
-def restore_request(current: dict[str, Any], target: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
-    """The full replace that gives the runtime `target`'s configuration (`urls`: old gateway URL -> new)."""
-    request = desired.runtime_update_request({**target, "agentRuntimeId": current["agentRuntimeId"]})
-    environment = _remapped(request.get("environmentVariables"), urls)
-    if environment is not None:
-        request["environmentVariables"] = environment
-    if target.get("authorizerConfiguration") and not current.get("authorizerConfiguration"):
-        request["authorizerConfiguration"] = target["authorizerConfiguration"]  # gone since: put back
-    return request
-
-
 def restore_runtime(
     client: Any, document: dict[str, Any], runtime_id: str, urls: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -86,7 +68,7 @@ def restore_runtime(
     current = agentcore.get_runtime(client, runtime_id)
     if current.get("status") in lifecycle.RUNTIME_PENDING:
         raise AgentCoreBusy(f"runtime {runtime_id} is {current.get('status')}; restoring once it has settled")
-    request = restore_request(current, target, urls or {})
+    request = desired.runtime_restore_request(current, target, urls or {})
     kept = bool(current.get("authorizerConfiguration")) and not target.get("authorizerConfiguration")
     result: dict[str, Any] = {
         "kind": "runtime",
@@ -103,15 +85,7 @@ def restore_runtime(
     )
     if serving and request == desired.runtime_update_request(current):
         return result  # nothing differs (e.g. the switch was refused before any change)
-    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (restore)"):
-        response = client.update_agent_runtime(**request)
-    return {
-        **result,
-        "changed": True,
-        "ready": False,
-        "status": response.get("status"),
-        "version": response["agentRuntimeVersion"],
-    }
+    return lifecycle.runtime_update_sent(result, agentcore.update_runtime(client, request, "restore"))
 
 
 # --- gateway --------------------------------------------------------------------------------------------------------
@@ -212,7 +186,7 @@ def restore_report(
     runtime_id = config["runtime"]["id"]
     current = agentcore.get_runtime(client, runtime_id)
     endpoint = agentcore.get_default_endpoint(client, runtime_id)
-    expected = restore_request(current, backup.live_runtime(document), gateway_step.get("urls") or {})
+    expected = desired.runtime_restore_request(current, backup.live_runtime(document), gateway_step.get("urls") or {})
     problems = []
     if (current.get("status"), endpoint.get("liveVersion")) != (lifecycle.READY, current.get("agentRuntimeVersion")):
         problems.append(

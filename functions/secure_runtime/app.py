@@ -11,8 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import agentcore, desired
-from rollout_core.errors import RuntimeUpdateFailed
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.observability import task_handler
 from rollout_core.planner import plan_runtime
 
@@ -28,16 +27,7 @@ def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
     request = desired.runtime_update_request(
         runtime, authorizer=runtime_plan["authorizerAfter"], allowlist=runtime_plan["allowlistAfter"]
     )
-    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']} (re-assert)"):
-        response = client.update_agent_runtime(**request)
-    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
-    return {
-        **result,
-        "changed": True,
-        "ready": False,
-        "status": response.get("status"),
-        "version": response["agentRuntimeVersion"],
-    }
+    return lifecycle.runtime_update_sent(result, agentcore.update_runtime(client, request, "re-assert"))
 
 
 def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) -> dict[str, Any]:

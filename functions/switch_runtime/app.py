@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import agentcore, desired
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
 from rollout_core.observability import task_handler
 from rollout_core.planner import authorizer_secure, desired_authorizer
@@ -88,17 +88,8 @@ def switch_runtime(
         environment=environment,
         artifact=desired.code_artifact(artifact) if artifact is not None and switch_code else None,
     )
-    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (switch)"):
-        response = client.update_agent_runtime(**request)
-    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
-    return {
-        **result,
-        "changes": changes or ["repair"],
-        "changed": True,
-        "ready": False,
-        "status": response.get("status"),
-        "version": response["agentRuntimeVersion"],
-    }
+    sent = lifecycle.runtime_update_sent(result, agentcore.update_runtime(client, request, "switch"))
+    return {**sent, "changes": changes or ["repair"]}
 
 
 @task_handler(logger, tracer)

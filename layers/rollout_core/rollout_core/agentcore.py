@@ -23,6 +23,7 @@ from rollout_core.errors import (
     AgentCoreThrottled,
     AmbiguousResourceName,
     RolloutError,
+    RuntimeUpdateFailed,
 )
 
 DEFAULT_ENDPOINT = "DEFAULT"  # the endpoint AgentCore moves to every new runtime version (and the smoke test calls)
@@ -156,3 +157,12 @@ def list_targets(client: Any, gateway_id: str) -> list[dict[str, Any]]:
 def gateway_tags(client: Any, gateway_arn: str) -> dict[str, str]:
     with reading("ListTagsForResource", gateway_arn):
         return dict(client.list_tags_for_resource(resourceArn=gateway_arn).get("tags") or {})
+
+
+# --- the runtime update ----------------------------------------------------------------------------------------
+
+
+def update_runtime(client: Any, request: dict[str, Any], why: str) -> dict[str, Any]:
+    """Send one full-replace UpdateAgentRuntime (desired.runtime_update_request); `why` names it in failures."""
+    with control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {request['agentRuntimeId']} ({why})"):
+        return dict(client.update_agent_runtime(**request))

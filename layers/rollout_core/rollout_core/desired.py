@@ -202,6 +202,24 @@ def runtime_update_request(
     return request
 
 
+def runtime_restore_request(
+    current: dict[str, Any], target: dict[str, Any], urls: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The full replace that gives the runtime `target`'s configuration (a backed-up record: rollback and restore).
+    `urls` maps old gateway URLs to new ones (gateways a restore re-created). An authorizer `target` had that is gone
+    since is sent back; one added since stays (AgentCore refuses any authorizer sent to a runtime that has one)."""
+    request = runtime_update_request({**target, "agentRuntimeId": current["agentRuntimeId"]})
+    environment = request.get("environmentVariables")
+    if environment is not None:
+        request["environmentVariables"] = {
+            name: (urls or {}).get(normalize_gateway_url(value), value) if value else value
+            for name, value in environment.items()
+        }
+    if target.get("authorizerConfiguration") and not current.get("authorizerConfiguration"):
+        request["authorizerConfiguration"] = target["authorizerConfiguration"]
+    return request
+
+
 def code_location(artifact: dict[str, Any] | None) -> tuple[str | None, str | None]:
     """(bucket, key) of a runtime's CodeZip, (None, None) for container runtimes."""
     s3 = (((artifact or {}).get("codeConfiguration") or {}).get("code") or {}).get("s3") or {}

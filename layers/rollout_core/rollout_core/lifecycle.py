@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rollout_core.errors import (
@@ -77,6 +77,18 @@ def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls
             f"{where}; version {version} still not live after {attempt + 1} polls (maxPolls={max_polls})"
         )
     return False
+
+
+def runtime_update_sent(handle: dict[str, Any], response: Mapping[str, Any]) -> dict[str, Any]:
+    """The poll handle once an UpdateAgentRuntime was accepted: changed and not ready, with the version it created.
+    READY is not live: that version serves callers only once the DEFAULT endpoint has moved to it (`runtimeLive`)."""
+    return {
+        **handle,
+        "changed": True,
+        "ready": False,
+        "status": response.get("status"),
+        "version": response["agentRuntimeVersion"],
+    }
 
 
 def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:
