@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.exceptions import ClientError
 from rollout_core.settings import SETTINGS
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -291,3 +294,8 @@ def run_load_config(
         s3=s3,
     )
     return config
+
+
+def as_agentcore(fake: object) -> BedrockAgentCoreControlClient:
+    """A stand-in that has only the calls a test needs, passed where the typed AgentCore client is expected."""
+    return cast("BedrockAgentCoreControlClient", fake)
