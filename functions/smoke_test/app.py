@@ -29,7 +29,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +52,10 @@ from rollout_core.settings import (
     deployment_from_environment,
     describe_value,
 )
+from rollout_core.state import AwsRecord, Config, SmokeResult, SmokeTestEvent
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
 # botocore logs DescribeUserPoolClient's response (the secret) at DEBUG: never let a DEBUG root reach it.
@@ -206,7 +208,7 @@ def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PR
 # --- the gateway, checked directly over MCP ------------------------------------------------------------------
 
 
-def new_gateway(state: dict[str, Any]) -> dict[str, Any]:
+def new_gateway(state: Mapping[str, Any]) -> Mapping[str, Any]:
     """The gateway this execution proves: the one it built or fixed ($.secured.gateway), or on a no-op run the one the
     plan found already in the desired state ($.plan.gateway.existing)."""
     secured = (state.get("secured") or {}).get("gateway")
@@ -216,7 +218,7 @@ def new_gateway(state: dict[str, Any]) -> dict[str, Any]:
     return gateway
 
 
-def gateway_endpoint(gateway: dict[str, Any], deployment: Deployment, region: str) -> tuple[str, str]:
+def gateway_endpoint(gateway: Mapping[str, Any], deployment: Deployment, region: str) -> tuple[str, str]:
     """(the gateway's AWS URL, the URL requests go to). The token only goes to a gateway with the deployed name."""
     gateway_id, url = gateway.get("id"), gateway.get("url")
     # AgentCore gateway ids are the lower-cased name plus a 10-character suffix; IAM scopes them the same way.
@@ -498,14 +500,14 @@ def check_gateway(
 
 
 def smoke_test(
-    config: dict[str, Any],
+    config: Config,
     runtime_arn: str,
-    gateway: dict[str, Any],
+    gateway: Mapping[str, Any],
     deployment: Deployment,
     region: str,
     cognito_idp: CognitoIdentityProviderClient,
     diagnose: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
+) -> SmokeResult:
     """The checks above; SmokeTestFailed names every failed one and, if `diagnose` is given, the auth doctor's
     verdict on the token (which check of which authorizer refuses it), computed only on failure."""
     cognito = config["cognito"]
@@ -566,7 +568,7 @@ def smoke_test(
     if problems and diagnose is not None:
         problems.append(f"auth doctor: {diagnose(token)}")
     del token, forged, secret
-    report = {
+    report: SmokeResult = {
         "prompt": SMOKE_PROMPT,
         "runtimeArn": runtime_arn,
         "agentToolCheck": tool_check,
@@ -588,7 +590,7 @@ def smoke_test(
     return report
 
 
-def auth_doctor(control: Any, runtime: dict[str, Any], gateway_id: str) -> Callable[[str], str]:
+def auth_doctor(control: BedrockAgentCoreControlClient, runtime: AwsRecord, gateway_id: str) -> Callable[[str], str]:
     """The auth doctor (rollout_core.doctor) on the smoke test's own token, for a failure's message: the failing
     checks of the runtime's and the new gateway's authorizers, or that every check passes. Never the token."""
 
@@ -607,7 +609,7 @@ def auth_doctor(control: Any, runtime: dict[str, Any], gateway_id: str) -> Calla
 
 @task_handler(logger, tracer)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: SmokeTestEvent, context: LambdaContext) -> SmokeResult:
     pin_library_loggers()
     region = os.environ["AWS_REGION"]
     state = event["state"]  # the whole rollout state (SmokeTest and BakeCheck pass `$`)
