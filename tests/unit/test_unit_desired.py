@@ -22,6 +22,7 @@ from unit_support import (
     SHIPPING_ARN,
     SHIPPING_SCHEMA,
     WARRANTY_ARN,
+    present,
 )
 
 OTHER_DISCOVERY = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other9999/.well-known/openid-configuration"
@@ -393,7 +394,7 @@ def test_gateway_carry_plan_names_what_no_call_can_carry_without_values() -> Non
         "notCarried": ["tags:aws:*", "webAclArn"],
     }
     assert "tutorial-stack" not in json.dumps(carry["notCarried"])
-    assert carry["afterCreate"]["update"]["wafConfiguration"] is not template["wafConfiguration"]
+    assert present(carry["afterCreate"])["update"]["wafConfiguration"] is not template["wafConfiguration"]
     assert desired.gateway_carry_plan(GET_GATEWAY, {}) == {"afterCreate": None, "notCarried": []}
 
 
