@@ -28,8 +28,8 @@ with those stubs where they are taken, under TYPE_CHECKING (the stubs are a deve
         from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: TypedDict reads NotRequired from evaluated annotations (the tests and
+# any runtime check see the real required keys).
 from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
 # A control-plane record (a Get*/List* answer or one item of it) as the rollout passes it on: JSON-like, keys as AWS
