@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints, is_typedd
 
 import pytest
 from rollout_core import state
+from rollout_core.cognito import CognitoSettings
+from rollout_core.settings import RolloutSettings
 from unit_support import FUNCTIONS_DIR, REPO_ROOT
 
 # The Lambda each Task resource names (template.yaml: <Name>FunctionArn -> functions/<name>/) and its event type.
@@ -85,3 +88,11 @@ def test_the_shapes_are_typed_dicts_with_camel_case_keys() -> None:
     for shape in shapes:
         for key in get_type_hints(shape):
             assert re.fullmatch(r"[a-z][A-Za-z0-9]*", key), f"{shape.__name__}.{key} is not a camelCase wire key"
+
+
+@pytest.mark.parametrize(
+    ("shape", "source"), [(state.Settings, RolloutSettings), (state.CognitoConfig, CognitoSettings)], ids=str
+)
+def test_the_state_shapes_of_dataclasses_have_their_fields(shape: type, source: type) -> None:
+    """`$.config.settings` and `$.config.cognito` are these dataclasses' asdict(): the same fields, by name."""
+    assert sorted(get_type_hints(shape)) == sorted(f.name for f in dataclasses.fields(source))
