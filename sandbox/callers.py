@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from typing import Any
 
 import httpx
+from rollout_core import answer_stream
+from rollout_core.answer_stream import StreamContent
 
 from sandbox.core import Sandbox
 from sandbox.runtime_dataplane import SESSION_HEADER, SIGNING_SERVICE
@@ -32,12 +33,7 @@ def ask(
     elif not unsigned:
         headers = sign("POST", url, headers, body, sandbox.caller_credentials(), sandbox.region, SIGNING_SERVICE)
     response = httpx.post(url, content=body, headers=headers, timeout=60)
-    text, tools = "", []
-    for line in response.text.splitlines():
-        if line.startswith("data: "):
-            event: Any = json.loads(line[6:])
-            if isinstance(event, str):
-                text += event
-            elif isinstance(event, dict) and "metadata" in event:
-                tools = event["metadata"]["toolsUsed"]
-    return response.status_code, text, tools
+    content_type = response.headers.get("Content-Type", "")
+    # A refusal's body (401/403/404 JSON) is not an answer.
+    content = answer_stream.parse(response.content, content_type) if response.is_success else StreamContent()
+    return response.status_code, content.answer, content.tools_used

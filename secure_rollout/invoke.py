@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from rollout_core import answer_stream
+from rollout_core.answer_stream import StreamContent
 
 from secure_rollout.errors import CliError
 from secure_rollout.target import Target
@@ -136,9 +138,19 @@ def invocation_url(target: Target, runtime_arn: str, qualifier: str = "DEFAULT")
 @dataclass
 class Answer:
     status: int
-    tools_used: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    text: str = ""
+    content: StreamContent = field(default_factory=StreamContent)
+
+    @property
+    def tools_used(self) -> list[str]:
+        return self.content.tools_used
+
+    @property
+    def errors(self) -> list[str]:
+        return self.content.error_types
+
+    @property
+    def text(self) -> str:
+        return self.content.answer
 
 
 def invoke(
@@ -165,7 +177,8 @@ def invoke(
             answer = Answer(response.status)
             content_type = response.headers.get("Content-Type", "")
             for kind, data in _events(response, content_type):
-                _take(answer, kind, _redacted(data, secrets), write)
+                if text := answer.content.take(kind, _redacted(data, secrets)):
+                    write(text)
     except urllib.error.HTTPError as exc:
         reason = {401: "no valid bearer token", 403: "the token was refused", 404: "no such runtime or endpoint"}
         hint = "compare the token with the runtime's authorizer (issuer, client, scopes)"
@@ -186,36 +199,8 @@ def _redacted(text: str, secrets: list[str]) -> str:
 
 def _events(response: Any, content_type: str) -> Iterator[tuple[str, str]]:
     """(event type, data) of an SSE stream as it arrives, or the whole body as one message."""
-    if "text/event-stream" not in content_type:
-        yield "message", response.read().decode("utf-8", errors="replace")
+    if not answer_stream.is_event_stream(content_type):
+        yield answer_stream.MESSAGE, response.read().decode("utf-8", errors="replace")
         return
-    data_lines: list[str] = []
-    kind = "message"
-    while True:
-        raw = response.readline()
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        if line.startswith("data:"):
-            data_lines.append(line[5:][1:] if line[5:].startswith(" ") else line[5:])
-        elif line.startswith("event:"):
-            kind = line[6:].strip() or "message"
-        elif not line and (data_lines or kind != "message"):
-            yield kind, "\n".join(data_lines)
-            data_lines, kind = [], "message"
-        if not raw:
-            return
-
-
-def _take(answer: Answer, kind: str, data: str, write: Callable[[str], None]) -> None:
-    try:
-        decoded: Any = json.loads(data)
-    except ValueError:
-        decoded = data
-    if kind == "error" or (isinstance(decoded, dict) and "error" in decoded):
-        error_type = decoded.get("error_type") if isinstance(decoded, dict) else None
-        answer.errors.append(str(error_type or "error"))
-    elif isinstance(decoded, dict) and isinstance(decoded.get("metadata"), dict):
-        answer.tools_used += [str(name) for name in decoded["metadata"].get("toolsUsed") or []]
-    else:
-        text = decoded if isinstance(decoded, str) else json.dumps(decoded)
-        answer.text += text
-        write(text)
+    lines = iter(response.readline, b"")
+    yield from answer_stream.events(raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in lines)

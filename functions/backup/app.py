@@ -5,7 +5,7 @@ it back; the key is in the report and in every failure after this step."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -14,8 +14,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rollout_core import agentcore, backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration
 from rollout_core.observability import task_handler
+from rollout_core.state import BackupEvent, BackupRef, Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
     from mypy_boto3_s3 import S3Client
 
 logger = Logger()
@@ -23,8 +25,13 @@ tracer = Tracer()
 
 
 def take_backup(
-    client: Any, s3: S3Client, bucket: str, config: dict[str, Any], execution_arn: str, execution_name: str
-) -> dict[str, Any]:
+    client: BedrockAgentCoreControlClient,
+    s3: S3Client,
+    bucket: str,
+    config: Config,
+    execution_arn: str,
+    execution_name: str,
+) -> BackupRef:
     document = backup.snapshot(client, config, execution_arn)
     body = backup.encode(document)
     key = backup.key_for(execution_name)
@@ -49,7 +56,7 @@ def take_backup(
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: BackupEvent, context: LambdaContext) -> BackupRef:
     bucket = os.environ.get(backup.BUCKET_ENV, "")
     if not bucket:
         raise InvalidConfiguration(f"function setting {backup.BUCKET_ENV} (the stack's backup bucket) is not set")

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, lifecycle
 from rollout_core.errors import InvalidExecutionInput, RolloutError
 from rollout_core.observability import task_handler
+from rollout_core.state import AwsRecord, CheckStatusEvent, PollHandle
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 logger = Logger()
 tracer = Tracer()
 
 
 def _settled(
-    record: dict[str, Any],
+    record: AwsRecord,
     pending: set[str],
-    failure: Callable[[dict[str, Any]], RolloutError],
-    resource: dict[str, Any],
+    failure: Callable[[AwsRecord], RolloutError],
+    resource: PollHandle,
     max_polls: int,
     what: str,
 ) -> tuple[str, bool]:
@@ -31,12 +35,12 @@ def _settled(
     return status, ready
 
 
-def _runtime_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+def _runtime_ready(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> tuple[str, bool]:
     record = agentcore.get_runtime(client, resource["id"])
     return _settled(record, lifecycle.RUNTIME_PENDING, lifecycle.runtime_failure, resource, max_polls, "runtime")
 
 
-def _runtime_live(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+def _runtime_live(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> tuple[str, bool]:
     """The version an update created (`version`) is served by the runtime's DEFAULT endpoint."""
     version = resource.get("version")
     if not isinstance(version, str) or not version:
@@ -46,12 +50,12 @@ def _runtime_live(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
     return f"{endpoint.get('status')} (live version {endpoint.get('liveVersion')}, waiting for {version})", ready
 
 
-def _gateway_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+def _gateway_ready(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> tuple[str, bool]:
     record = agentcore.get_gateway(client, resource["id"])
     return _settled(record, lifecycle.GATEWAY_PENDING, lifecycle.gateway_failure, resource, max_polls, "gateway")
 
 
-def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+def _targets_ready(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> tuple[str, bool]:
     statuses = []
     for target in agentcore.list_targets(client, resource["id"]):
         done = lifecycle.settle(
@@ -67,7 +71,7 @@ def _targets_ready(client: Any, resource: dict[str, Any], max_polls: int) -> tup
     return summary, all(done for _, _, done in statuses)
 
 
-def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+def _gateway_gone(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> tuple[str, bool]:
     record = agentcore.get_gateway_or_none(client, resource["id"])
     if record is None:
         return "DELETED", True
@@ -78,7 +82,7 @@ def _gateway_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
     return "DELETING", False
 
 
-def _targets_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tuple[str, bool]:
+def _targets_gone(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> tuple[str, bool]:
     """Target deletion is asynchronous: each target stays DELETING until it is gone. Anything else it shows (FAILED,
     READY again) means its deletion did not happen, and the gateway cannot be deleted after it."""
     if agentcore.get_gateway_or_none(client, resource["id"]) is None:
@@ -90,9 +94,9 @@ def _targets_gone(client: Any, resource: dict[str, Any], max_polls: int) -> tupl
             raise lifecycle.target_delete_failure(target)
     if not remaining:
         return "no targets", True
-    names = ", ".join(f"{t['name']}=DELETING" for t in remaining)
-    lifecycle.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"deletion of targets {names}")
-    return names, False
+    summary = ", ".join(f"{t['name']}=DELETING" for t in remaining)
+    lifecycle.settle("DELETING", {"DELETING"}, None, resource["attempt"], max_polls, f"deletion of targets {summary}")
+    return summary, False
 
 
 CHECKS = {
@@ -105,7 +109,7 @@ CHECKS = {
 }
 
 
-def check(client: Any, resource: dict[str, Any], max_polls: int) -> dict[str, Any]:
+def check(client: BedrockAgentCoreControlClient, resource: PollHandle, max_polls: int) -> PollHandle:
     kind = resource.get("kind")
     if kind not in CHECKS:
         raise InvalidExecutionInput(f"check_status got resource kind {kind!r}; expected one of {sorted(CHECKS)}")
@@ -114,7 +118,7 @@ def check(client: Any, resource: dict[str, Any], max_polls: int) -> dict[str, An
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: CheckStatusEvent, context: LambdaContext) -> PollHandle:
     result = check(agentcore.agentcore_control(), event["resource"], int(event["maxPolls"]))
     logger.debug("status polled", extra={"kind": result["kind"], "status": result["status"], "ready": result["ready"]})
     return result

@@ -8,7 +8,7 @@ and the state machine polls `gatewayDeleted`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,6 +16,10 @@ from botocore.exceptions import ClientError
 from rollout_core import agentcore
 from rollout_core.errors import GatewayDeleteFailed, InvalidExecutionInput
 from rollout_core.observability import task_handler
+from rollout_core.state import DeletedGateway, DeleteGatewayEvent, DeletionHandle
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 logger = Logger()
 tracer = Tracer()
@@ -23,10 +27,12 @@ tracer = Tracer()
 DELETING = "DELETING"
 
 
-def delete_targets(client: Any, gateway: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
+def delete_targets(
+    client: BedrockAgentCoreControlClient, gateway: DeletedGateway, names: list[str] | None = None
+) -> DeletionHandle:
     """Every target of the gateway, or only those named (`names`: targets the plan replaces)."""
     gateway_id, name = gateway["id"], gateway["name"]
-    result: dict[str, Any] = {
+    result: DeletionHandle = {
         "kind": "targetsDeleted",
         "id": gateway_id,
         "name": name,
@@ -62,9 +68,16 @@ def delete_targets(client: Any, gateway: dict[str, Any], names: list[str] | None
     }
 
 
-def delete_gateway(client: Any, gateway: dict[str, Any]) -> dict[str, Any]:
+def delete_gateway(client: BedrockAgentCoreControlClient, gateway: DeletedGateway) -> DeletionHandle:
     gateway_id, name = gateway["id"], gateway["name"]
-    result = {"kind": "gatewayDeleted", "id": gateway_id, "name": name, "changed": True, "ready": False, "attempt": 0}
+    result: DeletionHandle = {
+        "kind": "gatewayDeleted",
+        "id": gateway_id,
+        "name": name,
+        "changed": True,
+        "ready": False,
+        "attempt": 0,
+    }
     current = agentcore.get_gateway_or_none(client, gateway_id)
     if current is None:
         return {**result, "changed": False, "ready": True, "status": "DELETED"}  # already gone (a retried step)
@@ -84,7 +97,7 @@ STEPS = {"targets": delete_targets, "gateway": delete_gateway}
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: DeleteGatewayEvent, context: LambdaContext) -> DeletionHandle:
     step = event.get("step")
     if step not in STEPS:
         raise InvalidExecutionInput(f"delete_gateway got step {step!r}; expected one of {sorted(STEPS)}")

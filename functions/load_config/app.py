@@ -18,6 +18,7 @@ from rollout_core.cognito import SSM_PARAMETERS, user_pool_reader, validate_cogn
 from rollout_core.errors import InvalidConfiguration, RuntimeNotFound
 from rollout_core.observability import task_handler
 from rollout_core.settings import deployment_from_environment, parse_execution_input, parse_trigger
+from rollout_core.state import Config, LoadConfigEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
@@ -51,7 +52,7 @@ def load_config(
     ssm: SSMClient,
     cognito_idp: CognitoIdentityProviderClient,
     s3: S3Client | None = None,
-) -> dict[str, Any]:
+) -> Config:
     # Runs once this execution holds the rollout lock (rollout_lock): what it reads is the latest configuration,
     # including every change coalesced into this rollout.
     deployment = deployment_from_environment(env)
@@ -75,7 +76,7 @@ def load_config(
         if s3 is None:
             raise InvalidConfiguration("load_config needs an S3 client to verify agentArtifact")
         settings_out["agentArtifact"] = verify_agent_artifact(s3, settings.agentArtifact)
-    config = {
+    config: Config = {
         "settings": settings_out,
         "cognito": cognito.to_dict(),
         "warrantyLambdaArn": warranty_arn,
@@ -93,7 +94,7 @@ def load_config(
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: LoadConfigEvent, context: LambdaContext) -> Config:
     region = os.environ["AWS_REGION"]
     config = load_config(
         event.get("input"),

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, lifecycle
 from rollout_core.errors import GatewayTargetFailed
 from rollout_core.observability import task_handler
+from rollout_core.state import GatewayPlan, ProvisionTargetsEvent, TargetsHandle
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 logger = Logger()
 tracer = Tracer()
 
 
-def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]) -> dict[str, Any]:
+def provision_targets(
+    client: BedrockAgentCoreControlClient, gateway_id: str, gateway_plan: GatewayPlan
+) -> TargetsHandle:
     """Ready only when nothing was asked and every target of the gateway is READY: a target left FAILED by an
     earlier run is never taken for done (the plan replaces it; CheckTargets raises on it otherwise)."""
     # Names already present (e.g. a retried invocation) are not created twice.
@@ -45,7 +51,7 @@ def provision_targets(client: Any, gateway_id: str, gateway_plan: dict[str, Any]
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ProvisionTargetsEvent, context: LambdaContext) -> TargetsHandle:
     result = provision_targets(agentcore.agentcore_control(), event["gateway"]["id"], event["plan"]["gateway"])
     logger.info("targets provisioned", extra={"targetsCreated": result["created"], "targetsUpdated": result["updated"]})
     return result

@@ -5,8 +5,8 @@ execution's own history)."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -23,6 +23,12 @@ from rollout_core.observability import task_handler
 from rollout_core.phases import PHASE_OF, PHASES
 from rollout_core.planner import build_plan
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
+from rollout_core.state import AwsRecord, Config, Plan, Report, ReportEvent, RolloutState
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 logger = Logger()
 tracer = Tracer()
@@ -31,7 +37,7 @@ tracer = Tracer()
 PLAN_REFUSALS = (AuthorizerConflict, GatewayNotFound, InvalidConfiguration, RuntimeUpdateFailed)
 
 
-def _runtime_unsettled(runtime: dict[str, Any], endpoint: dict[str, Any]) -> list[str]:
+def _runtime_unsettled(runtime: AwsRecord, endpoint: AwsRecord) -> list[str]:
     """The runtime READY and its DEFAULT endpoint serving the latest version: callers meet what the plan judges."""
     problems = []
     if runtime.get("status") != lifecycle.READY:
@@ -44,7 +50,7 @@ def _runtime_unsettled(runtime: dict[str, Any], endpoint: dict[str, Any]) -> lis
     return problems
 
 
-def _gateway_unsettled(gateway: dict[str, Any] | None, targets: list[dict[str, Any]]) -> list[str]:
+def _gateway_unsettled(gateway: AwsRecord | None, targets: list[AwsRecord]) -> list[str]:
     """A plan takes a gateway or target still CREATING/UPDATING as on its way; the report wants it READY."""
     if gateway is None:
         return []  # the plan says what is missing
@@ -58,11 +64,11 @@ def _gateway_unsettled(gateway: dict[str, Any] | None, targets: list[dict[str, A
 
 
 def _promises_kept(
-    client: Any,
-    gateway: dict[str, Any] | None,
-    targets: list[dict[str, Any]],
-    config: dict[str, Any],
-    plan: dict[str, Any],
+    client: BedrockAgentCoreControlClient,
+    gateway: AwsRecord | None,
+    targets: list[AwsRecord],
+    config: Config,
+    plan: Plan,
 ) -> list[str]:
     """What this execution's plan promised that a fresh plan cannot see once the old gateway is gone: every target
     the old gateway had, and the settings CreateGateway could not take (names, never values)."""
@@ -82,7 +88,7 @@ def _promises_kept(
     return problems
 
 
-def _still_to_do(client: Any, config: dict[str, Any]) -> list[str]:
+def _still_to_do(client: BedrockAgentCoreControlClient, config: Config) -> list[str]:
     """'Secure' as the planner defines it: a fresh plan of the end state must have nothing left to do."""
     try:
         again = build_plan(client, config)
@@ -104,8 +110,8 @@ def phase_timings(events: Iterable[Mapping[str, Any]], now: datetime.datetime) -
     return {phase: timings[phase] for phase in [*PHASES, "other"] if phase in timings}
 
 
-def execution_history(states: Any, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+def execution_history(states: SFNClient, execution_arn: str) -> list[HistoryEventTypeDef]:
+    events: list[HistoryEventTypeDef] = []
     for page in states.get_paginator("get_execution_history").paginate(
         executionArn=execution_arn, PaginationConfig={"MaxItems": 5000}
     ):
@@ -113,10 +119,12 @@ def execution_history(states: Any, execution_arn: str) -> list[dict[str, Any]]:
     return events
 
 
-def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_report(
+    client: BedrockAgentCoreControlClient, state: RolloutState, history: Sequence[Mapping[str, Any]] | None = None
+) -> Report:
     config, plan = state["config"], state["plan"]
     settings = config["settings"]
-    report: dict[str, Any] = {
+    report: Report = {
         "changed": plan["changed"],
         "dryRun": settings["dryRun"],
         "actions": plan["actions"],
@@ -132,7 +140,7 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
         # {"detected": false} | {"detected": true, "diff": [...], "remediated": bool}: set by the state machine's
         # drift branch (the diff was notified before anything changed).
         report["drift"] = drift
-        if not (drift or {}).get("remediated"):
+        if not (drift is not None and drift.get("remediated")):
             # Nothing was changed: what a rollout would do is the plan; there is no end state to verify.
             return {**report, "changed": False, "plannedChanges": plan["changed"]}
     if settings.get("requireApproval"):
@@ -141,17 +149,18 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
             "required": True,
             "reason": settings.get("approvalReason", ""),
             "asked": "approval" in state,  # not asked when the plan changed nothing
-            "approved": bool((state.get("approval") or {}).get("approved")),
+            "approved": bool((state.get("approval") or {"approved": False}).get("approved")),
         }
     if state.get("backup"):
-        report["backup"] = {k: state["backup"][k] for k in ("bucket", "key", "versionId") if k in state["backup"]}
+        backup_ref: Mapping[str, Any] = state["backup"]
+        report["backup"] = {k: backup_ref[k] for k in ("bucket", "key", "versionId") if k in backup_ref}
     if history is not None:
         timings = phase_timings(history, datetime.datetime.now(datetime.UTC))
         report["timings"] = {"seconds": timings, "total": round(sum(timings.values()), 3)}
 
     # The end state as the control plane reports it now, the gateways found by name again (the new one was created
     # after LoadConfig resolved them, the old one deleted).
-    end_state = {
+    end_state: Config = {
         **config,
         "oldGateway": agentcore.gateway_ref(agentcore.find_gateway(client, settings["oldGatewayName"])),
         "newGateway": agentcore.gateway_ref(agentcore.find_gateway(client, settings["gatewayName"])),
@@ -210,13 +219,13 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
         },
         "oldGatewayDeleted": old_deleted,
         "smoke": state.get("smoke"),
-        **({"bakeCheck": state["bakeSmoke"]["passed"]} if state.get("bakeSmoke") else {}),
+        **({"bakeCheck": state["bakeSmoke"]["passed"]} if state.get("bakeSmoke") else {}),  # type: ignore[typeddict-item]
         "verified": True,
     }
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: ReportEvent, context: LambdaContext) -> Report:
     history = execution_history(boto3.client("stepfunctions"), event["executionArn"])
     report = build_report(agentcore.agentcore_control(), event["state"], history)
     logger.info("rollout report", extra={"changed": report["changed"], "dryRun": report["dryRun"]})

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -35,11 +36,21 @@ from rollout_core.errors import (
     InvalidExecutionInput,
     RestoreFailed,
     RolloutVerificationFailed,
-    RuntimeUpdateFailed,
 )
 from rollout_core.observability import task_handler
+from rollout_core.state import (
+    AwsRecord,
+    AwsRequest,
+    Config,
+    RestoredGateway,
+    RestoreEvent,
+    RestoreGatewayHandle,
+    RestoreReport,
+    RestoreRuntimeHandle,
+)
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
     from mypy_boto3_s3 import S3Client
 
 logger = Logger()
@@ -58,26 +69,9 @@ def load(s3: S3Client, key: Any) -> dict[str, Any]:
 # --- runtime --------------------------------------------------------------------------------------------------------
 
 
-def _remapped(environment: dict[str, str] | None, urls: dict[str, str]) -> dict[str, str] | None:
-    if environment is None:
-        return None
-    return {name: urls.get(desired.normalize_gateway_url(v), v) if v else v for name, v in environment.items()}
-
-
-def restore_request(current: dict[str, Any], target: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
-    """The full replace that gives the runtime `target`'s configuration (`urls`: old gateway URL -> new)."""
-    request = desired.runtime_update_request({**target, "agentRuntimeId": current["agentRuntimeId"]})
-    environment = _remapped(request.get("environmentVariables"), urls)
-    if environment is not None:
-        request["environmentVariables"] = environment
-    if target.get("authorizerConfiguration") and not current.get("authorizerConfiguration"):
-        request["authorizerConfiguration"] = target["authorizerConfiguration"]  # gone since: put back
-    return request
-
-
 def restore_runtime(
-    client: Any, document: dict[str, Any], runtime_id: str, urls: dict[str, str] | None = None
-) -> dict[str, Any]:
+    client: BedrockAgentCoreControlClient, document: dict[str, Any], runtime_id: str, urls: dict[str, str] | None = None
+) -> RestoreRuntimeHandle:
     target = backup.live_runtime(document)
     if target.get("agentRuntimeId") != runtime_id:
         raise RestoreFailed(
@@ -86,9 +80,9 @@ def restore_runtime(
     current = agentcore.get_runtime(client, runtime_id)
     if current.get("status") in lifecycle.RUNTIME_PENDING:
         raise AgentCoreBusy(f"runtime {runtime_id} is {current.get('status')}; restoring once it has settled")
-    request = restore_request(current, target, urls or {})
+    request = desired.runtime_restore_request(current, target, urls or {})
     kept = bool(current.get("authorizerConfiguration")) and not target.get("authorizerConfiguration")
-    result: dict[str, Any] = {
+    result: RestoreRuntimeHandle = {
         "kind": "runtime",
         "id": runtime_id,
         "restoredVersion": target.get("agentRuntimeVersion"),
@@ -103,21 +97,13 @@ def restore_runtime(
     )
     if serving and request == desired.runtime_update_request(current):
         return result  # nothing differs (e.g. the switch was refused before any change)
-    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (restore)"):
-        response = client.update_agent_runtime(**request)
-    return {
-        **result,
-        "changed": True,
-        "ready": False,
-        "status": response.get("status"),
-        "version": response["agentRuntimeVersion"],
-    }
+    return lifecycle.runtime_update_sent(result, agentcore.update_runtime(client, request, "restore"))
 
 
 # --- gateway --------------------------------------------------------------------------------------------------------
 
 
-def _create_request(record: dict[str, Any], execution: str) -> dict[str, Any]:
+def _create_request(record: AwsRecord, execution: str) -> AwsRequest:
     request = {f: record[f] for f in desired.gateway_clone_fields() if record.get(f) not in (None, "")}
     request.update(name=record["name"], authorizerType=record["authorizerType"])
     if record.get("authorizerConfiguration"):
@@ -127,7 +113,7 @@ def _create_request(record: dict[str, Any], execution: str) -> dict[str, Any]:
     return request
 
 
-def _update_request(current: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def _update_request(current: AwsRecord, settings: dict[str, Any]) -> AwsRequest:
     fields = desired.gateway_post_create_fields() | desired.gateway_clone_fields() | {"name", "authorizerType"}
     request = {f: current[f] for f in fields if current.get(f) not in (None, "")}
     if current.get("authorizerConfiguration"):
@@ -138,11 +124,15 @@ def _update_request(current: dict[str, Any], settings: dict[str, Any]) -> dict[s
 
 
 def restore_gateway(
-    client: Any, document: dict[str, Any], config: dict[str, Any], execution: str, previous: dict[str, Any]
-) -> dict[str, Any]:
+    client: BedrockAgentCoreControlClient,
+    document: dict[str, Any],
+    config: Config,
+    execution: str,
+    previous: RestoreGatewayHandle | dict[str, Any],
+) -> RestoreGatewayHandle:
     settings = config["settings"]
     attempt, max_polls = int(previous.get("attempt") or 0), int(settings["maxPolls"])
-    result: dict[str, Any] = {"kind": "restoreGateway", "attempt": attempt + 1, "ready": False, "urls": {}}
+    result: RestoreGatewayHandle = {"kind": "restoreGateway", "attempt": attempt + 1, "ready": False, "urls": {}}
     entry = backup.backed_up_gateway(document, settings["oldGatewayName"])
     if entry is None:
         return {**result, "ready": True, "gateway": None, "notRestored": []}  # the backup has no old gateway
@@ -150,7 +140,7 @@ def restore_gateway(
     carry = desired.gateway_carry_plan(record, tags)
     result["notRestored"] = carry["notCarried"]
 
-    def waiting(status: str, what: str) -> dict[str, Any]:
+    def waiting(status: str, what: str) -> RestoreGatewayHandle:
         lifecycle.settle(status, {status}, None, attempt, max_polls, what)  # ResourceWaitTimeout once spent
         return {**result, "status": f"{what}: {status}"}
 
@@ -166,14 +156,15 @@ def restore_gateway(
         return {**result, "gateway": {"id": created["gatewayId"], "recreated": True}, "status": "CREATING"}
 
     current = agentcore.get_gateway(client, found["gatewayId"])
-    result["gateway"] = {"id": current["gatewayId"], "recreated": current["gatewayId"] != record["gatewayId"]}
+    restored: RestoredGateway = {"id": current["gatewayId"], "recreated": current["gatewayId"] != record["gatewayId"]}
+    result["gateway"] = restored
     if current["status"] in lifecycle.GATEWAY_FAILED:
         raise lifecycle.gateway_failure(current)
     if current["status"] != lifecycle.READY:
         return waiting(current["status"], f"gateway {current['name']}")
 
     after = carry["afterCreate"] or {"update": {}, "tags": {}}
-    if result["gateway"]["recreated"]:
+    if restored["recreated"]:
         present_tags = agentcore.gateway_tags(client, current["gatewayArn"])
         missing_tags = {k: v for k, v in after["tags"].items() if present_tags.get(k) != v}
         if missing_tags:
@@ -206,13 +197,14 @@ def restore_gateway(
 
 
 def restore_report(
-    client: Any, document: dict[str, Any], config: dict[str, Any], key: str, state: dict[str, Any]
-) -> dict[str, Any]:
-    gateway_step, runtime_step = state.get("gateway") or {}, state.get("runtime") or {}
+    client: BedrockAgentCoreControlClient, document: dict[str, Any], config: Config, key: str, state: RestoreEvent
+) -> RestoreReport:
+    gateway_step: Mapping[str, Any] = state.get("gateway") or {}
+    runtime_step: Mapping[str, Any] = state.get("runtime") or {}
     runtime_id = config["runtime"]["id"]
     current = agentcore.get_runtime(client, runtime_id)
     endpoint = agentcore.get_default_endpoint(client, runtime_id)
-    expected = restore_request(current, backup.live_runtime(document), gateway_step.get("urls") or {})
+    expected = desired.runtime_restore_request(current, backup.live_runtime(document), gateway_step.get("urls") or {})
     problems = []
     if (current.get("status"), endpoint.get("liveVersion")) != (lifecycle.READY, current.get("agentRuntimeVersion")):
         problems.append(
@@ -259,11 +251,14 @@ def restore_report(
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: RestoreEvent, context: LambdaContext
+) -> RestoreRuntimeHandle | RestoreGatewayHandle | RestoreReport:
     step = event.get("step")
     key = (event.get("backup") or {}).get("key")
     document = load(boto3.client("s3"), key)
     client = agentcore.agentcore_control()
+    result: RestoreRuntimeHandle | RestoreGatewayHandle | RestoreReport
     if step == "runtime":
         result = restore_runtime(client, document, event["runtimeId"], event.get("gatewayUrls"))
     elif step == "gateway":

@@ -19,6 +19,7 @@ from rollout_core import lock
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
 from rollout_core.observability import task_handler
 from rollout_core.settings import deployment_from_environment, parse_execution_input
+from rollout_core.state import LockRelease, LockResult, RolloutLockEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -47,7 +48,7 @@ def acquire_lock(
     table: str,
     status_of: Callable[[str], str],
     now: Callable[[], str] = _now,
-) -> dict[str, Any]:
+) -> LockResult:
     me = _execution_arn(event)
     attempt = event.get("attempt", 0)
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
@@ -56,7 +57,7 @@ def acquire_lock(
     if settings.dryRun:
         return {"status": lock.BYPASSED, "execution": me, "reason": "a dry run changes nothing: it does not queue"}
     step = lock.acquire(dynamodb, table, me, lock.request_key(settings), status_of, now())
-    result: dict[str, Any] = {
+    result: LockResult = {
         "status": step.status,
         "execution": me,
         "owner": step.owner,
@@ -71,7 +72,7 @@ def acquire_lock(
     return result
 
 
-def release_lock(event: Mapping[str, Any], dynamodb: Any, table: str) -> dict[str, Any]:
+def release_lock(event: Mapping[str, Any], dynamodb: Any, table: str) -> LockRelease:
     me = _execution_arn(event)
     return {"released": lock.release(dynamodb, table, me), "execution": me}
 
@@ -84,11 +85,12 @@ def _table(env: Mapping[str, str]) -> str:
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: RolloutLockEvent, context: LambdaContext) -> LockResult | LockRelease:
     region = os.environ["AWS_REGION"]
     table = _table(os.environ)
     dynamodb = boto3.client("dynamodb", region_name=region)
     step = event.get("step")
+    result: LockResult | LockRelease
     if step == "release":
         result = release_lock(event, dynamodb, table)
     elif step == "acquire":

@@ -7,46 +7,40 @@ allowlist). The sandbox's default, and every observed account, never needs it.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import agentcore, desired
-from rollout_core.errors import RuntimeUpdateFailed
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.observability import task_handler
 from rollout_core.planner import plan_runtime
+from rollout_core.state import CognitoConfig, RuntimeHandle, RuntimePlan, SecureRuntimeEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 logger = Logger()
 tracer = Tracer()
 
 
-def secure_runtime(client: Any, runtime_plan: dict[str, Any]) -> dict[str, Any]:
-    result = {"kind": "runtime", "id": runtime_plan["id"], "changed": False, "ready": True, "attempt": 0}
+def secure_runtime(client: BedrockAgentCoreControlClient, runtime_plan: RuntimePlan) -> RuntimeHandle:
+    result: RuntimeHandle = {"kind": "runtime", "id": runtime_plan["id"], "changed": False, "ready": True, "attempt": 0}
     if not runtime_plan["updateRequired"]:
         return result
     runtime = agentcore.get_runtime(client, runtime_plan["id"])
     request = desired.runtime_update_request(
         runtime, authorizer=runtime_plan["authorizerAfter"], allowlist=runtime_plan["allowlistAfter"]
     )
-    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_plan['id']} (re-assert)"):
-        response = client.update_agent_runtime(**request)
-    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
-    return {
-        **result,
-        "changed": True,
-        "ready": False,
-        "status": response.get("status"),
-        "version": response["agentRuntimeVersion"],
-    }
+    return lifecycle.runtime_update_sent(result, agentcore.update_runtime(client, request, "re-assert"))
 
 
-def fresh_runtime_plan(client: Any, runtime_id: str, cognito: dict[str, Any]) -> dict[str, Any]:
+def fresh_runtime_plan(client: BedrockAgentCoreControlClient, runtime_id: str, cognito: CognitoConfig) -> RuntimePlan:
     """The runtime's security as it is now (after the switch is live)."""
     return plan_runtime(agentcore.get_runtime(client, runtime_id), cognito)
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: SecureRuntimeEvent, context: LambdaContext) -> RuntimeHandle:
     client = agentcore.agentcore_control()
     result = secure_runtime(client, fresh_runtime_plan(client, event["runtimeId"], event["cognito"]))
     logger.info("runtime security re-asserted", extra={"runtime": result["id"], "changed": result["changed"]})

@@ -29,7 +29,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from rollout_core import agentcore, desired, doctor
+from rollout_core import agentcore, answer_stream, desired, doctor
+from rollout_core.answer_stream import StreamContent
 from rollout_core.cognito import recheck_endpoints, user_pool_reader
 from rollout_core.errors import InvalidConfiguration, RolloutError, SmokeTestFailed, TokenRequestFailed
 from rollout_core.observability import task_handler
@@ -51,8 +52,10 @@ from rollout_core.settings import (
     deployment_from_environment,
     describe_value,
 )
+from rollout_core.state import AwsRecord, Config, SmokeResult, SmokeTestEvent
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
 # botocore logs DescribeUserPoolClient's response (the secret) at DEBUG: never let a DEBUG root reach it.
@@ -78,15 +81,6 @@ MCP_VERSION_HEADER = "MCP-Protocol-Version"
 CLIENT_INFO = {"name": "agentcore-secure-rollout-smoke-test", "version": "1.0"}
 MAX_TOOL_PAGES = 20  # tools/list pages followed (nextCursor) before giving up: bounded like every other loop
 MAX_TOOL_NAMES_REPORTED = 50
-
-
-@dataclass(frozen=True)
-class StreamContent:
-    """What an SSE (or plain) answer contained: text, the tools the agent reports, and error events."""
-
-    answer: str
-    tools_used: list[str]
-    error_types: list[str]
 
 
 @dataclass(frozen=True)
@@ -174,46 +168,9 @@ def data_plane_endpoint() -> str:
     return str(boto3.client("bedrock-agentcore").meta.endpoint_url)
 
 
-def _sse_field(line: str, name: str) -> str | None:
-    """The value of an SSE field line `name: value` (one optional space after the colon), else None."""
-    if not line.startswith(f"{name}:"):
-        return None
-    value = line[len(name) + 1 :]
-    return value[1:] if value.startswith(" ") else value
-
-
 def parse_stream(body: bytes, content_type: str) -> StreamContent:
     """Answer text, the tool names of the agent's metadata event, and error events (never counted as answer)."""
-    text = body.decode("utf-8", errors="replace")
-    if "text/event-stream" not in content_type:
-        return StreamContent(text, [], [])
-    # SSE: an event's "data:" lines join with newlines; `event:` names its type; events end at a blank line.
-    chunks: list[str] = []
-    tools_used: list[str] = []
-    errors: list[str] = []
-    data_lines: list[str] = []
-    event_type = "message"
-    for line in [*text.splitlines(), ""]:
-        if (data := _sse_field(line, "data")) is not None:
-            data_lines.append(data)
-        elif (named := _sse_field(line, "event")) is not None:
-            event_type = named.strip() or "message"
-        elif not line and (data_lines or event_type != "message"):
-            data = "\n".join(data_lines)
-            try:
-                decoded: Any = json.loads(data)
-            except ValueError:
-                decoded = data
-            if event_type == "error" or (isinstance(decoded, dict) and "error" in decoded):
-                # bedrock-agentcore streams a failure as {"error", "error_type", "message"}; only the type is kept.
-                error_type = decoded.get("error_type") if isinstance(decoded, dict) else None
-                errors.append(str(error_type) if isinstance(error_type, str) else "error")
-            elif isinstance(decoded, dict) and isinstance(decoded.get("metadata"), dict):
-                tools_used += [str(name) for name in decoded["metadata"].get("toolsUsed") or []]
-            else:
-                chunks.append(decoded if isinstance(decoded, str) else json.dumps(decoded))
-            data_lines, event_type = [], "message"
-    return StreamContent("".join(chunks), tools_used, errors)
+    return answer_stream.parse(body, content_type)
 
 
 def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PROMPT) -> CallResult:
@@ -237,7 +194,7 @@ def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PR
     except (urllib.error.URLError, TimeoutError) as exc:
         raise SmokeTestFailed(f"runtime data plane {url.split('?')[0]} unreachable: {type(exc).__name__}") from None
     content_type = response_headers.get("Content-Type", "")
-    content = parse_stream(bytes(body), content_type) if 200 <= status < 300 else StreamContent("", [], [])
+    content = parse_stream(bytes(body), content_type) if 200 <= status < 300 else StreamContent()
     return CallResult(
         status=status,
         latency_ms=round((time.perf_counter() - started) * 1000),
@@ -251,7 +208,7 @@ def invoke(url: str, session_id: str, bearer: str | None, prompt: str = SMOKE_PR
 # --- the gateway, checked directly over MCP ------------------------------------------------------------------
 
 
-def new_gateway(state: dict[str, Any]) -> dict[str, Any]:
+def new_gateway(state: Mapping[str, Any]) -> Mapping[str, Any]:
     """The gateway this execution proves: the one it built or fixed ($.secured.gateway), or on a no-op run the one the
     plan found already in the desired state ($.plan.gateway.existing)."""
     secured = (state.get("secured") or {}).get("gateway")
@@ -261,7 +218,7 @@ def new_gateway(state: dict[str, Any]) -> dict[str, Any]:
     return gateway
 
 
-def gateway_endpoint(gateway: dict[str, Any], deployment: Deployment, region: str) -> tuple[str, str]:
+def gateway_endpoint(gateway: Mapping[str, Any], deployment: Deployment, region: str) -> tuple[str, str]:
     """(the gateway's AWS URL, the URL requests go to). The token only goes to a gateway with the deployed name."""
     gateway_id, url = gateway.get("id"), gateway.get("url")
     # AgentCore gateway ids are the lower-cased name plus a 10-character suffix; IAM scopes them the same way.
@@ -330,14 +287,8 @@ def jsonrpc_response(body: bytes, content_type: str, rpc_id: int) -> dict[str, A
     """The JSON-RPC response with `rpc_id` from a JSON body (object or batch) or an SSE stream of messages."""
     text = body.decode("utf-8", errors="replace")
     decoded: list[Any] = []
-    if "text/event-stream" in content_type:
-        data_lines: list[str] = []
-        for line in [*text.splitlines(), ""]:
-            if (data := _sse_field(line, "data")) is not None:
-                data_lines.append(data)
-            elif not line and data_lines:
-                decoded.append(_json_or_none("\n".join(data_lines)))
-                data_lines = []
+    if answer_stream.is_event_stream(content_type):
+        decoded += [_json_or_none(data) for _, data in answer_stream.events(text.splitlines())]
     else:
         decoded.append(_json_or_none(text))
     messages = [m for item in decoded for m in (item if isinstance(item, list) else [item])]
@@ -549,14 +500,14 @@ def check_gateway(
 
 
 def smoke_test(
-    config: dict[str, Any],
+    config: Config,
     runtime_arn: str,
-    gateway: dict[str, Any],
+    gateway: Mapping[str, Any],
     deployment: Deployment,
     region: str,
     cognito_idp: CognitoIdentityProviderClient,
     diagnose: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
+) -> SmokeResult:
     """The checks above; SmokeTestFailed names every failed one and, if `diagnose` is given, the auth doctor's
     verdict on the token (which check of which authorizer refuses it), computed only on failure."""
     cognito = config["cognito"]
@@ -617,7 +568,7 @@ def smoke_test(
     if problems and diagnose is not None:
         problems.append(f"auth doctor: {diagnose(token)}")
     del token, forged, secret
-    report = {
+    report: SmokeResult = {
         "prompt": SMOKE_PROMPT,
         "runtimeArn": runtime_arn,
         "agentToolCheck": tool_check,
@@ -639,7 +590,7 @@ def smoke_test(
     return report
 
 
-def auth_doctor(control: Any, runtime: dict[str, Any], gateway_id: str) -> Callable[[str], str]:
+def auth_doctor(control: BedrockAgentCoreControlClient, runtime: AwsRecord, gateway_id: str) -> Callable[[str], str]:
     """The auth doctor (rollout_core.doctor) on the smoke test's own token, for a failure's message: the failing
     checks of the runtime's and the new gateway's authorizers, or that every check passes. Never the token."""
 
@@ -658,7 +609,7 @@ def auth_doctor(control: Any, runtime: dict[str, Any], gateway_id: str) -> Calla
 
 @task_handler(logger, tracer)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: SmokeTestEvent, context: LambdaContext) -> SmokeResult:
     pin_library_loggers()
     region = os.environ["AWS_REGION"]
     state = event["state"]  # the whole rollout state (SmokeTest and BakeCheck pass `$`)

@@ -6,15 +6,19 @@ this update is live on DEFAULT, callers are served the version before it, which 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import agentcore, desired
+from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
 from rollout_core.observability import task_handler
 from rollout_core.planner import authorizer_secure, desired_authorizer
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
+from rollout_core.state import AgentArtifact, CognitoConfig, SwitchHandle, SwitchRuntimeEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 logger = Logger()
 tracer = Tracer()
@@ -24,15 +28,15 @@ MAX_ENV_VALUE = 5000
 
 
 def switch_runtime(
-    client: Any,
+    client: BedrockAgentCoreControlClient,
     runtime_id: str,
-    cognito: dict[str, Any],
+    cognito: CognitoConfig,
     env_var: str,
     gateway_url: str,
     gateway_name: str,
-    artifact: dict[str, Any] | None = None,
+    artifact: AgentArtifact | None = None,
     repair: bool = False,
-) -> dict[str, Any]:
+) -> SwitchHandle:
     """Everything the runtime needs, in one update, read fresh. `repair`: update even when the record already says
     all this (it ended UPDATE_FAILED, or DEFAULT never moved to it)."""
     runtime = agentcore.get_runtime(client, runtime_id)
@@ -66,7 +70,7 @@ def switch_runtime(
         )
         if differs
     ]
-    result: dict[str, Any] = {
+    result: SwitchHandle = {
         "kind": "runtime",
         "id": runtime_id,
         "changes": changes,
@@ -88,21 +92,12 @@ def switch_runtime(
         environment=environment,
         artifact=desired.code_artifact(artifact) if artifact is not None and switch_code else None,
     )
-    with agentcore.control_plane_errors(RuntimeUpdateFailed, f"UpdateAgentRuntime {runtime_id} (switch)"):
-        response = client.update_agent_runtime(**request)
-    # The new version is live only once the DEFAULT endpoint has moved to it (polled after READY).
-    return {
-        **result,
-        "changes": changes or ["repair"],
-        "changed": True,
-        "ready": False,
-        "status": response.get("status"),
-        "version": response["agentRuntimeVersion"],
-    }
+    sent = lifecycle.runtime_update_sent(result, agentcore.update_runtime(client, request, "switch"))
+    return {**sent, "changes": changes or ["repair"]}
 
 
 @task_handler(logger, tracer)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: SwitchRuntimeEvent, context: LambdaContext) -> SwitchHandle:
     result = switch_runtime(
         agentcore.agentcore_control(),
         event["runtimeId"],

@@ -14,6 +14,7 @@ from moto import mock_aws
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from rollout_core import agentcore
 from rollout_core.desired import warranty_tool_schema
+from rollout_core.state import Config
 from unit_support import (
     ACCOUNT,
     REGION,
@@ -119,7 +120,7 @@ def seeded(client: Any, ssm_parameters: dict[str, str]) -> Seeded:
 
 
 @pytest.fixture
-def config(seeded: Seeded, client: Any, fn_load_config: Any) -> dict[str, Any]:
+def config(seeded: Seeded, client: Any, fn_load_config: Any) -> Config:
     return run_load_config(fn_load_config, client)
 
 

@@ -19,7 +19,7 @@ from rollout_core.errors import (
     RolloutError,
     RuntimeUpdateFailed,
 )
-from unit_support import client_error
+from unit_support import as_agentcore, client_error
 
 # --- control_plane_errors ---------------------------------------------------------------------------------------
 
@@ -111,15 +111,15 @@ def test_find_runtime_follows_pages() -> None:
         [{"agentRuntimeName": "CustomerSupport", "agentRuntimeId": "CustomerSupport-1"}],
     ]
     fake = PagedClient("agentRuntimes", pages)
-    assert agentcore.find_runtime(fake, "CustomerSupport") == pages[1][0]
+    assert agentcore.find_runtime(as_agentcore(fake), "CustomerSupport") == pages[1][0]
     assert fake.calls == [{}, {"nextToken": "1"}]
-    assert agentcore.find_runtime(PagedClient("agentRuntimes", pages), "Missing") is None
+    assert agentcore.find_runtime(as_agentcore(PagedClient("agentRuntimes", pages)), "Missing") is None
 
 
 def test_find_gateway_rejects_ambiguous_names_across_pages() -> None:
     pages = [[{"name": "my-gateway", "gatewayId": "g-1"}], [{"name": "my-gateway", "gatewayId": "g-2"}]]
     with pytest.raises(AmbiguousResourceName, match=r"'my-gateway' matches 2 gateways \(g-1, g-2\)"):
-        agentcore.find_gateway(PagedClient("items", pages), "my-gateway")
+        agentcore.find_gateway(as_agentcore(PagedClient("items", pages)), "my-gateway")
 
 
 class Refusing:
@@ -198,11 +198,11 @@ def test_a_target_read_names_the_target() -> None:
             raise client_error("AccessDeniedException", "no", "GetGatewayTarget")
 
     with pytest.raises(AgentCoreReadFailed, match=r"^GetGatewayTarget \(gateway gw-1 target t-1\): AccessDenied"):
-        agentcore.list_targets(OneTarget(), "gw-1")
+        agentcore.list_targets(as_agentcore(OneTarget()), "gw-1")
 
 
 def test_a_missing_gateway_is_none_and_a_target_deleted_meanwhile_is_skipped() -> None:
-    assert agentcore.get_gateway_or_none(Refusing("ResourceNotFoundException"), "gw-1") is None
+    assert agentcore.get_gateway_or_none(as_agentcore(Refusing("ResourceNotFoundException")), "gw-1") is None
 
     class TargetGone:
         def list_gateway_targets(self, **kwargs: Any) -> dict[str, Any]:
@@ -211,4 +211,4 @@ def test_a_missing_gateway_is_none_and_a_target_deleted_meanwhile_is_skipped() -
         def get_gateway_target(self, **kwargs: Any) -> dict[str, Any]:
             raise client_error("ResourceNotFoundException", "gone", "GetGatewayTarget")
 
-    assert agentcore.list_targets(TargetGone(), "gw-1") == []
+    assert agentcore.list_targets(as_agentcore(TargetGone()), "gw-1") == []

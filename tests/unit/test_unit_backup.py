@@ -10,6 +10,7 @@ import boto3
 import pytest
 from rollout_core import backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration, InvalidExecutionInput, RestoreFailed
+from rollout_core.state import Config
 from unit_support import REGION, FakeLambdaContext, Seeded, client_error, load_function
 
 BUCKET = "stack-backupbucket-abc"
@@ -72,7 +73,7 @@ def test_a_restore_key_outside_the_backup_prefix_is_refused(value: Any) -> None:
 
 
 def test_the_backup_holds_the_full_records(
-    fn_backup: Any, client: Any, s3: Any, seeded: Seeded, config: dict[str, Any]
+    fn_backup: Any, client: Any, s3: Any, seeded: Seeded, config: Config
 ) -> None:
     client.tag_resource(
         resourceArn=client.get_gateway(gatewayIdentifier=seeded.old_gateway_id)["gatewayArn"], tags={"team": "cs"}
@@ -102,7 +103,7 @@ def test_the_backup_holds_the_full_records(
 
 
 def test_the_backup_keeps_the_version_default_serves_when_it_is_not_the_latest(
-    fn_backup: Any, client: Any, s3: Any, seeded: Seeded, config: dict[str, Any], backend: Any
+    fn_backup: Any, client: Any, s3: Any, seeded: Seeded, config: Config, backend: Any
 ) -> None:
     asked: list[dict[str, Any]] = []
 
@@ -128,7 +129,7 @@ def test_the_backup_keeps_the_version_default_serves_when_it_is_not_the_latest(
 
 
 def test_a_backup_that_cannot_be_written_stops_the_rollout(
-    fn_backup: Any, client: Any, seeded: Seeded, config: dict[str, Any]
+    fn_backup: Any, client: Any, seeded: Seeded, config: Config
 ) -> None:
     class Refusing:
         def put_object(self, **kwargs: Any) -> Any:
@@ -142,7 +143,7 @@ def test_backup_handler(
     fn_backup: Any,
     s3: Any,
     seeded: Seeded,
-    config: dict[str, Any],
+    config: Config,
     context: FakeLambdaContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

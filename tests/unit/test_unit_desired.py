@@ -22,6 +22,7 @@ from unit_support import (
     SHIPPING_ARN,
     SHIPPING_SCHEMA,
     WARRANTY_ARN,
+    present,
 )
 
 OTHER_DISCOVERY = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other9999/.well-known/openid-configuration"
@@ -103,6 +104,30 @@ def test_update_request_sends_an_authorizer_only_to_a_runtime_without_one() -> N
         desired.runtime_update_request(runtime, authorizer=changed)
     unsecured = get_runtime_like()
     assert desired.runtime_update_request(unsecured, authorizer=SECURE)["authorizerConfiguration"] == SECURE
+
+
+def test_restore_request_gives_the_backed_up_configuration_with_gateway_urls_moved() -> None:
+    backed_up = get_runtime_like(
+        agentRuntimeId="an-old-id-is-not-sent",
+        description="before the switch",
+        environmentVariables={"GW_URL": "https://old.example/mcp/", "EMPTY": "", "OTHER": "x"},
+    )
+    current = get_runtime_like(authorizerConfiguration=copy.deepcopy(SECURE), description="after the switch")
+    request = desired.runtime_restore_request(
+        current, backed_up, {"https://old.example/mcp": "https://new.example/mcp"}
+    )
+    assert request == {
+        **desired.runtime_update_request({**backed_up, "agentRuntimeId": current["agentRuntimeId"]}),
+        "environmentVariables": {"GW_URL": "https://new.example/mcp", "EMPTY": "", "OTHER": "x"},
+    }
+    assert "authorizerConfiguration" not in request  # the one the switch added stays: AgentCore refuses any other
+
+
+def test_restore_request_puts_back_an_authorizer_that_is_gone_since_the_backup() -> None:
+    backed_up = get_runtime_like(authorizerConfiguration=copy.deepcopy(SECURE))
+    request = desired.runtime_restore_request(get_runtime_like(), backed_up)
+    assert request["authorizerConfiguration"] == SECURE
+    assert request["environmentVariables"] == RUNTIME_SETTINGS["environmentVariables"]  # no URL map: unchanged
 
 
 def test_describe_authorizer_names_what_it_checks() -> None:
@@ -369,7 +394,7 @@ def test_gateway_carry_plan_names_what_no_call_can_carry_without_values() -> Non
         "notCarried": ["tags:aws:*", "webAclArn"],
     }
     assert "tutorial-stack" not in json.dumps(carry["notCarried"])
-    assert carry["afterCreate"]["update"]["wafConfiguration"] is not template["wafConfiguration"]
+    assert present(carry["afterCreate"])["update"]["wafConfiguration"] is not template["wafConfiguration"]
     assert desired.gateway_carry_plan(GET_GATEWAY, {}) == {"afterCreate": None, "notCarried": []}
 
 

@@ -22,6 +22,7 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.planner import build_plan
+from rollout_core.state import Config
 from unit_support import (
     ACCOUNT,
     CLIENT_ID,
@@ -45,6 +46,7 @@ from unit_support import (
     client_error,
     create_gateway_with_targets,
     load_function,
+    present,
     run_load_config,
 )
 
@@ -96,7 +98,7 @@ def target_names(client: Any, gateway_id: str) -> list[str]:
     return sorted(t["name"] for t in client.list_gateway_targets(gatewayIdentifier=gateway_id)["items"])
 
 
-def rollout(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]) -> dict[str, Any]:
+def rollout(fn: dict[str, Any], client: Any, backend: Any, config: Config) -> dict[str, Any]:
     """Every mutating step in the state machine's order (expand, switch, contract), moto's UPDATING settled by hand."""
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
@@ -253,7 +255,7 @@ def _clients_with_fake_cognito(real: Any) -> Any:
 # --- plan handler -----------------------------------------------------------------------------------------------
 
 
-def test_plan_handler(fn: dict[str, Any], config: dict[str, Any], context: FakeLambdaContext) -> None:
+def test_plan_handler(fn: dict[str, Any], config: Config, context: FakeLambdaContext) -> None:
     plan = fn["plan"].lambda_handler({"config": config}, context)
     assert plan["changed"] is True
     assert plan["gateway"]["create"] is True
@@ -270,7 +272,7 @@ def test_secure_runtime_noop_when_not_required(fn: dict[str, Any], client: Any, 
 
 
 def test_secure_runtime_full_replace_keeps_every_setting(
-    fn: dict[str, Any], client: Any, seeded: Seeded, config: dict[str, Any]
+    fn: dict[str, Any], client: Any, seeded: Seeded, config: Config
 ) -> None:
     plan = build_plan(client, config)
     result = fn["secure_runtime"].secure_runtime(client, plan["runtime"])
@@ -342,7 +344,7 @@ def test_secure_runtime_maps_conflicts(fn: dict[str, Any], seeded: Seeded, clien
 
 
 def test_secure_runtime_reassert_reads_the_runtime_fresh(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext, backend: Any
+    fn: dict[str, Any], client: Any, config: Config, context: FakeLambdaContext, backend: Any
 ) -> None:
     event = {"runtimeId": config["runtime"]["id"], "cognito": config["cognito"]}
     # Unsecured runtime: the re-assert secures it.
@@ -356,7 +358,7 @@ def test_secure_runtime_reassert_reads_the_runtime_fresh(
 # --- provision_gateway ------------------------------------------------------------------------------------------
 
 
-def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any) -> None:
+def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config: Config, backend: Any) -> None:
     plan = build_plan(client, config)
     first = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     second = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
@@ -369,7 +371,7 @@ def test_provision_gateway_creates_once(fn: dict[str, Any], client: Any, config:
     created = agentcore.get_gateway(client, first["id"])
     assert created["authorizerType"] == "CUSTOM_JWT"
     assert created["authorizerConfiguration"] == SECURE
-    assert created["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
+    assert created["roleArn"] == present(plan["gateway"]["createRequest"])["roleArn"]
 
 
 class WithoutCreateUrl:
@@ -397,9 +399,7 @@ class WithoutCreateUrl:
         return without_url
 
 
-def test_provision_gateway_reads_the_url_from_get_gateway(
-    fn: dict[str, Any], client: Any, config: dict[str, Any]
-) -> None:
+def test_provision_gateway_reads_the_url_from_get_gateway(fn: dict[str, Any], client: Any, config: Config) -> None:
     plan = build_plan(client, config)
     answers = WithoutCreateUrl(client)
     created = fn["provision_gateway"].provision_gateway(answers, plan["gateway"], "execution-1")
@@ -449,9 +449,7 @@ def test_provision_gateway_refused(fn: dict[str, Any]) -> None:
         fn["provision_gateway"].provision_gateway(Refusing(), plan, "execution-1")
 
 
-def test_provision_gateway_handler(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
-) -> None:
+def test_provision_gateway_handler(fn: dict[str, Any], client: Any, config: Config, context: FakeLambdaContext) -> None:
     plan = build_plan(client, config)
     result = fn["provision_gateway"].lambda_handler({"plan": plan, "executionArn": "arn:exec"}, context)
     assert agentcore.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
@@ -485,7 +483,7 @@ class Carrying:
 
 
 def test_carry_settings_tags_and_updates_the_new_gateway_once(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+    fn: dict[str, Any], client: Any, config: Config, backend: Any
 ) -> None:
     plan = build_plan(client, config)
     waf = {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}}
@@ -503,7 +501,7 @@ def test_carry_settings_tags_and_updates_the_new_gateway_once(
     assert request["wafConfiguration"] == {"failureMode": "FAIL_CLOSE"}
     assert request["authorizerType"] == "CUSTOM_JWT"
     assert request["authorizerConfiguration"] == SECURE  # sent back unchanged: a full replace
-    assert request["roleArn"] == plan["gateway"]["createRequest"]["roleArn"]
+    assert request["roleArn"] == present(plan["gateway"]["createRequest"])["roleArn"]
     assert (carried["changed"], carried["ready"], carried["settingsPending"]) == (True, False, False)
     assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "support"}
 
@@ -518,9 +516,7 @@ def test_carry_settings_tags_and_updates_the_new_gateway_once(
 # --- provision_targets ------------------------------------------------------------------------------------------
 
 
-def test_provision_targets_skips_existing_names(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
-) -> None:
+def test_provision_targets_skips_existing_names(fn: dict[str, Any], client: Any, config: Config, backend: Any) -> None:
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     first = fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
@@ -537,7 +533,7 @@ def test_provision_targets_skips_existing_names(
 
 
 def test_provision_targets_never_takes_a_failed_target_for_done(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], backend: Any
+    fn: dict[str, Any], client: Any, config: Config, backend: Any
 ) -> None:
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
@@ -552,7 +548,7 @@ def test_provision_targets_never_takes_a_failed_target_for_done(
         fn["check_status"].check(client, again, 5)
 
 
-def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+def test_provision_targets_updates_drifted(fn: dict[str, Any], client: Any, config: Config) -> None:
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     fn["provision_targets"].provision_targets(client, gateway["id"], plan["gateway"])
@@ -579,9 +575,7 @@ def test_provision_targets_refused(fn: dict[str, Any]) -> None:
         fn["provision_targets"].provision_targets(Refusing(), "gw", plan)
 
 
-def test_provision_targets_handler(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
-) -> None:
+def test_provision_targets_handler(fn: dict[str, Any], client: Any, config: Config, context: FakeLambdaContext) -> None:
     plan = build_plan(client, config)
     gateway = fn["provision_gateway"].provision_gateway(client, plan["gateway"], "execution-1")
     result = fn["provision_targets"].lambda_handler({"gateway": gateway, "plan": plan}, context)
@@ -876,7 +870,8 @@ def test_list_targets_skips_a_target_gone_between_list_and_get(client: Any, seed
                 return get
             return super().__getattr__(name)
 
-    assert [t["name"] for t in agentcore.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
+    vanishing: Any = Vanishing(client)  # a stand-in for the typed client
+    assert [t["name"] for t in agentcore.list_targets(vanishing, seeded.old_gateway_id)] == ["ShippingEstimate"]
 
 
 def test_check_unknown_kind(fn: dict[str, Any], client: Any, aws: None) -> None:
@@ -971,9 +966,7 @@ def test_switch_maps_a_refusal(fn: dict[str, Any], seeded: Seeded, client: Any) 
         switch(fn, Refusing(), seeded.runtime_id)
 
 
-def test_switch_runtime_handler(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], context: FakeLambdaContext
-) -> None:
+def test_switch_runtime_handler(fn: dict[str, Any], client: Any, config: Config, context: FakeLambdaContext) -> None:
     event = {
         "runtimeId": config["runtime"]["id"],
         "cognito": config["cognito"],
@@ -992,8 +985,8 @@ def test_switch_runtime_handler(
 # --- report -----------------------------------------------------------------------------------------------------
 
 
-def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
-    dry = {**config, "settings": {**config["settings"], "dryRun": True}, "trigger": {"source": "aws.ssm"}}
+def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config: Config) -> None:
+    dry: Config = {**config, "settings": {**config["settings"], "dryRun": True}, "trigger": {"source": "aws.ssm"}}
     plan = build_plan(client, dry)
     report = fn["report"].build_report(None, {"config": dry, "plan": plan})  # no client: no calls at all
     assert report == {
@@ -1006,8 +999,8 @@ def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config:
     }
 
 
-def test_report_names_what_was_not_carried(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
-    dry = {**config, "settings": {**config["settings"], "dryRun": True}}
+def test_report_names_what_was_not_carried(fn: dict[str, Any], client: Any, config: Config) -> None:
+    dry: Config = {**config, "settings": {**config["settings"], "dryRun": True}}
     plan = build_plan(client, dry)
     plan["gateway"]["notCarried"] = ["tags:aws:*", "webAclArn"]
     report = fn["report"].build_report(None, {"config": dry, "plan": plan})
@@ -1015,7 +1008,7 @@ def test_report_names_what_was_not_carried(fn: dict[str, Any], client: Any, conf
 
 
 def test_report_flags_settings_that_did_not_reach_the_new_gateway(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config
 ) -> None:
     state = rollout(fn, client, backend, config)
     backend.gateways[state["gateway"]["id"]].status = "READY"
@@ -1029,7 +1022,7 @@ def test_report_flags_settings_that_did_not_reach_the_new_gateway(
     assert "FAIL_CLOSE" not in str(caught.value)
 
 
-def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, config: dict[str, Any]) -> None:
+def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, config: Config) -> None:
     plan = build_plan(client, config)
     with pytest.raises(RolloutVerificationFailed) as caught:
         fn["report"].build_report(client, {"config": config, "plan": plan})
@@ -1046,7 +1039,7 @@ def test_report_rejects_the_unsecured_state(fn: dict[str, Any], client: Any, con
 
 
 def test_full_rollout_verifies_and_rerun_plans_nothing(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], fn_load_config: Any
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, fn_load_config: Any
 ) -> None:
     state = rollout(fn, client, backend, config)
     report = fn["report"].build_report(client, state)
@@ -1093,7 +1086,7 @@ def settle_targets(backend: Any, gateway_id: str) -> None:
 
 
 def test_report_flags_a_runtime_and_targets_still_in_transit(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config
 ) -> None:
     state = rollout(fn, client, backend, config)
     gateway_id = state["gateway"]["id"]
@@ -1115,7 +1108,7 @@ def test_report_flags_a_runtime_and_targets_still_in_transit(
 
 
 def test_report_flags_drift_after_rollout_as_what_a_fresh_plan_would_do(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config
 ) -> None:
     state = rollout(fn, client, backend, config)
     gateway_id = state["gateway"]["id"]
@@ -1137,7 +1130,7 @@ def test_report_flags_drift_after_rollout_as_what_a_fresh_plan_would_do(
 
 
 def test_report_catches_what_only_the_planner_checks(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config
 ) -> None:
     """The warranty target still calls the Lambda from SSM, but its tool schema is not the packaged one: the report's
     own rules (before it planned again) checked only the Lambda ARN and verified this."""
@@ -1155,7 +1148,7 @@ def test_report_catches_what_only_the_planner_checks(
 
 
 def test_a_requirement_added_only_in_the_planner_is_enforced_by_the_report(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = rollout(fn, client, backend, config)
     assert fn["report"].build_report(client, state)["verified"] is True
@@ -1170,7 +1163,7 @@ def test_a_requirement_added_only_in_the_planner_is_enforced_by_the_report(
 
 
 def test_report_handler(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], context: FakeLambdaContext
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, context: FakeLambdaContext
 ) -> None:
     state = rollout(fn, client, backend, config)
 

@@ -14,6 +14,7 @@ from rollout_core.errors import (
     RolloutError,
     RuntimeUpdateFailed,
 )
+from rollout_core.state import RestoreRuntimeHandle
 
 
 def _never() -> RolloutError:
@@ -107,3 +108,18 @@ def test_failure_messages() -> None:
     deleted = lifecycle.gateway_delete_failure({"name": "gw", "status": "READY"})
     assert isinstance(deleted, GatewayDeleteFailed)
     assert "asked to delete but is READY" in str(deleted)
+
+
+def test_runtime_update_sent_turns_a_handle_into_one_polled_until_its_version_is_created() -> None:
+    handle: RestoreRuntimeHandle = {
+        "kind": "runtime",
+        "id": "rt-1",
+        "changed": False,
+        "ready": True,
+        "attempt": 0,
+        "restoredVersion": "3",
+        "authorizerKept": True,
+    }
+    sent = lifecycle.runtime_update_sent(handle, {"status": "UPDATING", "agentRuntimeVersion": "7", "other": "x"})
+    assert sent == {**handle, "changed": True, "ready": False, "status": "UPDATING", "version": "7"}
+    assert handle["ready"] is True  # the handle given is not changed

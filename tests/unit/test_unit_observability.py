@@ -19,7 +19,7 @@ ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:unit-secure-rollout:rollout-
 OTHER_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:unit-secure-rollout:rollout-2"
 HANDLERS = sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/app.py"))
 # Tasks that call a service integration, not one of the stack's functions (they log nothing of ours).
-SERVICE_TASKS = {"arn:aws:states:::sns:publish.waitForTaskToken"}
+SERVICE_TASKS = {"arn:aws:states:::sns:publish.waitForTaskToken", "arn:aws:states:::sns:publish"}
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from rollout_core import agentcore, desired
@@ -16,23 +16,35 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
+from rollout_core.state import AgentArtifact, CognitoConfig, Config, GatewayPlan
 from unit_support import (
     CLIENT_ID,
     DEFAULT_ENV,
     DISCOVERY_URL,
+    POOL_ID,
     RUNTIME_HEADERS,
     SCOPE,
     SHIPPING_ARN,
     SHIPPING_SCHEMA,
+    TOKEN_URL,
     WARRANTY_ARN,
     Seeded,
+    as_agentcore,
     create_gateway_with_targets,
+    present,
     put_ssm,
     run_load_config,
     seed_tutorial,
 )
 
 SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
+COGNITO: CognitoConfig = {
+    "discoveryUrl": DISCOVERY_URL,
+    "clientId": CLIENT_ID,
+    "poolId": POOL_ID,
+    "tokenUrl": TOKEN_URL,
+    "scopes": [SCOPE],
+}
 
 
 def targets_by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -40,7 +52,7 @@ def targets_by_name(definitions: list[dict[str, Any]]) -> dict[str, dict[str, An
 
 
 def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
-    client: Any, seeded: Seeded, config: dict[str, Any], schema: list[dict[str, Any]]
+    client: Any, seeded: Seeded, config: Config, schema: list[dict[str, Any]]
 ) -> None:
     plan = build_plan(client, config)
     gateway = plan["gateway"]
@@ -50,14 +62,15 @@ def test_tutorial_state_plans_a_new_gateway_carrying_every_target(
     assert gateway["deleteFirst"] is None
     assert gateway["existing"] is None
     assert gateway["updateAuthorizer"] is False
-    assert gateway["createRequest"]["name"] == "my-gateway-secure"
-    assert gateway["createRequest"]["authorizerType"] == "CUSTOM_JWT"
-    assert gateway["createRequest"]["authorizerConfiguration"] == SECURE
-    assert gateway["createRequest"]["description"] == "Customer support tools (tutorial)"
-    assert gateway["createRequest"]["protocolConfiguration"]["mcp"]["searchType"] == "SEMANTIC"
-    assert gateway["before"]["id"] == seeded.old_gateway_id
-    assert gateway["before"]["authorizerType"] == "NONE"
-    assert gateway["before"]["url"].endswith("/mcp")  # moto's gatewayUrl lacks /mcp; the plan normalises it
+    create_request, before = present(gateway["createRequest"]), present(gateway["before"])
+    assert create_request["name"] == "my-gateway-secure"
+    assert create_request["authorizerType"] == "CUSTOM_JWT"
+    assert create_request["authorizerConfiguration"] == SECURE
+    assert create_request["description"] == "Customer support tools (tutorial)"
+    assert create_request["protocolConfiguration"]["mcp"]["searchType"] == "SEMANTIC"
+    assert before["id"] == seeded.old_gateway_id
+    assert before["authorizerType"] == "NONE"
+    assert present(before["url"]).endswith("/mcp")  # moto's gatewayUrl lacks /mcp; the plan normalises it
     assert gateway["deleteOld"] == {"id": seeded.old_gateway_id, "name": "my-gateway"}
     assert gateway["targetNamesBefore"] == ["ShippingEstimate", "WarrantyCheck"]
     # The tutorial's gateway has nothing CreateGateway cannot take.
@@ -120,7 +133,7 @@ class WithWaf:
 
 
 def test_settings_create_gateway_cannot_take_are_planned_after_create(
-    client: Any, seeded: Seeded, config: dict[str, Any]
+    client: Any, seeded: Seeded, config: Config
 ) -> None:
     old_arn = client.get_gateway(gatewayIdentifier=seeded.old_gateway_id)["gatewayArn"]
     client.tag_resource(resourceArn=old_arn, tags={"team": "support", "aws:cloudformation:stack-name": "tutorial"})
@@ -128,18 +141,18 @@ def test_settings_create_gateway_cannot_take_are_planned_after_create(
         "wafConfiguration": {"failureMode": "FAIL_CLOSE"},
         "webAclArn": "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/tools/1",
     }
-    plan = build_plan(WithWaf(client, extra), config)
+    plan = build_plan(as_agentcore(WithWaf(client, extra)), config)
     gateway = plan["gateway"]
     assert gateway["afterCreate"] == {
         "update": {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}},
         "tags": {"team": "support"},
     }
     assert gateway["notCarried"] == ["tags:aws:*", "webAclArn"]
-    assert "wafConfiguration" not in gateway["createRequest"]  # CreateGateway would refuse it
+    assert "wafConfiguration" not in present(gateway["createRequest"])  # CreateGateway would refuse it
     assert "carry wafConfiguration, tags over to gateway my-gateway-secure once it is READY" in plan["actions"]
 
 
-def test_plan_makes_no_mutating_calls(client: Any, seeded: Seeded, config: dict[str, Any], backend: Any) -> None:
+def test_plan_makes_no_mutating_calls(client: Any, seeded: Seeded, config: Config, backend: Any) -> None:
     before = (
         len(backend.gateways),
         len(backend.gateway_targets),
@@ -166,8 +179,8 @@ def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded, f
     }
     assert gateway["create"] is True
     assert gateway["deleteOld"] is None
-    assert gateway["createRequest"]["name"] == "my-gateway"
-    assert gateway["createRequest"]["authorizerType"] == "CUSTOM_JWT"
+    assert present(gateway["createRequest"])["name"] == "my-gateway"
+    assert present(gateway["createRequest"])["authorizerType"] == "CUSTOM_JWT"
     assert sorted(t["name"] for t in gateway["targetsToCreate"]) == ["ShippingEstimate", "WarrantyCheck"]
     assert "delete gateway my-gateway (authorizer type cannot change)" in plan["actions"]
     # The runtime still points at the open gateway's URL: it must be repointed at the recreated one.
@@ -425,14 +438,11 @@ def test_plan_runtime_keeps_a_satisfying_authorizer_but_adds_the_header() -> Non
         "agentRuntimeName": "CustomerSupport",
         "authorizerConfiguration": copy.deepcopy(SECURE),
     }
-    plan = plan_runtime(runtime, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
+    plan = plan_runtime(runtime, COGNITO)
     assert plan["updateRequired"] is True
     assert plan["authorizerAfter"] == SECURE
     assert plan["allowlistBefore"] == []
     assert plan["allowlistAfter"] == ["Authorization"]
-
-
-COGNITO = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
 
 
 def _runtime_with(authorizer: dict[str, Any]) -> dict[str, Any]:
@@ -484,13 +494,18 @@ def test_plan_runtime_adds_the_authorizer_to_a_runtime_without_one() -> None:
     assert (plan["updateRequired"], plan["authorizerBefore"], plan["authorizerAfter"]) == (True, None, SECURE)
 
 
+def environment_input(existing: dict[str, Any] | None, delete_first: dict[str, Any] | None = None) -> GatewayPlan:
+    """What plan_environment reads of a gateway plan: the gateway kept (`existing`), whether it is deleted first."""
+    return cast(GatewayPlan, {"existing": existing, "deleteFirst": delete_first})
+
+
 def test_plan_environment_after_delete_first_always_updates() -> None:
     runtime = {"environmentVariables": {"URL": "https://gw/mcp", "AGENTCORE_GATEWAY_NAME": "gw"}}
     existing = {"url": "https://gw/mcp"}
-    assert plan_environment(runtime, {"existing": existing, "deleteFirst": None}, "URL", "gw", None)["update"] is False
-    deleted_first = {"existing": existing, "deleteFirst": {"id": "gw"}}
+    assert plan_environment(runtime, environment_input(existing), "URL", "gw", None)["update"] is False
+    deleted_first = environment_input(existing, {"id": "gw"})
     assert plan_environment(runtime, deleted_first, "URL", "gw", None)["update"] is True
-    assert plan_environment(runtime, {"existing": None, "deleteFirst": None}, "URL", "gw", None) == {
+    assert plan_environment(runtime, environment_input(None), "URL", "gw", None) == {
         "name": "URL",
         "before": "https://gw/mcp",
         "update": True,
@@ -503,7 +518,7 @@ def test_plan_environment_after_delete_first_always_updates() -> None:
 
 def test_plan_environment_sets_the_gateway_name_the_agent_reads() -> None:
     runtime = {"environmentVariables": {"URL": "https://gw/mcp"}}  # pointed by an earlier version of the rollout
-    plan = plan_environment(runtime, {"existing": {"url": "https://gw/mcp"}, "deleteFirst": None}, "URL", "gw", None)
+    plan = plan_environment(runtime, environment_input({"url": "https://gw/mcp"}), "URL", "gw", None)
     assert (plan["update"], plan["urlUpdate"]) == (True, False)
     assert plan["gatewayNameVar"] == {"name": "AGENTCORE_GATEWAY_NAME", "before": None, "after": "gw"}
 
@@ -518,8 +533,14 @@ def test_plan_environment_detects_a_new_agent_artifact() -> None:
     }
     env = {"URL": "https://gw/mcp", "AGENTCORE_GATEWAY_NAME": "gw"}
     runtime = {"environmentVariables": env, "agentRuntimeArtifact": current}
-    gateway = {"existing": {"url": "https://gw/mcp"}, "deleteFirst": None}
-    package = {"s3Bucket": "b", "s3Key": "v1.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
+    gateway = environment_input({"url": "https://gw/mcp"})
+    package: AgentArtifact = {
+        "s3Bucket": "b",
+        "s3Key": "v1.zip",
+        "runtime": "PYTHON_3_13",
+        "entryPoint": ["main.py"],
+        "sha256": "0" * 64,
+    }
     same = plan_environment(runtime, gateway, "URL", "gw", package)
     assert (same["update"], same["artifactUpdate"]) == (False, False)
     new = plan_environment(runtime, gateway, "URL", "gw", {**package, "s3Key": "v2.zip"})

@@ -16,6 +16,7 @@ from rollout_core.errors import (
     RestoreFailed,
     RolloutVerificationFailed,
 )
+from rollout_core.state import Config
 from unit_support import (
     CLIENT_ID,
     DISCOVERY_URL,
@@ -47,7 +48,7 @@ def s3(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def document(fn: dict[str, Any], client: Any, s3: Any, seeded: Seeded, config: dict[str, Any]) -> dict[str, Any]:
+def document(fn: dict[str, Any], client: Any, s3: Any, seeded: Seeded, config: Config) -> dict[str, Any]:
     """The backup a rollout takes of the tutorial's state."""
     result = fn["backup"].take_backup(client, s3, BUCKET, config, "arn:execution:rollout-1", "rollout-1")
     return backup.read(s3, BUCKET, result["key"])
@@ -61,7 +62,7 @@ def settle_runtime(backend: Any, runtime_id: str) -> None:
     endpoint.live_version = endpoint.target_version = runtime.agent_runtime_version
 
 
-def switched(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any]) -> None:
+def switched(fn: dict[str, Any], client: Any, backend: Any, config: Config) -> None:
     """The runtime after a switch: authorizer, allowlist, new gateway URL and name."""
     cognito = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
     fn["switch_runtime"].switch_runtime(
@@ -79,7 +80,7 @@ def switched(fn: dict[str, Any], client: Any, backend: Any, config: dict[str, An
 
 
 def test_rollback_puts_the_backed_up_configuration_back_and_keeps_the_authorizer_it_cannot_remove(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     switched(fn, client, backend, config)
     sent: list[dict[str, Any]] = []
@@ -106,7 +107,7 @@ def test_rollback_puts_the_backed_up_configuration_back_and_keeps_the_authorizer
 
 
 def test_a_backed_up_authorizer_that_is_gone_is_sent_back(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     secured = copy.deepcopy(document)
     secured["runtime"]["authorizerConfiguration"] = SECURE
@@ -115,7 +116,7 @@ def test_a_backed_up_authorizer_that_is_gone_is_sent_back(
 
 
 def test_nothing_differs_no_update(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     settle_runtime(backend, config["runtime"]["id"])  # the switch was refused: the runtime is as backed up
     result = fn["restore"].restore_runtime(client, document, config["runtime"]["id"])
@@ -124,7 +125,7 @@ def test_nothing_differs_no_update(
 
 
 def test_an_update_failed_runtime_is_put_back_with_the_urls_of_re_created_gateways(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATE_FAILED"
     old_url = desired.normalize_gateway_url(RUNTIME_ENV["AGENTCORE_GATEWAY_MY_GATEWAY_URL"])
@@ -135,7 +136,7 @@ def test_an_update_failed_runtime_is_put_back_with_the_urls_of_re_created_gatewa
 
 
 def test_a_backup_of_another_runtime_or_a_busy_runtime_is_refused(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     with pytest.raises(RestoreFailed, match="this stack manages runtime OtherAgent-0123456789"):
         fn["restore"].restore_runtime(client, document, "OtherAgent-0123456789")
@@ -148,7 +149,7 @@ def test_a_backup_of_another_runtime_or_a_busy_runtime_is_refused(
 
 
 def test_restore_re_creates_the_old_gateway_then_its_targets_then_is_ready(
-    fn: dict[str, Any], client: Any, seeded: Seeded, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     for target_id in seeded.target_ids.values():
         client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
@@ -178,7 +179,7 @@ def test_restore_re_creates_the_old_gateway_then_its_targets_then_is_ready(
 
 
 def test_an_existing_old_gateway_gets_its_missing_targets_only(
-    fn: dict[str, Any], client: Any, seeded: Seeded, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids["WarrantyCheck"])
     step = fn["restore"].restore_gateway
@@ -190,7 +191,7 @@ def test_an_existing_old_gateway_gets_its_missing_targets_only(
 
 
 def test_a_name_held_by_another_kind_of_gateway_is_refused(
-    fn: dict[str, Any], client: Any, backend: Any, seeded: Seeded, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     backend.gateways[seeded.old_gateway_id].authorizer_type = "CUSTOM_JWT"
     with pytest.raises(RestoreFailed, match=r"gateway name my-gateway is held by gateway .* \(CUSTOM_JWT\)"):
@@ -198,14 +199,14 @@ def test_a_name_held_by_another_kind_of_gateway_is_refused(
 
 
 def test_a_backup_without_the_old_gateway_has_nothing_to_re_create(
-    fn: dict[str, Any], client: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, config: Config, document: dict[str, Any]
 ) -> None:
     result = fn["restore"].restore_gateway(client, {**document, "gateways": []}, config, "arn:execution", {})
     assert (result["ready"], result["gateway"], result["urls"]) == (True, None, {})
 
 
 def test_a_gateway_that_never_settles_spends_the_poll_budget(
-    fn: dict[str, Any], client: Any, backend: Any, seeded: Seeded, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     backend.gateways[seeded.old_gateway_id].status = "UPDATING"
     budget = config["settings"]["maxPolls"]
@@ -217,7 +218,7 @@ def test_a_gateway_that_never_settles_spends_the_poll_budget(
 
 
 def test_the_restore_report_verifies_the_end_state(
-    fn: dict[str, Any], client: Any, backend: Any, config: dict[str, Any], document: dict[str, Any]
+    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     switched(fn, client, backend, config)
     with pytest.raises(
@@ -238,7 +239,7 @@ def test_the_restore_report_verifies_the_end_state(
 def test_restore_handler(
     fn: dict[str, Any],
     client: Any,
-    config: dict[str, Any],
+    config: Config,
     document: dict[str, Any],
     context: FakeLambdaContext,
     monkeypatch: pytest.MonkeyPatch,

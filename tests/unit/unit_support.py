@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.exceptions import ClientError
 from rollout_core.settings import SETTINGS
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
+    from rollout_core.state import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -278,9 +282,9 @@ def run_load_config(
     env: dict[str, str] | None = None,
     cognito_idp: FakeCognitoIdp | None = None,
     s3: Any = None,
-) -> dict[str, Any]:
+) -> Config:
     """load_config with the deployment's env, moto SSM and the fake Cognito (no execution: no queue wait)."""
-    config: dict[str, Any] = module.load_config(
+    config: Config = module.load_config(
         raw,
         DEFAULT_ENV if env is None else env,
         client,
@@ -291,3 +295,17 @@ def run_load_config(
         s3=s3,
     )
     return config
+
+
+def as_agentcore(fake: object) -> BedrockAgentCoreControlClient:
+    """A stand-in that has only the calls a test needs, passed where the typed AgentCore client is expected."""
+    return cast("BedrockAgentCoreControlClient", fake)
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A value the test expects to be there (a plan's createRequest, afterCreate...): fails the test otherwise."""
+    assert value is not None
+    return value

@@ -16,12 +16,16 @@ import hashlib
 import json
 import re
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rollout_core.errors import InvalidAgentArtifact
+from rollout_core.state import AgentArtifact, ArtifactRequest, Manifest
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = "agentcore-codezip-manifest/1"
@@ -50,7 +54,7 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown"))
 
 
-def parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
+def parse_manifest(raw: bytes, where: str) -> Manifest:
     """The manifest's runtime, entry point and sha256, after checking every field; `where` names it in errors."""
     try:
         manifest = json.loads(raw)
@@ -81,10 +85,11 @@ def parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
     python = _PYTHON_RUNTIME.fullmatch(str(runtime))
     if python is not None:
         field("pythonTag", manifest.get("pythonTag") == f"cp3{python.group(1)}", f"'cp3{python.group(1)}' ({runtime})")
-    return {"runtime": runtime, "entryPoint": [str(part) for part in entry_point or ()], "sha256": manifest["sha256"]}
+    entry = [str(part) for part in entry_point or ()]
+    return {"runtime": str(runtime), "entryPoint": entry, "sha256": manifest["sha256"]}
 
 
-def _read_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+def _read_manifest(s3: S3Client, bucket: str, key: str) -> Manifest:
     where = f"s3://{bucket}/{manifest_key(key)}"
     try:
         response = s3.get_object(Bucket=bucket, Key=manifest_key(key))
@@ -102,7 +107,7 @@ def _read_manifest(s3: Any, bucket: str, key: str) -> dict[str, Any]:
     return parse_manifest(raw, where)
 
 
-def _hash_zip(s3: Any, bucket: str, key: str) -> tuple[str, str | None]:
+def _hash_zip(s3: S3Client, bucket: str, key: str) -> tuple[str, str | None]:
     """(sha256, version id or None) of the zip, streamed (it may be up to 250 MB)."""
     where = f"s3://{bucket}/{key}"
     try:
@@ -123,7 +128,7 @@ def _hash_zip(s3: Any, bucket: str, key: str) -> tuple[str, str | None]:
     return digest.hexdigest(), (str(version) if version and version != "null" else None)
 
 
-def verify_agent_artifact(s3: Any, artifact: dict[str, str]) -> dict[str, Any]:
+def verify_agent_artifact(s3: S3Client, artifact: ArtifactRequest) -> AgentArtifact:
     """The execution's {s3Bucket, s3Key}, verified and completed from its manifest: {s3Bucket, s3Key, versionId?,
     sha256, runtime, entryPoint}. Raises InvalidAgentArtifact naming the object."""
     bucket, key = artifact["s3Bucket"], artifact["s3Key"]
@@ -134,7 +139,7 @@ def verify_agent_artifact(s3: Any, artifact: dict[str, str]) -> dict[str, Any]:
             f"sha256 of s3://{bucket}/{key} is {digest}, but its manifest s3://{bucket}/{manifest_key(key)} was "
             f"written for a zip with sha256 {manifest['sha256']}: upload the zip and the manifest of the same build"
         )
-    verified: dict[str, Any] = {"s3Bucket": bucket, "s3Key": key}
+    located: ArtifactRequest = {"s3Bucket": bucket, "s3Key": key}
     if version:
-        verified["versionId"] = version
-    return {**verified, **manifest}
+        return {**located, "versionId": version, **manifest}
+    return {**located, **manifest}

@@ -13,10 +13,15 @@ import datetime
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollout_core import agentcore
 from rollout_core.errors import InvalidExecutionInput, RestoreFailed
+from rollout_core.state import AwsRecord, Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
+    from mypy_boto3_s3 import S3Client
 
 FORMAT = "agentcore-secure-rollout-backup/1"
 PREFIX = "backups/"
@@ -51,7 +56,7 @@ def _record(response: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in response.items() if k != "ResponseMetadata"}
 
 
-def _gateway_entry(client: Any, role: str, gateway_id: str) -> dict[str, Any] | None:
+def _gateway_entry(client: BedrockAgentCoreControlClient, role: str, gateway_id: str) -> dict[str, Any] | None:
     record = agentcore.get_gateway_or_none(client, gateway_id)
     if record is None:
         return None
@@ -63,7 +68,7 @@ def _gateway_entry(client: Any, role: str, gateway_id: str) -> dict[str, Any] | 
     }
 
 
-def snapshot(client: Any, config: dict[str, Any], execution_arn: str) -> dict[str, Any]:
+def snapshot(client: BedrockAgentCoreControlClient, config: Config, execution_arn: str) -> dict[str, Any]:
     """Everything a rollout of this deployment may change, as the control plane reports it now."""
     runtime = _record(agentcore.get_runtime(client, config["runtime"]["id"]))
     endpoint = _record(agentcore.get_default_endpoint(client, runtime["agentRuntimeId"]))
@@ -107,7 +112,7 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"backup: cannot encode {type(value).__name__}")
 
 
-def read(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+def read(s3: S3Client, bucket: str, key: str) -> dict[str, Any]:
     """A backup of this stack, checked for shape (a key that holds anything else is refused, never acted on)."""
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
@@ -127,7 +132,7 @@ def read(s3: Any, bucket: str, key: str) -> dict[str, Any]:
     return document
 
 
-def live_runtime(document: dict[str, Any]) -> dict[str, Any]:
+def live_runtime(document: dict[str, Any]) -> AwsRecord:
     """The runtime configuration callers had when the backup was taken."""
     live = document.get("liveRuntime") or document["runtime"]
     return dict(live)

@@ -19,12 +19,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from botocore.exceptions import ClientError
 
 from rollout_core.errors import CognitoThrottled, InvalidConfiguration
 from rollout_core.settings import COGNITO_POOL_ID, Deployment, describe_value
+from rollout_core.state import CognitoConfig
 
 DISCOVERY_SUFFIX: Final = "/.well-known/openid-configuration"
 TOKEN_PATH: Final = "/oauth2/token"
@@ -62,8 +63,8 @@ class CognitoSettings:
     tokenUrl: str
     scopes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> CognitoConfig:
+        return cast(CognitoConfig, asdict(self))  # the dataclass and the TypedDict have the same fields
 
     @property
     def scope(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import botocore.session
 
 from rollout_core.errors import AuthorizerConflict, RuntimeUpdateFailed
+from rollout_core.state import AfterCreate, AgentArtifact, AwsRecord, AwsRequest, CarryPlan, GatewayBrief
 
 AUTHORIZATION_HEADER = "Authorization"
 MAX_ALLOWLIST = 20
@@ -153,7 +154,7 @@ def normalize_gateway_url(url: str) -> str:
     return trimmed if trimmed.endswith("/mcp") else f"{trimmed}/mcp"
 
 
-def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def gateway_brief(record: AwsRecord | None) -> GatewayBrief | None:
     """What the plan and the report show of a gateway."""
     if record is None:
         return None
@@ -168,13 +169,13 @@ def gateway_brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def runtime_update_request(
-    runtime: dict[str, Any],
+    runtime: AwsRecord,
     *,
     authorizer: dict[str, Any] | None = None,
     allowlist: list[str] | None = None,
     environment: dict[str, str] | None = None,
     artifact: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> AwsRequest:
     """UpdateAgentRuntime is a full replace: send back every current setting, changing only what is asked.
 
     An authorizer is only ever sent to a runtime that has none: AgentCore answers "Authorizer already exists" to any
@@ -202,6 +203,22 @@ def runtime_update_request(
     return request
 
 
+def runtime_restore_request(current: AwsRecord, target: AwsRecord, urls: dict[str, str] | None = None) -> AwsRequest:
+    """The full replace that gives the runtime `target`'s configuration (a backed-up record: rollback and restore).
+    `urls` maps old gateway URLs to new ones (gateways a restore re-created). An authorizer `target` had that is gone
+    since is sent back; one added since stays (AgentCore refuses any authorizer sent to a runtime that has one)."""
+    request = runtime_update_request({**target, "agentRuntimeId": current["agentRuntimeId"]})
+    environment = request.get("environmentVariables")
+    if environment is not None:
+        request["environmentVariables"] = {
+            name: (urls or {}).get(normalize_gateway_url(value), value) if value else value
+            for name, value in environment.items()
+        }
+    if target.get("authorizerConfiguration") and not current.get("authorizerConfiguration"):
+        request["authorizerConfiguration"] = target["authorizerConfiguration"]
+    return request
+
+
 def code_location(artifact: dict[str, Any] | None) -> tuple[str | None, str | None]:
     """(bucket, key) of a runtime's CodeZip, (None, None) for container runtimes."""
     s3 = (((artifact or {}).get("codeConfiguration") or {}).get("code") or {}).get("s3") or {}
@@ -213,7 +230,7 @@ def code_s3_location(artifact: dict[str, Any] | None) -> dict[str, Any]:
     return dict((((artifact or {}).get("codeConfiguration") or {}).get("code") or {}).get("s3") or {})
 
 
-def desired_code_configuration(desired: dict[str, Any]) -> dict[str, Any]:
+def desired_code_configuration(desired: AgentArtifact) -> dict[str, Any]:
     """The codeConfiguration of a verified agentArtifact (rollout_core.artifact.verify_agent_artifact): its S3
     object (pinned to the verified version in a versioned bucket), and the runtime and entry point it was built for."""
     s3 = {"bucket": desired["s3Bucket"], "prefix": desired["s3Key"]}
@@ -222,7 +239,7 @@ def desired_code_configuration(desired: dict[str, Any]) -> dict[str, Any]:
     return {"code": {"s3": s3}, "runtime": desired["runtime"], "entryPoint": list(desired["entryPoint"])}
 
 
-def runs_code(artifact: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+def runs_code(artifact: dict[str, Any] | None, desired: AgentArtifact) -> bool:
     """Whether a runtime runs the verified agentArtifact: the same object, runtime version and entry point."""
     code = (artifact or {}).get("codeConfiguration") or {}
     wanted = desired_code_configuration(desired)
@@ -233,13 +250,13 @@ def runs_code(artifact: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
     )
 
 
-def code_artifact(desired: dict[str, Any]) -> dict[str, Any]:
+def code_artifact(desired: AgentArtifact) -> dict[str, Any]:
     """The runtime artifact switched to a verified agentArtifact, with the runtime and entry point from its manifest
     (never the old ones: the zip's wheels only load on the runtime version it was built for)."""
     return {"codeConfiguration": desired_code_configuration(desired)}
 
 
-def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict[str, Any]) -> dict[str, Any]:
+def gateway_create_request(template: AwsRecord, name: str, authorizer: dict[str, Any]) -> AwsRequest:
     """CreateGateway for the replacement: the old gateway's settings with a CUSTOM_JWT authorizer."""
     request = {f: copy.deepcopy(template[f]) for f in gateway_clone_fields() if template.get(f) not in (None, "")}
     request.update(name=name, authorizerType="CUSTOM_JWT", authorizerConfiguration=authorizer)
@@ -247,7 +264,7 @@ def gateway_create_request(template: dict[str, Any], name: str, authorizer: dict
     return request
 
 
-def gateway_carry_plan(template: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+def gateway_carry_plan(template: AwsRecord, tags: dict[str, str]) -> CarryPlan:
     """What of the old gateway's settings CreateGateway cannot take, and how each reaches the replacement.
 
     `afterCreate.update`: UpdateGateway settings applied once the new gateway is READY; `afterCreate.tags`: TagResource
@@ -262,13 +279,13 @@ def gateway_carry_plan(template: dict[str, Any], tags: dict[str, str]) -> dict[s
     not_carried = [f for f in gateway_uncarried_fields() if template.get(f) not in (None, "", [], {})]
     if len(carried_tags) < len(tags):
         not_carried.append(RESERVED_TAGS_ENTRY)
-    after_create = {"update": update, "tags": carried_tags} if update or carried_tags else None
+    after_create: AfterCreate | None = {"update": update, "tags": carried_tags} if update or carried_tags else None
     return {"afterCreate": after_create, "notCarried": sorted(not_carried)}
 
 
 def gateway_update_request(
-    current: dict[str, Any], authorizer: dict[str, Any], settings: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    current: AwsRecord, authorizer: dict[str, Any], settings: dict[str, Any] | None = None
+) -> AwsRequest:
     """UpdateGateway (same CUSTOM_JWT type, new JWT settings), sending back every other current setting; `settings`
     replaces individual ones (e.g. those carried over from the old gateway)."""
     fields = _members("UpdateGateway", "in") & _members("GetGateway", "out")
@@ -278,7 +295,7 @@ def gateway_update_request(
     return request
 
 
-def target_definition(target: dict[str, Any]) -> dict[str, Any]:
+def target_definition(target: AwsRecord) -> AwsRequest:
     """The re-creatable part of a target (what CreateGatewayTarget accepts)."""
     return {f: copy.deepcopy(target[f]) for f in target_clone_fields() if target.get(f) not in (None, "", [], {})}
 

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from rollout_core.errors import (
     GatewayCreateFailed,
@@ -14,6 +15,9 @@ from rollout_core.errors import (
     RolloutError,
     RuntimeUpdateFailed,
 )
+from rollout_core.state import AwsRecord, RuntimeHandle
+
+RuntimeHandleT = TypeVar("RuntimeHandleT", bound=RuntimeHandle)
 
 READY = "READY"
 RUNTIME_PENDING = {"CREATING", "UPDATING"}
@@ -25,7 +29,7 @@ ENDPOINT_FAILED = {"CREATE_FAILED", "UPDATE_FAILED", "DELETING", "DELETE_FAILED"
 ENDPOINT_PENDING = {"CREATING", "UPDATING"}
 
 
-def reasons(record: dict[str, Any]) -> str:
+def reasons(record: AwsRecord) -> str:
     """The service's reasons for a status (statusReasons or failureReason), for messages."""
     given = record.get("statusReasons") or ([record["failureReason"]] if record.get("failureReason") else [])
     return "; ".join(str(r) for r in given) or "no reason given by the service"
@@ -55,7 +59,7 @@ def _newer(version: Any, than: str) -> bool:
     return str(version).isdigit() and than.isdigit() and int(str(version)) > int(than)
 
 
-def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls: int, what: str) -> bool:
+def version_live(endpoint: AwsRecord, version: str, attempt: int, max_polls: int, what: str) -> bool:
     """True once the DEFAULT endpoint serves `version` (READY, liveVersion == version); False to poll again.
 
     Raises RuntimeUpdateFailed when it never will (the endpoint failed, or moved on to a later version someone else
@@ -79,30 +83,39 @@ def version_live(endpoint: dict[str, Any], version: str, attempt: int, max_polls
     return False
 
 
-def runtime_failure(record: dict[str, Any]) -> RuntimeUpdateFailed:
+def runtime_update_sent(handle: RuntimeHandleT, response: Mapping[str, Any]) -> RuntimeHandleT:
+    """The poll handle once an UpdateAgentRuntime was accepted: changed and not ready, with the version it created.
+    READY is not live: that version serves callers only once the DEFAULT endpoint has moved to it (`runtimeLive`)."""
+    sent = copy.copy(handle)
+    sent["changed"], sent["ready"] = True, False
+    sent["status"], sent["version"] = response.get("status"), response["agentRuntimeVersion"]
+    return sent
+
+
+def runtime_failure(record: AwsRecord) -> RuntimeUpdateFailed:
     return RuntimeUpdateFailed(
         f"runtime {record.get('agentRuntimeName', record.get('agentRuntimeId'))} is {record.get('status')}: "
         f"{reasons(record)}"
     )
 
 
-def gateway_failure(record: dict[str, Any]) -> GatewayCreateFailed:
+def gateway_failure(record: AwsRecord) -> GatewayCreateFailed:
     return GatewayCreateFailed(f"gateway {record.get('name')} is {record.get('status')}: {reasons(record)}")
 
 
-def target_failure(record: dict[str, Any]) -> GatewayTargetFailed:
+def target_failure(record: AwsRecord) -> GatewayTargetFailed:
     status = record.get("status", "")
     hint = " (targets waiting for OAuth consent cannot be completed by the rollout)" if "PENDING_AUTH" in status else ""
     return GatewayTargetFailed(f"gateway target {record.get('name')} is {status}{hint}: {reasons(record)}")
 
 
-def gateway_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
+def gateway_delete_failure(record: AwsRecord) -> GatewayDeleteFailed:
     return GatewayDeleteFailed(
         f"gateway {record.get('name')} was asked to delete but is {record.get('status')}: {reasons(record)}"
     )
 
 
-def target_delete_failure(record: dict[str, Any]) -> GatewayDeleteFailed:
+def target_delete_failure(record: AwsRecord) -> GatewayDeleteFailed:
     return GatewayDeleteFailed(
         f"gateway target {record.get('name')} was asked to delete but is {record.get('status')}: {reasons(record)}"
     )

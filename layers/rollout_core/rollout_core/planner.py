@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rollout_core import agentcore, desired, lifecycle
 from rollout_core.errors import AgentCoreBusy, AuthorizerConflict, GatewayNotFound, InvalidConfiguration
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
+from rollout_core.state import (
+    AgentArtifact,
+    Authorizer,
+    AwsRecord,
+    CarryPlan,
+    CognitoConfig,
+    Config,
+    EnvironmentPlan,
+    GatewayPlan,
+    GatewayToDelete,
+    Plan,
+    RuntimePlan,
+    Settings,
+    TargetToReplace,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
 
 
-def desired_authorizer(cognito: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+def desired_authorizer(cognito: CognitoConfig, existing: Authorizer | None) -> Authorizer:
     return desired.jwt_authorizer(cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"], existing)
 
 
-def authorizer_secure(actual: dict[str, Any] | None, cognito: dict[str, Any]) -> bool:
+def authorizer_secure(actual: Authorizer | None, cognito: CognitoConfig) -> bool:
     return desired.authorizer_satisfied(actual, cognito["discoveryUrl"], cognito["clientId"], cognito["scopes"])
 
 
-def runtime_repair(runtime: dict[str, Any], endpoint: dict[str, Any] | None) -> str | None:
+def runtime_repair(runtime: AwsRecord, endpoint: AwsRecord | None) -> str | None:
     """Why the runtime needs an update whatever its settings say (None: it does not). The latest record is not what
     callers get: an update that ended UPDATE_FAILED, or a DEFAULT endpoint that never moved to the latest version,
     leaves DEFAULT serving an older version - the next update creates a version that can go live."""
@@ -39,7 +57,7 @@ def runtime_repair(runtime: dict[str, Any], endpoint: dict[str, Any] | None) -> 
     return None
 
 
-def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any], repair: str | None = None) -> dict[str, Any]:
+def plan_runtime(runtime: AwsRecord, cognito: CognitoConfig, repair: str | None = None) -> RuntimePlan:
     """What the runtime needs. An authorizer can only be added to a runtime that has none (AgentCore refuses any
     authorizer sent to a runtime that has one), so a different existing one stops the rollout here, before any
     change. `repair` (runtime_repair) says why the latest version must be replaced by one that goes live."""
@@ -62,9 +80,7 @@ def plan_runtime(runtime: dict[str, Any], cognito: dict[str, Any], repair: str |
     }
 
 
-def _desired_targets(
-    source_targets: list[dict[str, Any]], target_name: str, warranty_arn: str
-) -> dict[str, dict[str, Any]]:
+def _desired_targets(source_targets: list[AwsRecord], target_name: str, warranty_arn: str) -> dict[str, AwsRecord]:
     """Every target the source gateway had (nothing lost), with WarrantyCheck rebuilt from SSM."""
     wanted = {t["name"]: desired.target_definition(t) for t in source_targets if t["name"] != target_name}
     previous = next((t for t in source_targets if t["name"] == target_name), None)
@@ -79,7 +95,7 @@ REPLACED_GATEWAY_STATUSES = frozenset({"FAILED", "UPDATE_UNSUCCESSFUL", "DELETIN
 REPLACED_TARGET_STATUSES = frozenset({"FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL", "DELETING"})
 
 
-def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
+def plan_gateway(client: BedrockAgentCoreControlClient, config: Config) -> GatewayPlan:
     settings, cognito = config["settings"], config["cognito"]
     old_ref, new_ref = config.get("oldGateway"), config.get("newGateway")
     same_name = settings["oldGatewayName"] == settings["gatewayName"]
@@ -90,7 +106,7 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     old = agentcore.get_gateway_or_none(client, old_ref["id"]) if old_ref and not same_name else None
     old_targets = agentcore.list_targets(client, old["gatewayId"]) if old else []
 
-    delete_first: dict[str, Any] | None = None
+    delete_first: GatewayToDelete | None = None
     update_authorizer = False
     if new is not None and new.get("authorizerType") != "CUSTOM_JWT":
         # The authorizer type cannot change in place: this gateway is deleted, then created again.
@@ -119,7 +135,7 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     # A target that ended FAILED (or UPDATE/SYNCHRONIZE_UNSUCCESSFUL), or is being deleted, is deleted (polled until
     # gone) and created again; one still CREATING/UPDATING is polled like a new one.
     broken = {n: t for n, t in existing.items() if n in wanted and t.get("status") in REPLACED_TARGET_STATUSES}
-    to_replace = [
+    to_replace: list[TargetToReplace] = [
         {"name": name, "targetId": t["targetId"], "status": t.get("status")} for name, t in sorted(broken.items())
     ]
     to_create = [definition for name, definition in wanted.items() if name not in existing or name in broken]
@@ -130,7 +146,7 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     ]
     current_authorizer = None if create or new is None else new.get("authorizerConfiguration")
     # What CreateGateway cannot take is carried after the create (or named); tags are only read when needed.
-    carry = (
+    carry: CarryPlan = (
         desired.gateway_carry_plan(template, agentcore.gateway_tags(client, template["gatewayArn"]))
         if create
         else {"afterCreate": None, "notCarried": []}
@@ -158,13 +174,13 @@ def plan_gateway(client: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan_environment(
-    runtime: dict[str, Any],
-    gateway_plan: dict[str, Any],
+    runtime: AwsRecord,
+    gateway_plan: GatewayPlan,
     env_var: str,
     gateway_name: str,
-    artifact: dict[str, Any] | None,
+    artifact: AgentArtifact | None,
     repair: str | None = None,
-) -> dict[str, Any]:
+) -> EnvironmentPlan:
     """The runtime's gateway URL variable, the AGENTCORE_GATEWAY_NAME pointer the agent reads it by, and the code.
     `repair` (plan_runtime) forces the update: the latest record may already say all this without being live."""
     environment = runtime.get("environmentVariables") or {}
@@ -185,7 +201,7 @@ def plan_environment(
     }
 
 
-def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
+def check_code_bucket(runtime: AwsRecord, artifact_bucket: str) -> None:
     """Every full-replace update re-sends a CodeZip runtime's code location, and AgentCore makes the caller read it:
     the rollout can only update a runtime whose code is in the bucket it was deployed to read."""
     bucket, key = desired.code_location(runtime.get("agentRuntimeArtifact"))
@@ -197,7 +213,7 @@ def check_code_bucket(runtime: dict[str, Any], artifact_bucket: str) -> None:
         )
 
 
-def drift_diff(plan: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+def drift_diff(plan: Plan, settings: Settings) -> list[str]:
     """What differs from the secured state, as an operator reads it (the drift notification and report): one line per
     difference, derived from the plan alone. Names, header names, statuses and the gateway URL variable's value only;
     never another environment variable, never a credential."""
@@ -213,8 +229,7 @@ def drift_diff(plan: dict[str, Any], settings: dict[str, Any]) -> list[str]:
             f"request header allowlist changed: {runtime.get('allowlistBefore') or []} lacks Authorization "
             "(the agent never sees the caller's token)"
         )
-    if gateway.get("deleteFirst"):
-        first = gateway["deleteFirst"]
+    if first := gateway.get("deleteFirst"):
         lines.append(f"gateway {first['name']} must be replaced: {first['why']}")
     elif gateway.get("create"):
         lines.append(f"gateway {new_name} missing")
@@ -229,10 +244,10 @@ def drift_diff(plan: dict[str, Any], settings: dict[str, Any]) -> list[str]:
             if t["name"] not in replaced
         ]
     lines += [f"target {t['name']} on {new_name} changed" for t in gateway.get("targetsToUpdate", [])]
-    if gateway.get("deleteOld"):
-        old = gateway["before"] or {}
-        kind = old.get("authorizerType") or "unknown"
-        lines.append(f"old gateway {gateway['deleteOld']['name']} is back / still open (authorizer {kind})")
+    if old_gateway := gateway.get("deleteOld"):
+        before = gateway["before"]
+        kind = (before.get("authorizerType") if before else None) or "unknown"
+        lines.append(f"old gateway {old_gateway['name']} is back / still open (authorizer {kind})")
     if environment.get("urlUpdate") and not gateway.get("create"):
         lines.append(
             f"gateway URL env var reset: {environment['name']} is {environment.get('before') or 'unset'}, not the URL "
@@ -248,7 +263,7 @@ def drift_diff(plan: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     return lines
 
 
-def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
+def build_plan(client: BedrockAgentCoreControlClient, config: Config) -> Plan:
     runtime = agentcore.get_runtime(client, config["runtime"]["id"])
     check_code_bucket(runtime, config["settings"].get("artifactBucket", ""))
     endpoint = agentcore.get_default_endpoint(client, runtime["agentRuntimeId"])
@@ -285,8 +300,7 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     actions += [f"update target {t['name']}" for t in gateway_plan["targetsToUpdate"]]
     if gateway_plan["deleteOld"]:
         actions.append(f"delete old gateway {gateway_plan['deleteOld']['name']} and its targets")
-    if env_plan["artifactUpdate"]:
-        artifact = config["settings"]["agentArtifact"]
+    if env_plan["artifactUpdate"] and (artifact := config["settings"]["agentArtifact"]) is not None:
         actions.append(
             f"switch runtime code to s3://{artifact['s3Bucket']}/{artifact['s3Key']} "
             f"({artifact['runtime']}, entryPoint {artifact['entryPoint']})"
@@ -296,7 +310,7 @@ def build_plan(client: Any, config: dict[str, Any]) -> dict[str, Any]:
     name_var = env_plan["gatewayNameVar"]
     if name_var["before"] != name_var["after"]:
         actions.append(f"set runtime env {name_var['name']} to {name_var['after']}")
-    plan = {
+    plan: Plan = {
         "changed": bool(actions),
         "actions": actions,
         "runtime": runtime_plan,

@@ -20,12 +20,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import botocore.session
 
 from rollout_core import backup
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput
+from rollout_core.state import ArtifactRequest, Settings
 
 
 def model_pattern(operation: str, member: str) -> str:
@@ -369,7 +370,7 @@ class RolloutSettings:
     onFailure: str
     maxPolls: int
     # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
-    agentArtifact: dict[str, Any] | None = None
+    agentArtifact: ArtifactRequest | None = None
     artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
     # Whether this rollout waits for an operator's approval once its plan changes something, and why.
     requireApproval: bool = False
@@ -378,8 +379,8 @@ class RolloutSettings:
     checkDrift: bool = False  # plan; notify drift; end there unless autoRemediate
     autoRemediate: bool = False  # a drift check that finds drift rolls out (approval gate as usual)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> Settings:
+        return cast(Settings, asdict(self))  # the dataclass and the TypedDict have the same fields
 
 
 def gateway_url_env_var_for(gateway_name: str) -> str:
@@ -550,7 +551,7 @@ def approval_required(policy: str, trigger: Mapping[str, str] | None, requested:
     return True, reason
 
 
-def parse_agent_artifact(value: Any, artifact_bucket: str) -> dict[str, str]:
+def parse_agent_artifact(value: Any, artifact_bucket: str) -> ArtifactRequest:
     """The agent CodeZip to switch to: only from the bucket the stack was deployed with (IAM grants only that one)."""
     if not artifact_bucket:
         raise InvalidExecutionInput(
