@@ -341,11 +341,9 @@ def status(target: Target, execution: str | None, list_recent: bool, as_json: bo
 def status_summary(target: Target, description: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     state = executions.current_state(events)
     entered = executions.states_entered(events)
-    phases: list[str] = []
-    for name in entered:
-        phase = executions.PHASE_OF.get(name, "other")
-        if phase not in phases:
-            phases.append(phase)
+    # In the rollout's order (AcceptInput, a "load" state, runs before the lock's "queue" states).
+    order = [*executions.PHASES, "other"]
+    phases = sorted({executions.PHASE_OF.get(name, "other") for name in entered}, key=order.index)
     pending = executions.pending_approval(events) if description["status"] == "RUNNING" else None
     result = _execution_json(description)
     result.pop("output", None)

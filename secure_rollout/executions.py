@@ -22,6 +22,7 @@ WAIT_FOR_TASK_TOKEN = ".waitForTaskToken"
 MAX_NAME_ATTEMPTS = 5
 MAX_HISTORY_EVENTS = 25_000  # Step Functions keeps at most 25,000 events per execution
 
+PHASES = tuple(phases.PHASES)  # in the rollout's order
 PHASE_OF = phases.PHASE_OF  # the rollout report's map (rollout_core.phases)
 
 
