@@ -25,7 +25,8 @@ from moto import mock_aws
 from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
 from sandbox.bucket_policies import aws_bucket_policies
 from sandbox.code_artifacts import CodeArtifacts
-from sandbox.deploy import Deployment, deploy
+from sandbox.cloudtrail import CloudTrail
+from sandbox.deploy import Deployment, deploy, update
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
 from sandbox.seed import CODE_BUCKET, Seeded, seed_tutorial
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
+DEVELOPER_ROLE = "DeveloperRole"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -170,6 +172,7 @@ class Sandbox:
             )
             self.events.install()
             self._stack.callback(self.events.uninstall)
+            self._start_cloudtrail()
             self.deployment = deploy(
                 self.root,
                 self.stack_name,
@@ -177,6 +180,7 @@ class Sandbox:
                 self.lambdas,
                 self.account_id,
                 self.region,
+                events=self.events,
             )
             if self.iam is not None:
                 for role_arn, managed in self._stack_role_managed_policies().items():
@@ -198,7 +202,70 @@ class Sandbox:
             "SandboxCognitoEndpoint": self.cognito.base_url,
             # The smoke test checks the new gateway directly: at this stand-in, not at its AWS gatewayUrl.
             "SandboxGatewayEndpoint": self.gateway_plane.base_url,
+            # Tests start their own rollouts; tests/workflow/test_triggers.py turns the stack-deploy rule on.
+            "TriggerOnStackDeploy": "Disabled",
         }
+
+    def _start_cloudtrail(self) -> None:
+        """CloudTrail's AgentCore records, delivered to EventBridge; callers identified by their credentials."""
+        from sandbox.iam.enforcement import Identities
+
+        self.identities = self.iam.identities if self.iam is not None else Identities(self.account_id, self.region)
+        iam = self.client("iam")
+        # An outside principal: a developer who redeploys the agent with another tool (agentcore deploy, the console).
+        role = iam.create_role(
+            RoleName=DEVELOPER_ROLE,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{self.account_id}:root"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]
+        iam.put_role_policy(
+            RoleName=DEVELOPER_ROLE,
+            PolicyName="AgentCoreDeveloper",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": ["bedrock-agentcore:*", "iam:PassRole", "s3:Get*"], "Resource": "*"}
+                    ],
+                }
+            ),
+        )
+        self.developer_role_arn = str(role["Arn"])
+        self.cloudtrail = CloudTrail(
+            self.account_id,
+            self.region,
+            self.events.emit_api_call,
+            principal_of_key=self.identities.principal,
+            current_function=self.lambdas.current_function,
+        )
+        self.cloudtrail.install()  # after IAM's hook (same botocore method), so it is removed first
+        self._stack.callback(self.cloudtrail.uninstall)
+
+    def developer_client(self, service: str, session_name: str = "developer") -> Any:
+        """A client acting as the sandbox's DeveloperRole: writes made with it are someone else's, not the stack's."""
+        return self.identities.client(service, self.developer_role_arn, session_name, self.region)
+
+    def update_stack(self, **parameter_overrides: str) -> None:
+        """`sam deploy` again with these parameter values on top of the current ones (emits the stack's events)."""
+        self.parameter_overrides.update(parameter_overrides)
+        update(
+            self.deployment,
+            self.root,
+            {**self.deployment_parameters(), **self.parameter_overrides},
+            self.account_id,
+            self.region,
+            events=self.events,
+        )
 
     def _subscribe_to_notifications(self) -> None:
         """An operator's subscription to the stack's topic (an SQS queue stands in for their inbox)."""

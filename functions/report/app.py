@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import agentcore, desired, lifecycle
+from rollout_core import agentcore, desired, lifecycle, triggers
 from rollout_core.errors import (
     AuthorizerConflict,
     GatewayNotFound,
@@ -125,6 +125,10 @@ def build_report(client: Any, state: dict[str, Any], history: list[dict[str, Any
     }
     if "trigger" in config:
         report["trigger"] = config["trigger"]
+    report["triggeredBy"] = triggers.describe(config.get("trigger"))
+    drift = triggers.drift_sentence(config.get("trigger"), plan)
+    if drift:
+        report["drift"] = drift  # what an out-of-band change undid, who made it, with which call
     if settings["dryRun"]:
         return {**report, "changed": False, "plannedChanges": plan["changed"]}
     if settings.get("requireApproval"):

@@ -74,6 +74,8 @@ ON_FAILURE_HOLD = "hold"
 ON_FAILURE = re.compile(f"{ON_FAILURE_ROLLBACK}|{ON_FAILURE_HOLD}")
 # Bake time before the old gateway is deleted, bounded: the rollout holds the lock while it bakes.
 MAX_BAKE_SECONDS = 1800
+# A boolean setting: CloudFormation has no boolean parameter type, so the template takes these two words.
+BOOLEAN = re.compile("false|true")
 
 
 class InputRule(Enum):
@@ -96,6 +98,7 @@ class Setting:
     optional: bool = False  # an empty deployed value means "not configured"
     lower_case: bool = False  # on top of `pattern`
     default: str | int | None = None  # the template parameter's Default; None: the operator must give it
+    # kind bool: the template parameter (and the environment) says "true" or "false"; the input gives a JSON boolean
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
@@ -273,6 +276,26 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         maximum=1000,
         default=60,
     ),
+    Setting(
+        "checkDrift",
+        "CheckDrift",
+        "ROLLOUT_CHECK_DRIFT",
+        bool,
+        "true or false (plan first: no drift ends the execution without a change, drift is notified)",
+        InputRule.OVERRIDE,
+        BOOLEAN,
+        default="false",
+    ),
+    Setting(
+        "autoRemediate",
+        "AutoRemediate",
+        "ROLLOUT_AUTO_REMEDIATE",
+        bool,
+        "true or false (with checkDrift: drift is rolled back to the desired state, not only notified)",
+        InputRule.OVERRIDE,
+        BOOLEAN,
+        default="false",
+    ),
 )
 SETTINGS_BY_KEY: Final[dict[str, Setting]] = {s.key: s for s in SETTINGS}
 
@@ -305,6 +328,14 @@ TRIGGER_FIELDS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
     "time": (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)"), "an ISO 8601 time"),
     "reason": (re.compile(r"[\x20-\x7e]{1,256}"), "printable text of at most 256 characters"),
     "by": (re.compile(r"[\x21-\x7e]{1,256}"), "an identity like an IAM ARN (printable, no spaces)"),
+    # The stack-deploy rule: the stack's id (an ARN) and the status it reached.
+    "stack": (
+        re.compile(r"arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[a-zA-Z][-a-zA-Z0-9]{0,127}/[-a-f0-9]{36}"),
+        "a CloudFormation stack id (arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>)",
+    ),
+    "status": (re.compile(r"[A-Z][A-Z_]{1,63}"), "a stack status like UPDATE_COMPLETE"),
+    # The CloudTrail rule: the AgentCore control-plane call that changed something out of band.
+    "call": (re.compile(r"[A-Z][a-zA-Z]{1,63}"), "an API operation name like UpdateAgentRuntime"),
 }
 
 
@@ -328,6 +359,8 @@ class Deployment:
     bakeSeconds: int
     onFailure: str
     maxPolls: int
+    checkDrift: bool
+    autoRemediate: bool
 
     @property
     def gateway_url_env_var(self) -> str:
@@ -351,6 +384,8 @@ class RolloutSettings:
     bakeSeconds: int
     onFailure: str
     maxPolls: int
+    checkDrift: bool
+    autoRemediate: bool
     # {s3Bucket, s3Key} as given; LoadConfig completes it from the package's manifest (rollout_core.artifact).
     agentArtifact: dict[str, Any] | None = None
     artifactBucket: str = ""  # the deployment's; the only bucket agent code may be read from
@@ -378,6 +413,10 @@ def describe_value(value: Any) -> str:
 def _checked(setting: Setting, value: Any, where: str) -> Any:
     # bool is an int subclass: reject True/False where an integer is expected.
     type_ok = isinstance(value, setting.kind) and not (setting.kind is int and isinstance(value, bool))
+    if setting.kind is bool:
+        if not type_ok:
+            raise InvalidExecutionInput(f"{where} must be {setting.description}; got {describe_value(value)}")
+        return value
     in_bounds = type_ok and (
         (setting.pattern is None or bool(setting.pattern.fullmatch(value)))
         and (not setting.lower_case or value == value.lower())
@@ -403,6 +442,10 @@ def deployment_from_environment(env: Mapping[str, str]) -> Deployment:
             if not (raw.isascii() and raw.isdigit()):  # a CloudFormation Number; int() takes other digits too
                 raise InvalidConfiguration(f"{where} must be {setting.description}; got {describe_value(raw)}")
             value: Any = int(raw)
+        elif setting.kind is bool:
+            if not BOOLEAN.fullmatch(raw):
+                raise InvalidConfiguration(f"{where} must be {setting.description}; got {describe_value(raw)}")
+            value = raw == "true"
         else:
             value = raw
         try:
