@@ -24,8 +24,8 @@ from moto import mock_aws
 
 from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
 from sandbox.bucket_policies import aws_bucket_policies
-from sandbox.code_artifacts import CodeArtifacts
 from sandbox.cloudtrail import CloudTrail
+from sandbox.code_artifacts import CodeArtifacts
 from sandbox.deploy import Deployment, deploy, update
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
@@ -235,7 +235,11 @@ class Sandbox:
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Action": ["bedrock-agentcore:*", "iam:PassRole", "s3:Get*"], "Resource": "*"}
+                        {
+                            "Effect": "Allow",
+                            "Action": ["bedrock-agentcore:*", "iam:PassRole", "s3:Get*"],
+                            "Resource": "*",
+                        }
                     ],
                 }
             ),

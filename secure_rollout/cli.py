@@ -17,7 +17,6 @@ from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
-
 from rollout_core import triggers
 
 from secure_rollout import doctor, executions, invoke, logs, render

@@ -330,7 +330,9 @@ TRIGGER_FIELDS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
     "by": (re.compile(r"[\x21-\x7e]{1,256}"), "an identity like an IAM ARN (printable, no spaces)"),
     # The stack-deploy rule: the stack's id (an ARN) and the status it reached.
     "stack": (
-        re.compile(r"arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[a-zA-Z][-a-zA-Z0-9]{0,127}/[-a-f0-9]{36}"),
+        re.compile(
+            r"arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[a-zA-Z][-a-zA-Z0-9]{0,127}/[-a-f0-9]{36}"
+        ),
         "a CloudFormation stack id (arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>)",
     ),
     "status": (re.compile(r"[A-Z][A-Z_]{1,63}"), "a stack status like UPDATE_COMPLETE"),
