@@ -4,7 +4,8 @@ Every bedrock-agentcore-control write (a non-read-only operation) made through b
 would log - eventSource bedrock-agentcore.amazonaws.com, the operation as eventName, the caller as userIdentity,
 requestParameters and responseElements with every member the API model marks sensitive replaced by
 HIDDEN_DUE_TO_SECURITY_REASONS, errorCode/errorMessage for a refused call - and EventBridge receives it as
-"AWS API Call via CloudTrail" from source aws.bedrock-agentcore (the rules' patterns decide the rest).
+"AWS API Call via CloudTrail" from source aws.bedrock-agentcore (the rules' patterns decide the rest) - only while
+the account has a trail logging management events (`trail`; as on AWS, without one nothing reaches EventBridge).
 
 Who called (userIdentity), as on AWS by credentials:
 - a client acting as a role (sandbox/iam Identities: a function's execution role, the state machine's role, an
@@ -69,12 +70,16 @@ class CloudTrail:
         emit: Callable[[dict[str, Any]], None],
         principal_of_key: Callable[[str], Any] | None = None,
         current_function: Callable[[], str | None] | None = None,
+        trail: bool = True,
     ) -> None:
         self.account_id = account_id
         self.region = region
         self.emit = emit
         self.principal_of_key = principal_of_key  # access key -> sandbox.iam Principal (role ARN, session) or None
         self.current_function = current_function  # the Lambda function running in this thread, if any
+        # EventBridge receives CloudTrail's API-call events only while a trail with logging enabled records them;
+        # without one, the calls are only in the event history (`records`).
+        self.trail = trail
         self.records: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._patch: Any = None
@@ -182,7 +187,8 @@ class CloudTrail:
             record["errorMessage"] = error.response.get("Error", {}).get("Message", "")
         with self._lock:
             self.records.append(record)
-        self.emit(record)
+        if self.trail:
+            self.emit(record)
 
     def calls(self, by_role_arn: str | None = None) -> list[str]:
         """eventNames logged so far, optionally only those of one role's sessions."""

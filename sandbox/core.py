@@ -75,11 +75,14 @@ class Sandbox:
         parameter_overrides: dict[str, str] | None = None,
         enforce_iam: bool = True,
         audit_iam: bool = False,
+        trail: bool = False,
     ) -> None:
         """`enforce_iam`: every call a function or the state machine makes is evaluated against its role's policies as
         AWS would, and denied with AWS's error (see sandbox/iam). `audit_iam`: evaluated and recorded in
         `self.iam.audit`, never denied (to list everything a run needs). `latency` (default: AWS-like durations) times
-        AgentCore's asynchronous transitions, multiplied by `latency_scale` (1.0: real time)."""
+        AgentCore's asynchronous transitions, multiplied by `latency_scale` (1.0: real time). `trail`: the account
+        has a CloudTrail trail logging management events, so AgentCore writes reach EventBridge (and the stack's
+        out-of-band change rule); off by default, so tests that edit AgentCore themselves start no rollout."""
         self.root = root
         self.region = region
         self.account_id = ACCOUNT_ID
@@ -100,6 +103,7 @@ class Sandbox:
         self.code: CodeArtifacts
         self.enforce_iam = enforce_iam
         self.audit_iam = audit_iam or enforce_iam
+        self.trail = trail
         self.iam: SandboxIam | None = None
         self._denials_reported = 0
 
@@ -251,6 +255,7 @@ class Sandbox:
             self.events.emit_api_call,
             principal_of_key=self.identities.principal,
             current_function=self.lambdas.current_function,
+            trail=self.trail,
         )
         self.cloudtrail.install()  # after IAM's hook (same botocore method), so it is removed first
         self._stack.callback(self.cloudtrail.uninstall)

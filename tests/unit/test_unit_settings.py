@@ -57,6 +57,8 @@ def test_deployment_is_read_from_the_function_environment() -> None:
             bakeSeconds=0,
             onFailure="rollback",
             maxPolls=5,
+            checkDrift=False,
+            autoRemediate=False,
         )
         == DEPLOYMENT
     )
@@ -323,6 +325,8 @@ def test_empty_and_none_input_take_the_deployment() -> None:
             "bakeSeconds": 0,
             "onFailure": "rollback",
             "maxPolls": 5,
+            "checkDrift": False,
+            "autoRemediate": False,
             "agentArtifact": None,
             "artifactBucket": "",
             "requireApproval": False,

@@ -29,9 +29,17 @@ AGENTCORE_WRITER_ROLES = (
 
 
 @pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """An account whose CloudTrail trail logs management events: AgentCore writes reach EventBridge."""
+    with Sandbox(poll_seconds=0, max_polls=10, trail=True) as instance:
+        yield instance
+
+
+@pytest.fixture
 def deploy_triggered() -> Iterator[Sandbox]:
-    """A sandbox deployed with the stack-deploy rule on (the template's default)."""
-    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides={"TriggerOnStackDeploy": "Enabled"}) as instance:
+    """The same, deployed with the stack-deploy rule on (the template's default)."""
+    overrides = {"TriggerOnStackDeploy": "Enabled"}
+    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides=overrides, trail=True) as instance:
         yield instance
 
 
@@ -140,6 +148,14 @@ def test_an_out_of_band_redeploy_that_drops_the_authorizer_is_repaired_in_one_ro
     assert len(sandbox.events.started_executions) == 1
 
 
+def test_without_a_trail_no_agentcore_call_reaches_eventbridge() -> None:
+    """EventBridge gets "AWS API Call via CloudTrail" events only while a trail logs management events."""
+    with Sandbox(poll_seconds=0, max_polls=10) as sandbox:
+        redeploy_without_authorizer(sandbox)
+        assert sandbox.cloudtrail.calls() == ["UpdateAgentRuntime"]  # in the event history
+        assert sandbox.events.started_executions == []
+
+
 def test_the_cloudtrail_rule_matches_outsiders_only_and_never_copies_secrets(sandbox: Sandbox) -> None:
     """The rule as deployed, against CloudTrail's records: an IAM user (no session issuer) and an outside role match;
     a refused call changed nothing and does not; sensitive request members are hidden as CloudTrail hides them."""
@@ -182,7 +198,7 @@ def test_a_burst_of_triggers_of_every_kind_is_coalesced() -> None:
     """While one rollout holds the lock (the deploy's, waiting for approval: RequireApproval=eventbridge), a Parameter
     Store change, a stack update, an out-of-band redeploy and another parameter change arrive: one rollout runs next."""
     overrides = {"TriggerOnStackDeploy": "Enabled", "RequireApproval": "eventbridge"}
-    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides=overrides) as sandbox:
+    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides=overrides, trail=True) as sandbox:
         owner = eventually(lambda: list(sandbox.events.started_executions), "a rollout started by CREATE_COMPLETE")[0]
         owner_token = str(approval_request(sandbox, owner)["taskToken"])
         arns = warranty_functions(sandbox, 2)
@@ -211,10 +227,13 @@ def test_a_burst_of_triggers_of_every_kind_is_coalesced() -> None:
         executions = [sandbox.wait(arn, timeout=300) for arn in burst]
         assert [e["status"] for e in executions] == ["SUCCEEDED"] * 4, [e.get("cause") for e in executions]
         executed = [e for e in executions if "Plan" in states(sandbox, e["executionArn"])]
-        assert [e["executionArn"] for e in executed] == [request["execution"]]
+        # The queue's contract (tests/workflow/test_queue.py): at most two of a burst run, the rest coalesce into them.
+        assert 1 <= len(executed) <= 2
+        assert request["execution"] in [e["executionArn"] for e in executed]
         coalesced = [json.loads(e["output"]) for e in executions if e not in executed]
-        assert [c["status"] for c in coalesced] == ["coalesced"] * 3
-        assert _report(executed[0])["verified"] is True
+        assert [c["status"] for c in coalesced] == ["coalesced"] * (4 - len(executed))
+        assert _report(executed[-1])["verified"] is True
+        assert _runtime_authorizer(sandbox) is not None
         assert _warranty_target_lambda(sandbox) == arns[1]  # nothing dropped: the last value written
         # Nothing the two rollouts wrote started another one.
         assert len(sandbox.events.started_executions) == 5

@@ -30,7 +30,8 @@ def describe(trigger: Mapping[str, Any] | None) -> str:
     if source == CLOUDTRAIL_AGENTCORE:
         return f"out-of-band AgentCore change: {trigger.get('call', '?')} by {trigger.get('by', '?')}{when}"
     if source == PARAMETER_STORE:
-        return f"parameter {trigger.get('operation', '?')}: {trigger.get('parameter', '?')}{when}"
+        what = f"parameter {trigger['operation']}" if trigger.get("operation") else "Parameter Store change"
+        return f"{what}: {trigger['parameter']}{when}" if trigger.get("parameter") else f"{what}{when}"
     by = f" by {trigger['by']}" if trigger.get("by") else ""
     reason = f": {trigger['reason']}" if trigger.get("reason") else ""
     return f"{source}{by}{when}{reason}"
