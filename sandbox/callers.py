@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from typing import Any
 
 import httpx
 from rollout_core import answer_stream
@@ -37,3 +38,22 @@ def ask(
     # A refusal's body (401/403/404 JSON) is not an answer.
     content = answer_stream.parse(response.content, content_type) if response.is_success else StreamContent()
     return response.status_code, content.answer, content.tools_used
+
+
+def redeploy_without_authorizer(sandbox: Sandbox, session_name: str = "agentcore-deploy") -> dict[str, Any]:
+    """What a redeploy by another tool (`agentcore deploy` from a config without auth, a console edit) does: one
+    full-replace UpdateAgentRuntime, made by the sandbox's DeveloperRole, that re-sends the code, role, network,
+    protocol and environment and leaves out the authorizer and the header allowlist - so AgentCore clears the
+    allowlist, and the authorizer too where an omitted authorizer is cleared (Faults.omitted_authorizer_clears: AWS's
+    semantics are unconfirmed)."""
+    control = sandbox.developer_client("bedrock-agentcore-control", session_name)
+    runtime = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    kept = ("networkConfiguration", "protocolConfiguration", "lifecycleConfiguration", "environmentVariables")
+    request = {key: runtime[key] for key in kept if runtime.get(key)}
+    response: dict[str, Any] = control.update_agent_runtime(
+        agentRuntimeId=runtime["agentRuntimeId"],
+        agentRuntimeArtifact=runtime["agentRuntimeArtifact"],
+        roleArn=runtime["roleArn"],
+        **request,
+    )
+    return response

@@ -24,8 +24,9 @@ from moto import mock_aws
 
 from sandbox.behaviour import AgentCoreBehaviour, LatencyProfile
 from sandbox.bucket_policies import aws_bucket_policies
+from sandbox.cloudtrail import CloudTrail
 from sandbox.code_artifacts import CodeArtifacts
-from sandbox.deploy import Deployment, deploy
+from sandbox.deploy import Deployment, deploy, update
 from sandbox.events import EventBridge
 from sandbox.lambdas import InProcessLambdas
 from sandbox.scheduler import Firing, Scheduler
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
+DEVELOPER_ROLE = "DeveloperRole"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -75,11 +77,14 @@ class Sandbox:
         parameter_overrides: dict[str, str] | None = None,
         enforce_iam: bool = True,
         audit_iam: bool = False,
+        trail: bool = False,
     ) -> None:
         """`enforce_iam`: every call a function or the state machine makes is evaluated against its role's policies as
         AWS would, and denied with AWS's error (see sandbox/iam). `audit_iam`: evaluated and recorded in
         `self.iam.audit`, never denied (to list everything a run needs). `latency` (default: AWS-like durations) times
-        AgentCore's asynchronous transitions, multiplied by `latency_scale` (1.0: real time)."""
+        AgentCore's asynchronous transitions, multiplied by `latency_scale` (1.0: real time). `trail`: the account
+        has a CloudTrail trail logging management events, so AgentCore writes reach EventBridge (and the stack's
+        out-of-band change rule); off by default, so tests that edit AgentCore themselves start no rollout."""
         self.root = root
         self.region = region
         self.account_id = ACCOUNT_ID
@@ -100,6 +105,7 @@ class Sandbox:
         self.code: CodeArtifacts
         self.enforce_iam = enforce_iam
         self.audit_iam = audit_iam or enforce_iam
+        self.trail = trail
         self.iam: SandboxIam | None = None
         self._denials_reported = 0
 
@@ -178,6 +184,7 @@ class Sandbox:
             self._stack.callback(self.events.uninstall)
             # Scheduler invokes targets with the schedule's role, like EventBridge with a rule target's.
             self.scheduler = Scheduler(self.region, self.iam.client_for_role if self.iam is not None else None)
+            self._start_cloudtrail()
             self.deployment = deploy(
                 self.root,
                 self.stack_name,
@@ -185,6 +192,7 @@ class Sandbox:
                 self.lambdas,
                 self.account_id,
                 self.region,
+                events=self.events,
             )
             if self.iam is not None:
                 for role_arn, managed in self._stack_role_managed_policies().items():
@@ -214,7 +222,75 @@ class Sandbox:
             "SandboxCognitoEndpoint": self.cognito.base_url,
             # The smoke test checks the new gateway directly: at this stand-in, not at its AWS gatewayUrl.
             "SandboxGatewayEndpoint": self.gateway_plane.base_url,
+            # Tests start their own rollouts; tests/workflow/test_triggers.py turns the stack-deploy rule on.
+            "TriggerOnStackDeploy": "Disabled",
         }
+
+    def _start_cloudtrail(self) -> None:
+        """CloudTrail's AgentCore records, delivered to EventBridge; callers identified by their credentials."""
+        from sandbox.iam.enforcement import Identities
+
+        self.identities = self.iam.identities if self.iam is not None else Identities(self.account_id, self.region)
+        iam = self.client("iam")
+        # An outside principal: a developer who redeploys the agent with another tool (agentcore deploy, the console).
+        role = iam.create_role(
+            RoleName=DEVELOPER_ROLE,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{self.account_id}:root"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]
+        iam.put_role_policy(
+            RoleName=DEVELOPER_ROLE,
+            PolicyName="AgentCoreDeveloper",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["bedrock-agentcore:*", "iam:PassRole", "s3:Get*"],
+                            "Resource": "*",
+                        }
+                    ],
+                }
+            ),
+        )
+        self.developer_role_arn = str(role["Arn"])
+        self.cloudtrail = CloudTrail(
+            self.account_id,
+            self.region,
+            self.events.emit_api_call,
+            principal_of_key=self.identities.principal,
+            current_function=self.lambdas.current_function,
+            trail=self.trail,
+        )
+        self.cloudtrail.install()  # after IAM's hook (same botocore method), so it is removed first
+        self._stack.callback(self.cloudtrail.uninstall)
+
+    def developer_client(self, service: str, session_name: str = "developer") -> Any:
+        """A client acting as the sandbox's DeveloperRole: writes made with it are someone else's, not the stack's."""
+        return self.identities.client(service, self.developer_role_arn, session_name, self.region)
+
+    def update_stack(self, **parameter_overrides: str) -> None:
+        """`sam deploy` again with these parameter values on top of the current ones (emits the stack's events)."""
+        self.parameter_overrides.update(parameter_overrides)
+        update(
+            self.deployment,
+            self.root,
+            {**self.deployment_parameters(), **self.parameter_overrides},
+            self.account_id,
+            self.region,
+            events=self.events,
+        )
 
     def _subscribe_to_notifications(self) -> None:
         """An operator's subscription to the stack's topic (an SQS queue stands in for their inbox)."""

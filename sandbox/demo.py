@@ -4,7 +4,9 @@
    tutorial's starting point - and show that the agent answers IAM (SigV4) callers through a gateway anyone can call;
 2. run the rollout with live progress (each state as it starts and ends, with timings);
 3. print the report and an independent check of the end state;
-4. run the rollout again and show it was a no-op.
+4. run the rollout again and show it was a no-op;
+5. simulate a redeploy by another tool that drops the authorizer, and show the automatic repair (CloudTrail event ->
+   the stack's EventBridge rule -> a rollout), with the principal and the call in its report.
 Exit code 0 only if every step and check passed.
 """
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sandbox.callers import redeploy_without_authorizer
 from sandbox.core import Sandbox
 from sandbox.runtime_dataplane import SIGNING_SERVICE
 from sandbox.sigv4 import sign
@@ -183,11 +186,37 @@ def independent_check(sandbox: Sandbox, report: dict[str, Any], checks: Checks) 
     )
 
 
+def redeploy_and_repair(sandbox: Sandbox, checks: Checks) -> None:
+    """An outside principal's full-replace UpdateAgentRuntime drops the authorizer; CloudTrail's event reaches the
+    stack's rule, whose rollout puts it back - no operator involved."""
+    sandbox.behaviour.faults.omitted_authorizer_clears = True  # the account where an omitted authorizer is cleared
+    already = len(sandbox.events.started_executions)
+    redeploy_without_authorizer(sandbox)
+    control = sandbox.client("bedrock-agentcore-control")
+    opened = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id).get("authorizerConfiguration")
+    print(f"  after the redeploy the runtime's authorizer is {opened}")
+    started = sandbox.events.started_executions[already:]
+    checks.check("the redeploy started exactly one rollout (CloudTrail -> EventBridge rule)", len(started) == 1)
+    if not started:
+        return
+    repair = sandbox.wait(started[0], timeout=300, on_event=ProgressPrinter())
+    report = json.loads(repair.get("output") or "{}")
+    print(f"  trigger: {report.get('triggeredBy')}")
+    print(f"  drift:   {(report.get('drift') or {}).get('cause')}")
+    secured = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id).get("authorizerConfiguration")
+    checks.check("the repair rollout succeeded", repair["status"] == "SUCCEEDED", str(repair.get("cause") or ""))
+    drift_cause = (report.get("drift") or {}).get("cause")
+    checks.check("the report names the principal and the call", "via UpdateAgentRuntime" in str(drift_cause))
+    checks.check("the runtime is secured again", bool(secured), json.dumps(secured))
+    checks.check("a call without a token is refused again", _call_runtime(sandbox, None) == 401)
+    checks.check("the repair's own writes started nothing", len(sandbox.events.started_executions) == already + 1)
+
+
 def main() -> int:
     started = time.perf_counter()
     checks = Checks()
     print("== AgentCore Secure Rollout - offline demo ==")
-    with Sandbox(poll_seconds=0) as sandbox:
+    with Sandbox(poll_seconds=0, trail=True) as sandbox:
         print(f"sandbox ready in {time.perf_counter() - started:.1f}s: stack {sandbox.stack_name} deployed, ")
         print(f"  tutorial seeded: runtime {sandbox.seeded.runtime_id}, gateway my-gateway (authorizer NONE)")
         print(f"  Cognito on {sandbox.cognito.base_url}, AgentCore data plane on {sandbox.runtime_plane.base_url}")
@@ -218,6 +247,9 @@ def main() -> int:
         checks.check("second rollout succeeded", second["status"] == "SUCCEEDED")
         checks.check("second rollout reports changed: false", second_report.get("changed") is False)
         checks.check("second rollout made zero mutating AgentCore calls", not made, ", ".join(made) or "none")
+
+        print("\n-- someone redeploys the agent with another tool (no authorizer in their config) --")
+        redeploy_and_repair(sandbox, checks)
 
     print(f"\n{'ALL CHECKS PASSED' if checks.passed else 'SOME CHECKS FAILED'} in {time.perf_counter() - started:.1f}s")
     return 0 if checks.passed else 1

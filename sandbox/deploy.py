@@ -9,7 +9,12 @@
 5. bridge moto's known gap: CloudFormation puts the state machine in moto's non-executing Step Functions backend
    without applying DefinitionSubstitutions, so it is registered again, substituted from the stack's own resources,
    in the executing backend (same name, role, logging and tracing);
-6. every function's code location is registered with the in-process Lambda runner.
+6. every function's code location is registered with the in-process Lambda runner;
+7. CloudFormation's "Stack Status Change" events (CREATE_IN_PROGRESS, CREATE_COMPLETE) go to EventBridge, so the
+   stack's own rules see them as on AWS (moto's CloudFormation emits none).
+
+`update` is `sam deploy` of the same stack again (UPDATE_IN_PROGRESS, UPDATE_COMPLETE_CLEANUP_IN_PROGRESS,
+UPDATE_COMPLETE): moto's CloudFormation updates what the new parameters change.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import io
 import json
 import logging
 import re
+import uuid
 import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from moto.cloudformation.models import cloudformation_backends
@@ -40,6 +46,10 @@ from sandbox.lambdas import FunctionCode, InProcessLambdas
 ARTIFACT_BUCKET = "sandbox-sam-artifacts"
 
 
+class StackEvents(Protocol):
+    def emit_stack_status(self, stack_id: str, status: str, reason: str = "", token: str = "") -> None: ...
+
+
 @dataclass
 class Deployment:
     stack_name: str
@@ -48,6 +58,7 @@ class Deployment:
     outputs: dict[str, str]
     translated_template: dict[str, Any]
     physical_ids: dict[str, str]  # logical id -> physical id, for the resources moto's CloudFormation created
+    stack_id: str = ""
 
     def physical_ids_of(self, resource_type: str) -> dict[str, str]:
         resources = self.translated_template["Resources"]
@@ -148,6 +159,7 @@ def deploy(
     account_id: str,
     region: str,
     template_name: str = "template.yaml",
+    events: StackEvents | None = None,
 ) -> Deployment:
     template = yaml_parse((root / template_name).read_text())
     source = copy.deepcopy(template)
@@ -164,12 +176,16 @@ def deploy(
     translated = transform(template, parameter_values, _NoManagedPolicies())
 
     cloudformation = boto3.client("cloudformation", region_name=region)
-    cloudformation.create_stack(
+    token = f"sandbox-deploy-{uuid.uuid4()}"
+    stack_id = cloudformation.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(translated),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
+        ClientRequestToken=token,
+    )["StackId"]
+    if events is not None:
+        events.emit_stack_status(stack_id, "CREATE_IN_PROGRESS", "User Initiated", token)
     stack_status = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack_status["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"stack {stack_name} ended {stack_status['StackStatus']}: {stack_status}")
@@ -187,9 +203,62 @@ def deploy(
     functions = _register_functions(source, translated, physical, local_dirs, lambdas)
     state_machine_arn = _register_state_machine(source, translated, resource_map, physical, s3, account_id, region)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack_status.get("Outputs", [])}
-    deployment = Deployment(stack_name, state_machine_arn, functions, outputs, translated, physical)
+    deployment = Deployment(stack_name, state_machine_arn, functions, outputs, translated, physical, stack_id)
     _drop_no_value_statements(deployment, account_id)
+    if events is not None:  # the stack is complete once its resources are (the state machine registered above)
+        events.emit_stack_status(stack_id, "CREATE_COMPLETE", "", token)
     return deployment
+
+
+@_quiet_about(RESOURCE_POLICY_TYPES)
+def update(
+    deployment: Deployment,
+    root: Path,
+    parameters: dict[str, str],
+    account_id: str,
+    region: str,
+    template_name: str = "template.yaml",
+    events: StackEvents | None = None,
+) -> None:
+    """`sam deploy` of the deployed stack with new parameter values (same code): CloudFormation's update, its status
+    events, and the same post-processing as a create for what moto's update replaced."""
+    template = yaml_parse((root / template_name).read_text())
+    s3 = boto3.client("s3", region_name=region)
+    _package(template, root, s3)
+    pseudo = {
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::Partition": "aws",
+        "AWS::StackName": deployment.stack_name,
+    }
+    translated = transform(template, {**pseudo, **parameters}, _NoManagedPolicies())
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    token = f"sandbox-deploy-{uuid.uuid4()}"
+    cloudformation.update_stack(
+        StackName=deployment.stack_name,
+        TemplateBody=json.dumps(translated),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        ClientRequestToken=token,
+    )
+    if events is not None:
+        events.emit_stack_status(deployment.stack_id, "UPDATE_IN_PROGRESS", "User Initiated", token)
+    status = cloudformation.describe_stacks(StackName=deployment.stack_name)["Stacks"][0]["StackStatus"]
+    if status != "UPDATE_COMPLETE":
+        raise RuntimeError(f"stack {deployment.stack_name} update ended {status}")
+    physical = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+        for r in cloudformation.describe_stack_resources(StackName=deployment.stack_name)["StackResources"]
+        if "LogicalResourceId" in r
+    }
+    replaced = sorted(k for k, v in deployment.physical_ids.items() if physical.get(k, v) != v)
+    if replaced:  # the create's bridging (state machine, functions, policies) would have to be redone
+        raise NotImplementedError(f"sandbox deploy: this update replaces {replaced}; only in-place updates are bridged")
+    deployment.translated_template = translated
+    _drop_no_value_statements(deployment, account_id)
+    if events is not None:
+        events.emit_stack_status(deployment.stack_id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "", token)
+        events.emit_stack_status(deployment.stack_id, "UPDATE_COMPLETE", "", token)
 
 
 def _drop_no_value_statements(deployment: Deployment, account_id: str) -> None:

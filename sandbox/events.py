@@ -3,8 +3,13 @@
 - Parameter Store emits "Parameter Store Change" events on every put/delete (moto's SSM emits nothing).
 - Step Functions emits "Step Functions Execution Status Change" events when an execution starts and ends (moto's
   executing interpreter emits nothing).
+- CloudFormation emits "CloudFormation Stack Status Change" events on every stack status transition
+  (emit_stack_status, called by sandbox/deploy.py; moto's CloudFormation emits nothing).
+- CloudTrail delivers "AWS API Call via CloudTrail" events for AgentCore control-plane writes (emit_api_call, fed by
+  sandbox/cloudtrail.py; moto has no CloudTrail-to-EventBridge delivery).
 - Rules deliver to Step Functions and SNS targets (moto's rules raise for `states` targets and drop `sns` ones);
-  the rule's event pattern is evaluated by moto, input transformers as EventBridge applies them.
+  the rule's event pattern is evaluated by moto, input transformers as EventBridge applies them. A DISABLED rule
+  delivers nothing (moto's delivers anyway).
 
 Resource policies (the topic policy, the KMS key policy) are not evaluated here: delivery succeeds whenever the
 rule matches. docs/security.md lists this as a gap of the sandbox.
@@ -94,7 +99,7 @@ class EventBridge:
             bridge.emit_execution_status(communication.execution)
 
         def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
-            if not rule.event_pattern.matches_event(original_event):
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
                 return
             original_event = _as_delivered(original_event)
             handled = {"states": bridge.start_execution, "sns": bridge.publish}
@@ -132,10 +137,34 @@ class EventBridge:
 
     # -- sources ---------------------------------------------------------------------------------------------
 
-    def _put(self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
-        events_backends[self.account_id][self.region].put_events(
-            [{"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "Resources": resources}]
-        )
+    def _put(
+        self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], time: str | None = None
+    ) -> None:
+        entry: dict[str, Any] = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail),
+            "Resources": resources,
+        }
+        if time is not None:
+            entry["Time"] = time
+        events_backends[self.account_id][self.region].put_events([entry])
+
+    def emit_stack_status(self, stack_id: str, status: str, reason: str = "", token: str = "") -> None:
+        """CloudFormation's event on every stack status transition (shape: the CloudFormation events detail
+        reference, "Stack Status Change event detail")."""
+        detail = {
+            "stack-id": stack_id,
+            "status-details": {"status": status, "status-reason": reason},
+            "client-request-token": token,
+        }
+        self._put("aws.cloudformation", "CloudFormation Stack Status Change", detail, [stack_id])
+
+    def emit_api_call(self, record: dict[str, Any]) -> None:
+        """A CloudTrail management event as EventBridge receives it: the record is the detail, the source is
+        aws.<service> of its eventSource, the time is the call's."""
+        service = str(record["eventSource"]).removesuffix(".amazonaws.com")
+        self._put(f"aws.{service}", "AWS API Call via CloudTrail", record, [], record.get("eventTime"))
 
     def emit_parameter_change(self, name: str, operation: str, parameter_type: str) -> None:
         detail = {"name": name, "type": parameter_type, "operation": operation}

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from rollout_core import triggers
 
 from secure_rollout import doctor, executions, invoke, logs, render
 from secure_rollout.errors import CliError, from_aws
@@ -380,7 +381,7 @@ def status_lines(target: Target, description: dict[str, Any], summary: dict[str,
     if summary["backupKey"]:
         lines.append(f"backup      {summary['backupKey']}")
     if summary["trigger"]:
-        lines.append(f"trigger     {json.dumps(summary['trigger'], sort_keys=True)}")
+        lines.append(f"trigger     {triggers.describe(summary['trigger'])}")
     report = summary.get("report")
     if isinstance(report, dict):
         lines.append("outcome")

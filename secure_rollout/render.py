@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rollout_core import triggers
+
 from secure_rollout.errors import one_line
 
 # What to do after each named error of the rollout (README: "Failures end in the RolloutFailed state ...").
@@ -157,7 +159,14 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
     if timings:
         rows.append(("timings", timings))
     if isinstance(report.get("trigger"), dict):
-        rows.append(("trigger", json.dumps(report["trigger"], sort_keys=True)))
+        rows.append(("trigger", triggers.describe(report["trigger"])))
+    drift = report.get("drift")
+    if isinstance(drift, dict) and drift.get("detected"):
+        remediated = ("repaired" if drift["remediated"] else "not repaired") if "remediated" in drift else ""
+        what = drift.get("cause") or "; ".join(map(str, drift.get("diff") or [])) or "detected"
+        rows.append(("drift", f"{what}{f' ({remediated})' if remediated else ''}"))
+    elif isinstance(drift, dict):
+        rows.append(("drift", "none"))
     return [f"  {label:<12}{value}" for label, value in rows]
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from rollout_core import agentcore, desired, lifecycle
+from rollout_core import agentcore, desired, lifecycle, triggers
 from rollout_core.errors import (
     AuthorizerConflict,
     GatewayNotFound,
@@ -133,13 +133,18 @@ def build_report(
     }
     if "trigger" in config:
         report["trigger"] = config["trigger"]
+    report["triggeredBy"] = triggers.describe(config.get("trigger"))
+    # What an out-of-band change undid, who made it, with which call (a CloudTrail trigger whose change needs repair).
+    cause = triggers.drift_sentence(config.get("trigger"), plan)
+    if cause:
+        report["drift"] = {"detected": True, "cause": cause}
     if settings["dryRun"]:
         return {**report, "changed": False, "plannedChanges": plan["changed"]}
     drift = state.get("drift")
     if settings.get("checkDrift"):
         # {"detected": false} | {"detected": true, "diff": [...], "remediated": bool}: set by the state machine's
         # drift branch (the diff was notified before anything changed).
-        report["drift"] = drift
+        report["drift"] = {**drift, "cause": cause} if drift is not None and cause else drift
         if not (drift is not None and drift.get("remediated")):
             # Nothing was changed: what a rollout would do is the plan; there is no end state to verify.
             return {**report, "changed": False, "plannedChanges": plan["changed"]}

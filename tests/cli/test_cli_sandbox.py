@@ -212,7 +212,8 @@ def test_apply_follows_the_approved_rollout_live_and_prints_the_report(approved:
     left = [m[1] for m in map(STATE_LEFT.match, lines) if m]
     assert len(entered) > 40
     assert sorted(entered) == sorted(left)
-    assert '"reason": "secure the agent"' in result.stdout
+    assert "trigger     secure-rollout by arn:aws:sts::" in result.stdout
+    assert ": secure the agent" in result.stdout
 
 
 def test_status_shows_the_latest_execution(cli: CliSandbox, approved: tuple[CliRun, CliRun, str]) -> None:
@@ -226,7 +227,7 @@ def test_status_shows_the_latest_execution(cli: CliSandbox, approved: tuple[CliR
         "state       RolloutSucceeded (phase report)",
         "progress    queue > load > approval > backup > expand > switch > verify > contract > report",
         f"backup      backups/{name}.json",
-        'trigger     {"by": "arn:aws:sts::',
+        "trigger     secure-rollout by arn:aws:sts::",
         "outcome",
         "changed     yes, verified",
     )

@@ -996,6 +996,7 @@ def test_report_dry_run_changes_nothing(fn: dict[str, Any], client: Any, config:
         "actions": plan["actions"],
         "notCarried": [],
         "trigger": {"source": "aws.ssm"},
+        "triggeredBy": "Parameter Store change",
     }
 
 

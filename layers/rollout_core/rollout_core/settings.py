@@ -323,6 +323,16 @@ TRIGGER_FIELDS: Final[dict[str, tuple[re.Pattern[str], str]]] = {
     "time": (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)"), "an ISO 8601 time"),
     "reason": (re.compile(r"[\x20-\x7e]{1,256}"), "printable text of at most 256 characters"),
     "by": (re.compile(r"[\x21-\x7e]{1,256}"), "an identity like an IAM ARN (printable, no spaces)"),
+    # The stack-deploy rule: the stack's id (an ARN) and the status it reached.
+    "stack": (
+        re.compile(
+            r"arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:stack/[a-zA-Z][-a-zA-Z0-9]{0,127}/[-a-f0-9]{36}"
+        ),
+        "a CloudFormation stack id (arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>)",
+    ),
+    "status": (re.compile(r"[A-Z][A-Z_]{1,63}"), "a stack status like UPDATE_COMPLETE"),
+    # The CloudTrail rule: the AgentCore control-plane call that changed something out of band.
+    "call": (re.compile(r"[A-Z][a-zA-Z]{1,63}"), "an API operation name like UpdateAgentRuntime"),
 }
 
 

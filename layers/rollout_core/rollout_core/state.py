@@ -383,6 +383,8 @@ class Drift(TypedDict):
     detected: bool
     diff: NotRequired[list[str]]
     remediated: NotRequired[bool]
+    # A CloudTrail trigger's: what was undone, by whom, via which call (triggers.drift_sentence).
+    cause: NotRequired[str]
 
 
 class RolloutState(TypedDict, total=False):
@@ -413,6 +415,7 @@ class Report(TypedDict):
     actions: list[str]
     notCarried: list[str]
     trigger: NotRequired[dict[str, str]]
+    triggeredBy: NotRequired[str]
     drift: NotRequired[Drift | None]
     plannedChanges: NotRequired[bool]
     approval: NotRequired[dict[str, Any]]
