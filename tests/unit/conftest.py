@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 from unittest import mock
 
@@ -20,7 +20,6 @@ from unit_support import (
     SSM_VALUES,
     FakeLambdaContext,
     Seeded,
-    load_function,
     put_ssm,
     run_load_config,
     seed_tutorial,
@@ -37,13 +36,17 @@ POWERTOOLS_ENV = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def powertools_env() -> Iterator[None]:
-    """Read when a function module is imported (Logger/Tracer/Metrics are module globals): set before any import."""
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Test modules import their handler while being collected (`from functions.plan import app`), and Powertools
+    reads its settings when a function module is imported (Logger/Tracer/Metrics are module globals): collect under
+    the unit tests' settings, without changing the process environment the other test trees see."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in POWERTOOLS_ENV.items():
             patch.setenv(name, value)
-        yield
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
@@ -103,11 +106,6 @@ def context() -> FakeLambdaContext:
 
 
 @pytest.fixture
-def fn_load_config(powertools_env: None) -> Any:
-    return load_function("load_config")
-
-
-@pytest.fixture
 def ssm_parameters(aws: None) -> dict[str, str]:
     put_ssm(SSM_VALUES)
     return dict(SSM_VALUES)
@@ -119,8 +117,8 @@ def seeded(client: Any, ssm_parameters: dict[str, str]) -> Seeded:
 
 
 @pytest.fixture
-def config(seeded: Seeded, client: Any, fn_load_config: Any) -> dict[str, Any]:
-    return run_load_config(fn_load_config, client)
+def config(seeded: Seeded, client: Any) -> dict[str, Any]:
+    return run_load_config(client)
 
 
 @pytest.fixture

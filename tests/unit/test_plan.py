@@ -1,0 +1,17 @@
+"""Plan: the handler's wiring (the planner itself: test_unit_planner.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unit_support import (
+    FakeLambdaContext,
+)
+
+from functions.plan import app
+
+
+def test_plan_handler(config: dict[str, Any], context: FakeLambdaContext) -> None:
+    plan = app.lambda_handler({"config": config}, context)
+    assert plan["changed"] is True
+    assert plan["gateway"]["create"] is True
