@@ -12,9 +12,9 @@ import botocore.model
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from sandbox_helpers import ACCOUNT_ID, REGION
 
 from sandbox.behaviour import AgentCoreBehaviour, ManualClock
+from tests.sandbox.helpers import ACCOUNT_ID, REGION
 
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreGatewayRole"
 LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:WarrantyCheck"

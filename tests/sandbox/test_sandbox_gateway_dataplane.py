@@ -23,17 +23,6 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
-from sandbox_helpers import (
-    ACCOUNT_ID,
-    REGION,
-    STANDIN_AGENT,
-    Pool,
-    assert_not_leaked,
-    create_client,
-    fetch_token,
-    invoke_headers,
-    jwt_authorizer,
-)
 from strands.tools.mcp import MCPClient
 
 from sandbox.agent_host import AgentProcessPool
@@ -45,6 +34,17 @@ from sandbox.lambdas import FunctionCode, InProcessLambdas
 from sandbox.prerequisites.warranty_check.app import check_warranty
 from sandbox.runtime_dataplane import RuntimeDataPlane
 from sandbox.seed import PREREQUISITES, SHIPPING_SCHEMA, WARRANTY_SCHEMA
+from tests.sandbox.helpers import (
+    ACCOUNT_ID,
+    REGION,
+    STANDIN_AGENT,
+    Pool,
+    assert_not_leaked,
+    create_client,
+    fetch_token,
+    invoke_headers,
+    jwt_authorizer,
+)
 
 T = TypeVar("T")
 MakeGateway = Callable[..., dict[str, Any]]

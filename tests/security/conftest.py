@@ -20,7 +20,14 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from security_helpers import (
+
+from sandbox.agent_host import AgentProcessPool
+from sandbox.cognito import CognitoServer
+from sandbox.core import Sandbox
+from sandbox.gateway_dataplane import GatewayDataPlane
+from sandbox.runtime_dataplane import RuntimeDataPlane
+from sandbox.seed import create_m2m_pool
+from tests.security.helpers import (
     ACCOUNT_ID,
     REGION,
     ROWS,
@@ -31,13 +38,6 @@ from security_helpers import (
     drain,
     format_rows,
 )
-
-from sandbox.agent_host import AgentProcessPool
-from sandbox.cognito import CognitoServer
-from sandbox.core import Sandbox
-from sandbox.gateway_dataplane import GatewayDataPlane
-from sandbox.runtime_dataplane import RuntimeDataPlane
-from sandbox.seed import create_m2m_pool
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import botocore.session
 import pytest
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from rollout_core import agentcore
 from rollout_core.desired import warranty_tool_schema
-from unit_support import (
+
+from tests.unit.helpers import (
     ACCOUNT,
     REGION,
     SSM_VALUES,
@@ -101,8 +103,9 @@ def backend(aws: None) -> Any:
 
 
 @pytest.fixture
-def context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def context() -> LambdaContext:
+    # Typed as the real context the handlers take; the fake has the attributes Powertools reads.
+    return cast(LambdaContext, FakeLambdaContext())
 
 
 @pytest.fixture

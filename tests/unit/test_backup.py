@@ -8,11 +8,12 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration, InvalidExecutionInput, RestoreFailed
-from unit_support import REGION, FakeLambdaContext, Seeded, client_error
 
 from functions.backup import app
+from tests.unit.helpers import REGION, Seeded, client_error
 
 BUCKET = "stack-backupbucket-abc"
 
@@ -136,7 +137,7 @@ def test_backup_handler(
     s3: Any,
     seeded: Seeded,
     config: dict[str, Any],
-    context: FakeLambdaContext,
+    context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     event = {"config": config, "executionArn": "arn:execution", "executionName": "rollout-3"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore
 from rollout_core.errors import (
     GatewayCreateFailed,
@@ -14,8 +15,9 @@ from rollout_core.errors import (
     ResourceWaitTimeout,
     RuntimeUpdateFailed,
 )
-from unit_support import (
-    FakeLambdaContext,
+
+from functions.check_status import app
+from tests.unit.helpers import (
     RecordingClient,
     Seeded,
     client_error,
@@ -24,8 +26,6 @@ from unit_support import (
     make_live,
     switch,
 )
-
-from functions.check_status import app
 
 
 def check(client: Any, kind: str, resource_id: str, attempt: int = 0, max_polls: int = 5) -> Any:
@@ -170,7 +170,7 @@ def test_check_unknown_kind(client: Any, aws: None) -> None:
         check(client, "endpoint", "x")
 
 
-def test_check_status_handler(seeded: Seeded, context: FakeLambdaContext) -> None:
+def test_check_status_handler(seeded: Seeded, context: LambdaContext) -> None:
     event = {"resource": {"kind": "gateway", "id": seeded.old_gateway_id, "attempt": 0}, "maxPolls": "3"}
     result = app.lambda_handler(event, context)
     assert (result["ready"], result["attempt"]) == (True, 1)

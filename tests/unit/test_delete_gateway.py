@@ -5,22 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore
 from rollout_core.errors import (
     GatewayDeleteFailed,
     InvalidExecutionInput,
 )
-from unit_support import (
-    FakeLambdaContext,
+
+from functions.check_status import app as check_status
+from functions.delete_gateway import app
+from tests.unit.helpers import (
     RecordingClient,
     Seeded,
     client_error,
     create_gateway_with_targets,
     target_names,
 )
-
-from functions.check_status import app as check_status
-from functions.delete_gateway import app
 
 
 def test_delete_gateway_deletes_targets_then_gateway(client: Any, seeded: Seeded) -> None:
@@ -137,7 +137,7 @@ def test_delete_gateway_refused(client: Any, seeded: Seeded) -> None:
         app.delete_gateway(Refusing(client), {"id": seeded.old_gateway_id, "name": "my-gateway"})
 
 
-def test_delete_gateway_handler(client: Any, seeded: Seeded, context: FakeLambdaContext) -> None:
+def test_delete_gateway_handler(client: Any, seeded: Seeded, context: LambdaContext) -> None:
     gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
     targets = app.lambda_handler({"gateway": gateway, "step": "targets"}, context)
     assert targets["kind"] == "targetsDeleted"

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core.errors import (
     InvalidConfiguration,
     InvalidExecutionInput,
     RuntimeNotFound,
 )
-from unit_support import (
+
+from functions.load_config import app
+from tests.unit.helpers import (
     ACCOUNT,
     CLIENT_ID,
     DEFAULT_ENV,
@@ -20,13 +23,10 @@ from unit_support import (
     SSM_VALUES,
     WARRANTY_ARN,
     FakeCognitoIdp,
-    FakeLambdaContext,
     Seeded,
     client_error,
     run_load_config,
 )
-
-from functions.load_config import app
 
 
 def test_load_config_refuses_a_gateway_name_create_gateway_would_refuse(aws: None) -> None:
@@ -103,6 +103,7 @@ def test_load_config_ssm_access_denied(client: Any, seeded: Seeded) -> None:
             raise client_error("AccessDeniedException", "not allowed", "GetParameters")
 
     denied: Any = DeniedSsm()
+    idp: Any = FakeCognitoIdp()
     with pytest.raises(InvalidConfiguration, match=f"cannot read SSM parameters under {PREFIX}: AccessDeniedException"):
         app.load_config(
             {},
@@ -111,11 +112,11 @@ def test_load_config_ssm_access_denied(client: Any, seeded: Seeded) -> None:
             region="us-east-1",
             account_id=ACCOUNT,
             ssm=denied,
-            cognito_idp=FakeCognitoIdp(),
+            cognito_idp=idp,
         )
 
 
-def test_load_config_handler(seeded: Seeded, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_config_handler(seeded: Seeded, context: LambdaContext, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in DEFAULT_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_REGION", "us-east-1")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from unit_support import (
-    FakeLambdaContext,
-)
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.plan import app
 
 
-def test_plan_handler(config: dict[str, Any], context: FakeLambdaContext) -> None:
+def test_plan_handler(config: dict[str, Any], context: LambdaContext) -> None:
     plan = app.lambda_handler({"config": config}, context)
     assert plan["changed"] is True
     assert plan["gateway"]["create"] is True

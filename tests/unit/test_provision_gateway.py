@@ -5,25 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, desired
 from rollout_core.errors import (
     GatewayCreateFailed,
     InvalidExecutionInput,
 )
 from rollout_core.planner import build_plan
-from unit_support import (
+
+from functions.provision_gateway import app
+from tests.unit.helpers import (
     CLIENT_ID,
     DISCOVERY_URL,
     SCOPE,
     SECURE,
-    FakeLambdaContext,
     Seeded,
     client_error,
     create_gateway_with_targets,
     run_load_config,
 )
-
-from functions.provision_gateway import app
 
 
 def test_provision_gateway_creates_once(client: Any, config: dict[str, Any], backend: Any) -> None:
@@ -115,7 +115,7 @@ def test_provision_gateway_refused() -> None:
         app.provision_gateway(Refusing(), plan, "execution-1")
 
 
-def test_provision_gateway_handler(client: Any, config: dict[str, Any], context: FakeLambdaContext) -> None:
+def test_provision_gateway_handler(client: Any, config: dict[str, Any], context: LambdaContext) -> None:
     plan = build_plan(client, config)
     result = app.lambda_handler({"plan": plan, "executionArn": "arn:exec"}, context)
     assert agentcore.get_gateway(client, result["id"])["name"] == "my-gateway-secure"

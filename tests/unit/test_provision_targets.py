@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, desired
 from rollout_core.errors import (
     GatewayTargetFailed,
 )
 from rollout_core.planner import build_plan
-from unit_support import (
-    WARRANTY_ARN,
-    FakeLambdaContext,
-    client_error,
-    target_names,
-)
 
 from functions.check_status import app as check_status
 from functions.provision_gateway import app as provision_gateway
 from functions.provision_targets import app
+from tests.unit.helpers import (
+    WARRANTY_ARN,
+    client_error,
+    target_names,
+)
 
 
 def test_provision_targets_skips_existing_names(client: Any, config: dict[str, Any], backend: Any) -> None:
@@ -81,7 +81,7 @@ def test_provision_targets_refused() -> None:
         app.provision_targets(Refusing(), "gw", plan)
 
 
-def test_provision_targets_handler(client: Any, config: dict[str, Any], context: FakeLambdaContext) -> None:
+def test_provision_targets_handler(client: Any, config: dict[str, Any], context: LambdaContext) -> None:
     plan = build_plan(client, config)
     gateway = provision_gateway.provision_gateway(client, plan["gateway"], "execution-1")
     result = app.lambda_handler({"gateway": gateway, "plan": plan}, context)

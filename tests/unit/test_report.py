@@ -6,30 +6,30 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, desired, planner
 from rollout_core.errors import (
     RolloutVerificationFailed,
 )
 from rollout_core.planner import build_plan
-from unit_support import (
-    NEW_ENV_VAR,
-    NEW_GATEWAY,
-    RUNTIME_DESCRIPTION,
-    RUNTIME_ENV,
-    SECURE,
-    WARRANTY_ARN,
-    FakeLambdaContext,
-    default_endpoint,
-    make_ready,
-    run_load_config,
-    runtime_record,
-)
 
 from functions.delete_gateway import app as delete_gateway
 from functions.provision_gateway import app as provision_gateway
 from functions.provision_targets import app as provision_targets
 from functions.report import app
 from functions.switch_runtime import app as switch_runtime
+from tests.unit.helpers import (
+    NEW_ENV_VAR,
+    NEW_GATEWAY,
+    RUNTIME_DESCRIPTION,
+    RUNTIME_ENV,
+    SECURE,
+    WARRANTY_ARN,
+    default_endpoint,
+    make_ready,
+    run_load_config,
+    runtime_record,
+)
 
 
 def rollout(client: Any, backend: Any, config: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +226,7 @@ def test_a_requirement_added_only_in_the_planner_is_enforced_by_the_report(
     )
 
 
-def test_report_handler(client: Any, backend: Any, config: dict[str, Any], context: FakeLambdaContext) -> None:
+def test_report_handler(client: Any, backend: Any, config: dict[str, Any], context: LambdaContext) -> None:
     state = rollout(client, backend, config)
 
     read: list[str] = []
@@ -276,7 +276,7 @@ def test_phase_timings_attribute_each_state_to_its_phase() -> None:
 def test_every_rollout_state_has_a_phase() -> None:
     import json
 
-    from unit_support import REPO_ROOT
+    from tests.unit.helpers import REPO_ROOT
 
     asl = json.loads((REPO_ROOT / "statemachine" / "secure_rollout.asl.json").read_text())
     # The rollback, hold and restore states end in a failure or in the restore report, never in this report.

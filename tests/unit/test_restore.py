@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, backup, desired
 from rollout_core.errors import (
     AgentCoreBusy,
@@ -16,20 +17,19 @@ from rollout_core.errors import (
     RestoreFailed,
     RolloutVerificationFailed,
 )
-from unit_support import (
+
+from functions.backup import app as backup_app
+from functions.restore import app
+from functions.switch_runtime import app as switch_runtime
+from tests.unit.helpers import (
     CLIENT_ID,
     DISCOVERY_URL,
     REGION,
     RUNTIME_ENV,
     RUNTIME_HEADERS,
     SCOPE,
-    FakeLambdaContext,
     Seeded,
 )
-
-from functions.backup import app as backup_app
-from functions.restore import app
-from functions.switch_runtime import app as switch_runtime
 
 BUCKET = "stack-backupbucket-abc"
 SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
@@ -235,7 +235,7 @@ def test_restore_handler(
     client: Any,
     config: dict[str, Any],
     document: dict[str, Any],
-    context: FakeLambdaContext,
+    context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler = app.lambda_handler

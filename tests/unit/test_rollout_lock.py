@@ -8,13 +8,14 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from rollout_core import lock
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput, QueueThrottled
 from rollout_core.settings import MAX_APPROVAL_TIMEOUT_SECONDS, deployment_from_environment, parse_execution_input
-from unit_support import DEFAULT_ENV, REGION, FakeLambdaContext
 
 from functions.rollout_lock import app
+from tests.unit.helpers import DEFAULT_ENV, REGION
 
 SM = f"arn:aws:states:{REGION}:123456789012:execution:stack-secure-rollout"
 OWNER, PENDING, ME = f"{SM}:owner", f"{SM}:pending", f"{SM}:me"
@@ -222,7 +223,7 @@ def test_dry_runs_do_not_queue_and_bad_input_fails_before_it_does() -> None:
         app.acquire_lock({"executionArn": ME, "input": {}, "attempt": -1}, DEFAULT_ENV, NoTable(), TABLE, no_status)
 
 
-def test_handler_acquires_and_releases(table: Any, monkeypatch: pytest.MonkeyPatch, context: FakeLambdaContext) -> None:
+def test_handler_acquires_and_releases(table: Any, monkeypatch: pytest.MonkeyPatch, context: LambdaContext) -> None:
     for name, value in {**DEFAULT_ENV, "AWS_REGION": REGION, "LOCK_TABLE_NAME": TABLE}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lock, "execution_status", lambda _states: lambda _arn: "RUNNING")

@@ -6,13 +6,16 @@ import copy
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import desired
 from rollout_core.errors import (
     AgentCoreBusy,
     AuthorizerConflict,
 )
 from rollout_core.planner import build_plan
-from unit_support import (
+
+from functions.secure_runtime import app
+from tests.unit.helpers import (
     DISCOVERY_URL,
     RUNTIME_ARTIFACT,
     RUNTIME_DESCRIPTION,
@@ -24,13 +27,10 @@ from unit_support import (
     RUNTIME_ROLE,
     SCOPE,
     SECURE,
-    FakeLambdaContext,
     Seeded,
     client_error,
     runtime_record,
 )
-
-from functions.secure_runtime import app
 
 
 def test_secure_runtime_noop_when_not_required(client: Any, seeded: Seeded, backend: Any) -> None:
@@ -111,7 +111,7 @@ def test_secure_runtime_maps_conflicts(seeded: Seeded, client: Any) -> None:
 
 
 def test_secure_runtime_reassert_reads_the_runtime_fresh(
-    client: Any, config: dict[str, Any], context: FakeLambdaContext, backend: Any
+    client: Any, config: dict[str, Any], context: LambdaContext, backend: Any
 ) -> None:
     event = {"runtimeId": config["runtime"]["id"], "cognito": config["cognito"]}
     # Unsecured runtime: the re-assert secures it.

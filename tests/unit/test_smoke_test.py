@@ -16,27 +16,27 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rollout_core.agentcore import agentcore_control
 from rollout_core.desired import jwt_authorizer
 from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
 from rollout_core.settings import Deployment, deployment_from_environment
-from unit_support import (
+
+from functions.smoke_test import app
+from tests.unit.helpers import (
     DEFAULT_ENV,
     RUNTIME_ARTIFACT,
     RUNTIME_NETWORK,
     RUNTIME_ROLE,
     SCOPE,
-    FakeLambdaContext,
     LocalServer,
     Recorded,
     fake_jwt,
     json_response,
     local_http_server,
 )
-
-from functions.smoke_test import app
 
 SECRET = "s3cr3t-client-secret-DO-NOT-LEAK-1f2e3d"
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/CustomerSupport-abcdefghij"
@@ -678,7 +678,7 @@ def test_invoke_unreachable() -> None:
 def test_smoke_handler(
     cognito: dict[str, str],
     agentcore: tuple[LocalServer, Any],
-    context: FakeLambdaContext,
+    context: LambdaContext,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -6,12 +6,15 @@ import copy
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import desired
 from rollout_core.errors import (
     AuthorizerConflict,
     RuntimeUpdateFailed,
 )
-from unit_support import (
+
+from functions.switch_runtime import app
+from tests.unit.helpers import (
     DISCOVERY_URL,
     NEW_ENV_VAR,
     NEW_GATEWAY,
@@ -26,15 +29,12 @@ from unit_support import (
     RUNTIME_ROLE,
     SCOPE,
     SECURE,
-    FakeLambdaContext,
     Seeded,
     client_error,
     make_ready,
     runtime_record,
     switch,
 )
-
-from functions.switch_runtime import app
 
 
 def record_updates(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
@@ -126,7 +126,7 @@ def test_switch_maps_a_refusal(seeded: Seeded, client: Any) -> None:
         switch(Refusing(), seeded.runtime_id)
 
 
-def test_switch_runtime_handler(client: Any, config: dict[str, Any], context: FakeLambdaContext) -> None:
+def test_switch_runtime_handler(client: Any, config: dict[str, Any], context: LambdaContext) -> None:
     event = {
         "runtimeId": config["runtime"]["id"],
         "cognito": config["cognito"],

@@ -13,7 +13,10 @@ import pytest
 from rollout_core import agentcore, desired
 from rollout_core.artifact import MANIFEST_FORMAT, parse_manifest, verify_agent_artifact
 from rollout_core.errors import InvalidAgentArtifact
-from unit_support import (
+
+from functions.switch_runtime import app as switch_runtime
+from scripts import agent_package
+from tests.unit.helpers import (
     CLIENT_ID,
     DISCOVERY_URL,
     REGION,
@@ -22,9 +25,6 @@ from unit_support import (
     Seeded,
     run_load_config,
 )
-
-from functions.switch_runtime import app as switch_runtime
-from scripts import agent_package
 
 BUCKET = "customersupport-agent-code"
 ZIP = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: the content is not what is checked here

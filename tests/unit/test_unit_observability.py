@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger, Tracer
 from rollout_core.observability import EXECUTION_ARN_KEY, EXECUTION_ID_PATH, task_handler
-from unit_support import ACCOUNT, DEFAULT_ENV, FUNCTIONS_DIR, REGION, REPO_ROOT, FakeLambdaContext
 
 from scripts.render_asl import load_template
+from tests.unit.helpers import ACCOUNT, DEFAULT_ENV, FUNCTIONS_DIR, REGION, REPO_ROOT, FakeLambdaContext
 
 ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:unit-secure-rollout:rollout-1"
 OTHER_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:unit-secure-rollout:rollout-2"

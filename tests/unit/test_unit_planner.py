@@ -16,7 +16,8 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
-from unit_support import (
+
+from tests.unit.helpers import (
     CLIENT_ID,
     DEFAULT_ENV,
     DISCOVERY_URL,

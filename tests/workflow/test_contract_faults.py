@@ -13,11 +13,11 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from failure_cause import failure_message
 
 from sandbox.availability import AvailabilityProbe
 from sandbox.callers import ask
 from sandbox.core import Sandbox
+from tests.workflow.helpers.failure import failure_message
 
 TARGETS = ["ShippingEstimate", "WarrantyCheck"]
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
