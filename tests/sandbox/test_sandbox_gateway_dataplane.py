@@ -26,7 +26,7 @@ from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from strands.tools.mcp import MCPClient
 
 from sandbox.agent_host import AgentProcessPool
-from sandbox.behaviour import AgentCoreBehaviour, ManualClock
+from sandbox.behaviour import AgentCoreBehaviour, ManualClock, read_until
 from sandbox.cognito import CognitoServer
 from sandbox.gateway_dataplane import AUTH_ERROR_CODE, MCP_SESSION_ID_HEADER, GatewayDataPlane
 from sandbox.jwt_verify import MAX_TOKEN_CHARS
@@ -141,11 +141,7 @@ def _zip(path: Path) -> bytes:
 
 
 def _settle(read: Callable[[], dict[str, Any]], what: str) -> None:
-    for _ in range(10):
-        if read()["status"] == "READY":
-            return
-        CLOCK.advance(MINUTE)
-    raise AssertionError(f"{what} never became READY")
+    read_until(read, what, polls=10, between=lambda: CLOCK.advance(MINUTE))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from sandbox.agent_host import AgentProcessPool
+from sandbox.behaviour import read_until
 from sandbox.cognito import CognitoServer
 from sandbox.core import Sandbox
 from sandbox.gateway_dataplane import GatewayDataPlane
@@ -96,10 +97,7 @@ def gateway_plane(aws: None, server_logs: LogRecords) -> Iterator[GatewayDataPla
 
 
 def _settle(read: Any, what: str) -> None:
-    for _ in range(10):
-        if read()["status"] == "READY":
-            return
-    raise AssertionError(f"{what} never became READY")
+    read_until(read, what, polls=10)
 
 
 @pytest.fixture(scope="module")
