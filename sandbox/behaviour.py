@@ -211,6 +211,24 @@ class ManualClock:
         self.now += seconds
 
 
+def read_until(
+    read: Callable[[], Mapping[str, Any]],
+    what: str,
+    status: str = "READY",
+    polls: int = 20,
+    between: Callable[[], object] | None = None,
+) -> dict[str, Any]:
+    """Read a control-plane record until its status is `status` and return it: at most `polls` reads, `between` run
+    after each read that is not there yet (a ManualClock step, a short sleep; nothing where reads move time on)."""
+    for _ in range(polls):
+        record = dict(read())
+        if record["status"] == status:
+            return record
+        if between is not None:
+            between()
+    raise RuntimeError(f"{what} did not become {status} within {polls} reads")
+
+
 @dataclass(frozen=True)
 class _Step:
     """At time `at` the record's status becomes `status` (and `effect` runs, e.g. liveVersion moves)."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from sandbox.behaviour import read_until
 from sandbox.codezip import build_codezip, upload_codezip
 from sandbox.deploy import zip_dir
 from sandbox.lambdas import FunctionCode, InProcessLambdas
@@ -67,14 +69,6 @@ def _role(iam: Any, name: str, service: str) -> str:
         "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
     }
     return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
-
-
-def _settle(read: Any, what: str, polls: int = 20) -> dict[str, Any]:
-    for _ in range(polls):
-        record: dict[str, Any] = read()
-        if record["status"] == "READY":
-            return record
-    raise RuntimeError(f"sandbox seed: {what} did not become READY")
 
 
 def create_m2m_pool(
@@ -134,6 +128,23 @@ def _caller_role(iam: Any, runtime_arn: str) -> str:
     return str(role["Arn"])
 
 
+def create_tool_function(lambda_client: Any, lambdas: InProcessLambdas, name: str, folder: str, role: str) -> str:
+    """One of the tutorial's tool Lambdas (code from prerequisites/<folder>), run in-process; returns its ARN."""
+    code_dir = PREREQUISITES / folder
+    arn = str(
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": zip_dir(code_dir)},
+            Architectures=["arm64"],
+        )["FunctionArn"]
+    )
+    lambdas.register(name, FunctionCode(code_dir))
+    return arn
+
+
 def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas, agent_dir: Path) -> Seeded:
     cognito = boto3.client("cognito-idp", region_name=region)
     iam = boto3.client("iam", region_name=region)
@@ -147,21 +158,13 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas,
     runtime_role = _role(iam, "AgentCoreRuntimeRole", "bedrock-agentcore.amazonaws.com")
     gateway_role = _role(iam, "AgentCoreGatewayRole", "bedrock-agentcore.amazonaws.com")
 
-    functions = {}
-    for function_name, folder in (
-        ("CustomerSupportWarrantyCheck", "warranty_check"),
-        ("CustomerSupportShippingEstimate", "shipping_estimate"),
-    ):
-        code_dir = PREREQUISITES / folder
-        functions[folder] = lambda_client.create_function(
-            FunctionName=function_name,
-            Runtime="python3.13",
-            Role=lambda_role,
-            Handler="app.lambda_handler",
-            Code={"ZipFile": zip_dir(code_dir)},
-            Architectures=["arm64"],
-        )["FunctionArn"]
-        lambdas.register(function_name, FunctionCode(code_dir))
+    functions = {
+        folder: create_tool_function(lambda_client, lambdas, function_name, folder, lambda_role)
+        for function_name, folder in (
+            ("CustomerSupportWarrantyCheck", "warranty_check"),
+            ("CustomerSupportShippingEstimate", "shipping_estimate"),
+        )
+    }
     warranty_arn = functions["warranty_check"]
 
     discovery_url = f"{cognito_base_url}/{pool_id}/.well-known/openid-configuration"
@@ -185,7 +188,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas,
         authorizerType="NONE",
     )
     gateway_id = gateway["gatewayId"]
-    _settle(lambda: control.get_gateway(gatewayIdentifier=gateway_id), "gateway my-gateway")
+    read_until(lambda: control.get_gateway(gatewayIdentifier=gateway_id), "gateway my-gateway")
     gateway_url = control.get_gateway(gatewayIdentifier=gateway_id)["gatewayUrl"]  # not in the create response
     for name, schema, arn in (
         ("WarrantyCheck", json.loads(WARRANTY_SCHEMA.read_text()), warranty_arn),
@@ -198,10 +201,8 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas,
             targetConfiguration={"mcp": {"lambda": {"lambdaArn": arn, "toolSchema": {"inlinePayload": schema}}}},
             credentialProviderConfigurations=[{"credentialProviderType": "GATEWAY_IAM_ROLE"}],
         )
-        _settle(
-            lambda target_id=target["targetId"]: control.get_gateway_target(
-                gatewayIdentifier=gateway_id, targetId=target_id
-            ),
+        read_until(
+            partial(control.get_gateway_target, gatewayIdentifier=gateway_id, targetId=target["targetId"]),
             f"target {name}",
         )
 
@@ -230,7 +231,7 @@ def seed_tutorial(region: str, cognito_base_url: str, lambdas: InProcessLambdas,
         environmentVariables=environment,
     )
     runtime_id = runtime["agentRuntimeId"]
-    _settle(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "runtime CustomerSupport")
+    read_until(lambda: control.get_agent_runtime(agentRuntimeId=runtime_id), "runtime CustomerSupport")
     caller_role = _caller_role(iam, runtime["agentRuntimeArn"])
     return Seeded(
         pool_id=pool_id,

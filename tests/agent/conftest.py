@@ -9,6 +9,14 @@ from typing import Any
 import pytest
 
 from sandbox.agent_host import AGENT_SITE_DIR
+from tests.agent.helpers import (
+    GATEWAY_TOOL_NAME,
+    AgentServer,
+    FakeGateway,
+    make_fake_jwt,
+    new_session_id,
+    serve_in_thread,
+)
 
 # The agent is deployed with agent/ as its root (entry main.py, imports like `from model.load import ...`); the
 # offline model is not part of it: like the sandbox's agent processes, the tests find it in the sandbox's agent site.
@@ -17,14 +25,6 @@ for _path in (AGENT_SITE_DIR, AGENT_DIR):  # agent/ first, as in the sandbox
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from agent_testkit import (  # noqa: E402  (needs the test directory on sys.path, which pytest provides)
-    GATEWAY_TOOL_NAME,
-    AgentServer,
-    FakeGateway,
-    make_fake_jwt,
-    new_session_id,
-    serve_in_thread,
-)
 
 # Read by the agent; cleared for every test so the host environment cannot leak in.
 OPTIONAL_AGENT_ENV_VARS = (

@@ -12,15 +12,6 @@ import boto3
 import botocore.session
 import main
 import pytest
-from agent_testkit import (
-    AgentServer,
-    FakeGateway,
-    collect_invocation,
-    encode_fake_jwt,
-    make_fake_jwt,
-    make_fake_user_jwt,
-    new_session_id,
-)
 from bedrock_agentcore.runtime import RequestContext
 from identity.caller import (
     ANONYMOUS,
@@ -33,6 +24,16 @@ from identity.caller import (
 )
 from moto import mock_aws
 from starlette.requests import Request
+
+from tests.agent.helpers import (
+    AgentServer,
+    FakeGateway,
+    collect_invocation,
+    encode_fake_jwt,
+    make_fake_jwt,
+    make_fake_user_jwt,
+    new_session_id,
+)
 
 APP_CLIENT = "4lk2bq7hs0example0client0"
 ALICE = "a1b2c3d4-0000-4000-8000-00000000a11c"

@@ -6,12 +6,13 @@ from typing import Any
 
 import main
 import pytest
-from agent_testkit import GATEWAY_TOOL_NAME, collect_invocation
 from bedrock_agentcore.runtime import RequestContext
 from identity.caller import ANONYMOUS, Caller
 from strands import tool
 from strands.tools.mcp import MCPClient
 from strands.types.collections import PaginatedList
+
+from tests.agent.helpers import GATEWAY_TOOL_NAME, collect_invocation
 
 
 class RecordingGatewayClient(MCPClient):

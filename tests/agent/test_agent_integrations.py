@@ -17,7 +17,6 @@ import httpx
 import httpx2
 import main
 import pytest
-from agent_testkit import SESSION_HEADER, free_port, new_session_id, parse_sse_data
 from bedrock_agentcore.memory.integrations.strands.session_manager import AgentCoreMemorySessionManager
 from mcp_client import client as mcp_client_module
 from memory.session import get_memory_session_manager
@@ -25,6 +24,7 @@ from moto import mock_aws
 from strands.tools.mcp import MCPClient
 
 from sandbox.agent_host import AGENT_SITE_DIR
+from tests.agent.helpers import SESSION_HEADER, free_port, new_session_id, parse_sse_data
 
 GATEWAY_URL = "https://gw-test.gateway.example.invalid/mcp"
 

@@ -5,7 +5,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from agent_testkit import AgentServer, FakeGateway, free_port
+
+from tests.agent.helpers import AgentServer, FakeGateway, free_port
 
 
 def test_ping_reports_healthy(agent_server: AgentServer) -> None:

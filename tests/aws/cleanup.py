@@ -1,6 +1,6 @@
 """Remove what a real-account run left behind, by its run id: `make test-aws-cleanup RUN=<run id>`.
 
-The same idempotent, name-based teardown steps the suite registers (aws_resources.register_teardown), run against
+The same idempotent, name-based teardown steps the suite registers (helpers.resources.register_teardown), run against
 the account and region of your credentials. Use it when a run was interrupted twice, killed, or reported
 "LEFT BEHIND". Refuses the offline 'testing' credentials like the suite does.
 """
@@ -15,8 +15,8 @@ import sys
 
 import boto3
 
-from tests.aws.aws_gate import OPT_IN_ENV, REQUIRED, decide
-from tests.aws.aws_resources import (
+from tests.aws.helpers.gate import OPT_IN_ENV, REQUIRED, decide
+from tests.aws.helpers.resources import (
     NAME_PREFIX,
     Clients,
     Poller,

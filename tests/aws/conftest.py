@@ -3,7 +3,7 @@
 `make test` and `.ci/run` collect this directory like any other; every test here is skipped there, by the gate
 below, with a reason that says how to opt in. Opted in, one session = one run: a starting point and a stack under
 names unique to the run, the dry run, the rollout and the no-op re-run (each once, in that order), and a teardown
-that runs even when a step failed (see aws_resources.Teardown).
+that runs even when a step failed (see helpers.resources.Teardown).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import boto3
 import pytest
 from rollout_core.settings import gateway_url_env_var_for
 
-from tests.aws.aws_gate import Account, decide_from_process
-from tests.aws.aws_resources import (
+from tests.aws.helpers.gate import Account, decide_from_process
+from tests.aws.helpers.resources import (
     TARGET_NAME,
     Clients,
     Poller,
@@ -29,7 +29,7 @@ from tests.aws.aws_resources import (
     register_teardown,
     report_left_behind,
 )
-from tests.aws.aws_stack import (
+from tests.aws.helpers.stack import (
     DryRun,
     Execution,
     ReRun,

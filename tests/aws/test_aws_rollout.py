@@ -1,6 +1,6 @@
 """The rollout on a real AWS account: dry run, rollout, no-op re-run, checked like the offline workflow tests.
 
-Opt-in only (see conftest / aws_gate): without AGENTCORE_ROLLOUT_AWS_TESTS and real credentials every test here is
+Opt-in only (see conftest / helpers.gate): without AGENTCORE_ROLLOUT_AWS_TESTS and real credentials every test here is
 skipped with a message saying how to run it. The checks are tests/rollout_checks.py, which
 tests/workflow/test_rollout_checks.py runs against the sandbox.
 """
@@ -14,9 +14,9 @@ import uuid
 import boto3
 import httpx
 
-from tests.aws.aws_gate import Account
-from tests.aws.aws_resources import Clients, StartingPoint
-from tests.aws.aws_stack import DryRun, Execution, ReRun
+from tests.aws.helpers.gate import Account
+from tests.aws.helpers.resources import Clients, StartingPoint
+from tests.aws.helpers.stack import DryRun, Execution, ReRun
 from tests.rollout_checks import (
     Expected,
     dry_run_problems,

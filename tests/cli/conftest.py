@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import REPO_ROOT, START_TIMEOUT_SECONDS, CliSandbox, cli_env, run_cli
 
 from secure_rollout.sandbox_state import STATE_FILE, SandboxState
+from tests.cli.helpers import REPO_ROOT, START_TIMEOUT_SECONDS, CliSandbox, cli_env, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import re
 from typing import Any
 
 import pytest
-from cli_support import CliRun, CliSandbox, cli_env, run_cli
+
+from tests.cli.helpers import CliRun, CliSandbox, cli_env, run_cli
 
 PLAN_ACTIONS = [
     "~ secure runtime CustomerSupport: CUSTOM_JWT authorizer + Authorization allowlist",

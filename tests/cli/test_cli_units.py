@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
-from cli_support import REPO_ROOT, cli_env, run_cli
 
 from sandbox.server import aws_url
 from secure_rollout import executions, render
 from secure_rollout.errors import CliError, from_aws
 from secure_rollout.logs import correlated, readable
 from secure_rollout.target import samconfig_env
+from tests.cli.helpers import REPO_ROOT, cli_env, run_cli
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:stack-secure-rollout:apply-20260101T000000Z"
 

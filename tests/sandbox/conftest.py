@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from sandbox_helpers import ACCOUNT_ID, REGION, STANDIN_AGENT, Pool
 
 from sandbox.agent_host import AgentProcessPool
 from sandbox.runtime_dataplane import RuntimeDataPlane
 from sandbox.seed import create_m2m_pool
+from tests.sandbox.helpers import ACCOUNT_ID, REGION, STANDIN_AGENT, Pool
 
 
 @pytest.fixture(scope="module")

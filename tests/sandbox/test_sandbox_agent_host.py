@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import STANDIN_AGENT
 
 from sandbox.agent_host import AGENT_SITE_DIR, AgentProcessPool, AgentStartError
+from tests.sandbox.helpers import STANDIN_AGENT
 
 
 def _first_event(http: httpx.Client, base_url: str, env_names: list[str]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import botocore.model
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-from sandbox_helpers import ACCOUNT_ID, REGION
 
-from sandbox.behaviour import AgentCoreBehaviour, ManualClock
+from sandbox.behaviour import AgentCoreBehaviour, ManualClock, read_until
+from tests.sandbox.helpers import ACCOUNT_ID, REGION
 
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/AgentCoreGatewayRole"
 LAMBDA = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:WarrantyCheck"
@@ -52,12 +52,7 @@ def agentcore(behaviour: AgentCoreBehaviour, control: Any) -> Any:
 
 def poll(read: Callable[[], dict[str, Any]], until: str, polls: int = 10) -> dict[str, Any]:
     """Read, and move the sandbox's clock on by a minute between reads (longer than any transition takes)."""
-    for _ in range(polls):
-        record = read()
-        if record["status"] == until:
-            return record
-        CLOCK.advance(60)
-    raise AssertionError(f"never reached {until}")
+    return read_until(read, "the record", until, polls, between=lambda: CLOCK.advance(60))
 
 
 def make_gateway(control: Any, name: str, **settings: Any) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from sandbox_helpers import ACCOUNT_ID, REGION, Pool, fetch_token, invoke_headers, jwt_authorizer, signed
 
 from sandbox.behaviour import (
     ENDPOINT_MODEL,
@@ -26,6 +25,7 @@ from sandbox.behaviour import (
 )
 from sandbox.cognito import CognitoServer
 from sandbox.runtime_dataplane import RuntimeDataPlane
+from tests.sandbox.helpers import ACCOUNT_ID, REGION, Pool, fetch_token, invoke_headers, jwt_authorizer, signed
 
 PROFILE = LatencyProfile()
 ARTIFACT = {

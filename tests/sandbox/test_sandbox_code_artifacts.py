@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from packaging.tags import Tag
-from sandbox_helpers import ACCOUNT_ID, REGION, invoke_headers, runtime_record, signed
 
 from sandbox.agent_host import AgentProcessPool
 from sandbox.code_artifacts import (
@@ -27,6 +26,7 @@ from sandbox.code_artifacts import (
 )
 from sandbox.codezip import AGENTCORE_TARGET, CPYTHON311_X86_64, WheelTarget, build_codezip, upload_codezip
 from sandbox.runtime_dataplane import RuntimeDataPlane
+from tests.sandbox.helpers import ACCOUNT_ID, REGION, invoke_headers, runtime_record, signed
 
 BUCKET = "agent-packages"
 BUILD_AGENT = '''"""A minimal AgentCore HTTP agent that answers with its build name."""

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sandbox_helpers import SCOPE, Pool, create_client, fetch_token
 
 from sandbox.cognito import CognitoServer
+from tests.sandbox.helpers import SCOPE, Pool, create_client, fetch_token
 
 
 def _verify_with_published_keys(http: httpx.Client, cognito: CognitoServer, pool_id: str, token: str) -> dict[str, Any]:

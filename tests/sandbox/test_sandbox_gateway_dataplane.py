@@ -23,7 +23,18 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
-from sandbox_helpers import (
+from strands.tools.mcp import MCPClient
+
+from sandbox.agent_host import AgentProcessPool
+from sandbox.behaviour import AgentCoreBehaviour, ManualClock, read_until
+from sandbox.cognito import CognitoServer
+from sandbox.gateway_dataplane import AUTH_ERROR_CODE, MCP_SESSION_ID_HEADER, GatewayDataPlane
+from sandbox.jwt_verify import MAX_TOKEN_CHARS
+from sandbox.lambdas import FunctionCode, InProcessLambdas
+from sandbox.prerequisites.warranty_check.app import check_warranty
+from sandbox.runtime_dataplane import RuntimeDataPlane
+from sandbox.seed import PREREQUISITES, SHIPPING_SCHEMA, WARRANTY_SCHEMA
+from tests.sandbox.helpers import (
     ACCOUNT_ID,
     REGION,
     STANDIN_AGENT,
@@ -34,17 +45,6 @@ from sandbox_helpers import (
     invoke_headers,
     jwt_authorizer,
 )
-from strands.tools.mcp import MCPClient
-
-from sandbox.agent_host import AgentProcessPool
-from sandbox.behaviour import AgentCoreBehaviour, ManualClock
-from sandbox.cognito import CognitoServer
-from sandbox.gateway_dataplane import AUTH_ERROR_CODE, MCP_SESSION_ID_HEADER, GatewayDataPlane
-from sandbox.jwt_verify import MAX_TOKEN_CHARS
-from sandbox.lambdas import FunctionCode, InProcessLambdas
-from sandbox.prerequisites.warranty_check.app import check_warranty
-from sandbox.runtime_dataplane import RuntimeDataPlane
-from sandbox.seed import PREREQUISITES, SHIPPING_SCHEMA, WARRANTY_SCHEMA
 
 T = TypeVar("T")
 MakeGateway = Callable[..., dict[str, Any]]
@@ -141,11 +141,7 @@ def _zip(path: Path) -> bytes:
 
 
 def _settle(read: Callable[[], dict[str, Any]], what: str) -> None:
-    for _ in range(10):
-        if read()["status"] == "READY":
-            return
-        CLOCK.advance(MINUTE)
-    raise AssertionError(f"{what} never became READY")
+    read_until(read, what, polls=10, between=lambda: CLOCK.advance(MINUTE))
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import boto3
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from iam_helpers import PRINCIPAL, FakeFacts, call, create_role, decide, policy, service_model, statement
-from sandbox_helpers import ACCOUNT_ID, REGION
 
 from sandbox.core import Sandbox
 from sandbox.iam import Decision, SandboxIam, format_usage
@@ -20,6 +18,8 @@ from sandbox.iam.enforcement import LAMBDA_LOG_DELIVERY, denial_response
 from sandbox.iam.policy import AuthorizationRequest, arn_matches
 from sandbox.iam.reference import UnknownAction, resource_types
 from sandbox.iam.requests import UnmappedRequest, required_authorizations, resource_arns
+from tests.sandbox.helpers import ACCOUNT_ID, REGION
+from tests.sandbox.helpers.iam import PRINCIPAL, FakeFacts, call, create_role, decide, policy, service_model, statement
 
 ALLOWED, IMPLICIT, EXPLICIT = Decision.ALLOWED, Decision.IMPLICIT_DENY, Decision.EXPLICIT_DENY
 AC = f"arn:aws:bedrock-agentcore:{REGION}:{ACCOUNT_ID}"

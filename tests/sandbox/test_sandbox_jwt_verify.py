@@ -14,7 +14,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from sandbox_helpers import SCOPE, Pool, assert_not_leaked, create_client, fetch_token, jwt_authorizer
 
 from sandbox.cognito import CognitoServer
 from sandbox.jwt_verify import (
@@ -24,6 +23,7 @@ from sandbox.jwt_verify import (
     ambiguous_authorization,
     verify_bearer,
 )
+from tests.sandbox.helpers import SCOPE, Pool, assert_not_leaked, create_client, fetch_token, jwt_authorizer
 
 METADATA_URL = "http://127.0.0.1:9/.well-known/oauth-protected-resource/runtimes/x/invocations"
 

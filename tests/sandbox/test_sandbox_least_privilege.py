@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.behaviour import read_until
 from sandbox.codezip import build_codezip, upload_codezip
 from sandbox.core import REPO_ROOT, Sandbox
 from sandbox.iam import RoleUsage, format_usage
@@ -62,13 +63,8 @@ def _unused(usage: RoleUsage) -> set[str]:
     return inline | managed
 
 
-def _settled(read: Callable[[], dict[str, Any]], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if read()["status"] == "READY":
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not become READY within {timeout} s")
+def _settled(read: Callable[[], dict[str, Any]], what: str) -> None:
+    read_until(read, what, polls=600, between=lambda: time.sleep(0.05))  # the sandbox's clock: about 30 s
 
 
 def _tag_old_gateway(sandbox: Sandbox) -> None:

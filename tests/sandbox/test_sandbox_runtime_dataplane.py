@@ -11,7 +11,11 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sandbox_helpers import (
+
+from sandbox.agent_host import AgentProcessPool
+from sandbox.cognito import CognitoServer
+from sandbox.runtime_dataplane import REQUEST_ID_HEADER, SESSION_HEADER, RuntimeDataPlane
+from tests.sandbox.helpers import (
     ACCOUNT_ID,
     REGION,
     Pool,

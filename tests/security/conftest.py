@@ -20,7 +20,15 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from security_helpers import (
+
+from sandbox.agent_host import AgentProcessPool
+from sandbox.behaviour import read_until
+from sandbox.cognito import CognitoServer
+from sandbox.core import Sandbox
+from sandbox.gateway_dataplane import GatewayDataPlane
+from sandbox.runtime_dataplane import RuntimeDataPlane
+from sandbox.seed import create_m2m_pool
+from tests.security.helpers import (
     ACCOUNT_ID,
     REGION,
     ROWS,
@@ -31,13 +39,6 @@ from security_helpers import (
     drain,
     format_rows,
 )
-
-from sandbox.agent_host import AgentProcessPool
-from sandbox.cognito import CognitoServer
-from sandbox.core import Sandbox
-from sandbox.gateway_dataplane import GatewayDataPlane
-from sandbox.runtime_dataplane import RuntimeDataPlane
-from sandbox.seed import create_m2m_pool
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -96,10 +97,7 @@ def gateway_plane(aws: None, server_logs: LogRecords) -> Iterator[GatewayDataPla
 
 
 def _settle(read: Any, what: str) -> None:
-    for _ in range(10):
-        if read()["status"] == "READY":
-            return
-    raise AssertionError(f"{what} never became READY")
+    read_until(read, what, polls=10)
 
 
 @pytest.fixture(scope="module")

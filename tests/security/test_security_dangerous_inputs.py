@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from security_helpers import record, start_raw, status_events
 
 from sandbox.core import Sandbox
+from tests.security.helpers import record, start_raw, status_events
 
 CATEGORY = "dangerous-input"
 OTHER_PREFIX = "/app/team-b/agentcore"

@@ -6,10 +6,10 @@ import json
 import uuid
 
 import httpx
-from security_helpers import record
 
 from sandbox.core import Sandbox
 from sandbox.runtime_dataplane import SESSION_HEADER
+from tests.security.helpers import record
 
 CATEGORY = "end-users"
 

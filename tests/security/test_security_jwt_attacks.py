@@ -4,7 +4,13 @@ nothing is written down. `pytest -s tests/security` shows the tables (attack nam
 from __future__ import annotations
 
 import pytest
-from jwt_attacks import (
+
+from sandbox.agent_host import AgentProcessPool
+from sandbox.cognito import CognitoServer
+from sandbox.gateway_dataplane import GatewayDataPlane
+from sandbox.runtime_dataplane import RuntimeDataPlane
+from tests.security.helpers import SCOPE, LogRecords, Secured, record_attacks
+from tests.security.helpers.jwt_attacks import (
     ACCEPTED,
     GATEWAY,
     NO_TOKEN,
@@ -20,12 +26,6 @@ from jwt_attacks import (
     run_against_gateway,
     run_against_runtime,
 )
-from security_helpers import SCOPE, LogRecords, Secured, record_attacks
-
-from sandbox.agent_host import AgentProcessPool
-from sandbox.cognito import CognitoServer
-from sandbox.gateway_dataplane import GatewayDataPlane
-from sandbox.runtime_dataplane import RuntimeDataPlane
 
 REQUIRED_ATTACKS = {
     "valid token (control)",

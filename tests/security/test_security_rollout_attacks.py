@@ -3,11 +3,16 @@ secured by the workflow (allowedClients + allowedScopes), with the real agent (a
 
 from __future__ import annotations
 
-from jwt_attacks import build_catalog, misses, print_table, run_against_gateway, run_against_runtime
-from security_helpers import record_attacks
-
 from sandbox.core import Sandbox
 from sandbox.seed import SCOPE
+from tests.security.helpers import record_attacks
+from tests.security.helpers.jwt_attacks import (
+    build_catalog,
+    misses,
+    print_table,
+    run_against_gateway,
+    run_against_runtime,
+)
 
 SECURED_GATEWAY = "my-gateway-secure"
 

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from security_helpers import drain, record
 
 from sandbox.core import Sandbox
 from sandbox.leaks import credentials, find_leaks, published_texts
+from tests.security.helpers import drain, record
 
 CATEGORY = "secret-scan"
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from jwt_attacks import MCP_HEADERS, mcp_initialize
-from security_helpers import PREFIX, AttackerServer, attacker_server, put_parameter, record, status_events
 
 from sandbox.core import Sandbox
 from sandbox.runtime_dataplane import SESSION_HEADER
+from tests.security.helpers import PREFIX, AttackerServer, attacker_server, put_parameter, record, status_events
+from tests.security.helpers.jwt_attacks import MCP_HEADERS, mcp_initialize
 
 CATEGORY = "ssm-hijack"
 

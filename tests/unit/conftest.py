@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Iterator
+from typing import Any, cast
 from unittest import mock
 
 import botocore.session
 import pytest
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from rollout_core import agentcore
 from rollout_core.desired import warranty_tool_schema
-from rollout_core.state import Config
-from unit_support import (
+
+from tests.unit.helpers import (
     ACCOUNT,
     REGION,
     SSM_VALUES,
     FakeLambdaContext,
     Seeded,
-    load_function,
     put_ssm,
     run_load_config,
     seed_tutorial,
@@ -38,13 +38,17 @@ POWERTOOLS_ENV = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def powertools_env() -> Iterator[None]:
-    """Read when a function module is imported (Logger/Tracer/Metrics are module globals): set before any import."""
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """Test modules import their handler while being collected (`from functions.plan import app`), and Powertools
+    reads its settings when a function module is imported (Logger/Tracer/Metrics are module globals): collect under
+    the unit tests' settings, without changing the process environment the other test trees see."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in POWERTOOLS_ENV.items():
             patch.setenv(name, value)
-        yield
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
@@ -99,13 +103,9 @@ def backend(aws: None) -> Any:
 
 
 @pytest.fixture
-def context() -> FakeLambdaContext:
-    return FakeLambdaContext()
-
-
-@pytest.fixture
-def fn_load_config(powertools_env: None) -> Any:
-    return load_function("load_config")
+def context() -> LambdaContext:
+    # Typed as the real context the handlers take; the fake has the attributes Powertools reads.
+    return cast(LambdaContext, FakeLambdaContext())
 
 
 @pytest.fixture
@@ -120,8 +120,8 @@ def seeded(client: Any, ssm_parameters: dict[str, str]) -> Seeded:
 
 
 @pytest.fixture
-def config(seeded: Seeded, client: Any, fn_load_config: Any) -> Config:
-    return run_load_config(fn_load_config, client)
+def config(seeded: Seeded, client: Any) -> dict[str, Any]:
+    return run_load_config(client)
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from rollout_core.errors import (
     RolloutError,
     RuntimeUpdateFailed,
 )
-from unit_support import as_agentcore, client_error
+
+from tests.unit.helpers import client_error
 
 # --- control_plane_errors ---------------------------------------------------------------------------------------
 

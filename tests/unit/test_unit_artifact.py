@@ -13,18 +13,18 @@ import pytest
 from rollout_core import agentcore, desired
 from rollout_core.artifact import MANIFEST_FORMAT, parse_manifest, verify_agent_artifact
 from rollout_core.errors import InvalidAgentArtifact
-from unit_support import (
+
+from functions.switch_runtime import app as switch_runtime
+from scripts import agent_package
+from tests.unit.helpers import (
     CLIENT_ID,
     DISCOVERY_URL,
     REGION,
     RUNTIME_ARTIFACT,
     SCOPE,
     Seeded,
-    load_function,
     run_load_config,
 )
-
-from scripts import agent_package
 
 BUCKET = "customersupport-agent-code"
 ZIP = b"PK\x05\x06" + b"\x00" * 18  # an empty zip: the content is not what is checked here
@@ -147,15 +147,13 @@ def test_load_config_completes_the_artifact_before_anything_changes(
     client: Any, seeded: Seeded, s3: Any, backend: Any
 ) -> None:
     put_package(s3, "v2.zip")
-    load_config = load_function("load_config")
-
-    config = run_load_config(load_config, client, {"agentArtifact": {"s3Bucket": BUCKET, "s3Key": "v2.zip"}}, s3=s3)
+    config = run_load_config(client, {"agentArtifact": {"s3Bucket": BUCKET, "s3Key": "v2.zip"}}, s3=s3)
 
     assert config["settings"]["agentArtifact"]["runtime"] == "PYTHON_3_13"
     assert config["settings"]["agentArtifact"]["entryPoint"] == ["main.py"]
     put_package(s3, "bad.zip", None)
     with pytest.raises(InvalidAgentArtifact, match=r"bad\.zip\.manifest\.json"):
-        run_load_config(load_config, client, {"agentArtifact": {"s3Bucket": BUCKET, "s3Key": "bad.zip"}}, s3=s3)
+        run_load_config(client, {"agentArtifact": {"s3Bucket": BUCKET, "s3Key": "bad.zip"}}, s3=s3)
     assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_artifact == RUNTIME_ARTIFACT
 
 
@@ -170,7 +168,7 @@ def test_switch_runtime_sets_the_packages_runtime_and_entry_point(client: Any, s
     }
     package = {"s3Bucket": BUCKET, "s3Key": "v2.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
 
-    result = load_function("switch_runtime").switch_runtime(
+    result = switch_runtime.switch_runtime(
         client,
         seeded.runtime_id,
         {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]},

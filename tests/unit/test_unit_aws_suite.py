@@ -27,9 +27,10 @@ from moto.bedrockagentcorecontrol.models import BedrockAgentCoreControlBackend
 from rollout_core.cognito import validate_cognito_parameters
 from rollout_core.settings import SETTINGS, Deployment, deployment_from_environment
 
-from tests.aws import aws_gate, cleanup
-from tests.aws.aws_gate import MOTO_ACCOUNT, OPT_IN_ENV, Account, decide
-from tests.aws.aws_resources import (
+from tests.aws import cleanup
+from tests.aws.helpers import gate
+from tests.aws.helpers.gate import MOTO_ACCOUNT, OPT_IN_ENV, Account, decide
+from tests.aws.helpers.resources import (
     Clients,
     Poller,
     RunNames,
@@ -38,7 +39,7 @@ from tests.aws.aws_resources import (
     create_starting_point,
     register_teardown,
 )
-from tests.aws.aws_stack import (
+from tests.aws.helpers.stack import (
     CAPABILITIES,
     TEMPLATE,
     Execution,
@@ -137,7 +138,7 @@ def test_no_credentials_or_no_region_are_refused() -> None:
 
 
 def test_missing_sam_or_build_python_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(aws_gate, "REPO_ROOT", tmp_path)  # no .venv-tools/bin/sam here
+    monkeypatch.setattr(gate, "REPO_ROOT", tmp_path)  # no .venv-tools/bin/sam here
     no_sam = decide({OPT_IN_ENV: "1"}, lambda: FakeSession(REAL_LOOKING), lambda name: None)
     assert "SAM CLI is missing" in no_sam.reason
     only_sam = decide(

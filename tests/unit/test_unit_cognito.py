@@ -19,7 +19,8 @@ from rollout_core.cognito import (
 )
 from rollout_core.errors import CognitoThrottled, InvalidConfiguration
 from rollout_core.settings import deployment_from_environment
-from unit_support import (
+
+from tests.unit.helpers import (
     ACCOUNT,
     CLIENT_ID,
     DEFAULT_ENV,

@@ -12,7 +12,8 @@ from rollout_core.errors import (
     AuthorizerConflict,
     RuntimeUpdateFailed,
 )
-from unit_support import (
+
+from tests.unit.helpers import (
     CLIENT_ID,
     DISCOVERY_URL,
     GATEWAY_ROLE,

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from rollout_core import errors
-from unit_support import REPO_ROOT
+
+from tests.unit.helpers import REPO_ROOT
 
 ASL = json.loads((REPO_ROOT / "statemachine" / "secure_rollout.asl.json").read_text(encoding="utf-8"))
 # "    │   ├── Name   annotation": the depth is where the name starts.

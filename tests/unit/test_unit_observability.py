@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 from collections.abc import Iterator
@@ -11,9 +12,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger, Tracer
 from rollout_core.observability import EXECUTION_ARN_KEY, EXECUTION_ID_PATH, task_handler
-from unit_support import ACCOUNT, DEFAULT_ENV, FUNCTIONS_DIR, REGION, REPO_ROOT, FakeLambdaContext, load_function
 
 from scripts.render_asl import load_template
+from tests.unit.helpers import ACCOUNT, DEFAULT_ENV, FUNCTIONS_DIR, REGION, REPO_ROOT, FakeLambdaContext
 
 ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:unit-secure-rollout:rollout-1"
 OTHER_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:unit-secure-rollout:rollout-2"
@@ -85,7 +86,7 @@ def test_every_handler_logs_under_the_execution_it_was_invoked_for(
     fails in every handler (no step, no state), and the failure is logged under that execution."""
     for name, value in {**DEFAULT_ENV, "AWS_REGION": REGION}.items():
         monkeypatch.setenv(name, value)
-    module = load_function(step)
+    module = importlib.import_module(f"functions.{step}.app")
     with powertools_lines(module.logger) as lines:
         try:
             module.lambda_handler({EXECUTION_ARN_KEY: ARN}, FakeLambdaContext(function_name=step))

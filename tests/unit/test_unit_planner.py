@@ -16,8 +16,8 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
-from rollout_core.state import AgentArtifact, CognitoConfig, Config, GatewayPlan
-from unit_support import (
+
+from tests.unit.helpers import (
     CLIENT_ID,
     DEFAULT_ENV,
     DISCOVERY_URL,
@@ -167,8 +167,8 @@ def test_plan_makes_no_mutating_calls(client: Any, seeded: Seeded, config: Confi
     assert after == before
 
 
-def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
-    config = run_load_config(fn_load_config, client, env={**DEFAULT_ENV, "ROLLOUT_GATEWAY_NAME": "my-gateway"})
+def test_same_name_deletes_the_open_gateway_first(client: Any, seeded: Seeded) -> None:
+    config = run_load_config(client, env={**DEFAULT_ENV, "ROLLOUT_GATEWAY_NAME": "my-gateway"})
     assert config["settings"]["gatewayUrlEnvVar"] == "AGENTCORE_GATEWAY_MY_GATEWAY_URL"
     plan = build_plan(client, config)
     gateway = plan["gateway"]
@@ -222,9 +222,9 @@ def secure_everything(client: Any, backend: Any, seeded: Seeded, delete_old: boo
     return gateway
 
 
-def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded, fn_load_config: Any) -> None:
+def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded) -> None:
     gateway = secure_everything(client, backend, seeded)
-    config = run_load_config(fn_load_config, client)
+    config = run_load_config(client)
     assert config["oldGateway"] is None
     assert config["newGateway"]["id"] == gateway["gatewayId"]
     plan = build_plan(client, config)
@@ -240,12 +240,10 @@ def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded, 
     assert plan["environment"]["update"] is False
 
 
-def test_a_failed_new_gateway_is_replaced_not_reused(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_a_failed_new_gateway_is_replaced_not_reused(client: Any, backend: Any, seeded: Seeded) -> None:
     gateway = secure_everything(client, backend, seeded)
     backend.gateways[gateway["gatewayId"]].status = "FAILED"
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["gateway"]["deleteFirst"] == {
         "id": gateway["gatewayId"],
         "name": "my-gateway-secure",
@@ -257,9 +255,7 @@ def test_a_failed_new_gateway_is_replaced_not_reused(
 
 
 @pytest.mark.parametrize("status", ["FAILED", "UPDATE_UNSUCCESSFUL", "SYNCHRONIZE_UNSUCCESSFUL", "DELETING"])
-def test_a_failed_target_is_deleted_and_created_again(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any, status: str
-) -> None:
+def test_a_failed_target_is_deleted_and_created_again(client: Any, backend: Any, seeded: Seeded, status: str) -> None:
     gateway = secure_everything(client, backend, seeded)
     shipping = next(
         t
@@ -267,7 +263,7 @@ def test_a_failed_target_is_deleted_and_created_again(
         if t["name"] == "ShippingEstimate"
     )
     backend.gateway_targets[(gateway["gatewayId"], shipping["targetId"])].status = status
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["gateway"]["targetsToReplace"] == [
         {"name": "ShippingEstimate", "targetId": shipping["targetId"], "status": status}
     ]
@@ -276,35 +272,29 @@ def test_a_failed_target_is_deleted_and_created_again(
     assert plan["actions"] == [f"delete target ShippingEstimate ({status})", "create target ShippingEstimate"]
 
 
-def test_a_target_still_creating_is_left_to_the_poll(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_a_target_still_creating_is_left_to_the_poll(client: Any, backend: Any, seeded: Seeded) -> None:
     gateway = secure_everything(client, backend, seeded)
     for summary in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]:
         backend.gateway_targets[(gateway["gatewayId"], summary["targetId"])].status = "CREATING"
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["gateway"]["targetsToReplace"] == []
     assert plan["changed"] is False
 
 
-def test_a_runtime_left_update_failed_is_repaired(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_a_runtime_left_update_failed_is_repaired(client: Any, backend: Any, seeded: Seeded) -> None:
     secure_everything(client, backend, seeded)
     backend.agent_runtimes[seeded.runtime_id].status = "UPDATE_FAILED"
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["changed"] is True
     assert plan["environment"]["update"] is True
     assert plan["environment"]["repair"] is True
     assert plan["runtime"]["repair"] == "runtime CustomerSupport is UPDATE_FAILED (no reason given by the service)"
 
 
-def test_a_runtime_whose_default_endpoint_lags_is_repaired(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_a_runtime_whose_default_endpoint_lags_is_repaired(client: Any, backend: Any, seeded: Seeded) -> None:
     secure_everything(client, backend, seeded)
     backend.agent_runtime_endpoints[(seeded.runtime_id, "DEFAULT")].live_version = "1"
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["runtime"]["repair"] == "runtime CustomerSupport: DEFAULT serves version 1, not the latest version 2"
     assert plan["environment"]["update"] is True
 
@@ -314,21 +304,19 @@ def test_a_runtime_whose_default_endpoint_lags_is_repaired(
     [("UPDATING", AgentCoreBusy), ("CREATE_FAILED", RuntimeUpdateFailed), ("DELETING", RuntimeUpdateFailed)],
 )
 def test_a_runtime_that_no_update_can_repair_or_that_is_busy_stops_the_plan(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any, status: str, error: type[Exception]
+    client: Any, backend: Any, seeded: Seeded, status: str, error: type[Exception]
 ) -> None:
-    config = run_load_config(fn_load_config, client)
+    config = run_load_config(client)
     backend.agent_runtimes[seeded.runtime_id].status = status
     with pytest.raises(error, match=f"runtime CustomerSupport is {status}"):
         build_plan(client, config)
 
 
-def test_drifted_warranty_lambda_is_updated_in_place(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_drifted_warranty_lambda_is_updated_in_place(client: Any, backend: Any, seeded: Seeded) -> None:
     gateway = secure_everything(client, backend, seeded)
     moved = WARRANTY_ARN + "V2"
     put_ssm({"warranty_check_lambda_arn": moved})
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["actions"] == ["update target WarrantyCheck"]
     (update,) = plan["gateway"]["targetsToUpdate"]
     warranty_id = next(
@@ -341,28 +329,26 @@ def test_drifted_warranty_lambda_is_updated_in_place(
     assert plan["gateway"]["targetsToCreate"] == []
 
 
-def test_without_the_old_gateway_the_new_one_is_the_source(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_without_the_old_gateway_the_new_one_is_the_source(client: Any, backend: Any, seeded: Seeded) -> None:
     gateway = secure_everything(client, backend, seeded)
     for summary in client.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]:
         if summary["name"] == "ShippingEstimate":
             client.delete_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=summary["targetId"])
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     # Without the old gateway the new one is the source: the lost target cannot be known, only WarrantyCheck.
     assert plan["gateway"]["targetNamesBefore"] == ["WarrantyCheck"]
     assert plan["changed"] is False
 
 
 def test_an_old_gateway_left_deleting_by_a_contract_takes_its_targets_from_the_new_gateway(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
+    client: Any, backend: Any, seeded: Seeded
 ) -> None:
     secure_everything(client, backend, seeded, delete_old=False)
     # An earlier run's contract deleted the old targets; the old gateway's own deletion is still under way.
     for target_id in seeded.target_ids.values():
         client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
     backend.gateways[seeded.old_gateway_id].status = "DELETING"
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     gateway = plan["gateway"]
     # Nothing lost and nothing rewritten: every target is known (and verified later) from the new gateway.
     assert gateway["targetNamesBefore"] == ["ShippingEstimate", "WarrantyCheck"]
@@ -371,11 +357,9 @@ def test_an_old_gateway_left_deleting_by_a_contract_takes_its_targets_from_the_n
     assert plan["actions"] == ["delete old gateway my-gateway and its targets"]
 
 
-def test_an_old_gateway_gone_since_load_config_is_not_a_failure(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_an_old_gateway_gone_since_load_config_is_not_a_failure(client: Any, backend: Any, seeded: Seeded) -> None:
     secure_everything(client, backend, seeded, delete_old=False)
-    config = run_load_config(fn_load_config, client)
+    config = run_load_config(client)
     assert config["oldGateway"]["id"] == seeded.old_gateway_id
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)  # its (asynchronous) deletion ends meanwhile
     plan = build_plan(client, config)
@@ -384,14 +368,12 @@ def test_an_old_gateway_gone_since_load_config_is_not_a_failure(
     assert plan["changed"] is False
 
 
-def test_new_gateway_with_other_pool_gets_its_authorizer_updated(
-    client: Any, backend: Any, seeded: Seeded, fn_load_config: Any
-) -> None:
+def test_new_gateway_with_other_pool_gets_its_authorizer_updated(client: Any, backend: Any, seeded: Seeded) -> None:
     other = desired.jwt_authorizer(
         DISCOVERY_URL.replace("us-east-1_AbCdEf123", "us-east-1_Old0000"), CLIENT_ID, [SCOPE]
     )
     create_gateway_with_targets(client, "my-gateway-secure", other)
-    plan = build_plan(client, run_load_config(fn_load_config, client))
+    plan = build_plan(client, run_load_config(client))
     assert plan["gateway"]["create"] is False
     assert plan["gateway"]["updateAuthorizer"] is True
     assert plan["gateway"]["authorizerAfter"] == SECURE
@@ -400,29 +382,29 @@ def test_new_gateway_with_other_pool_gets_its_authorizer_updated(
     assert sorted(t["name"] for t in plan["gateway"]["targetsToCreate"]) == ["ShippingEstimate", "WarrantyCheck"]
 
 
-def test_neither_gateway_is_gateway_not_found(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
+def test_neither_gateway_is_gateway_not_found(client: Any, seeded: Seeded) -> None:
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
-    config = run_load_config(fn_load_config, client)
+    config = run_load_config(client)
     assert config["oldGateway"] is None
     assert config["newGateway"] is None
     with pytest.raises(GatewayNotFound, match="neither gateway 'my-gateway' nor 'my-gateway-secure' exists"):
         build_plan(client, config)
 
 
-def test_ambiguous_gateway_name(client: Any, seeded: Seeded, fn_load_config: Any) -> None:
+def test_ambiguous_gateway_name(client: Any, seeded: Seeded) -> None:
     duplicate = create_gateway_with_targets(client, "my-gateway")
     with pytest.raises(AmbiguousResourceName) as caught:
-        run_load_config(fn_load_config, client)
+        run_load_config(client)
     assert "'my-gateway' matches 2 gateways" in str(caught.value)
     assert seeded.old_gateway_id in str(caught.value)
     assert duplicate["gatewayId"] in str(caught.value)
 
 
-def test_ambiguous_runtime_name(client: Any, ssm_parameters: Any, fn_load_config: Any) -> None:
+def test_ambiguous_runtime_name(client: Any, ssm_parameters: Any) -> None:
     first = seed_tutorial(client)
     second = seed_tutorial(client)
     with pytest.raises(AmbiguousResourceName) as caught:
-        run_load_config(fn_load_config, client)
+        run_load_config(client)
     assert "runtime name 'CustomerSupport' matches 2 runtimes" in str(caught.value)
     assert first.runtime_id in str(caught.value)
     assert second.runtime_id in str(caught.value)

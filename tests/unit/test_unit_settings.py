@@ -27,9 +27,9 @@ from rollout_core.settings import (
     parse_execution_input,
     parse_trigger,
 )
-from unit_support import DEFAULT_ENV, POOL_ID, PREFIX, REPO_ROOT
 
 from scripts.render_asl import load_template
+from tests.unit.helpers import DEFAULT_ENV, POOL_ID, PREFIX, REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 README = (REPO_ROOT / "README.md").read_text()

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from queue_helpers import APPROVAL_KIND, approval_request, lock_item, states, warranty_functions
-from workflow_leaks import assert_no_credentials
 
 from sandbox.core import Sandbox
+from tests.workflow.helpers.leaks import assert_no_credentials
+from tests.workflow.helpers.queue import APPROVAL_KIND, approval_request, lock_item, states, warranty_functions
 
 PREFIX = "/app/customersupport/agentcore"
 

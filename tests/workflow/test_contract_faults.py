@@ -13,32 +13,17 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from failure_cause import failure_message
 
 from sandbox.availability import AvailabilityProbe
 from sandbox.callers import ask
 from sandbox.core import Sandbox
+from tests.workflow.helpers.control import agentcore_control, gateways_by_name, target_statuses
+from tests.workflow.helpers.failure import failure_message
 
 TARGETS = ["ShippingEstimate", "WarrantyCheck"]
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
 # AWS seconds the old gateway stays DELETING: hours, far past any poll budget of the sandbox's runs.
 STALL = 6 * 3600.0
-
-
-def _control(sandbox: Sandbox) -> Any:
-    return sandbox.client("bedrock-agentcore-control")
-
-
-def _gateways(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    control = _control(sandbox)
-    return {
-        g["name"]: dict(control.get_gateway(gatewayIdentifier=g["gatewayId"])) for g in control.list_gateways()["items"]
-    }
-
-
-def _targets(sandbox: Sandbox, gateway_id: str) -> dict[str, str]:
-    items = _control(sandbox).list_gateway_targets(gatewayIdentifier=gateway_id)["items"]
-    return {t["name"]: t["status"] for t in items}
 
 
 def _states(sandbox: Sandbox, execution: dict[str, Any]) -> list[str]:
@@ -80,11 +65,11 @@ def _first_run_stops_in_the_contract(sandbox: Sandbox, probe: AvailabilityProbe)
     assert states[-3:] == ["CheckOldDeletion", "RolloutFailed", "Failed"]
     assert "RollbackRuntime" not in states  # the new path was verified: nothing to roll back
 
-    gateways = _gateways(sandbox)
+    gateways = gateways_by_name(sandbox)
     assert gateways["my-gateway"]["status"] == "DELETING"
     secure = gateways["my-gateway-secure"]
     assert (secure["status"], secure["authorizerType"]) == ("READY", "CUSTOM_JWT")
-    assert _targets(sandbox, secure["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
+    assert target_statuses(sandbox, secure["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
     # What the agent calls: the verified new gateway, by name and URL, in the version DEFAULT serves.
     after = probe.observe("after the first run")
     assert (after.gateway, after.gateway_ready, after.old_gateway) == ("my-gateway-secure", True, "DELETING")
@@ -103,9 +88,9 @@ def _assert_converged(sandbox: Sandbox, execution: dict[str, Any], probe: Availa
     # Every target was verified on the new gateway, although the old one no longer had any to compare with.
     assert report["targets"]["before"] == TARGETS
     assert [t["name"] for t in report["targets"]["after"]] == TARGETS
-    gateways = _gateways(sandbox)
+    gateways = gateways_by_name(sandbox)
     assert list(gateways) == ["my-gateway-secure"]
-    assert _targets(sandbox, gateways["my-gateway-secure"]["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
+    assert target_statuses(sandbox, gateways["my-gateway-secure"]["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
     # At no step of either run did the live agent's gateway go missing or stop being READY.
     assert probe.outages() == []
     again = sandbox.run_rollout({})
@@ -121,17 +106,17 @@ def test_a_stalled_old_gateway_deletion_keeps_the_agent_on_the_new_gateway_and_a
     sandbox.behaviour.faults.gateway_delete_failure = "Gateway deletion did not complete"
     probe = AvailabilityProbe(sandbox)
     _first_run_stops_in_the_contract(sandbox, probe)
-    runtime_before = _control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    runtime_before = agentcore_control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
 
     sandbox.behaviour.elapse(STALL)  # hours later, before the next run
-    assert _gateways(sandbox)["my-gateway"]["status"] == "FAILED"
+    assert gateways_by_name(sandbox)["my-gateway"]["status"] == "FAILED"
     with probe.watching():
         second = sandbox.run_rollout({})
 
     _assert_converged(sandbox, second, probe)
     assert sandbox.behaviour.mutations.count("DeleteGateway my-gateway") == 2  # asked again once it ended FAILED
     # The re-run only finished the contract: the runtime was not updated again.
-    runtime = _control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    runtime = agentcore_control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     assert runtime["agentRuntimeVersion"] == runtime_before["agentRuntimeVersion"]
 
 

@@ -7,31 +7,22 @@ import json
 from typing import Any
 
 from sandbox.core import Sandbox
+from tests.workflow.helpers.control import agentcore_control, target_statuses
 
 TARGETS = ["ShippingEstimate", "WarrantyCheck"]
 
 
-def _control(sandbox: Sandbox) -> Any:
-    return sandbox.client("bedrock-agentcore-control")
-
-
 def _gateway(sandbox: Sandbox, name: str) -> dict[str, Any] | None:
-    control = _control(sandbox)
+    control = agentcore_control(sandbox)
     found = next((g for g in control.list_gateways()["items"] if g["name"] == name), None)
     return None if found is None else dict(control.get_gateway(gatewayIdentifier=found["gatewayId"]))
-
-
-def _targets(sandbox: Sandbox, gateway_id: str) -> dict[str, str]:
-    """name -> status of every target of the gateway."""
-    items = _control(sandbox).list_gateway_targets(gatewayIdentifier=gateway_id)["items"]
-    return {t["name"]: t["status"] for t in items}
 
 
 def _targets_somewhere(sandbox: Sandbox) -> dict[str, list[str]]:
     """For each tutorial target, the READY copies on any gateway (a target is lost when it has none)."""
     ready: dict[str, list[str]] = {name: [] for name in TARGETS}
-    for summary in _control(sandbox).list_gateways()["items"]:
-        for name, status in _targets(sandbox, summary["gatewayId"]).items():
+    for summary in agentcore_control(sandbox).list_gateways()["items"]:
+        for name, status in target_statuses(sandbox, summary["gatewayId"]).items():
             if name in ready and status == "READY":
                 ready[name].append(summary["name"])
     return ready
@@ -44,9 +35,9 @@ def _assert_converged(sandbox: Sandbox, execution: dict[str, Any]) -> None:
     secure = _gateway(sandbox, "my-gateway-secure")
     assert secure is not None
     assert (secure["status"], secure["authorizerType"]) == ("READY", "CUSTOM_JWT")
-    assert _targets(sandbox, secure["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
+    assert target_statuses(sandbox, secure["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
     assert _gateway(sandbox, "my-gateway") is None
-    runtime = _control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    runtime = agentcore_control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     assert runtime["status"] == "READY"
     assert runtime["environmentVariables"]["AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"] == secure["gatewayUrl"]
     again = sandbox.run_rollout({})
@@ -91,7 +82,7 @@ def test_a_runtime_left_update_failed_is_repaired_by_the_next_run(sandbox: Sandb
     assert first["status"] == "SUCCEEDED", first.get("cause")
     # A redeploy by another tool fails: the latest record is UPDATE_FAILED with the secured settings in it, and
     # DEFAULT keeps serving the version before it.
-    control = _control(sandbox)
+    control = agentcore_control(sandbox)
     runtime = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     sandbox.behaviour.faults.runtime_update_failure = "Container failed health check on port 8080"
     control.update_agent_runtime(

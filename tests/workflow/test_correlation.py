@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflow_leaks import assert_no_credentials
-
 from sandbox.core import Sandbox
 from sandbox.lambdas import Invocation
+from tests.workflow.helpers.leaks import assert_no_credentials
 
 # Lines the Lambda runtime itself writes around each invocation (the sandbox writes them as Lambda does).
 RUNTIME_LINE_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "[ERROR] ")

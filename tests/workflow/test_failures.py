@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from failure_cause import failure_message
-from workflow_leaks import assert_no_credentials
 
 from sandbox.behaviour import GATEWAY_MODEL
 from sandbox.core import Sandbox
+from tests.workflow.helpers.failure import failure_message
+from tests.workflow.helpers.leaks import assert_no_credentials
 
 
 def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:

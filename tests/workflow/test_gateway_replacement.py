@@ -9,6 +9,7 @@ from typing import Any
 
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 
+from sandbox.behaviour import read_until
 from sandbox.core import Sandbox
 
 POLICY_ENGINE = "arn:aws:bedrock-agentcore:us-east-1:123456789012:policy-engine/CustomerSupport-a1b2c3d4e5"
@@ -29,11 +30,7 @@ def _lambda_errors(sandbox: Sandbox, execution_arn: str) -> list[str]:
 
 
 def _settled(read: Any, polls: int = 10) -> dict[str, Any]:
-    for _ in range(polls):
-        record: dict[str, Any] = read()
-        if record["status"] == "READY":
-            return record
-    raise AssertionError("never READY")
+    return read_until(read, "the record", polls=polls)
 
 
 # -- defect: target deletion is asynchronous --------------------------------------------------------------------------

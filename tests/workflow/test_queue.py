@@ -6,11 +6,18 @@ import json
 from typing import Any
 
 import pytest
-from queue_helpers import approval_request, eventually, lock_answers, lock_item, states, warranty_functions
 from rollout_core.lock import lock_wait_seconds
 
 from sandbox.core import Sandbox
 from sandbox.seed import CODE_BUCKET
+from tests.workflow.helpers.queue import (
+    approval_request,
+    eventually,
+    lock_answers,
+    lock_item,
+    states,
+    warranty_functions,
+)
 
 PREFIX = "/app/customersupport/agentcore"
 WARRANTY_PARAMETER = f"{PREFIX}/warranty_check_lambda_arn"

@@ -15,26 +15,11 @@ from unittest import mock
 from sandbox.callers import ask
 from sandbox.core import Sandbox
 from sandbox.lambdas import FunctionCode
+from tests.workflow.helpers.control import agentcore_control, gateways_by_name, target_statuses
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
 WARRANTY_PARAMETER = "/app/customersupport/agentcore/warranty_check_lambda_arn"
 TARGETS = ["ShippingEstimate", "WarrantyCheck"]
-
-
-def _control(sandbox: Sandbox) -> Any:
-    return sandbox.client("bedrock-agentcore-control")
-
-
-def _gateways(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    control = _control(sandbox)
-    return {
-        g["name"]: dict(control.get_gateway(gatewayIdentifier=g["gatewayId"])) for g in control.list_gateways()["items"]
-    }
-
-
-def _targets(sandbox: Sandbox, gateway_id: str) -> dict[str, str]:
-    items = _control(sandbox).list_gateway_targets(gatewayIdentifier=gateway_id)["items"]
-    return {t["name"]: t["status"] for t in items}
 
 
 def _states(sandbox: Sandbox, execution_arn: str) -> list[str]:
@@ -133,11 +118,11 @@ def test_a_switch_that_ends_update_failed_is_rolled_back(sandbox: Sandbox) -> No
     assert states.index("CheckSwitch") < states.index("RollbackRuntime") < states.index("DeleteNewTargets")
     assert states[-3:] == ["RolledBack", "RolloutFailed", "Failed"]
     # The new gateway this execution created is gone; the old one never left, with every target.
-    gateways = _gateways(sandbox)
+    gateways = gateways_by_name(sandbox)
     assert list(gateways) == ["my-gateway"]
-    assert _targets(sandbox, gateways["my-gateway"]["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
+    assert target_statuses(sandbox, gateways["my-gateway"]["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
     # The runtime serves the backed-up configuration again, as a new version.
-    control = _control(sandbox)
+    control = agentcore_control(sandbox)
     runtime = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     endpoint = control.get_agent_runtime_endpoint(agentRuntimeId=sandbox.seeded.runtime_id, endpointName="DEFAULT")
     assert (runtime["status"], runtime["agentRuntimeVersion"], endpoint["liveVersion"]) == ("READY", "3", "3")
@@ -148,8 +133,8 @@ def test_a_switch_that_ends_update_failed_is_rolled_back(sandbox: Sandbox) -> No
     # The next plain run converges, with no target lost.
     again = sandbox.run_rollout({})
     assert again["status"] == "SUCCEEDED", again.get("cause")
-    secure = _gateways(sandbox)["my-gateway-secure"]
-    assert _targets(sandbox, secure["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
+    secure = gateways_by_name(sandbox)["my-gateway-secure"]
+    assert target_statuses(sandbox, secure["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
 
 
 def test_a_failed_smoke_test_is_rolled_back_and_the_agent_keeps_the_old_gateway(sandbox: Sandbox) -> None:
@@ -164,7 +149,7 @@ def test_a_failed_smoke_test_is_rolled_back_and_the_agent_keeps_the_old_gateway(
     cause = _cause(execution)
     assert cause["rolledBack"] is True
     assert "gateway tools/call WarrantyCheck___check_warranty" in cause["cause"]
-    assert list(_gateways(sandbox)) == ["my-gateway"]
+    assert list(gateways_by_name(sandbox)) == ["my-gateway"]
     states = _states(sandbox, execution["executionArn"])
     assert "DeleteOldTargets" not in states
     assert states.index("SmokeTest") < states.index("RollbackRuntime")
@@ -174,7 +159,7 @@ def test_a_failed_smoke_test_is_rolled_back_and_the_agent_keeps_the_old_gateway(
     ssm.put_parameter(Name=WARRANTY_PARAMETER, Value=sandbox.seeded.warranty_lambda_arn, Type="String", Overwrite=True)
     fixed = sandbox.wait(sandbox.events.started_executions[-1])
     assert fixed["status"] == "SUCCEEDED", fixed.get("cause")
-    assert list(_gateways(sandbox)) == ["my-gateway-secure"]
+    assert list(gateways_by_name(sandbox)) == ["my-gateway-secure"]
 
 
 def test_hold_keeps_the_failed_state_and_the_next_run_repairs_it(sandbox: Sandbox) -> None:
@@ -188,9 +173,9 @@ def test_hold_keeps_the_failed_state_and_the_next_run_repairs_it(sandbox: Sandbo
     assert cause["restoreInput"] == {"restore": key}
     assert "RollbackRuntime" not in _states(sandbox, execution["executionArn"])
     # Kept for inspection: the runtime is UPDATE_FAILED (DEFAULT still serves version 1), both gateways exist.
-    runtime = _control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    runtime = agentcore_control(sandbox).get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     assert runtime["status"] == "UPDATE_FAILED"
-    assert sorted(_gateways(sandbox)) == ["my-gateway", "my-gateway-secure"]
+    assert sorted(gateways_by_name(sandbox)) == ["my-gateway", "my-gateway-secure"]
     _agent_uses_the_old_gateway(sandbox)
 
     repaired = sandbox.run_rollout({})
@@ -214,7 +199,7 @@ def test_a_failed_check_after_the_bake_still_rolls_back(sandbox: Sandbox) -> Non
     states = _states(sandbox, execution["executionArn"])
     assert states.index("Bake") < states.index("BakeCheck") < states.index("RollbackRuntime")
     assert "DeleteOldTargets" not in states
-    assert list(_gateways(sandbox)) == ["my-gateway"]
+    assert list(gateways_by_name(sandbox)) == ["my-gateway"]
 
 
 def test_a_rollback_that_fails_is_its_own_named_error_with_the_backup_to_restore(sandbox: Sandbox) -> None:
@@ -238,13 +223,13 @@ def test_a_rollback_that_fails_is_its_own_named_error_with_the_backup_to_restore
 
 
 def test_restore_by_key_brings_back_the_old_gateway_its_targets_and_the_runtime(sandbox: Sandbox) -> None:
-    control = _control(sandbox)
+    control = agentcore_control(sandbox)
     old = control.get_gateway(gatewayIdentifier=sandbox.seeded.old_gateway_id)
     control.tag_resource(resourceArn=old["gatewayArn"], tags={"team": "customer-support"})
     rollout = sandbox.run_rollout({})
     assert rollout["status"] == "SUCCEEDED", rollout.get("cause")
     key = json.loads(rollout["output"])["backup"]["key"]
-    assert list(_gateways(sandbox)) == ["my-gateway-secure"]
+    assert list(gateways_by_name(sandbox)) == ["my-gateway-secure"]
 
     restore = sandbox.run_rollout({"restore": key})
 
@@ -254,12 +239,12 @@ def test_restore_by_key_brings_back_the_old_gateway_its_targets_and_the_runtime(
     assert report["gateway"]["recreated"] is True
     assert report["gateway"]["targets"] == TARGETS
     assert report["runtime"]["authorizerKept"] is True
-    recreated = _gateways(sandbox)["my-gateway"]
+    recreated = gateways_by_name(sandbox)["my-gateway"]
     assert recreated["gatewayId"] != sandbox.seeded.old_gateway_id
     assert (recreated["authorizerType"], recreated["description"]) == ("NONE", old["description"])
     assert recreated["protocolConfiguration"] == old["protocolConfiguration"]
     assert control.list_tags_for_resource(resourceArn=recreated["gatewayArn"])["tags"] == {"team": "customer-support"}
-    assert _targets(sandbox, recreated["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
+    assert target_statuses(sandbox, recreated["gatewayId"]) == dict.fromkeys(TARGETS, "READY")
     runtime = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     assert runtime["environmentVariables"] == {
         **sandbox.seeded.runtime_environment,
@@ -269,7 +254,7 @@ def test_restore_by_key_brings_back_the_old_gateway_its_targets_and_the_runtime(
     # The secured gateway was not the restore's to touch; a plain run secures everything again.
     again = sandbox.run_rollout({})
     assert again["status"] == "SUCCEEDED", again.get("cause")
-    assert list(_gateways(sandbox)) == ["my-gateway-secure"]
+    assert list(gateways_by_name(sandbox)) == ["my-gateway-secure"]
 
 
 def test_restore_input_is_validated_before_anything_is_read(sandbox: Sandbox) -> None:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflow_leaks import assert_no_credentials
-
 from sandbox.availability import AvailabilityProbe
 from sandbox.core import Sandbox
+from tests.workflow.helpers.leaks import assert_no_credentials
 
 PHASES = ["queue", "load", "backup", "expand", "switch", "verify", "contract", "report"]
 

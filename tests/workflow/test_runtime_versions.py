@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from failure_cause import failure_message
 
 from sandbox.behaviour import ENDPOINT_MODEL, LatencyProfile
 from sandbox.core import Sandbox
+from tests.workflow.helpers.failure import failure_message
 
 SECURE_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from workflow_leaks import assert_no_credentials, client_secret
 
 from sandbox.core import Sandbox
 from sandbox.leaks import cloudwatch_text
+from tests.workflow.helpers.leaks import assert_no_credentials, client_secret
 
 
 def test_no_secret_or_token_in_history_logs_report_or_output(

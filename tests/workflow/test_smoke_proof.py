@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from failure_cause import failure_message
-from workflow_leaks import assert_no_credentials
-
 from sandbox.core import Sandbox
 from sandbox.lambdas import FunctionCode
+from tests.workflow.helpers.failure import failure_message
+from tests.workflow.helpers.leaks import assert_no_credentials
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
 LOCAL_ANSWER_AGENT = (Path(__file__).parent / "local_answer_agent" / "serve.py").resolve()

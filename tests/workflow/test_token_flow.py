@@ -6,10 +6,9 @@ import json
 import uuid
 from typing import Any
 
-from workflow_leaks import assert_no_credentials
-
 from sandbox.callers import ask
 from sandbox.core import Sandbox
+from tests.workflow.helpers.leaks import assert_no_credentials
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from samtranslator.yaml_helper import yaml_parse
 
-from tests.aws.aws_gate import REPO_ROOT, Account
-from tests.aws.aws_resources import TAG_KEY, TARGET_NAME, Poller, RunNames, StartingPoint, failed_stack_events, log
+from tests.aws.helpers.gate import REPO_ROOT, Account
+from tests.aws.helpers.resources import TAG_KEY, TARGET_NAME, Poller, RunNames, StartingPoint, failed_stack_events, log
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient

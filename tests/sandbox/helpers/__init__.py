@@ -20,7 +20,7 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 RESOURCE_SERVER = "customersupport"
 SCOPE = f"{RESOURCE_SERVER}/invoke"
-STANDIN_AGENT = Path(__file__).resolve().parent / "standin_agent.py"
+STANDIN_AGENT = Path(__file__).resolve().parents[1] / "standin_agent.py"
 
 
 @dataclass(frozen=True)

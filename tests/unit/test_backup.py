@@ -8,17 +8,15 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration, InvalidExecutionInput, RestoreFailed
 from rollout_core.state import Config
-from unit_support import REGION, FakeLambdaContext, Seeded, client_error, load_function
+
+from functions.backup import app
+from tests.unit.helpers import REGION, Seeded, client_error
 
 BUCKET = "stack-backupbucket-abc"
-
-
-@pytest.fixture
-def fn_backup(powertools_env: None) -> Any:
-    return load_function("backup")
 
 
 @pytest.fixture
@@ -72,13 +70,11 @@ def test_a_restore_key_outside_the_backup_prefix_is_refused(value: Any) -> None:
     assert "backups/<execution name>.json" in str(caught.value)
 
 
-def test_the_backup_holds_the_full_records(
-    fn_backup: Any, client: Any, s3: Any, seeded: Seeded, config: Config
-) -> None:
+def test_the_backup_holds_the_full_records(client: Any, s3: Any, seeded: Seeded, config: Config) -> None:
     client.tag_resource(
         resourceArn=client.get_gateway(gatewayIdentifier=seeded.old_gateway_id)["gatewayArn"], tags={"team": "cs"}
     )
-    result = fn_backup.take_backup(client, s3, BUCKET, config, "arn:aws:states:execution:rollout-1", "rollout-1")
+    result = app.take_backup(client, s3, BUCKET, config, "arn:aws:states:execution:rollout-1", "rollout-1")
     assert (result["bucket"], result["key"]) == (BUCKET, "backups/rollout-1.json")
     assert result["versionId"]
     assert result["gateways"] == [{"name": "my-gateway", "id": seeded.old_gateway_id, "targets": 2}]
@@ -103,7 +99,7 @@ def test_the_backup_holds_the_full_records(
 
 
 def test_the_backup_keeps_the_version_default_serves_when_it_is_not_the_latest(
-    fn_backup: Any, client: Any, s3: Any, seeded: Seeded, config: Config, backend: Any
+    client: Any, s3: Any, seeded: Seeded, config: Config, backend: Any
 ) -> None:
     asked: list[dict[str, Any]] = []
 
@@ -120,7 +116,7 @@ def test_the_backup_keeps_the_version_default_serves_when_it_is_not_the_latest(
             return recorded
 
     backend.agent_runtimes[seeded.runtime_id].agent_runtime_version = "3"  # a failed update after version 1
-    result = fn_backup.take_backup(Recording(), s3, BUCKET, config, "arn:execution", "rollout-2")
+    result = app.take_backup(Recording(), s3, BUCKET, config, "arn:execution", "rollout-2")
     # The version DEFAULT serves is read by its number (plain moto answers with the latest record; the sandbox and
     # AWS with that version's own record: tests/sandbox/test_sandbox_behaviour.py).
     assert {"agentRuntimeId": seeded.runtime_id, "agentRuntimeVersion": "1"} in asked
@@ -128,30 +124,28 @@ def test_the_backup_keeps_the_version_default_serves_when_it_is_not_the_latest(
     assert backup.read(s3, BUCKET, result["key"])["liveRuntime"] is not None
 
 
-def test_a_backup_that_cannot_be_written_stops_the_rollout(
-    fn_backup: Any, client: Any, seeded: Seeded, config: Config
-) -> None:
+def test_a_backup_that_cannot_be_written_stops_the_rollout(client: Any, seeded: Seeded, config: Config) -> None:
     class Refusing:
         def put_object(self, **kwargs: Any) -> Any:
             raise client_error("AccessDenied", "no", "PutObject")
 
+    refusing: Any = Refusing()
     with pytest.raises(BackupFailed, match=re.escape("cannot write the backup to s3://b/backups/r.json: AccessDenied")):
-        fn_backup.take_backup(client, Refusing(), "b", config, "arn:execution", "r")
+        app.take_backup(client, refusing, "b", config, "arn:execution", "r")
 
 
 def test_backup_handler(
-    fn_backup: Any,
     s3: Any,
     seeded: Seeded,
     config: Config,
-    context: FakeLambdaContext,
+    context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     event = {"config": config, "executionArn": "arn:execution", "executionName": "rollout-3"}
     with pytest.raises(InvalidConfiguration, match="ROLLOUT_BACKUP_BUCKET"):
-        fn_backup.lambda_handler(event, context)
+        app.lambda_handler(event, context)
     monkeypatch.setenv("ROLLOUT_BACKUP_BUCKET", BUCKET)
-    assert fn_backup.lambda_handler(event, context)["key"] == "backups/rollout-3.json"
+    assert app.lambda_handler(event, context)["key"] == "backups/rollout-3.json"
 
 
 @pytest.mark.parametrize(

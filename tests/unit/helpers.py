@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from botocore.exceptions import ClientError
+from rollout_core import agentcore, desired
 from rollout_core.settings import SETTINGS
 
 if TYPE_CHECKING:
@@ -94,20 +92,6 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:unit-test-function"
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
-
-
-def load_function(step: str) -> ModuleType:
-    """Import functions/<step>/app.py under the unique module name fn_<step> (every handler file is app.py)."""
-    name = f"fn_{step}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / step / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def client_error(code: str, message: str = "boom", operation: str = "UpdateAgentRuntime") -> ClientError:
@@ -276,7 +260,6 @@ class FakeCognitoIdp:
 
 
 def run_load_config(
-    module: ModuleType,
     client: Any,
     raw: Any = None,
     env: dict[str, str] | None = None,
@@ -284,17 +267,85 @@ def run_load_config(
     s3: Any = None,
 ) -> Config:
     """load_config with the deployment's env, moto SSM and the fake Cognito (no execution: no queue wait)."""
-    config: Config = module.load_config(
+    # Imported here, not with this module: conftest imports it before pytest collects (and sets Powertools up for)
+    # the test modules that import the handlers.
+    from functions.load_config import app
+
+    idp: Any = cognito_idp or FakeCognitoIdp()  # DescribeUserPool only
+    config: Config = app.load_config(
         raw,
         DEFAULT_ENV if env is None else env,
         client,
         region=REGION,
         account_id=ACCOUNT,
         ssm=boto3.client("ssm", region_name=REGION),
-        cognito_idp=cognito_idp or FakeCognitoIdp(),
+        cognito_idp=idp,
         s3=s3,
     )
     return config
+
+
+# --- shared by the handlers' test files ---------------------------------------------------------------------------
+
+SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
+NEW_ENV_VAR = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
+NEW_GATEWAY = "my-gateway-secure"
+NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com"
+
+
+def make_ready(backend: Any, runtime_id: str) -> None:
+    """moto leaves an updated runtime UPDATING forever; AWS settles it to READY, then DEFAULT serves the version."""
+    runtime = backend.agent_runtimes[runtime_id]
+    runtime.status = "READY"
+    default_endpoint(backend, runtime_id).update(agent_runtime_version=runtime.agent_runtime_version, description=None)
+    make_live(backend, runtime_id)
+
+
+def default_endpoint(backend: Any, runtime_id: str) -> Any:
+    return backend.agent_runtime_endpoints[(runtime_id, "DEFAULT")]
+
+
+def make_live(backend: Any, runtime_id: str) -> None:
+    endpoint = default_endpoint(backend, runtime_id)
+    endpoint.status, endpoint.live_version = "READY", endpoint.target_version
+
+
+def runtime_record(client: Any, runtime_id: str) -> dict[str, Any]:
+    return agentcore.get_runtime(client, runtime_id)
+
+
+def target_names(client: Any, gateway_id: str) -> list[str]:
+    return sorted(t["name"] for t in client.list_gateway_targets(gatewayIdentifier=gateway_id)["items"])
+
+
+def switch(client: Any, runtime_id: str, url: str = "", **kwargs: Any) -> dict[str, Any]:
+    """The switch with the unit tests' Cognito settings, pointing at `url` (NEW_URL by default)."""
+    from functions.switch_runtime import app  # imported here for the reason run_load_config gives
+
+    cognito = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
+    result: dict[str, Any] = app.switch_runtime(
+        client, runtime_id, cognito, NEW_ENV_VAR, url or NEW_URL, NEW_GATEWAY, **kwargs
+    )
+    return result
+
+
+class RecordingClient:
+    """Forwards to the moto client, recording the mutating calls in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if not name.startswith("delete_"):
+            return method
+
+        def recorded(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs.get("targetId", kwargs.get("gatewayIdentifier"))))
+            return method(**kwargs)
+
+        return recorded
 
 
 def as_agentcore(fake: object) -> BedrockAgentCoreControlClient:

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import agentcore, backup, desired
 from rollout_core.errors import (
     AgentCoreBusy,
@@ -17,26 +18,23 @@ from rollout_core.errors import (
     RolloutVerificationFailed,
 )
 from rollout_core.state import Config
-from unit_support import (
+
+from functions.backup import app as backup_app
+from functions.restore import app
+from functions.switch_runtime import app as switch_runtime
+from tests.unit.helpers import (
     CLIENT_ID,
     DISCOVERY_URL,
     REGION,
     RUNTIME_ENV,
     RUNTIME_HEADERS,
     SCOPE,
-    FakeLambdaContext,
     Seeded,
-    load_function,
 )
 
 BUCKET = "stack-backupbucket-abc"
 SECURE = desired.jwt_authorizer(DISCOVERY_URL, CLIENT_ID, [SCOPE])
 NEW_URL = "https://my-gateway-secure-0123456789.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp"
-
-
-@pytest.fixture
-def fn(powertools_env: None) -> dict[str, Any]:
-    return {name: load_function(name) for name in ("restore", "backup", "switch_runtime")}
 
 
 @pytest.fixture
@@ -48,9 +46,9 @@ def s3(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def document(fn: dict[str, Any], client: Any, s3: Any, seeded: Seeded, config: Config) -> dict[str, Any]:
+def document(client: Any, s3: Any, seeded: Seeded, config: Config) -> dict[str, Any]:
     """The backup a rollout takes of the tutorial's state."""
-    result = fn["backup"].take_backup(client, s3, BUCKET, config, "arn:execution:rollout-1", "rollout-1")
+    result = backup_app.take_backup(client, s3, BUCKET, config, "arn:execution:rollout-1", "rollout-1")
     return backup.read(s3, BUCKET, result["key"])
 
 
@@ -62,10 +60,10 @@ def settle_runtime(backend: Any, runtime_id: str) -> None:
     endpoint.live_version = endpoint.target_version = runtime.agent_runtime_version
 
 
-def switched(fn: dict[str, Any], client: Any, backend: Any, config: Config) -> None:
+def switched(client: Any, backend: Any, config: Config) -> None:
     """The runtime after a switch: authorizer, allowlist, new gateway URL and name."""
     cognito = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
-    fn["switch_runtime"].switch_runtime(
+    switch_runtime.switch_runtime(
         client,
         config["runtime"]["id"],
         cognito,
@@ -80,9 +78,9 @@ def switched(fn: dict[str, Any], client: Any, backend: Any, config: Config) -> N
 
 
 def test_rollback_puts_the_backed_up_configuration_back_and_keeps_the_authorizer_it_cannot_remove(
-    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
-    switched(fn, client, backend, config)
+    switched(client, backend, config)
     sent: list[dict[str, Any]] = []
     real = client.update_agent_runtime
 
@@ -91,7 +89,7 @@ def test_rollback_puts_the_backed_up_configuration_back_and_keeps_the_authorizer
         return real(**kwargs)
 
     client.update_agent_runtime = recorded
-    result = fn["restore"].restore_runtime(client, document, config["runtime"]["id"])
+    result = app.restore_runtime(client, document, config["runtime"]["id"])
     assert (result["changed"], result["ready"], result["version"]) == (True, False, "3")
     assert (result["restoredVersion"], result["authorizerKept"]) == ("1", True)
     (request,) = sent
@@ -102,59 +100,57 @@ def test_rollback_puts_the_backed_up_configuration_back_and_keeps_the_authorizer
     assert after["authorizerConfiguration"] == SECURE
     # Put back and live: a second rollback has nothing to do.
     settle_runtime(backend, config["runtime"]["id"])
-    assert fn["restore"].restore_runtime(client, document, config["runtime"]["id"])["changed"] is False
+    assert app.restore_runtime(client, document, config["runtime"]["id"])["changed"] is False
     assert len(sent) == 1
 
 
 def test_a_backed_up_authorizer_that_is_gone_is_sent_back(
-    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     secured = copy.deepcopy(document)
     secured["runtime"]["authorizerConfiguration"] = SECURE
-    fn["restore"].restore_runtime(client, secured, config["runtime"]["id"])
+    app.restore_runtime(client, secured, config["runtime"]["id"])
     assert agentcore.get_runtime(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE
 
 
-def test_nothing_differs_no_update(
-    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
-) -> None:
+def test_nothing_differs_no_update(client: Any, backend: Any, config: Config, document: dict[str, Any]) -> None:
     settle_runtime(backend, config["runtime"]["id"])  # the switch was refused: the runtime is as backed up
-    result = fn["restore"].restore_runtime(client, document, config["runtime"]["id"])
+    result = app.restore_runtime(client, document, config["runtime"]["id"])
     assert (result["changed"], result["ready"], result["authorizerKept"]) == (False, True, False)
     assert backend.agent_runtimes[config["runtime"]["id"]].agent_runtime_version == "1"
 
 
 def test_an_update_failed_runtime_is_put_back_with_the_urls_of_re_created_gateways(
-    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATE_FAILED"
     old_url = desired.normalize_gateway_url(RUNTIME_ENV["AGENTCORE_GATEWAY_MY_GATEWAY_URL"])
     urls = {old_url: NEW_URL}
-    assert fn["restore"].restore_runtime(client, document, config["runtime"]["id"], urls)["changed"] is True
+    assert app.restore_runtime(client, document, config["runtime"]["id"], urls)["changed"] is True
     environment = agentcore.get_runtime(client, config["runtime"]["id"])["environmentVariables"]
     assert environment == {**RUNTIME_ENV, "AGENTCORE_GATEWAY_MY_GATEWAY_URL": NEW_URL}
 
 
 def test_a_backup_of_another_runtime_or_a_busy_runtime_is_refused(
-    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
     with pytest.raises(RestoreFailed, match="this stack manages runtime OtherAgent-0123456789"):
-        fn["restore"].restore_runtime(client, document, "OtherAgent-0123456789")
+        app.restore_runtime(client, document, "OtherAgent-0123456789")
     backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
     with pytest.raises(AgentCoreBusy, match="is UPDATING; restoring once it has settled"):
-        fn["restore"].restore_runtime(client, document, config["runtime"]["id"])
+        app.restore_runtime(client, document, config["runtime"]["id"])
 
 
 # --- gateway ----------------------------------------------------------------------------------------------------
 
 
 def test_restore_re_creates_the_old_gateway_then_its_targets_then_is_ready(
-    fn: dict[str, Any], client: Any, seeded: Seeded, config: Config, document: dict[str, Any]
+    client: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     for target_id in seeded.target_ids.values():
         client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=target_id)
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
-    step = fn["restore"].restore_gateway
+    step = app.restore_gateway
 
     created = step(client, document, config, "arn:execution:restore-1", {})
     assert (created["ready"], created["status"], created["attempt"]) == (False, "CREATING", 1)
@@ -179,10 +175,10 @@ def test_restore_re_creates_the_old_gateway_then_its_targets_then_is_ready(
 
 
 def test_an_existing_old_gateway_gets_its_missing_targets_only(
-    fn: dict[str, Any], client: Any, seeded: Seeded, config: Config, document: dict[str, Any]
+    client: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     client.delete_gateway_target(gatewayIdentifier=seeded.old_gateway_id, targetId=seeded.target_ids["WarrantyCheck"])
-    step = fn["restore"].restore_gateway
+    step = app.restore_gateway
     first = step(client, document, config, "arn:execution", {})
     assert first["status"] == "creating targets WarrantyCheck"
     assert first["gateway"] == {"id": seeded.old_gateway_id, "recreated": False}
@@ -191,43 +187,43 @@ def test_an_existing_old_gateway_gets_its_missing_targets_only(
 
 
 def test_a_name_held_by_another_kind_of_gateway_is_refused(
-    fn: dict[str, Any], client: Any, backend: Any, seeded: Seeded, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     backend.gateways[seeded.old_gateway_id].authorizer_type = "CUSTOM_JWT"
     with pytest.raises(RestoreFailed, match=r"gateway name my-gateway is held by gateway .* \(CUSTOM_JWT\)"):
-        fn["restore"].restore_gateway(client, document, config, "arn:execution", {})
+        app.restore_gateway(client, document, config, "arn:execution", {})
 
 
 def test_a_backup_without_the_old_gateway_has_nothing_to_re_create(
-    fn: dict[str, Any], client: Any, config: Config, document: dict[str, Any]
+    client: Any, config: Config, document: dict[str, Any]
 ) -> None:
-    result = fn["restore"].restore_gateway(client, {**document, "gateways": []}, config, "arn:execution", {})
+    result = app.restore_gateway(client, {**document, "gateways": []}, config, "arn:execution", {})
     assert (result["ready"], result["gateway"], result["urls"]) == (True, None, {})
 
 
 def test_a_gateway_that_never_settles_spends_the_poll_budget(
-    fn: dict[str, Any], client: Any, backend: Any, seeded: Seeded, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, seeded: Seeded, config: Config, document: dict[str, Any]
 ) -> None:
     backend.gateways[seeded.old_gateway_id].status = "UPDATING"
     budget = config["settings"]["maxPolls"]
     with pytest.raises(ResourceWaitTimeout, match=f"still UPDATING after {budget} polls"):
-        fn["restore"].restore_gateway(client, document, config, "arn:execution", {"attempt": budget - 1})
+        app.restore_gateway(client, document, config, "arn:execution", {"attempt": budget - 1})
 
 
 # --- report and handler -----------------------------------------------------------------------------------------
 
 
 def test_the_restore_report_verifies_the_end_state(
-    fn: dict[str, Any], client: Any, backend: Any, config: Config, document: dict[str, Any]
+    client: Any, backend: Any, config: Config, document: dict[str, Any]
 ) -> None:
-    switched(fn, client, backend, config)
+    switched(client, backend, config)
     with pytest.raises(
         RolloutVerificationFailed, match="runtime settings differ from the backup: environmentVariables"
     ):
-        fn["restore"].restore_report(client, document, config, "backups/rollout-1.json", {})
-    runtime = fn["restore"].restore_runtime(client, document, config["runtime"]["id"])
+        app.restore_report(client, document, config, "backups/rollout-1.json", {})
+    runtime = app.restore_runtime(client, document, config["runtime"]["id"])
     settle_runtime(backend, config["runtime"]["id"])
-    report = fn["restore"].restore_report(
+    report = app.restore_report(
         client, document, config, "backups/rollout-1.json", {"runtime": runtime, "gateway": {"urls": {}}}
     )
     assert report["verified"] is True
@@ -237,14 +233,13 @@ def test_the_restore_report_verifies_the_end_state(
 
 
 def test_restore_handler(
-    fn: dict[str, Any],
     client: Any,
     config: Config,
     document: dict[str, Any],
-    context: FakeLambdaContext,
+    context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    handler = fn["restore"].lambda_handler
+    handler = app.lambda_handler
     event = {"step": "runtime", "backup": {"key": "backups/rollout-1.json"}, "runtimeId": config["runtime"]["id"]}
     assert handler(event, context)["restoredVersion"] == "1"
     with pytest.raises(InvalidExecutionInput, match="restore got step 'undo'"):

@@ -22,14 +22,14 @@ from sandbox.core import Sandbox
 from sandbox.loopback import HTTPLoopbackServer, owner_of
 
 if TYPE_CHECKING:
-    from jwt_attacks import AttackResult
+    from tests.security.helpers.jwt_attacks import AttackResult
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 RESOURCE_SERVER = "customersupport"
 SCOPE = f"{RESOURCE_SERVER}/invoke"
 # The sandbox suite's stand-in agent: same HTTP contract as agent/main.py, logs only whether a token was present.
-STANDIN_AGENT = Path(__file__).resolve().parents[1] / "sandbox" / "standin_agent.py"
+STANDIN_AGENT = Path(__file__).resolve().parents[2] / "sandbox" / "standin_agent.py"
 
 
 @dataclass(frozen=True)

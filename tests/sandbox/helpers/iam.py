@@ -10,10 +10,10 @@ from typing import Any
 
 import botocore.session
 from botocore.model import ServiceModel
-from sandbox_helpers import ACCOUNT_ID, REGION
 
 from sandbox.iam.policy import AuthorizationRequest, ContextValue, Decision, PolicyDocument, evaluate, parse_policy
 from sandbox.iam.requests import ApiCall, Principal, api_call
+from tests.sandbox.helpers import ACCOUNT_ID, REGION
 
 PRINCIPAL = Principal(f"arn:aws:iam::{ACCOUNT_ID}:role/TestRole", "test-session")
 

@@ -16,24 +16,26 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rollout_core.agentcore import agentcore_control
 from rollout_core.desired import jwt_authorizer
 from rollout_core.errors import InvalidConfiguration, SmokeTestFailed, TokenRequestFailed
 from rollout_core.settings import Deployment, deployment_from_environment
-from unit_support import (
+from rollout_core.state import Config
+
+from functions.smoke_test import app
+from tests.unit.helpers import (
     DEFAULT_ENV,
     RUNTIME_ARTIFACT,
     RUNTIME_NETWORK,
     RUNTIME_ROLE,
     SCOPE,
-    FakeLambdaContext,
     LocalServer,
     Recorded,
     fake_jwt,
     json_response,
-    load_function,
     local_http_server,
 )
 
@@ -50,11 +52,6 @@ ANSWER_CHUNKS = ["Electronics can", " be returned", " within 30 days."]
 ANSWER = "".join(ANSWER_CHUNKS)
 
 
-@pytest.fixture(scope="module")
-def smoke(powertools_env: None) -> Any:
-    return load_function("smoke_test")
-
-
 def basic_credentials(recorded: Recorded) -> str:
     scheme, _, value = recorded.headers.get("authorization", "").partition(" ")
     assert scheme == "Basic"
@@ -65,9 +62,9 @@ def basic_credentials(recorded: Recorded) -> str:
 
 
 @pytest.mark.parametrize("signature", ["c2lnbmF0dXJl", "AbCdEf", "A", "Zm9v-_bar"])
-def test_tampered_changes_only_the_signature(smoke: Any, signature: str) -> None:
+def test_tampered_changes_only_the_signature(signature: str) -> None:
     token = fake_jwt(signature)
-    forged = smoke.tampered(token)
+    forged = app.tampered(token)
     header, claims, forged_signature = forged.split(".")
     original_header, original_claims, _ = token.split(".")
     assert (header, claims) == (original_header, original_claims)
@@ -76,8 +73,8 @@ def test_tampered_changes_only_the_signature(smoke: Any, signature: str) -> None
     assert forged_signature[1:] == signature[1:]
 
 
-def test_invocation_url_encodes_the_arn(smoke: Any) -> None:
-    url = smoke.invocation_url("https://bedrock-agentcore.us-east-1.amazonaws.com/", RUNTIME_ARN)
+def test_invocation_url_encodes_the_arn() -> None:
+    url = app.invocation_url("https://bedrock-agentcore.us-east-1.amazonaws.com/", RUNTIME_ARN)
     assert url == (
         "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/"
         "arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2FCustomerSupport-abcdefghij"
@@ -106,12 +103,12 @@ def test_invocation_url_encodes_the_arn(smoke: Any) -> None:
         pytest.param("data: line one\ndata: line two\n\n", "text/event-stream", "line one\nline two", id="multi-line"),
     ],
 )
-def test_answer_text(smoke: Any, body: str, content_type: str, expected: str) -> None:
-    assert smoke.parse_stream(body.encode(), content_type).answer == expected
+def test_answer_text(body: str, content_type: str, expected: str) -> None:
+    assert app.parse_stream(body.encode(), content_type).answer == expected
 
 
-def test_answer_text_survives_invalid_utf8(smoke: Any) -> None:
-    assert smoke.parse_stream(b'data: "ok"\n\xff\n', "text/event-stream").answer == "ok"
+def test_answer_text_survives_invalid_utf8() -> None:
+    assert app.parse_stream(b'data: "ok"\n\xff\n', "text/event-stream").answer == "ok"
 
 
 @pytest.mark.parametrize(
@@ -127,8 +124,8 @@ def test_answer_text_survives_invalid_utf8(smoke: Any) -> None:
         pytest.param('event: error\n\ndata: "after"\n\n', ["error"], "after", id="error-event-without-data"),
     ],
 )
-def test_sse_error_events_are_failures_not_answer_text(smoke: Any, body: str, errors: list[str], answer: str) -> None:
-    content = smoke.parse_stream(body.encode(), "text/event-stream")
+def test_sse_error_events_are_failures_not_answer_text(body: str, errors: list[str], answer: str) -> None:
+    content = app.parse_stream(body.encode(), "text/event-stream")
     assert content.error_types == errors
     assert content.answer == answer
 
@@ -136,11 +133,11 @@ def test_sse_error_events_are_failures_not_answer_text(smoke: Any, body: str, er
 # --- mint_token -------------------------------------------------------------------------------------------------
 
 
-def test_mint_token_rejection_names_status_and_error_but_never_the_secret(smoke: Any) -> None:
+def test_mint_token_rejection_names_status_and_error_but_never_the_secret() -> None:
     with local_http_server(lambda r: json_response(400, {"error": "invalid_client"})) as server:
         token_url = f"{server.base_url}/oauth2/token"
         with pytest.raises(TokenRequestFailed) as caught:
-            smoke.mint_token(token_url, "client-1", SECRET, SCOPE)
+            app.mint_token(token_url, "client-1", SECRET, SCOPE)
     message = str(caught.value)
     assert "400" in message
     assert "invalid_client" in message
@@ -153,18 +150,18 @@ def test_mint_token_rejection_names_status_and_error_but_never_the_secret(smoke:
     assert basic_credentials(request) == f"client-1:{SECRET}"
 
 
-def test_mint_token_rejection_without_json_body(smoke: Any) -> None:
+def test_mint_token_rejection_without_json_body() -> None:
     with (
         local_http_server(lambda r: (503, {"Content-Type": "text/html"}, b"<html>down</html>")) as server,
         pytest.raises(TokenRequestFailed, match=r"answered 503 \(no error code\)"),
     ):
-        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+        app.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
-def test_mint_token_success_sends_client_credentials(smoke: Any) -> None:
+def test_mint_token_success_sends_client_credentials() -> None:
     token = fake_jwt()
     with local_http_server(lambda r: json_response(200, {"access_token": token, "expires_in": 3600})) as server:
-        assert smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE) == token
+        assert app.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE) == token
     (request,) = server.requests
     assert request.path == "/oauth2/token"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -180,28 +177,28 @@ def test_mint_token_success_sends_client_credentials(smoke: Any) -> None:
         pytest.param({"access_token": 42}, "returned no JWT access_token", id="not-a-string"),
     ],
 )
-def test_mint_token_without_jwt(smoke: Any, payload: dict[str, Any], expected: str) -> None:
+def test_mint_token_without_jwt(payload: dict[str, Any], expected: str) -> None:
     with (
         local_http_server(lambda r: json_response(200, payload)) as server,
         pytest.raises(TokenRequestFailed, match=expected),
     ):
-        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+        app.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
-def test_mint_token_non_object_json(smoke: Any) -> None:
+def test_mint_token_non_object_json() -> None:
     with (
         local_http_server(lambda r: json_response(200, ["not", "an", "object"])) as server,
         pytest.raises(TokenRequestFailed, match="returned no JWT access_token"),
     ):
-        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+        app.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
-def test_mint_token_invalid_json(smoke: Any) -> None:
+def test_mint_token_invalid_json() -> None:
     with (
         local_http_server(lambda r: (200, {"Content-Type": "application/json"}, b"not json")) as server,
         pytest.raises(TokenRequestFailed, match="unreachable or invalid: JSONDecodeError"),
     ):
-        smoke.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
+        app.mint_token(f"{server.base_url}/oauth2/token", "client-1", SECRET, SCOPE)
 
 
 def closed_port_url() -> str:
@@ -211,9 +208,9 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_mint_token_unreachable(smoke: Any) -> None:
+def test_mint_token_unreachable() -> None:
     with pytest.raises(TokenRequestFailed, match="unreachable or invalid: URLError") as caught:
-        smoke.mint_token(f"{closed_port_url()}/oauth2/token", "client-1", SECRET, SCOPE)
+        app.mint_token(f"{closed_port_url()}/oauth2/token", "client-1", SECRET, SCOPE)
     assert SECRET not in str(caught.value)
 
 
@@ -235,21 +232,21 @@ def cognito(aws: None) -> dict[str, str]:
     }
 
 
-def test_client_secret_is_read_from_cognito(smoke: Any, cognito: dict[str, str]) -> None:
+def test_client_secret_is_read_from_cognito(cognito: dict[str, str]) -> None:
     idp = boto3.client("cognito-idp")
-    assert smoke.client_secret(idp, cognito["pool_id"], cognito["client_id"]) == cognito["secret"]
+    assert app.client_secret(idp, cognito["pool_id"], cognito["client_id"]) == cognito["secret"]
 
 
-def test_client_without_secret(smoke: Any, cognito: dict[str, str]) -> None:
+def test_client_without_secret(cognito: dict[str, str]) -> None:
     with pytest.raises(TokenRequestFailed, match="has no client secret; client_credentials needs one"):
-        smoke.client_secret(boto3.client("cognito-idp"), cognito["pool_id"], cognito["public_client_id"])
+        app.client_secret(boto3.client("cognito-idp"), cognito["pool_id"], cognito["public_client_id"])
 
 
-def test_client_secret_unknown_pool(smoke: Any, cognito: dict[str, str]) -> None:
+def test_client_secret_unknown_pool(cognito: dict[str, str]) -> None:
     with pytest.raises(
         TokenRequestFailed, match="DescribeUserPoolClient us-east-1_Missing0/x failed: ResourceNotFound"
     ):
-        smoke.client_secret(boto3.client("cognito-idp"), "us-east-1_Missing0", "x")
+        app.client_secret(boto3.client("cognito-idp"), "us-east-1_Missing0", "x")
 
 
 # --- invoke and the whole smoke test ----------------------------------------------------------------------------
@@ -390,14 +387,13 @@ def new_gateway(url: str | None = GATEWAY_URL, gateway_id: str = GATEWAY_ID) -> 
 
 
 def run_smoke(
-    smoke: Any,
     cognito: dict[str, str],
     server: LocalServer,
-    config: dict[str, Any] | None = None,
+    config: Config | None = None,
     gateway: dict[str, Any] | None = None,
     diagnose: Any = None,
 ) -> Any:
-    return smoke.smoke_test(
+    return app.smoke_test(
         config or smoke_config(cognito, server),
         RUNTIME_ARN,
         gateway or new_gateway(),
@@ -422,11 +418,11 @@ def gateway_requests(server: LocalServer) -> list[tuple[str, str | None, str | N
 
 
 def test_smoke_test_passes_against_a_locked_down_runtime(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     server, fake = agentcore
-    assert smoke.data_plane_endpoint() == server.base_url
-    report = run_smoke(smoke, cognito, server)
+    assert app.data_plane_endpoint() == server.base_url
+    report = run_smoke(cognito, server)
     assert report["passed"] is True
     assert report["withToken"]["status"] == 200
     assert report["withToken"]["contentType"] == "text/event-stream"
@@ -476,13 +472,11 @@ def test_smoke_test_passes_against_a_locked_down_runtime(
     assert fake.token not in serialized
 
 
-def test_smoke_test_fails_when_the_runtime_is_open(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
-) -> None:
+def test_smoke_test_fails_when_the_runtime_is_open(cognito: dict[str, str], agentcore: tuple[LocalServer, Any]) -> None:
     server, fake = agentcore
     fake.accept_anything = True
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server)
+        run_smoke(cognito, server)
     assert str(caught.value) == (
         "without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200"
     )
@@ -490,12 +484,12 @@ def test_smoke_test_fails_when_the_runtime_is_open(
 
 
 def test_smoke_test_with_wrong_secret_never_invokes(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     server, fake = agentcore
     fake.secret = "rotated"
     with pytest.raises(TokenRequestFailed, match="answered 400 \\(invalid_client\\)") as caught:
-        run_smoke(smoke, cognito, server)
+        run_smoke(cognito, server)
     assert cognito["secret"] not in str(caught.value)
     assert [r.path for r in server.requests] == ["/oauth2/token"]
 
@@ -543,7 +537,7 @@ def rs256_token(cognito: dict[str, str], server: LocalServer, client_id: str) ->
 
 
 def test_a_failed_smoke_test_names_the_auth_doctors_verdict_never_the_token(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     """The token endpoint hands out a token of another client: the runtime and the gateway refuse it (403), and the
     failure says which check of which authorizer refuses it."""
@@ -553,7 +547,7 @@ def test_a_failed_smoke_test_names_the_auth_doctors_verdict_never_the_token(
     runtime, gateway = doctor_records(cognito, server)
     control = StubControl(gateway)
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server, diagnose=smoke.auth_doctor(control, runtime, GATEWAY_ID))
+        run_smoke(cognito, server, diagnose=app.auth_doctor(control, runtime, GATEWAY_ID))
     message = str(caught.value)
     assert message.startswith("with a valid token: expected 2xx and a streamed answer without error events, got 403")
     allowed = f"is not in allowedClients ['{cognito['client_id']}']"
@@ -565,15 +559,15 @@ def test_a_failed_smoke_test_names_the_auth_doctors_verdict_never_the_token(
 
 
 def test_the_auth_doctor_says_when_the_token_fits_and_when_the_gateway_cannot_be_read(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     server, fake = agentcore
     fake.token = rs256_token(cognito, server, cognito["client_id"])
     fake.refuse_tokens = True  # refused for a reason the claims do not show (e.g. a key the JWKS lacks)
     runtime, _ = doctor_records(cognito, server)
-    diagnose = smoke.auth_doctor(StubControl(None, "AccessDeniedException"), runtime, GATEWAY_ID)
+    diagnose = app.auth_doctor(StubControl(None, "AccessDeniedException"), runtime, GATEWAY_ID)
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server, diagnose=diagnose)
+        run_smoke(cognito, server, diagnose=diagnose)
     assert str(caught.value).endswith(
         "auth doctor: every check passes: the token fits the authorizers, the cause is elsewhere "
         f"(gateway {GATEWAY_ID} not read: AgentCoreReadFailed)"
@@ -582,7 +576,7 @@ def test_the_auth_doctor_says_when_the_token_fits_and_when_the_gateway_cannot_be
 
 
 def test_a_passing_smoke_test_never_runs_the_auth_doctor(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     server, _ = agentcore
     called: list[str] = []
@@ -591,7 +585,7 @@ def test_a_passing_smoke_test_never_runs_the_auth_doctor(
         called.append("doctor")
         return ""
 
-    report = run_smoke(smoke, cognito, server, diagnose=diagnose)
+    report = run_smoke(cognito, server, diagnose=diagnose)
     assert report["passed"] is True
     assert called == []
 
@@ -618,24 +612,24 @@ class RecordingCognitoIdp:
     ],
 )
 def test_smoke_test_refuses_endpoints_the_deployment_did_not_derive_before_reading_the_secret(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any], key: str, value: str
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any], key: str, value: str
 ) -> None:
     server, _ = agentcore
     config = smoke_config(cognito, server)
     config["cognito"][key] = value
-    idp = RecordingCognitoIdp()
+    idp: Any = RecordingCognitoIdp()
     with pytest.raises(InvalidConfiguration):
-        smoke.smoke_test(config, RUNTIME_ARN, new_gateway(), deployed_for(cognito, server), "us-east-1", idp)
+        app.smoke_test(config, RUNTIME_ARN, new_gateway(), deployed_for(cognito, server), "us-east-1", idp)
     assert "describe_user_pool_client" not in idp.calls
     assert server.requests == []
 
 
 def test_smoke_report_never_copies_token_text_an_agent_echoes(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     server, fake = agentcore
     fake.echo_authorization = True
-    report = run_smoke(smoke, cognito, server)
+    report = run_smoke(cognito, server)
     serialized = json.dumps(report)
     assert "You sent" in report["withToken"]["answerExcerpt"]  # the excerpt is there, redacted
     for fragment_start in range(0, len(fake.token) - 8):
@@ -644,16 +638,16 @@ def test_smoke_report_never_copies_token_text_an_agent_echoes(
 
 
 def test_smoke_test_fails_on_an_error_event_in_the_answer_stream(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any]
 ) -> None:
     server, fake = agentcore
     fake.stream_error = True
     with pytest.raises(SmokeTestFailed, match=r"error event\(s\) \['ModelThrottledException'\]"):
-        run_smoke(smoke, cognito, server)
+        run_smoke(cognito, server)
 
 
 def test_debug_logging_everywhere_never_prints_the_secret(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, Any], capfd: pytest.CaptureFixture[str]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, Any], capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Lambda's application log level DEBUG sets the root logger to DEBUG: botocore would log the response body."""
     server, fake = agentcore
@@ -665,7 +659,7 @@ def test_debug_logging_everywhere_never_prints_the_secret(
     for name in ("botocore", "botocore.parsers", "botocore.endpoint", "urllib3"):
         logging.getLogger(name).setLevel(logging.DEBUG)  # as if someone turned wire logging on
     try:
-        report = run_smoke(smoke, cognito, server)
+        report = run_smoke(cognito, server)
     finally:
         root.removeHandler(handler)
         root.setLevel(saved_level)
@@ -675,18 +669,17 @@ def test_debug_logging_everywhere_never_prints_the_secret(
     assert fake.token not in output.out + output.err
 
 
-def test_invoke_unreachable(smoke: Any) -> None:
-    url = smoke.invocation_url(closed_port_url(), RUNTIME_ARN)
+def test_invoke_unreachable() -> None:
+    url = app.invocation_url(closed_port_url(), RUNTIME_ARN)
     with pytest.raises(SmokeTestFailed, match="unreachable: URLError") as caught:
-        smoke.invoke(url, "s" * 40, "token")
+        app.invoke(url, "s" * 40, "token")
     assert "qualifier" not in str(caught.value)
 
 
 def test_smoke_handler(
-    smoke: Any,
     cognito: dict[str, str],
     agentcore: tuple[LocalServer, Any],
-    context: FakeLambdaContext,
+    context: LambdaContext,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -709,7 +702,7 @@ def test_smoke_handler(
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     # The whole rollout state: the gateway to check is the one this execution built.
     state = {"config": config, "plan": {}, "secured": {"gateway": new_gateway()}}
-    report = smoke.lambda_handler({"state": state, "executionArn": "arn:execution"}, context)
+    report = app.lambda_handler({"state": state, "executionArn": "arn:execution"}, context)
     assert report["passed"] is True
     assert report["runtimeArn"] == runtime["agentRuntimeArn"]
     assert report["gateway"]["url"] == GATEWAY_URL
@@ -724,7 +717,7 @@ def test_smoke_handler(
 
 @pytest.mark.parametrize("tool_check", ["require", "answer"])
 def test_agent_tool_check_decides_whether_the_agent_must_use_the_gateway_tool(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore], tool_check: str
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore], tool_check: str
 ) -> None:
     """The agent answers the warranty question without the gateway tool (as a Bedrock model may)."""
     server, fake = agentcore
@@ -732,13 +725,13 @@ def test_agent_tool_check_decides_whether_the_agent_must_use_the_gateway_tool(
     config = smoke_config(cognito, server, tool_check)
     if tool_check == "require":
         with pytest.raises(SmokeTestFailed) as caught:
-            run_smoke(smoke, cognito, server, config)
+            run_smoke(cognito, server, config)
         assert str(caught.value).startswith("warranty question (agentToolCheck=require): expected a 2xx answer from")
         assert "gateway tool WarrantyCheck___check_warranty" in str(caught.value)
         assert "['get_return_policy']" in str(caught.value)
         assert fake.token not in str(caught.value)
     else:
-        report = run_smoke(smoke, cognito, server, config)
+        report = run_smoke(cognito, server, config)
         assert report["passed"] is True
         assert report["agentToolCheck"] == "answer"
         assert report["warranty"]["gatewayToolUsed"] is False
@@ -748,22 +741,22 @@ def test_agent_tool_check_decides_whether_the_agent_must_use_the_gateway_tool(
 
 
 def test_agent_tool_check_defaults_to_the_deployment(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.gateway_reachable = False
     config = smoke_config(cognito, server)
     del config["settings"]["agentToolCheck"]
-    assert run_smoke(smoke, cognito, server, config)["agentToolCheck"] == "answer"  # DEFAULT_ENV's value
+    assert run_smoke(cognito, server, config)["agentToolCheck"] == "answer"  # DEFAULT_ENV's value
 
 
 def test_a_gateway_tool_error_fails_even_when_the_agent_answers(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.tool_error = True
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server, smoke_config(cognito, server, "answer"))
+        run_smoke(cognito, server, smoke_config(cognito, server, "answer"))
     assert str(caught.value) == (
         "gateway tools/call WarrantyCheck___check_warranty: expected 2xx with a tool answer (not an error result) for "
         "{'product_id': 'PROD-001'}, got 200 with an error result"
@@ -771,47 +764,47 @@ def test_a_gateway_tool_error_fails_even_when_the_agent_answers(
 
 
 def test_a_gateway_without_the_warranty_tool_fails_and_is_not_called(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.gateway_tools = [SHIPPING_TOOL]
     with pytest.raises(SmokeTestFailed, match=r"^gateway tools/list: expected 2xx listing WarrantyCheck___check_"):
-        run_smoke(smoke, cognito, server)
+        run_smoke(cognito, server)
     assert "tools/call" not in [method for method, _, _ in gateway_requests(server)]
 
 
 def test_the_tool_name_follows_the_target_name_setting(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, _ = agentcore
     config = smoke_config(cognito, server, "answer")
     config["settings"]["targetName"] = "Warranty-Lookup"
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server, config)
+        run_smoke(cognito, server, config)
     assert "expected 2xx listing Warranty-Lookup___check_warranty" in str(caught.value)
 
 
 def test_an_open_gateway_fails_the_rejection_checks(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.gateway_open = True
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server)
+        run_smoke(cognito, server)
     assert str(caught.value) == (
         "gateway without a token: expected 401, got 200; gateway with a tampered token: expected 401 or 403, got 200"
     )
 
 
 def test_the_gateways_session_and_sse_answers_and_pages_are_honoured(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.session_id = "7f0e0b3c9d2a4e51"
     fake.sse = True
     fake.page_size = 1
     fake.gateway_version = "2025-06-18"
-    report = run_smoke(smoke, cognito, server)
+    report = run_smoke(cognito, server)
     gateway = report["gateway"]
     assert gateway["initialize"]["sessionIssued"] is True
     assert gateway["initialize"]["protocolVersion"] == "2025-06-18"
@@ -830,23 +823,23 @@ def test_the_gateways_session_and_sse_answers_and_pages_are_honoured(
 
 
 def test_a_protocol_version_this_client_does_not_speak_fails_initialize(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.gateway_version = "2024-11-05"
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(smoke, cognito, server)
+        run_smoke(cognito, server)
     assert "gateway initialize with the token" in str(caught.value)
     assert "'2024-11-05'" in str(caught.value)
     assert [m for m, _, _ in gateway_requests(server)] == ["initialize"] * 3  # nothing sent after a failed handshake
 
 
 def test_a_tool_answer_echoing_the_token_is_redacted(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, fake = agentcore
     fake.tool_result = {"note": f"you sent {fake.token}", "product_id": "PROD-001"}
-    report = run_smoke(smoke, cognito, server)
+    report = run_smoke(cognito, server)
     serialized = json.dumps(report)
     assert "PROD-001" in report["gateway"]["toolsCall"]["answerExcerpt"]
     for start in range(0, len(fake.token) - 8):
@@ -870,16 +863,15 @@ def test_a_tool_answer_echoing_the_token_is_redacted(
     ],
 )
 def test_the_token_goes_only_to_the_deployed_gateways_own_url(
-    smoke: Any,
     cognito: dict[str, str],
     agentcore: tuple[LocalServer, FakeAgentCore],
     gateway: dict[str, Any],
     named: str,
 ) -> None:
     server, _ = agentcore
-    idp = RecordingCognitoIdp()
+    idp: Any = RecordingCognitoIdp()
     with pytest.raises(InvalidConfiguration) as caught:
-        smoke.smoke_test(
+        app.smoke_test(
             smoke_config(cognito, server), RUNTIME_ARN, gateway, deployed_for(cognito, server), "us-east-1", idp
         )
     assert named in str(caught.value)
@@ -887,27 +879,27 @@ def test_the_token_goes_only_to_the_deployed_gateways_own_url(
     assert server.requests == []
 
 
-def test_without_a_sandbox_endpoint_the_gateway_is_called_at_its_aws_url(smoke: Any) -> None:
+def test_without_a_sandbox_endpoint_the_gateway_is_called_at_its_aws_url() -> None:
     deployment = deployment_from_environment(DEFAULT_ENV)
-    assert smoke.gateway_endpoint(new_gateway(), deployment, "us-east-1") == (GATEWAY_URL, GATEWAY_URL)
+    assert app.gateway_endpoint(new_gateway(), deployment, "us-east-1") == (GATEWAY_URL, GATEWAY_URL)
 
 
-def test_the_gateway_to_check_comes_from_the_rollout_state(smoke: Any) -> None:
+def test_the_gateway_to_check_comes_from_the_rollout_state() -> None:
     built = new_gateway()
     found = {**new_gateway(), "status": "READY"}
-    assert smoke.new_gateway({"plan": {"gateway": {"existing": found}}, "secured": {"gateway": built}}) == built
-    assert smoke.new_gateway({"plan": {"gateway": {"existing": found}}}) == found  # a no-op run
+    assert app.new_gateway({"plan": {"gateway": {"existing": found}}, "secured": {"gateway": built}}) == built
+    assert app.new_gateway({"plan": {"gateway": {"existing": found}}}) == found  # a no-op run
     with pytest.raises(SmokeTestFailed, match="names no new gateway"):
-        smoke.new_gateway({"plan": {"gateway": {"existing": None}}})
+        app.new_gateway({"plan": {"gateway": {"existing": None}}})
 
 
 def test_an_unreachable_gateway_is_named_by_its_aws_url(
-    smoke: Any, cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
+    cognito: dict[str, str], agentcore: tuple[LocalServer, FakeAgentCore]
 ) -> None:
     server, _ = agentcore
     deployment = replace(deployed_for(cognito, server), sandboxGatewayEndpoint=closed_port_url())
     with pytest.raises(SmokeTestFailed) as caught:
-        smoke.smoke_test(
+        app.smoke_test(
             smoke_config(cognito, server),
             RUNTIME_ARN,
             new_gateway(),
@@ -940,7 +932,7 @@ def test_an_unreachable_gateway_is_named_by_its_aws_url(
     ],
 )
 def test_jsonrpc_response_finds_the_answer_to_this_request(
-    smoke: Any, body: str, content_type: str, expected: dict[str, Any] | None
+    body: str, content_type: str, expected: dict[str, Any] | None
 ) -> None:
-    found = smoke.jsonrpc_response(body.encode(), content_type, 3)
+    found = app.jsonrpc_response(body.encode(), content_type, 3)
     assert (found or {}).get("result") == expected

@@ -29,7 +29,7 @@ HOW_TO_OPT_IN: Final = (
 )
 OFFLINE_PLACEHOLDER: Final = "testing"  # the fake credentials of `make test`, the sandbox and moto
 MOTO_ACCOUNT: Final = "123456789012"
-REPO_ROOT: Final = Path(__file__).resolve().parents[2]
+REPO_ROOT: Final = Path(__file__).resolve().parents[3]
 # Lambda runtime of template.yaml's functions and layer: `sam build` needs this interpreter, or Docker.
 BUILD_PYTHON: Final = "python3.13"
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
-    from tests.aws.aws_gate import Account
+    from tests.aws.helpers.gate import Account
 
 T = TypeVar("T")
 

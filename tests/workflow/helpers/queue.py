@@ -8,9 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.core import Sandbox
-from sandbox.deploy import zip_dir
-from sandbox.lambdas import FunctionCode
-from sandbox.seed import PREREQUISITES
+from sandbox.seed import create_tool_function
 
 APPROVAL_KIND = "rolloutApprovalRequest"
 
@@ -68,19 +66,7 @@ def warranty_functions(sandbox: Sandbox, count: int) -> list[str]:
     """`count` copies of the tutorial's WarrantyCheck Lambda: each is a valid, different warranty_check_lambda_arn."""
     lambda_client = sandbox.client("lambda")
     role = lambda_client.get_function_configuration(FunctionName=sandbox.seeded.warranty_lambda_arn)["Role"]
-    code_dir = PREREQUISITES / "warranty_check"
-    arns = []
-    for index in range(count):
-        name = f"WarrantyCheckV{index + 1}"
-        arns.append(
-            lambda_client.create_function(
-                FunctionName=name,
-                Runtime="python3.13",
-                Role=role,
-                Handler="app.lambda_handler",
-                Code={"ZipFile": zip_dir(code_dir)},
-                Architectures=["arm64"],
-            )["FunctionArn"]
-        )
-        sandbox.lambdas.register(name, FunctionCode(code_dir))
-    return arns
+    return [
+        create_tool_function(lambda_client, sandbox.lambdas, f"WarrantyCheckV{index + 1}", "warranty_check", role)
+        for index in range(count)
+    ]

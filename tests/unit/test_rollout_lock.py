@@ -8,11 +8,14 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from rollout_core import lock
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput, QueueThrottled
 from rollout_core.settings import MAX_APPROVAL_TIMEOUT_SECONDS, deployment_from_environment, parse_execution_input
-from unit_support import DEFAULT_ENV, REGION, FakeLambdaContext, load_function
+
+from functions.rollout_lock import app
+from tests.unit.helpers import DEFAULT_ENV, REGION
 
 SM = f"arn:aws:states:{REGION}:123456789012:execution:stack-secure-rollout"
 OWNER, PENDING, ME = f"{SM}:owner", f"{SM}:pending", f"{SM}:me"
@@ -194,47 +197,41 @@ def test_execution_status_reads_each_execution_once_and_knows_gone_ones(aws: Non
 # --- the function --------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fn(powertools_env: None) -> Any:
-    return load_function("rollout_lock")
-
-
-def test_acquire_answers_with_the_wait_and_the_reason(fn: Any, table: Any) -> None:
+def test_acquire_answers_with_the_wait_and_the_reason(table: Any) -> None:
     env = {**DEFAULT_ENV, "ROLLOUT_POLL_SECONDS": "10"}
-    first = fn.acquire_lock({"executionArn": OWNER, "input": {}}, env, table, TABLE, lambda _: "RUNNING")
+    first = app.acquire_lock({"executionArn": OWNER, "input": {}}, env, table, TABLE, lambda _: "RUNNING")
     assert (first["status"], first["owner"], first["attempt"]) == ("acquired", OWNER, 1)
-    second = fn.acquire_lock({"executionArn": ME, "input": {}, "attempt": 3}, env, table, TABLE, lambda _: "RUNNING")
+    second = app.acquire_lock({"executionArn": ME, "input": {}, "attempt": 3}, env, table, TABLE, lambda _: "RUNNING")
     assert (second["status"], second["attempt"], second["waitSeconds"]) == ("waiting", 4, 80)
-    third = fn.acquire_lock({"executionArn": PENDING, "input": {}}, env, table, TABLE, lambda _: "RUNNING")
+    third = app.acquire_lock({"executionArn": PENDING, "input": {}}, env, table, TABLE, lambda _: "RUNNING")
     assert (third["status"], third["coalescedInto"]) == ("coalesced", ME)
 
 
-def test_dry_runs_do_not_queue_and_bad_input_fails_before_it_does(fn: Any) -> None:
+def test_dry_runs_do_not_queue_and_bad_input_fails_before_it_does() -> None:
     class NoTable:
         def __getattr__(self, name: str) -> Any:
             raise AssertionError(f"the lock table was used: {name}")
 
-    dry = fn.acquire_lock({"executionArn": ME, "input": {"dryRun": True}}, DEFAULT_ENV, NoTable(), TABLE, None)
+    no_status: Any = None  # a dry run or bad input never asks for an execution's status
+    dry = app.acquire_lock({"executionArn": ME, "input": {"dryRun": True}}, DEFAULT_ENV, NoTable(), TABLE, no_status)
     assert dry["status"] == "bypassed"
     with pytest.raises(InvalidExecutionInput, match="unknown key"):
-        fn.acquire_lock({"executionArn": ME, "input": {"bogus": 1}}, DEFAULT_ENV, NoTable(), TABLE, None)
+        app.acquire_lock({"executionArn": ME, "input": {"bogus": 1}}, DEFAULT_ENV, NoTable(), TABLE, no_status)
     with pytest.raises(InvalidExecutionInput, match="needs this execution's ARN"):
-        fn.acquire_lock({"executionArn": "x", "input": {}}, DEFAULT_ENV, NoTable(), TABLE, None)
+        app.acquire_lock({"executionArn": "x", "input": {}}, DEFAULT_ENV, NoTable(), TABLE, no_status)
     with pytest.raises(InvalidExecutionInput, match="non-negative integer attempt"):
-        fn.acquire_lock({"executionArn": ME, "input": {}, "attempt": -1}, DEFAULT_ENV, NoTable(), TABLE, None)
+        app.acquire_lock({"executionArn": ME, "input": {}, "attempt": -1}, DEFAULT_ENV, NoTable(), TABLE, no_status)
 
 
-def test_handler_acquires_and_releases(
-    fn: Any, table: Any, monkeypatch: pytest.MonkeyPatch, context: FakeLambdaContext
-) -> None:
+def test_handler_acquires_and_releases(table: Any, monkeypatch: pytest.MonkeyPatch, context: LambdaContext) -> None:
     for name, value in {**DEFAULT_ENV, "AWS_REGION": REGION, "LOCK_TABLE_NAME": TABLE}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lock, "execution_status", lambda _states: lambda _arn: "RUNNING")
-    acquired = fn.lambda_handler({"step": "acquire", "executionArn": ME, "input": {}, "attempt": 0}, context)
+    acquired = app.lambda_handler({"step": "acquire", "executionArn": ME, "input": {}, "attempt": 0}, context)
     assert acquired["status"] == "acquired"
-    assert fn.lambda_handler({"step": "release", "executionArn": ME}, context) == {"released": True, "execution": ME}
+    assert app.lambda_handler({"step": "release", "executionArn": ME}, context) == {"released": True, "execution": ME}
     with pytest.raises(InvalidExecutionInput, match="acquire or release"):
-        fn.lambda_handler({"step": "steal", "executionArn": ME}, context)
+        app.lambda_handler({"step": "steal", "executionArn": ME}, context)
     monkeypatch.delenv("LOCK_TABLE_NAME")
     with pytest.raises(InvalidConfiguration, match="LOCK_TABLE_NAME"):
-        fn.lambda_handler({"step": "release", "executionArn": ME}, context)
+        app.lambda_handler({"step": "release", "executionArn": ME}, context)

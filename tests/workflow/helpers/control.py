@@ -1,0 +1,25 @@
+"""The sandbox's AgentCore control plane read back, shared by the workflow tests that check what a run left."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.core import Sandbox
+
+
+def agentcore_control(sandbox: Sandbox) -> Any:
+    return sandbox.client("bedrock-agentcore-control")
+
+
+def gateways_by_name(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
+    """name -> GetGateway of every gateway."""
+    control = agentcore_control(sandbox)
+    return {
+        g["name"]: dict(control.get_gateway(gatewayIdentifier=g["gatewayId"])) for g in control.list_gateways()["items"]
+    }
+
+
+def target_statuses(sandbox: Sandbox, gateway_id: str) -> dict[str, str]:
+    """name -> status of every target of the gateway."""
+    items = agentcore_control(sandbox).list_gateway_targets(gatewayIdentifier=gateway_id)["items"]
+    return {t["name"]: t["status"] for t in items}
