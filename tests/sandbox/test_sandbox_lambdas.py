@@ -11,9 +11,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sandbox_helpers import ACCOUNT_ID, REGION
 
 from sandbox.lambdas import FunctionCode, InProcessLambdas
+from tests.sandbox.helpers import ACCOUNT_ID, REGION
 
 REPO = Path(__file__).resolve().parents[2]
 SYNC_MODULE = "sandbox_test_powertools_sync"

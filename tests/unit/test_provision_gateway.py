@@ -149,9 +149,7 @@ class Carrying:
         return recorded
 
 
-def test_carry_settings_tags_and_updates_the_new_gateway_once(
-    client: Any, config: Config, backend: Any
-) -> None:
+def test_carry_settings_tags_and_updates_the_new_gateway_once(client: Any, config: Config, backend: Any) -> None:
     plan = build_plan(client, config)
     waf = {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}}
     gateway_plan = {**plan["gateway"], "afterCreate": {"update": waf, "tags": {"team": "support"}}}

@@ -39,9 +39,7 @@ def test_provision_targets_skips_existing_names(client: Any, config: Config, bac
     assert desired.target_lambda_arn(warranty) == WARRANTY_ARN
 
 
-def test_provision_targets_never_takes_a_failed_target_for_done(
-    client: Any, config: Config, backend: Any
-) -> None:
+def test_provision_targets_never_takes_a_failed_target_for_done(client: Any, config: Config, backend: Any) -> None:
     plan = build_plan(client, config)
     gateway = provision_gateway.provision_gateway(client, plan["gateway"], "execution-1")
     app.provision_targets(client, gateway["id"], plan["gateway"])

@@ -78,9 +78,7 @@ def test_report_names_what_was_not_carried(client: Any, config: Config) -> None:
     assert report["notCarried"] == ["tags:aws:*", "webAclArn"]
 
 
-def test_report_flags_settings_that_did_not_reach_the_new_gateway(
-    client: Any, backend: Any, config: Config
-) -> None:
+def test_report_flags_settings_that_did_not_reach_the_new_gateway(client: Any, backend: Any, config: Config) -> None:
     state = rollout(client, backend, config)
     backend.gateways[state["gateway"]["id"]].status = "READY"
     state["plan"]["gateway"]["afterCreate"] = {

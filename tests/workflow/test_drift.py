@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from queue_helpers import eventually
 from rollout_core import desired
-from workflow_leaks import assert_no_credentials
 
 from sandbox.core import Sandbox
+from tests.workflow.helpers.leaks import assert_no_credentials
+from tests.workflow.helpers.queue import eventually
 
 DRIFT_KIND = "driftDetected"
 OLD, NEW, TARGET = "my-gateway", "my-gateway-secure", "WarrantyCheck"

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from queue_helpers import APPROVAL_KIND, approval_request, eventually, states, warranty_functions
 
 from sandbox.callers import ask, redeploy_without_authorizer
 from sandbox.cloudtrail import EVENTBRIDGE_SOURCE, HIDDEN
 from sandbox.core import Sandbox
+from tests.workflow.helpers.queue import APPROVAL_KIND, approval_request, eventually, states, warranty_functions
 
 PREFIX = "/app/customersupport/agentcore"
 WARRANTY_PARAMETER = f"{PREFIX}/warranty_check_lambda_arn"
