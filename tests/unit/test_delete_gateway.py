@@ -11,7 +11,7 @@ from rollout_core.errors import (
     GatewayDeleteFailed,
     InvalidExecutionInput,
 )
-from rollout_core.state import DeleteGatewayEvent, DeletedGateway
+from rollout_core.state import DeletedGateway, DeleteGatewayEvent
 
 from functions.check_status import app as check_status
 from functions.delete_gateway import app

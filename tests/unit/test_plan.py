@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from rollout_core.state import Config
 
 from functions.plan import app
