@@ -71,6 +71,7 @@ def test_report_dry_run_changes_nothing(client: Any, config: Config) -> None:
         "actions": plan["actions"],
         "notCarried": [],
         "trigger": {"source": "aws.ssm"},
+        "triggeredBy": "Parameter Store change",
     }
 
 
