@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import jwt
 import pytest
 
 from sandbox.agent_host import AgentProcessPool
+from sandbox.behaviour import AgentCoreBehaviour
 from sandbox.cognito import CognitoServer
+from sandbox.iam import SandboxIam
 from sandbox.runtime_dataplane import REQUEST_ID_HEADER, SESSION_HEADER, RuntimeDataPlane
+from sandbox.sigv4 import account_keys, sign
 from tests.sandbox.helpers import (
     ACCOUNT_ID,
     REGION,
@@ -29,13 +32,6 @@ from tests.sandbox.helpers import (
     runtime_record,
     signed,
 )
-
-from sandbox.agent_host import AgentProcessPool
-from sandbox.behaviour import AgentCoreBehaviour
-from sandbox.cognito import CognitoServer
-from sandbox.iam import SandboxIam
-from sandbox.runtime_dataplane import REQUEST_ID_HEADER, SESSION_HEADER, RuntimeDataPlane
-from sandbox.sigv4 import account_keys, sign
 
 MakeRuntime = Callable[..., dict[str, Any]]
 CUSTOM_TENANT = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant"
@@ -578,7 +574,8 @@ def test_a_sigv4_caller_needs_invoke_agent_runtime_on_the_endpoint(
     with RuntimeDataPlane(ACCOUNT_ID, REGION, agents, keys=account_keys({}, iam.identities), iam=iam) as plane:
         url = plane.invocation_url(arn)
         for case, role_arn in roles.items():
-            credentials = iam.identities.credentials(role_arn, "caller")
+            # A Credentials TypedDict: every value a str, as signed() takes them.
+            credentials = cast(Mapping[str, str], iam.identities.credentials(role_arn, "caller"))
             response = http.post(url, headers=signed(url, invoke_headers(), body, credentials), content=body)
             observed[case] = (response.status_code, response.json()["__type"] if response.status_code != 200 else None)
         denied = response.json()["message"]

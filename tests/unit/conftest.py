@@ -15,6 +15,7 @@ from moto import mock_aws
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from rollout_core import agentcore
 from rollout_core.desired import warranty_tool_schema
+from rollout_core.state import Config
 
 from tests.unit.helpers import (
     ACCOUNT,
@@ -120,7 +121,7 @@ def seeded(client: Any, ssm_parameters: dict[str, str]) -> Seeded:
 
 
 @pytest.fixture
-def config(seeded: Seeded, client: Any) -> dict[str, Any]:
+def config(seeded: Seeded, client: Any) -> Config:
     return run_load_config(client)
 
 

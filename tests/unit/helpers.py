@@ -19,7 +19,7 @@ from rollout_core.settings import SETTINGS
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
-    from rollout_core.state import Config
+    from rollout_core.state import CognitoConfig, Config, SwitchHandle
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -318,15 +318,12 @@ def target_names(client: Any, gateway_id: str) -> list[str]:
     return sorted(t["name"] for t in client.list_gateway_targets(gatewayIdentifier=gateway_id)["items"])
 
 
-def switch(client: Any, runtime_id: str, url: str = "", **kwargs: Any) -> dict[str, Any]:
+def switch(client: Any, runtime_id: str, url: str = "", **kwargs: Any) -> SwitchHandle:
     """The switch with the unit tests' Cognito settings, pointing at `url` (NEW_URL by default)."""
     from functions.switch_runtime import app  # imported here for the reason run_load_config gives
 
-    cognito = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
-    result: dict[str, Any] = app.switch_runtime(
-        client, runtime_id, cognito, NEW_ENV_VAR, url or NEW_URL, NEW_GATEWAY, **kwargs
-    )
-    return result
+    cognito = cast("CognitoConfig", {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
+    return app.switch_runtime(client, runtime_id, cognito, NEW_ENV_VAR, url or NEW_URL, NEW_GATEWAY, **kwargs)
 
 
 class RecordingClient:

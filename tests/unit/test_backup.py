@@ -11,10 +11,10 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollout_core import backup
 from rollout_core.errors import BackupFailed, InvalidConfiguration, InvalidExecutionInput, RestoreFailed
-from rollout_core.state import Config
+from rollout_core.state import BackupEvent, Config
 
 from functions.backup import app
-from tests.unit.helpers import REGION, Seeded, client_error
+from tests.unit.helpers import REGION, Seeded, as_agentcore, client_error
 
 BUCKET = "stack-backupbucket-abc"
 
@@ -116,7 +116,7 @@ def test_the_backup_keeps_the_version_default_serves_when_it_is_not_the_latest(
             return recorded
 
     backend.agent_runtimes[seeded.runtime_id].agent_runtime_version = "3"  # a failed update after version 1
-    result = app.take_backup(Recording(), s3, BUCKET, config, "arn:execution", "rollout-2")
+    result = app.take_backup(as_agentcore(Recording()), s3, BUCKET, config, "arn:execution", "rollout-2")
     # The version DEFAULT serves is read by its number (plain moto answers with the latest record; the sandbox and
     # AWS with that version's own record: tests/sandbox/test_sandbox_behaviour.py).
     assert {"agentRuntimeId": seeded.runtime_id, "agentRuntimeVersion": "1"} in asked
@@ -141,7 +141,7 @@ def test_backup_handler(
     context: LambdaContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    event = {"config": config, "executionArn": "arn:execution", "executionName": "rollout-3"}
+    event: BackupEvent = {"config": config, "executionArn": "arn:execution", "executionName": "rollout-3"}
     with pytest.raises(InvalidConfiguration, match="ROLLOUT_BACKUP_BUCKET"):
         app.lambda_handler(event, context)
     monkeypatch.setenv("ROLLOUT_BACKUP_BUCKET", BUCKET)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,11 +15,13 @@ from rollout_core.errors import (
     ResourceWaitTimeout,
     RuntimeUpdateFailed,
 )
+from rollout_core.state import CheckStatusEvent, PollHandle
 
 from functions.check_status import app
 from tests.unit.helpers import (
     RecordingClient,
     Seeded,
+    as_agentcore,
     client_error,
     create_gateway_with_targets,
     default_endpoint,
@@ -29,7 +31,8 @@ from tests.unit.helpers import (
 
 
 def check(client: Any, kind: str, resource_id: str, attempt: int = 0, max_polls: int = 5) -> Any:
-    return app.check(client, {"kind": kind, "id": resource_id, "attempt": attempt}, max_polls)
+    # Partial on purpose: a handle before its first poll has no status/ready yet, and `kind` may be a bad one.
+    return app.check(client, cast(PollHandle, {"kind": kind, "id": resource_id, "attempt": attempt}), max_polls)
 
 
 def test_check_runtime(client: Any, seeded: Seeded, backend: Any) -> None:
@@ -45,7 +48,7 @@ def test_check_runtime(client: Any, seeded: Seeded, backend: Any) -> None:
 
 
 def check_live(client: Any, runtime_id: str, version: Any, attempt: int = 0) -> Any:
-    resource = {"kind": "runtimeLive", "id": runtime_id, "version": version, "attempt": attempt}
+    resource = cast(PollHandle, {"kind": "runtimeLive", "id": runtime_id, "version": version, "attempt": attempt})
     return app.check(client, resource, 5)
 
 
@@ -162,7 +165,9 @@ def test_list_targets_skips_a_target_gone_between_list_and_get(client: Any, seed
                 return get
             return super().__getattr__(name)
 
-    assert [t["name"] for t in agentcore.list_targets(Vanishing(client), seeded.old_gateway_id)] == ["ShippingEstimate"]
+    assert [t["name"] for t in agentcore.list_targets(as_agentcore(Vanishing(client)), seeded.old_gateway_id)] == [
+        "ShippingEstimate"
+    ]
 
 
 def test_check_unknown_kind(client: Any, aws: None) -> None:
@@ -171,6 +176,9 @@ def test_check_unknown_kind(client: Any, aws: None) -> None:
 
 
 def test_check_status_handler(seeded: Seeded, context: LambdaContext) -> None:
-    event = {"resource": {"kind": "gateway", "id": seeded.old_gateway_id, "attempt": 0}, "maxPolls": "3"}
+    # As the Task passes it: maxPolls from the deployment's setting (a string), a handle not polled yet.
+    event = cast(
+        CheckStatusEvent, {"resource": {"kind": "gateway", "id": seeded.old_gateway_id, "attempt": 0}, "maxPolls": "3"}
+    )
     result = app.lambda_handler(event, context)
     assert (result["ready"], result["attempt"]) == (True, 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -11,12 +11,14 @@ from rollout_core.errors import (
     GatewayDeleteFailed,
     InvalidExecutionInput,
 )
+from rollout_core.state import DeletedGateway, DeleteGatewayEvent
 
 from functions.check_status import app as check_status
 from functions.delete_gateway import app
 from tests.unit.helpers import (
     RecordingClient,
     Seeded,
+    as_agentcore,
     client_error,
     create_gateway_with_targets,
     target_names,
@@ -25,8 +27,8 @@ from tests.unit.helpers import (
 
 def test_delete_gateway_deletes_targets_then_gateway(client: Any, seeded: Seeded) -> None:
     recording = RecordingClient(client)
-    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
-    targets = app.delete_targets(recording, gateway)
+    gateway: DeletedGateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    targets = app.delete_targets(as_agentcore(recording), gateway)
     assert recording.calls == [
         ("delete_gateway_target", seeded.target_ids["WarrantyCheck"]),
         ("delete_gateway_target", seeded.target_ids["ShippingEstimate"]),
@@ -35,7 +37,7 @@ def test_delete_gateway_deletes_targets_then_gateway(client: Any, seeded: Seeded
     assert (targets["changed"], targets["ready"]) == (True, False)  # the state machine polls until none is left
     assert targets["targetsDeleted"] == ["ShippingEstimate", "WarrantyCheck"]
 
-    deleted = app.delete_gateway(recording, gateway)
+    deleted = app.delete_gateway(as_agentcore(recording), gateway)
     assert recording.calls[-1] == ("delete_gateway", seeded.old_gateway_id)
     assert (deleted["kind"], deleted["changed"], deleted["ready"]) == ("gatewayDeleted", True, False)
     assert agentcore.get_gateway_or_none(client, seeded.old_gateway_id) is None
@@ -71,12 +73,12 @@ class DeletingTargets(RecordingClient):
 def test_delete_targets_never_asks_again_for_a_deleting_target(client: Any, seeded: Seeded) -> None:
     warranty, shipping = seeded.target_ids["WarrantyCheck"], seeded.target_ids["ShippingEstimate"]
     aws = DeletingTargets(client, {warranty: "DELETING", shipping: "FAILED"})
-    result = app.delete_targets(aws, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    result = app.delete_targets(as_agentcore(aws), {"id": seeded.old_gateway_id, "name": "my-gateway"})
     assert aws.calls == [("delete_gateway_target", shipping)]  # a FAILED target is asked again, DELETING never
     assert result["targetsDeleted"] == ["ShippingEstimate"]
     assert result["ready"] is False
     # A retried step (every target DELETING) asks for nothing.
-    again = app.delete_targets(aws, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    again = app.delete_targets(as_agentcore(aws), {"id": seeded.old_gateway_id, "name": "my-gateway"})
     assert aws.calls == [("delete_gateway_target", shipping)]
     assert (again["changed"], again["ready"], again["status"]) == (
         False,
@@ -94,8 +96,8 @@ def test_delete_targets_of_a_gateway_without_targets_is_ready(client: Any, aws: 
 def test_delete_targets_by_name_deletes_only_those(client: Any, seeded: Seeded) -> None:
     """The plan replaces a FAILED target: only it is deleted, and only it is polled until gone."""
     recording = RecordingClient(client)
-    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
-    result = app.delete_targets(recording, gateway, ["ShippingEstimate"])
+    gateway: DeletedGateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    result = app.delete_targets(as_agentcore(recording), gateway, ["ShippingEstimate"])
     assert result["targetsDeleted"] == ["ShippingEstimate"]
     assert result["names"] == ["ShippingEstimate"]
     assert recording.calls == [("delete_gateway_target", seeded.target_ids["ShippingEstimate"])]
@@ -109,7 +111,7 @@ def test_delete_gateway_noop_when_gone(client: Any, seeded: Seeded) -> None:
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)
     recording = RecordingClient(client)
     for step in ("delete_targets", "delete_gateway"):
-        result = getattr(app, step)(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+        result = getattr(app, step)(as_agentcore(recording), {"id": seeded.old_gateway_id, "name": "my-gateway"})
         assert (result["changed"], result["ready"]) == (False, True)
     assert recording.calls == []
 
@@ -117,7 +119,7 @@ def test_delete_gateway_noop_when_gone(client: Any, seeded: Seeded) -> None:
 def test_delete_gateway_never_asks_again_while_deleting(client: Any, seeded: Seeded, backend: Any) -> None:
     backend.gateways[seeded.old_gateway_id].status = "DELETING"
     recording = RecordingClient(client)
-    result = app.delete_gateway(recording, {"id": seeded.old_gateway_id, "name": "my-gateway"})
+    result = app.delete_gateway(as_agentcore(recording), {"id": seeded.old_gateway_id, "name": "my-gateway"})
     assert recording.calls == []
     assert (result["changed"], result["ready"], result["status"]) == (False, False, "DELETING")
 
@@ -134,15 +136,15 @@ def test_delete_gateway_refused(client: Any, seeded: Seeded) -> None:
             return super().__getattr__(name)
 
     with pytest.raises(GatewayDeleteFailed, match="DeleteGateway my-gateway: ValidationException: gateway has targets"):
-        app.delete_gateway(Refusing(client), {"id": seeded.old_gateway_id, "name": "my-gateway"})
+        app.delete_gateway(as_agentcore(Refusing(client)), {"id": seeded.old_gateway_id, "name": "my-gateway"})
 
 
 def test_delete_gateway_handler(client: Any, seeded: Seeded, context: LambdaContext) -> None:
-    gateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
-    targets = app.lambda_handler({"gateway": gateway, "step": "targets"}, context)
+    gateway: DeletedGateway = {"id": seeded.old_gateway_id, "name": "my-gateway"}
+    targets = app.lambda_handler({"gateway": gateway, "step": "targets", "executionArn": "arn:execution"}, context)
     assert targets["kind"] == "targetsDeleted"
-    deleted = app.lambda_handler({"gateway": gateway, "step": "gateway"}, context)
+    deleted = app.lambda_handler({"gateway": gateway, "step": "gateway", "executionArn": "arn:execution"}, context)
     assert deleted["kind"] == "gatewayDeleted"
     assert agentcore.find_gateway(client, "my-gateway") is None
     with pytest.raises(InvalidExecutionInput, match="delete_gateway got step None; expected one of"):
-        app.lambda_handler({"gateway": gateway}, context)
+        app.lambda_handler(cast(DeleteGatewayEvent, {"gateway": gateway}), context)  # no step: refused

@@ -121,7 +121,9 @@ def test_load_config_handler(seeded: Seeded, context: LambdaContext, monkeypatch
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setattr(app.boto3, "client", _clients_with_fake_cognito(app.boto3.client))
-    config = app.lambda_handler({"input": {"gatewayName": "my-gateway-secure"}}, context)
+    config = app.lambda_handler(
+        {"input": {"gatewayName": "my-gateway-secure"}, "executionArn": "arn:execution"}, context
+    )
     assert config["runtime"]["id"] == seeded.runtime_id
     assert config["settings"]["gatewayUrlEnvVar"] == NEW_ENV_VAR
 

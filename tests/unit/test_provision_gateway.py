@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,7 +12,7 @@ from rollout_core.errors import (
     InvalidExecutionInput,
 )
 from rollout_core.planner import build_plan
-from rollout_core.state import Config
+from rollout_core.state import Config, GatewayPlan, ProvisionGatewayEvent
 
 from functions.provision_gateway import app
 from tests.unit.helpers import (
@@ -21,8 +21,10 @@ from tests.unit.helpers import (
     SCOPE,
     SECURE,
     Seeded,
+    as_agentcore,
     client_error,
     create_gateway_with_targets,
+    present,
     run_load_config,
 )
 
@@ -71,7 +73,7 @@ class WithoutCreateUrl:
 def test_provision_gateway_reads_the_url_from_get_gateway(client: Any, config: Config) -> None:
     plan = build_plan(client, config)
     answers = WithoutCreateUrl(client)
-    created = app.provision_gateway(answers, plan["gateway"], "execution-1")
+    created = app.provision_gateway(as_agentcore(answers), plan["gateway"], "execution-1")
     assert answers.gets == [created["id"]]
     assert created["url"] == desired.normalize_gateway_url(
         client.get_gateway(gatewayIdentifier=created["id"])["gatewayUrl"]
@@ -92,13 +94,13 @@ def test_provision_gateway_existing_jwt_gateway(client: Any, seeded: Seeded) -> 
     other = desired.jwt_authorizer(DISCOVERY_URL.replace("AbCdEf123", "Old0000"), CLIENT_ID, [SCOPE])
     existing = create_gateway_with_targets(client, "my-gateway-secure", other)
     plan = build_plan(client, run_load_config(client))
-    result = app.provision_gateway(WithoutCreateUrl(client), plan["gateway"], "execution-1")
+    result = app.provision_gateway(as_agentcore(WithoutCreateUrl(client)), plan["gateway"], "execution-1")
     assert result["id"] == existing["gatewayId"]
     assert result["url"] == desired.normalize_gateway_url(existing["gatewayUrl"])
     assert result["changed"] is True
     assert agentcore.get_gateway(client, existing["gatewayId"])["authorizerConfiguration"] == SECURE
     # Already correct: nothing to do.
-    no_change = {**plan["gateway"], "updateAuthorizer": False}
+    no_change: GatewayPlan = {**plan["gateway"], "updateAuthorizer": False}
     unchanged = app.provision_gateway(client, no_change, "execution-2")
     assert unchanged["changed"] is False
 
@@ -111,9 +113,9 @@ def test_provision_gateway_refused() -> None:
         def create_gateway(self, **kwargs: Any) -> Any:
             raise client_error("ValidationException", "roleArn is invalid", "CreateGateway")
 
-    plan = {"create": True, "createRequest": {"name": "my-gateway-secure"}}
+    plan = cast(GatewayPlan, {"create": True, "createRequest": {"name": "my-gateway-secure"}})  # what create reads
     with pytest.raises(GatewayCreateFailed, match="CreateGateway my-gateway-secure: ValidationException"):
-        app.provision_gateway(Refusing(), plan, "execution-1")
+        app.provision_gateway(as_agentcore(Refusing()), plan, "execution-1")
 
 
 def test_provision_gateway_handler(client: Any, config: Config, context: LambdaContext) -> None:
@@ -121,10 +123,14 @@ def test_provision_gateway_handler(client: Any, config: Config, context: LambdaC
     result = app.lambda_handler({"plan": plan, "executionArn": "arn:exec"}, context)
     assert agentcore.get_gateway(client, result["id"])["name"] == "my-gateway-secure"
     assert result["settingsPending"] is False  # the tutorial's gateway has nothing CreateGateway cannot take
-    carried = app.lambda_handler({"plan": plan, "gateway": result, "step": "carry"}, context)
+    carried = app.lambda_handler(
+        {"plan": plan, "gateway": result, "step": "carry", "executionArn": "arn:exec"}, context
+    )
     assert (carried["id"], carried["changed"]) == (result["id"], False)
     with pytest.raises(InvalidExecutionInput, match="provision_gateway got step 'create'"):
-        app.lambda_handler({"plan": plan, "step": "create"}, context)
+        app.lambda_handler(
+            cast(ProvisionGatewayEvent, {"plan": plan, "step": "create", "executionArn": "arn:exec"}), context
+        )
 
 
 class Carrying:
@@ -152,13 +158,13 @@ class Carrying:
 def test_carry_settings_tags_and_updates_the_new_gateway_once(client: Any, config: Config, backend: Any) -> None:
     plan = build_plan(client, config)
     waf = {"wafConfiguration": {"failureMode": "FAIL_CLOSE"}}
-    gateway_plan = {**plan["gateway"], "afterCreate": {"update": waf, "tags": {"team": "support"}}}
+    gateway_plan: GatewayPlan = {**plan["gateway"], "afterCreate": {"update": waf, "tags": {"team": "support"}}}
     created = app.provision_gateway(client, gateway_plan, "execution-1")
     assert created["settingsPending"] is True  # the state machine runs step "carry" once it is READY
     backend.gateways[created["id"]].status = "READY"
 
     aws = Carrying(client)
-    carried = app.carry_settings(aws, created, gateway_plan)
+    carried = app.carry_settings(as_agentcore(aws), created, gateway_plan)
     (tag, tags), (update, request) = aws.calls
     arn = client.get_gateway(gatewayIdentifier=created["id"])["gatewayArn"]
     assert (tag, tags) == ("tag_resource", {"resourceArn": arn, "tags": {"team": "support"}})
@@ -173,6 +179,6 @@ def test_carry_settings_tags_and_updates_the_new_gateway_once(client: Any, confi
     # A retry finds the settings in place: no second UpdateGateway (tags are idempotent).
     backend.gateways[created["id"]].status = "READY"
     again = Carrying(client, shown=waf)
-    retried = app.carry_settings(again, created, gateway_plan)
+    retried = app.carry_settings(as_agentcore(again), created, gateway_plan)
     assert [name for name, _ in again.calls] == ["tag_resource"]
     assert (retried["changed"], retried["ready"]) == (False, True)

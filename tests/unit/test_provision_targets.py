@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -11,13 +11,14 @@ from rollout_core.errors import (
     GatewayTargetFailed,
 )
 from rollout_core.planner import build_plan
-from rollout_core.state import Config
+from rollout_core.state import Config, GatewayPlan
 
 from functions.check_status import app as check_status
 from functions.provision_gateway import app as provision_gateway
 from functions.provision_targets import app
 from tests.unit.helpers import (
     WARRANTY_ARN,
+    as_agentcore,
     client_error,
     target_names,
 )
@@ -59,9 +60,8 @@ def test_provision_targets_updates_drifted(client: Any, config: Config) -> None:
     app.provision_targets(client, gateway["id"], plan["gateway"])
     warranty = next(t for t in agentcore.list_targets(client, gateway["id"]) if t["name"] == "WarrantyCheck")
     fixed = desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "V2")
-    result = app.provision_targets(
-        client, gateway["id"], {"targetsToCreate": [], "targetsToUpdate": [{**fixed, "targetId": warranty["targetId"]}]}
-    )
+    drifted = {"targetsToCreate": [], "targetsToUpdate": [{**fixed, "targetId": warranty["targetId"]}]}
+    result = app.provision_targets(client, gateway["id"], cast(GatewayPlan, drifted))  # the part it reads
     assert result["updated"] == ["WarrantyCheck"]
     after = client.get_gateway_target(gatewayIdentifier=gateway["id"], targetId=warranty["targetId"])
     assert desired.target_lambda_arn(after) == WARRANTY_ARN + "V2"
@@ -75,13 +75,13 @@ def test_provision_targets_refused() -> None:
         def create_gateway_target(self, **kwargs: Any) -> Any:
             raise client_error("ValidationException", "bad schema", "CreateGatewayTarget")
 
-    plan = {"targetsToCreate": [{"name": "WarrantyCheck"}], "targetsToUpdate": []}
+    plan = cast(GatewayPlan, {"targetsToCreate": [{"name": "WarrantyCheck"}], "targetsToUpdate": []})
     with pytest.raises(GatewayTargetFailed, match="CreateGatewayTarget WarrantyCheck: ValidationException: bad schema"):
-        app.provision_targets(Refusing(), "gw", plan)
+        app.provision_targets(as_agentcore(Refusing()), "gw", plan)
 
 
 def test_provision_targets_handler(client: Any, config: Config, context: LambdaContext) -> None:
     plan = build_plan(client, config)
     gateway = provision_gateway.provision_gateway(client, plan["gateway"], "execution-1")
-    result = app.lambda_handler({"gateway": gateway, "plan": plan}, context)
+    result = app.lambda_handler({"gateway": gateway, "plan": plan, "executionArn": "arn:exec"}, context)
     assert sorted(result["created"]) == target_names(client, gateway["id"])

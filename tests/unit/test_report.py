@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import pytest
@@ -12,7 +12,7 @@ from rollout_core.errors import (
     RolloutVerificationFailed,
 )
 from rollout_core.planner import build_plan
-from rollout_core.state import Config
+from rollout_core.state import Config, DeletedGateway, RolloutState, SmokeResult
 
 from functions.delete_gateway import app as delete_gateway
 from functions.provision_gateway import app as provision_gateway
@@ -26,6 +26,7 @@ from tests.unit.helpers import (
     RUNTIME_ENV,
     SECURE,
     WARRANTY_ARN,
+    as_agentcore,
     default_endpoint,
     make_ready,
     run_load_config,
@@ -33,7 +34,7 @@ from tests.unit.helpers import (
 )
 
 
-def rollout(client: Any, backend: Any, config: Config) -> dict[str, Any]:
+def rollout(client: Any, backend: Any, config: Config) -> RolloutState:
     """Every mutating step in the state machine's order (expand, switch, contract), moto's UPDATING settled by hand."""
     plan = build_plan(client, config)
     gateway = provision_gateway.provision_gateway(client, plan["gateway"], "execution-1")
@@ -50,16 +51,19 @@ def rollout(client: Any, backend: Any, config: Config) -> dict[str, Any]:
         settings["gatewayName"],
     )
     make_ready(backend, config["runtime"]["id"])
-    if plan["gateway"]["deleteOld"]:
-        delete_gateway.delete_targets(client, plan["gateway"]["deleteOld"])
-        delete_gateway.delete_gateway(client, plan["gateway"]["deleteOld"])
-    return {"config": config, "plan": plan, "gateway": gateway, "smoke": {"passed": True}}
+    delete_old = plan["gateway"]["deleteOld"]
+    if delete_old:
+        old = cast(DeletedGateway, delete_old)  # as the state machine passes the plan's deleteOld to DeleteGateway
+        delete_gateway.delete_targets(client, old)
+        delete_gateway.delete_gateway(client, old)
+    smoke = cast(SmokeResult, {"passed": True})  # the one field the report reads
+    return {"config": config, "plan": plan, "gateway": gateway, "smoke": smoke}
 
 
 def test_report_dry_run_changes_nothing(client: Any, config: Config) -> None:
-    dry = {**config, "settings": {**config["settings"], "dryRun": True}, "trigger": {"source": "aws.ssm"}}
+    dry: Config = {**config, "settings": {**config["settings"], "dryRun": True}, "trigger": {"source": "aws.ssm"}}
     plan = build_plan(client, dry)
-    report = app.build_report(None, {"config": dry, "plan": plan})  # no client: no calls at all
+    report = app.build_report(as_agentcore(None), {"config": dry, "plan": plan})  # no client: no calls at all
     assert report == {
         "changed": False,
         "dryRun": True,
@@ -67,14 +71,15 @@ def test_report_dry_run_changes_nothing(client: Any, config: Config) -> None:
         "actions": plan["actions"],
         "notCarried": [],
         "trigger": {"source": "aws.ssm"},
+        "triggeredBy": "Parameter Store change",
     }
 
 
 def test_report_names_what_was_not_carried(client: Any, config: Config) -> None:
-    dry = {**config, "settings": {**config["settings"], "dryRun": True}}
+    dry: Config = {**config, "settings": {**config["settings"], "dryRun": True}}
     plan = build_plan(client, dry)
     plan["gateway"]["notCarried"] = ["tags:aws:*", "webAclArn"]
-    report = app.build_report(None, {"config": dry, "plan": plan})
+    report = app.build_report(as_agentcore(None), {"config": dry, "plan": plan})
     assert report["notCarried"] == ["tags:aws:*", "webAclArn"]
 
 

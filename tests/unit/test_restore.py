@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -17,7 +17,7 @@ from rollout_core.errors import (
     RestoreFailed,
     RolloutVerificationFailed,
 )
-from rollout_core.state import Config
+from rollout_core.state import CognitoConfig, Config, RestoreEvent, RestoreRuntimeHandle
 
 from functions.backup import app as backup_app
 from functions.restore import app
@@ -30,6 +30,7 @@ from tests.unit.helpers import (
     RUNTIME_HEADERS,
     SCOPE,
     Seeded,
+    present,
 )
 
 BUCKET = "stack-backupbucket-abc"
@@ -62,7 +63,7 @@ def settle_runtime(backend: Any, runtime_id: str) -> None:
 
 def switched(client: Any, backend: Any, config: Config) -> None:
     """The runtime after a switch: authorizer, allowlist, new gateway URL and name."""
-    cognito = {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}
+    cognito = cast(CognitoConfig, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]})
     switch_runtime.switch_runtime(
         client,
         config["runtime"]["id"],
@@ -220,15 +221,14 @@ def test_the_restore_report_verifies_the_end_state(
     with pytest.raises(
         RolloutVerificationFailed, match="runtime settings differ from the backup: environmentVariables"
     ):
-        app.restore_report(client, document, config, "backups/rollout-1.json", {})
+        app.restore_report(client, document, config, "backups/rollout-1.json", cast(RestoreEvent, {}))
     runtime = app.restore_runtime(client, document, config["runtime"]["id"])
     settle_runtime(backend, config["runtime"]["id"])
-    report = app.restore_report(
-        client, document, config, "backups/rollout-1.json", {"runtime": runtime, "gateway": {"urls": {}}}
-    )
+    steps = cast(RestoreEvent, {"runtime": runtime, "gateway": {"urls": {}}})  # the parts the report reads
+    report = app.restore_report(client, document, config, "backups/rollout-1.json", steps)
     assert report["verified"] is True
     assert report["runtime"]["authorizerKept"] is True
-    assert report["gateway"]["targets"] == ["ShippingEstimate", "WarrantyCheck"]
+    assert present(report["gateway"])["targets"] == ["ShippingEstimate", "WarrantyCheck"]
     assert report["backup"]["key"] == "backups/rollout-1.json"
 
 
@@ -240,10 +240,15 @@ def test_restore_handler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler = app.lambda_handler
-    event = {"step": "runtime", "backup": {"key": "backups/rollout-1.json"}, "runtimeId": config["runtime"]["id"]}
-    assert handler(event, context)["restoredVersion"] == "1"
+    event: RestoreEvent = {
+        "step": "runtime",
+        "backup": {"key": "backups/rollout-1.json"},
+        "runtimeId": config["runtime"]["id"],
+        "executionArn": "arn:execution",
+    }
+    assert cast(RestoreRuntimeHandle, handler(event, context))["restoredVersion"] == "1"
     with pytest.raises(InvalidExecutionInput, match="restore got step 'undo'"):
-        handler({**event, "step": "undo"}, context)
+        handler(cast(RestoreEvent, {**event, "step": "undo"}), context)
     with pytest.raises(InvalidExecutionInput, match="backup key must be the key of one of this stack's backups"):
         handler({**event, "backup": {"key": "elsewhere/x.json"}}, context)
     monkeypatch.delenv(backup.BUCKET_ENV)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from rollout_core import lock
 from rollout_core.errors import InvalidConfiguration, InvalidExecutionInput, QueueThrottled
 from rollout_core.settings import MAX_APPROVAL_TIMEOUT_SECONDS, deployment_from_environment, parse_execution_input
+from rollout_core.state import LockResult, RolloutLockEvent
 
 from functions.rollout_lock import app
 from tests.unit.helpers import DEFAULT_ENV, REGION
@@ -227,11 +228,13 @@ def test_handler_acquires_and_releases(table: Any, monkeypatch: pytest.MonkeyPat
     for name, value in {**DEFAULT_ENV, "AWS_REGION": REGION, "LOCK_TABLE_NAME": TABLE}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lock, "execution_status", lambda _states: lambda _arn: "RUNNING")
-    acquired = app.lambda_handler({"step": "acquire", "executionArn": ME, "input": {}, "attempt": 0}, context)
+    acquired = cast(
+        LockResult, app.lambda_handler({"step": "acquire", "executionArn": ME, "input": {}, "attempt": 0}, context)
+    )
     assert acquired["status"] == "acquired"
     assert app.lambda_handler({"step": "release", "executionArn": ME}, context) == {"released": True, "execution": ME}
     with pytest.raises(InvalidExecutionInput, match="acquire or release"):
-        app.lambda_handler({"step": "steal", "executionArn": ME}, context)
+        app.lambda_handler(cast(RolloutLockEvent, {"step": "steal", "executionArn": ME}), context)
     monkeypatch.delenv("LOCK_TABLE_NAME")
     with pytest.raises(InvalidConfiguration, match="LOCK_TABLE_NAME"):
         app.lambda_handler({"step": "release", "executionArn": ME}, context)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,7 +13,7 @@ from rollout_core.errors import (
     AuthorizerConflict,
 )
 from rollout_core.planner import build_plan
-from rollout_core.state import Config
+from rollout_core.state import Config, RuntimePlan, SecureRuntimeEvent
 
 from functions.secure_runtime import app
 from tests.unit.helpers import (
@@ -29,6 +29,7 @@ from tests.unit.helpers import (
     SCOPE,
     SECURE,
     Seeded,
+    as_agentcore,
     client_error,
     runtime_record,
 )
@@ -36,7 +37,7 @@ from tests.unit.helpers import (
 
 def test_secure_runtime_noop_when_not_required(client: Any, seeded: Seeded, backend: Any) -> None:
     version = backend.agent_runtimes[seeded.runtime_id].agent_runtime_version
-    result = app.secure_runtime(client, {"id": seeded.runtime_id, "updateRequired": False})
+    result = app.secure_runtime(client, cast(RuntimePlan, {"id": seeded.runtime_id, "updateRequired": False}))
     assert result == {"kind": "runtime", "id": seeded.runtime_id, "changed": False, "ready": True, "attempt": 0}
     assert backend.agent_runtimes[seeded.runtime_id].agent_runtime_version == version
 
@@ -72,12 +73,15 @@ def test_secure_runtime_without_description(client: Any) -> None:
         networkConfiguration=copy.deepcopy(RUNTIME_NETWORK),
     )
     record = runtime_record(client, runtime["agentRuntimeId"])
-    plan = {
-        "id": runtime["agentRuntimeId"],
-        "updateRequired": True,
-        "authorizerAfter": SECURE,
-        "allowlistAfter": ["Authorization"],
-    }
+    plan = cast(  # the fields secure_runtime reads
+        RuntimePlan,
+        {
+            "id": runtime["agentRuntimeId"],
+            "updateRequired": True,
+            "authorizerAfter": SECURE,
+            "allowlistAfter": ["Authorization"],
+        },
+    )
     assert record["description"] == ""
     assert app.secure_runtime(client, plan)["changed"] is True
     assert runtime_record(client, runtime["agentRuntimeId"])["authorizerConfiguration"] == SECURE
@@ -91,7 +95,9 @@ def test_secure_runtime_never_sends_an_authorizer_to_a_runtime_that_has_one(
         DISCOVERY_URL, "another-client", [SCOPE]
     )
     monkeypatch.setattr(client, "update_agent_runtime", lambda **kwargs: pytest.fail("an update was sent"))
-    plan = {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    plan = cast(
+        RuntimePlan, {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    )
     with pytest.raises(AuthorizerConflict, match="allowedClients \\['another-client'\\]"):
         app.secure_runtime(client, plan)
 
@@ -104,17 +110,23 @@ def test_secure_runtime_maps_conflicts(seeded: Seeded, client: Any) -> None:
         def update_agent_runtime(self, **kwargs: Any) -> Any:
             raise client_error("ConflictException", "runtime is UPDATING")
 
-    plan = {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    plan = cast(
+        RuntimePlan, {"id": seeded.runtime_id, "updateRequired": True, "authorizerAfter": SECURE, "allowlistAfter": []}
+    )
     with pytest.raises(
         AgentCoreBusy, match=f"UpdateAgentRuntime {seeded.runtime_id} \\(re-assert\\): ConflictException"
     ):
-        app.secure_runtime(Busy(), plan)
+        app.secure_runtime(as_agentcore(Busy()), plan)
 
 
 def test_secure_runtime_reassert_reads_the_runtime_fresh(
     client: Any, config: Config, context: LambdaContext, backend: Any
 ) -> None:
-    event = {"runtimeId": config["runtime"]["id"], "cognito": config["cognito"]}
+    event: SecureRuntimeEvent = {
+        "runtimeId": config["runtime"]["id"],
+        "cognito": config["cognito"],
+        "executionArn": "arn:execution",
+    }
     # Unsecured runtime: the re-assert secures it.
     assert app.lambda_handler(event, context)["changed"] is True
     assert runtime_record(client, config["runtime"]["id"])["authorizerConfiguration"] == SECURE

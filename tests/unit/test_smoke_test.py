@@ -11,7 +11,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import jwt
@@ -34,10 +34,14 @@ from tests.unit.helpers import (
     SCOPE,
     LocalServer,
     Recorded,
+    as_agentcore,
     fake_jwt,
     json_response,
     local_http_server,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore_control.type_defs import AgentRuntimeArtifactTypeDef, NetworkConfigurationTypeDef
 
 SECRET = "s3cr3t-client-secret-DO-NOT-LEAK-1f2e3d"
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/CustomerSupport-abcdefghij"
@@ -357,8 +361,9 @@ def agentcore(cognito: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Itera
         yield server, fake
 
 
-def smoke_config(cognito: dict[str, str], server: LocalServer, tool_check: str = "require") -> dict[str, Any]:
-    return {
+def smoke_config(cognito: dict[str, str], server: LocalServer, tool_check: str = "require") -> Config:
+    # The parts of $.config the smoke test reads.
+    partial = {
         "settings": {"targetName": "WarrantyCheck", "agentToolCheck": tool_check},
         "runtime": {"id": "CustomerSupport-abcdefghij", "arn": RUNTIME_ARN},
         "cognito": {
@@ -369,6 +374,7 @@ def smoke_config(cognito: dict[str, str], server: LocalServer, tool_check: str =
             "scopes": [SCOPE],
         },
     }
+    return cast(Config, partial)
 
 
 def deployed_for(cognito: dict[str, str], server: LocalServer) -> Deployment:
@@ -547,7 +553,7 @@ def test_a_failed_smoke_test_names_the_auth_doctors_verdict_never_the_token(
     runtime, gateway = doctor_records(cognito, server)
     control = StubControl(gateway)
     with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server, diagnose=app.auth_doctor(control, runtime, GATEWAY_ID))
+        run_smoke(cognito, server, diagnose=app.auth_doctor(as_agentcore(control), runtime, GATEWAY_ID))
     message = str(caught.value)
     assert message.startswith("with a valid token: expected 2xx and a streamed answer without error events, got 403")
     allowed = f"is not in allowedClients ['{cognito['client_id']}']"
@@ -565,7 +571,7 @@ def test_the_auth_doctor_says_when_the_token_fits_and_when_the_gateway_cannot_be
     fake.token = rs256_token(cognito, server, cognito["client_id"])
     fake.refuse_tokens = True  # refused for a reason the claims do not show (e.g. a key the JWKS lacks)
     runtime, _ = doctor_records(cognito, server)
-    diagnose = app.auth_doctor(StubControl(None, "AccessDeniedException"), runtime, GATEWAY_ID)
+    diagnose = app.auth_doctor(as_agentcore(StubControl(None, "AccessDeniedException")), runtime, GATEWAY_ID)
     with pytest.raises(SmokeTestFailed) as caught:
         run_smoke(cognito, server, diagnose=diagnose)
     assert str(caught.value).endswith(
@@ -616,7 +622,7 @@ def test_smoke_test_refuses_endpoints_the_deployment_did_not_derive_before_readi
 ) -> None:
     server, _ = agentcore
     config = smoke_config(cognito, server)
-    config["cognito"][key] = value
+    cast(dict[str, str], config["cognito"])[key] = value  # a str key: the parametrized field
     idp: Any = RecordingCognitoIdp()
     with pytest.raises(InvalidConfiguration):
         app.smoke_test(config, RUNTIME_ARN, new_gateway(), deployed_for(cognito, server), "us-east-1", idp)
@@ -687,9 +693,9 @@ def test_smoke_handler(
     client = agentcore_control()
     runtime = client.create_agent_runtime(
         agentRuntimeName="CustomerSupport",
-        agentRuntimeArtifact=RUNTIME_ARTIFACT,
+        agentRuntimeArtifact=cast("AgentRuntimeArtifactTypeDef", RUNTIME_ARTIFACT),
         roleArn=RUNTIME_ROLE,
-        networkConfiguration=RUNTIME_NETWORK,
+        networkConfiguration=cast("NetworkConfigurationTypeDef", RUNTIME_NETWORK),
     )
     fake.runtime_arn = runtime["agentRuntimeArn"]  # the handler reads the ARN from the control plane
     config = smoke_config(cognito, server)
@@ -746,7 +752,7 @@ def test_agent_tool_check_defaults_to_the_deployment(
     server, fake = agentcore
     fake.gateway_reachable = False
     config = smoke_config(cognito, server)
-    del config["settings"]["agentToolCheck"]
+    del cast(dict[str, Any], config["settings"])["agentToolCheck"]  # an older deployment's settings
     assert run_smoke(cognito, server, config)["agentToolCheck"] == "answer"  # DEFAULT_ENV's value
 
 

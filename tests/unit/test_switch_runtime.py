@@ -12,7 +12,7 @@ from rollout_core.errors import (
     AuthorizerConflict,
     RuntimeUpdateFailed,
 )
-from rollout_core.state import Config
+from rollout_core.state import Config, SwitchRuntimeEvent
 
 from functions.switch_runtime import app
 from tests.unit.helpers import (
@@ -128,7 +128,8 @@ def test_switch_maps_a_refusal(seeded: Seeded, client: Any) -> None:
 
 
 def test_switch_runtime_handler(client: Any, config: Config, context: LambdaContext) -> None:
-    event = {
+    event: SwitchRuntimeEvent = {
+        "executionArn": "arn:execution",
         "runtimeId": config["runtime"]["id"],
         "cognito": config["cognito"],
         "envVar": NEW_ENV_VAR,

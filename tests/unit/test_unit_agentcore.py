@@ -20,7 +20,7 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 
-from tests.unit.helpers import client_error
+from tests.unit.helpers import as_agentcore, client_error
 
 # --- control_plane_errors ---------------------------------------------------------------------------------------
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
 from rollout_core import agentcore, desired
 from rollout_core.artifact import MANIFEST_FORMAT, parse_manifest, verify_agent_artifact
 from rollout_core.errors import InvalidAgentArtifact
+from rollout_core.state import AgentArtifact, CognitoConfig
 
 from functions.switch_runtime import app as switch_runtime
 from scripts import agent_package
@@ -23,6 +24,7 @@ from tests.unit.helpers import (
     RUNTIME_ARTIFACT,
     SCOPE,
     Seeded,
+    present,
     run_load_config,
 )
 
@@ -149,8 +151,9 @@ def test_load_config_completes_the_artifact_before_anything_changes(
     put_package(s3, "v2.zip")
     config = run_load_config(client, {"agentArtifact": {"s3Bucket": BUCKET, "s3Key": "v2.zip"}}, s3=s3)
 
-    assert config["settings"]["agentArtifact"]["runtime"] == "PYTHON_3_13"
-    assert config["settings"]["agentArtifact"]["entryPoint"] == ["main.py"]
+    artifact = present(config["settings"]["agentArtifact"])
+    assert artifact["runtime"] == "PYTHON_3_13"
+    assert artifact["entryPoint"] == ["main.py"]
     put_package(s3, "bad.zip", None)
     with pytest.raises(InvalidAgentArtifact, match=r"bad\.zip\.manifest\.json"):
         run_load_config(client, {"agentArtifact": {"s3Bucket": BUCKET, "s3Key": "bad.zip"}}, s3=s3)
@@ -166,12 +169,14 @@ def test_switch_runtime_sets_the_packages_runtime_and_entry_point(client: Any, s
             "entryPoint": ["opentelemetry-instrument", "main.py"],
         }
     }
-    package = {"s3Bucket": BUCKET, "s3Key": "v2.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
+    package = cast(
+        AgentArtifact, {"s3Bucket": BUCKET, "s3Key": "v2.zip", "runtime": "PYTHON_3_13", "entryPoint": ["main.py"]}
+    )
 
     result = switch_runtime.switch_runtime(
         client,
         seeded.runtime_id,
-        {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]},
+        cast(CognitoConfig, {"discoveryUrl": DISCOVERY_URL, "clientId": CLIENT_ID, "scopes": [SCOPE]}),
         "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL",
         "https://gw/mcp",
         "my-gateway-secure",

@@ -16,6 +16,7 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.planner import build_plan, check_code_bucket, plan_environment, plan_runtime
+from rollout_core.state import AgentArtifact, CognitoConfig, Config, GatewayPlan
 
 from tests.unit.helpers import (
     CLIENT_ID,
@@ -226,7 +227,7 @@ def test_secured_state_plans_nothing(client: Any, backend: Any, seeded: Seeded) 
     gateway = secure_everything(client, backend, seeded)
     config = run_load_config(client)
     assert config["oldGateway"] is None
-    assert config["newGateway"]["id"] == gateway["gatewayId"]
+    assert present(config["newGateway"])["id"] == gateway["gatewayId"]
     plan = build_plan(client, config)
     assert plan["changed"] is False
     assert plan["actions"] == []
@@ -360,7 +361,7 @@ def test_an_old_gateway_left_deleting_by_a_contract_takes_its_targets_from_the_n
 def test_an_old_gateway_gone_since_load_config_is_not_a_failure(client: Any, backend: Any, seeded: Seeded) -> None:
     secure_everything(client, backend, seeded, delete_old=False)
     config = run_load_config(client)
-    assert config["oldGateway"]["id"] == seeded.old_gateway_id
+    assert present(config["oldGateway"])["id"] == seeded.old_gateway_id
     client.delete_gateway(gatewayIdentifier=seeded.old_gateway_id)  # its (asynchronous) deletion ends meanwhile
     plan = build_plan(client, config)
     assert plan["gateway"]["deleteOld"] is None
@@ -525,7 +526,8 @@ def test_plan_environment_detects_a_new_agent_artifact() -> None:
     }
     same = plan_environment(runtime, gateway, "URL", "gw", package)
     assert (same["update"], same["artifactUpdate"]) == (False, False)
-    new = plan_environment(runtime, gateway, "URL", "gw", {**package, "s3Key": "v2.zip"})
+    moved: AgentArtifact = {**package, "s3Key": "v2.zip"}
+    new = plan_environment(runtime, gateway, "URL", "gw", moved)
     assert (new["update"], new["artifactUpdate"]) == (True, True)
     # The same object on another runtime version or entry point is not the package as built: switch it.
     for changed in ({"runtime": "PYTHON_3_11"}, {"entryPoint": ["opentelemetry-instrument", "main.py"]}):
@@ -533,7 +535,8 @@ def test_plan_environment_detects_a_new_agent_artifact() -> None:
         assert plan_environment(runtime, gateway, "URL", "gw", package)["artifactUpdate"] is True
     # A pinned version is part of the object.
     runtime["agentRuntimeArtifact"] = current
-    assert plan_environment(runtime, gateway, "URL", "gw", {**package, "versionId": "v-2"})["artifactUpdate"] is True
+    pinned: AgentArtifact = {**package, "versionId": "v-2"}
+    assert plan_environment(runtime, gateway, "URL", "gw", pinned)["artifactUpdate"] is True
 
 
 @pytest.mark.parametrize(

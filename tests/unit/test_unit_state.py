@@ -13,7 +13,8 @@ import pytest
 from rollout_core import state
 from rollout_core.cognito import CognitoSettings
 from rollout_core.settings import RolloutSettings
-from unit_support import FUNCTIONS_DIR, REPO_ROOT
+
+from tests.unit.helpers import FUNCTIONS_DIR, REPO_ROOT
 
 # The Lambda each Task resource names (template.yaml: <Name>FunctionArn -> functions/<name>/) and its event type.
 EVENTS: dict[str, type] = {

@@ -47,7 +47,7 @@ def _token(sandbox: Sandbox) -> str:
 def _live_version_credential(sandbox: Sandbox) -> str | None:
     """What a caller of the version DEFAULT serves must send: a token if that version has an authorizer (after a
     rollback: the re-asserted one stays), else nothing - `ask` then signs with SigV4, as an IAM caller does."""
-    control = _control(sandbox)
+    control = agentcore_control(sandbox)
     runtime_id = sandbox.seeded.runtime_id
     live = control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName="DEFAULT")["liveVersion"]
     version = control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion=live)
