@@ -143,7 +143,7 @@ def test_an_out_of_band_redeploy_that_drops_the_authorizer_is_repaired_in_one_ro
     assert report["drift"]["cause"].endswith(f" by {principal} via UpdateAgentRuntime")
     assert report["runtime"]["authorizer"]["after"]["customJWTAuthorizer"]["allowedClients"]
     assert _runtime_authorizer(sandbox) is not None
-    status, _, _ = ask(sandbox, "Hi", "a" * 40, None)
+    status, _, _ = ask(sandbox, "Hi", "a" * 40, None, unsigned=True)
     assert status == 401
     # The repair's own writes started nothing more.
     assert len(sandbox.events.started_executions) == 1
@@ -233,7 +233,9 @@ def test_a_burst_of_triggers_of_every_kind_is_coalesced() -> None:
         assert request["execution"] in [e["executionArn"] for e in executed]
         coalesced = [json.loads(e["output"]) for e in executions if e not in executed]
         assert [c["status"] for c in coalesced] == ["coalesced"] * (4 - len(executed))
-        assert _report(executed[-1])["verified"] is True
+        last = _report(executed[-1])
+        # The last to run verified its rollout - or, a drift check after the rollout that already repaired, found none.
+        assert last.get("verified") is True or (last.get("drift") or {}).get("detected") is False, last
         assert _runtime_authorizer(sandbox) is not None
         assert _warranty_target_lambda(sandbox) == arns[1]  # nothing dropped: the last value written
         # Nothing the two rollouts wrote started another one.

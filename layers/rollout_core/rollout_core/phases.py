@@ -7,9 +7,17 @@ from typing import Final
 
 PHASES: Final[dict[str, tuple[str, ...]]] = {
     "queue": ("AcquireLock", "LockDecision", "WaitForLock", "Coalesced"),
-    "load": ("AcceptInput", "LoadConfig", "RestoreOrRollout", "Plan", "ApprovalGate", "ChooseRolloutPath"),
+    "load": (
+        "AcceptInput",
+        "LoadConfig",
+        "RestoreOrRollout",
+        "Plan",
+        "DriftCheck",
+        "ApprovalGate",
+        "ChooseRolloutPath",
+    ),
     # A drift check's verdict and its notification (checkDrift); a remediating one goes on to approval and backup.
-    "drift": ("DriftCheck", "NoDrift", "NotifyDrift", "RemediateDrift", "DriftToRemediate", "DriftReported"),
+    "drift": ("NoDrift", "NotifyDrift", "RemediateDrift", "DriftToRemediate", "DriftReported"),
     "approval": ("RequestApproval", "ApprovalRejected", "NameRejection"),  # only when an approval was asked
     "backup": ("Backup",),
     "expand": (
