@@ -6,7 +6,8 @@ works out which service it is for from its SigV4 credential scope (as moto's own
 same dispatch `mock_aws` uses in-process - so it is served by the same backends, with the sandbox's AgentCore
 behaviours. (moto's ThreadedMotoServer would do this too, but needs Flask, which this project does not install.)
 
-Under `/_sandbox/` it also serves the sandbox's own controls - health, fault injection, shutdown, and for tests
+Under `/_sandbox/` it also serves the sandbox's own controls - health, fault injection, another tool's redeploy of
+the agent (an out-of-band change CloudTrail reports to the stack's rule), shutdown, and for tests
 the stack roles' IAM denials and this fake account's secrets to scan for - guarded by a token from the state file
 (secure_rollout/sandbox_state.py), which also says where everything is.
 """
@@ -31,6 +32,7 @@ from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
 from moto.core.botocore_stubber import BotocoreStubber
 
+from sandbox.callers import redeploy_without_authorizer
 from sandbox.core import Sandbox
 from sandbox.leaks import credentials
 from sandbox.loopback import HTTPLoopbackServer, owner_of
@@ -49,6 +51,7 @@ FAULTS = (
     "target_create_failure",
     "target_delete_failure",
 )
+REDEPLOY_SESSION = "agentcore-deploy"  # the role session name another tool's redeploy runs as
 
 
 def _bedrock_agentcore_service(method: str, url_path: str) -> str:
@@ -154,6 +157,8 @@ class SandboxEndpoint(HTTPLoopbackServer):
             return 202, {"stopping": True}
         if (method, action) == ("POST", "faults"):
             return self._inject(body)
+        if (method, action) == ("POST", "redeploy"):
+            return self._redeploy()
         if (method, action) == ("GET", "denials"):
             # Calls of the stack's roles IAM denied since the last ask (tests fail on any, as in-process ones do).
             return 200, {"denials": [list(d) for d in self.sandbox.take_stack_role_denials()]}
@@ -173,6 +178,30 @@ class SandboxEndpoint(HTTPLoopbackServer):
         setattr(self.sandbox.behaviour.faults, name, message)
         return 200, {"fault": name, "armed": True}
 
+    def _redeploy(self) -> tuple[int, dict[str, Any]]:
+        """Another tool's full-replace UpdateAgentRuntime as the DeveloperRole, without the authorizer: the account's
+        trail reports it to the stack's out-of-band change rule, which starts a rollout (the executions it started
+        are returned)."""
+        if not self.sandbox.trail:
+            return 409, {"message": "this sandbox runs without a CloudTrail trail (sandbox up --no-trail)"}
+        # The account where an omitted authorizer is cleared (AWS's semantics are unconfirmed; see sandbox.callers).
+        self.sandbox.behaviour.faults.omitted_authorizer_clears = True
+        already = len(self.sandbox.events.started_executions)
+        redeploy_without_authorizer(self.sandbox, REDEPLOY_SESSION)
+        runtime = self.sandbox.client("bedrock-agentcore-control").get_agent_runtime(
+            agentRuntimeId=self.sandbox.seeded.runtime_id
+        )
+        return 200, {
+            "runtimeName": runtime["agentRuntimeName"],
+            "principal": f"{self.sandbox.developer_role_arn} (session {REDEPLOY_SESSION})",
+            "call": "UpdateAgentRuntime",
+            "authorizerConfiguration": runtime.get("authorizerConfiguration"),
+            "requestHeaderAllowlist": (runtime.get("requestHeaderConfiguration") or {}).get(
+                "requestHeaderAllowlist", []
+            ),
+            "startedExecutions": self.sandbox.events.started_executions[already:],
+        }
+
 
 def serve(
     state_file: Path,
@@ -180,15 +209,19 @@ def serve(
     poll_seconds: int = 0,
     parameter_overrides: dict[str, str] | None = None,
     stop: threading.Event | None = None,
+    trail: bool = True,
 ) -> None:
     """Start a sandbox and its endpoint, write the state file, and serve until `stop` is set (SIGTERM and SIGINT
-    set it when this runs in the main thread); the state file is removed before the sandbox stops."""
+    set it when this runs in the main thread); the state file is removed before the sandbox stops. `trail`: the
+    account logs AgentCore writes to CloudTrail, so another principal's change starts the stack's repair."""
     stop = stop or threading.Event()
     started = time.monotonic()
     previous = _stop_on_signals(stop)
     try:
         with (
-            Sandbox(poll_seconds=poll_seconds, max_polls=30, parameter_overrides=parameter_overrides) as sandbox,
+            Sandbox(
+                poll_seconds=poll_seconds, max_polls=30, parameter_overrides=parameter_overrides, trail=trail
+            ) as sandbox,
             SandboxEndpoint(sandbox, secrets.token_urlsafe(24), stop.set) as endpoint,
         ):
             state = SandboxState(

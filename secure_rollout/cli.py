@@ -591,7 +591,14 @@ def sandbox() -> None:
     metavar="KEY=VALUE",
     help="A stack parameter override, as for `sam deploy --parameter-overrides` (repeatable).",
 )
-def sandbox_up(poll_seconds: int, parameters: tuple[str, ...]) -> None:
+@click.option(
+    "--trail/--no-trail",
+    default=True,
+    show_default=True,
+    help="The account logs AgentCore writes to CloudTrail: another tool's change (`sandbox redeploy`) starts the "
+    "stack's repair rollout.",
+)
+def sandbox_up(poll_seconds: int, parameters: tuple[str, ...], trail: bool) -> None:
     """Start the sandbox and serve it until `secure-rollout sandbox down` (or Ctrl-C / SIGTERM)."""
     from secure_rollout.sandbox_state import SandboxState, state_path
     from secure_rollout.target import sandbox_healthy
@@ -617,7 +624,7 @@ def sandbox_up(poll_seconds: int, parameters: tuple[str, ...]) -> None:
         _echo("  try: secure-rollout plan --sandbox")
         _echo("  stop: secure-rollout sandbox down (or Ctrl-C)")
 
-    server.serve(path, ready, poll_seconds=poll_seconds, parameter_overrides=overrides)
+    server.serve(path, ready, poll_seconds=poll_seconds, parameter_overrides=overrides, trail=trail)
     _echo("sandbox stopped")
 
 
@@ -707,6 +714,32 @@ def sandbox_fault(fault: str, message: str) -> None:
     health check": to see a failed rollout, its rollback and the CLI's advice."""
     _control("faults", {"fault": fault.replace("-", "_"), "message": message})
     _echo(f"armed: the next {FAULTS[fault]} ({message})")
+
+
+@sandbox.command("redeploy")
+@click.option("--no-wait", is_flag=True, help="Print the repair execution's ARN and return; do not follow it.")
+@click.option("--json", "as_json", is_flag=True, help="Progress on stderr; the repair's outcome as JSON on stdout.")
+def sandbox_redeploy(no_wait: bool, as_json: bool) -> None:
+    """Redeploy the agent as another tool would (`agentcore deploy` from a config without auth, a console edit): one
+    full-replace UpdateAgentRuntime by the sandbox's DeveloperRole that leaves out the authorizer and the header
+    allowlist. CloudTrail reports the call to the stack's out-of-band change rule, whose rollout puts them back;
+    this follows that repair live (`status` then names the principal and the call)."""
+    done = _control("redeploy")
+    say: Callable[[str], None] = functools.partial(_echo, err=as_json)
+    authorizer = "none" if not done.get("authorizerConfiguration") else "still set"
+    say(f"redeployed runtime {done['runtimeName']}: {done['call']} by {done['principal']}")
+    say(f"  authorizer now: {authorizer}; Authorization allowlist: {done['requestHeaderAllowlist'] or 'none'}")
+    started = [str(arn) for arn in done.get("startedExecutions") or []]
+    if not started:
+        raise CliError(
+            "the redeploy started no repair rollout (CloudTrail -> the stack's AgentCoreChangedOutOfBand rule)",
+            "`secure-rollout status --sandbox --list` shows what ran",
+        )
+    say(f"CloudTrail -> the stack's rule started {executions.name_of(started[0])} to repair it")
+    if no_wait:
+        _echo(started[0])
+        return
+    _follow(resolve(TargetOptions(None, None, None, None, True, SAMCONFIG)), started[0], as_json)
 
 
 if __name__ == "__main__":
