@@ -239,7 +239,9 @@ class EventBridge:
             "input": data_input if input_included else None,
             "output": data_output if output_included else None,
             "inputDetails": {"included": input_included},
-            "outputDetails": {"included": output_included} if terminal else None,
+            # Only a succeeded execution has an output to include or not; the others send null, like error and
+            # cause on a success: every field is present, so a rule's input transformer always finds its paths.
+            "outputDetails": {"included": output_included} if data_output is not None else None,
             "error": execution.error if terminal else None,
             "cause": execution.cause if terminal else None,
         }

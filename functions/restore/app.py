@@ -38,6 +38,7 @@ from rollout_core.errors import (
     RuntimeUpdateFailed,
 )
 from rollout_core.observability import task_handler
+from rollout_core.summary import execution_name, restore_summary
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -270,6 +271,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = restore_gateway(client, document, event["config"], event["executionArn"], event.get("previous") or {})
     elif step == "report":
         result = restore_report(client, document, event["config"], str(key), event)
+        summary = restore_summary(execution_name(event["executionArn"]), result, event["config"].get("trigger"))
+        result = {"summary": summary, **result}  # first in the output, which the SUCCEEDED event carries
     else:
         raise InvalidExecutionInput(f"restore got step {step!r}; expected 'runtime', 'gateway' or 'report'")
     logger.info("restore step done", extra={"step": step, "key": key, "ready": result.get("ready")})

@@ -50,12 +50,14 @@ def test_a_failed_event_carries_error_and_cause_and_no_output() -> None:
         "it broke",
         None,
     )
+    assert detail["outputDetails"] is None
 
 
 def test_the_input_is_dropped_before_the_output() -> None:
     # Each fits alone, together they exceed 248 KB: Step Functions leaves the input out, keeps the output.
     detail = _status_event("SUCCEEDED", {"blob": "i" * 150_000}, {"blob": "o" * 150_000})
-    assert detail["inputDetails"] == {"included": False} and detail["input"] is None
+    assert detail["inputDetails"] == {"included": False}
+    assert detail["input"] is None
     assert detail["outputDetails"] == {"included": True}
     assert json.loads(detail["output"]) == {"blob": "o" * 150_000}
 
@@ -63,7 +65,8 @@ def test_the_input_is_dropped_before_the_output() -> None:
 def test_the_limit_applies_to_the_escaped_output() -> None:
     # 200 KB of output that escapes to 400 KB inside the event: left out, though the raw JSON would fit.
     detail = _status_event("SUCCEEDED", {}, {"quotes": '"' * 100_000})
-    assert detail["outputDetails"] == {"included": False} and detail["output"] is None
+    assert detail["outputDetails"] == {"included": False}
+    assert detail["output"] is None
     assert detail["inputDetails"] == {"included": True}
 
 

@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from queue_helpers import APPROVAL_KIND, approval_request, lock_item, states, warranty_functions
+from queue_helpers import (
+    APPROVAL_KIND,
+    approval_request,
+    lock_item,
+    states,
+    status_notifications,
+    warranty_functions,
+)
 from workflow_leaks import assert_no_credentials
 
 from sandbox.core import Sandbox
@@ -18,12 +25,7 @@ PREFIX = "/app/customersupport/agentcore"
 
 
 def _status_events(sandbox: Sandbox, execution_arn: str) -> list[tuple[str, str | None]]:
-    return [
-        (n["detail"]["status"], n["detail"]["error"])
-        for n in sandbox.notifications()
-        if n.get("detail-type") == "Step Functions Execution Status Change"
-        and n["detail"]["executionArn"] == execution_arn
-    ]
+    return [(n["status"], n["error"]) for n in status_notifications(sandbox, execution_arn)]
 
 
 def _message(execution: dict[str, Any]) -> str:

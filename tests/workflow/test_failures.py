@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from failure_cause import failure_message
+from queue_helpers import status_notifications
 from workflow_leaks import assert_no_credentials
 
 from sandbox.behaviour import GATEWAY_MODEL
@@ -24,9 +25,7 @@ def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
         if "stateEnteredEventDetails" in e
     ]
     assert states[-2:] == ["RolloutFailed", "Failed"]
-    notified = [
-        n["detail"] for n in sandbox.notifications() if n["detail"]["executionArn"] == execution["executionArn"]
-    ]
+    notified = status_notifications(sandbox, execution["executionArn"])
     assert [(n["status"], n["error"]) for n in notified] == [("FAILED", execution["error"])]
     return execution
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from queue_helpers import status_notifications
+
 from sandbox.callers import ask
 from sandbox.core import Sandbox
 from sandbox.lambdas import FunctionCode
@@ -49,10 +51,8 @@ def _cause(execution: dict[str, Any]) -> dict[str, Any]:
 
 
 def _notified(sandbox: Sandbox, execution: dict[str, Any]) -> dict[str, Any]:
-    (detail,) = [
-        n["detail"] for n in sandbox.notifications() if n["detail"]["executionArn"] == execution["executionArn"]
-    ]
-    return dict(detail)
+    (message,) = status_notifications(sandbox, execution["executionArn"])
+    return message
 
 
 def _token(sandbox: Sandbox) -> str:
