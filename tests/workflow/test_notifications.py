@@ -14,11 +14,14 @@ from workflow_leaks import assert_no_credentials
 
 from sandbox.core import Sandbox
 
+EMAIL = "ops@example.com"
+
 
 @pytest.fixture(scope="module")
 def ended() -> Iterator[tuple[Sandbox, dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
-    """A rollout whose switch fails (rolled back), then one that succeeds; every message the topic delivered."""
-    with Sandbox(poll_seconds=0, max_polls=10) as sandbox:
+    """A stack with NotificationEmail; a rollout whose switch fails (rolled back), then one that succeeds; every
+    message the topic delivered."""
+    with Sandbox(poll_seconds=0, max_polls=10, parameter_overrides={"NotificationEmail": EMAIL}) as sandbox:
         sandbox.behaviour.faults.runtime_update_failure = "Container failed health check on port 8080"
         failed = sandbox.run_rollout({})
         sandbox.behaviour.faults.runtime_update_failure = None
@@ -78,3 +81,14 @@ def test_no_secret_or_token_in_any_notification(ended: tuple[Sandbox, dict, dict
     assert sandbox.cognito.issued_tokens, "the smoke tests minted tokens (the scan is not vacuous)"
     assert len(_status_messages(messages, ended[1]) + _status_messages(messages, ended[2])) == 2
     assert_no_credentials(sandbox, {"notifications": json.dumps(messages)})
+
+
+def test_notification_email_subscribes_the_address(ended: tuple[Sandbox, dict, dict, list]) -> None:
+    sandbox = ended[0]
+    topic = sandbox.deployment.outputs["NotificationTopicArn"]
+    subscriptions = sandbox.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    # The stack's email subscription beside the sandbox's stand-in inbox (an SQS queue).
+    assert sorted((s["Protocol"], s["Endpoint"].rsplit(":", 1)[-1]) for s in subscriptions) == [
+        ("email", EMAIL),
+        ("sqs", "sandbox-operator-inbox"),
+    ]
