@@ -122,7 +122,8 @@ def _resolve(value: Any, resource_map: Any) -> Any:
     return clean_json(value, resource_map)
 
 
-RESOURCE_POLICY_TYPES = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy")
+# Types moto's CloudFormation skips (with a warning): the sandbox creates them itself (_apply_skipped_resources).
+SKIPPED_BY_MOTO = ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription")
 SCHEDULE_TYPE = "AWS::Scheduler::Schedule"
 
 
@@ -137,7 +138,7 @@ class _DropMentionsOf(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_about(types: tuple[str, ...]) -> Iterator[None]:
-    """moto warns that it skips these types; the sandbox applies them itself (_apply_resource_policies)."""
+    """moto warns that it skips these types; the sandbox applies them itself (_apply_skipped_resources)."""
     moto_logger = logging.getLogger("moto")
     log_filter = _DropMentionsOf(types)
     moto_logger.addFilter(log_filter)
@@ -150,7 +151,7 @@ def _quiet_about(types: tuple[str, ...]) -> Iterator[None]:
         moto_logger.removeFilter(log_filter)
 
 
-@_quiet_about((*RESOURCE_POLICY_TYPES, SCHEDULE_TYPE))  # moto skips them; _apply_resource_policies, _create_schedules
+@_quiet_about((*SKIPPED_BY_MOTO, SCHEDULE_TYPE))  # moto skips them; _apply_skipped_resources, _create_schedules
 def deploy(
     root: Path,
     stack_name: str,
@@ -196,7 +197,7 @@ def deploy(
         for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
         if "LogicalResourceId" in r  # moto lists the resource types it skipped without one
     }
-    _apply_resource_policies(translated, resource_map, region)
+    _apply_skipped_resources(translated, resource_map, region)
     _apply_bucket_settings(translated, resource_map, physical, region)
     _create_schedules(translated, resource_map, region)
 
@@ -210,7 +211,7 @@ def deploy(
     return deployment
 
 
-@_quiet_about(RESOURCE_POLICY_TYPES)
+@_quiet_about((*SKIPPED_BY_MOTO, SCHEDULE_TYPE))
 def update(
     deployment: Deployment,
     root: Path,
@@ -324,15 +325,24 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return api
 
 
-def _apply_resource_policies(translated: dict[str, Any], resource_map: Any, region: str) -> None:
-    """Topic, queue and bucket policies: moto's CloudFormation skips these types, so they are set the way
-    CloudFormation sets them (SetTopicAttributes / SetQueueAttributes / PutBucketPolicy). The sandbox does not
-    evaluate resource policies."""
+def _apply_skipped_resources(translated: dict[str, Any], resource_map: Any, region: str) -> None:
+    """Topic, queue and bucket policies and topic subscriptions: moto's CloudFormation skips these types, so they are
+    made the way CloudFormation makes them (SetTopicAttributes / SetQueueAttributes / PutBucketPolicy / Subscribe),
+    each only when its Condition holds. The sandbox does not evaluate resource policies."""
     sns, sqs = boto3.client("sns", region_name=region), boto3.client("sqs", region_name=region)
     s3 = boto3.client("s3", region_name=region)
     for resource in translated["Resources"].values():
         kind, properties = resource["Type"], resource.get("Properties", {})
-        if kind == "AWS::SNS::TopicPolicy":
+        condition = resource.get("Condition")
+        if condition and not resource_map.lazy_condition_map[condition]:
+            continue
+        if kind == "AWS::SNS::Subscription":
+            sns.subscribe(
+                TopicArn=_resolve(properties["TopicArn"], resource_map),
+                Protocol=_resolve(properties["Protocol"], resource_map),
+                Endpoint=_resolve(properties["Endpoint"], resource_map),
+            )
+        elif kind == "AWS::SNS::TopicPolicy":
             document = json.dumps(_resolve(properties["PolicyDocument"], resource_map))
             for topic in properties["Topics"]:
                 sns.set_topic_attributes(

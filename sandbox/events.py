@@ -8,8 +8,9 @@
 - CloudTrail delivers "AWS API Call via CloudTrail" events for AgentCore control-plane writes (emit_api_call, fed by
   sandbox/cloudtrail.py; moto has no CloudTrail-to-EventBridge delivery).
 - Rules deliver to Step Functions and SNS targets (moto's rules raise for `states` targets and drop `sns` ones);
-  the rule's event pattern is evaluated by moto, input transformers as EventBridge applies them. A DISABLED rule
-  delivers nothing (moto's delivers anyway).
+  the rule's event pattern is evaluated by moto, input transformers as EventBridge applies them (`transform`; moto's
+  own parser pastes strings without quotes and leaves null values' placeholders in place). A DISABLED rule delivers
+  nothing (moto's delivers anyway).
 
 Resource policies (the topic policy, the KMS key policy) are not evaluated here: delivery succeeds whenever the
 rule matches. docs/security.md lists this as a gap of the sandbox.
@@ -26,15 +27,16 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from jsonpath_ng.ext import parse as jsonpath
 from moto.events import models as events_models
 from moto.events.models import events_backends
-from moto.events.utils import EventTemplateParser
 from moto.sns.models import sns_backends
 from moto.ssm import models as ssm_models
 from moto.stepfunctions.parser.backend import execution as sfn_execution
 
 STATUS_CHANGE = "Step Functions Execution Status Change"
 MAX_EVENT_DATA_BYTES = 248 * 1024
+_MISSING = object()
 
 
 def _millis(moment: Any) -> int | None:
@@ -56,6 +58,66 @@ def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class InvalidTargetInput(ValueError):
+    """An input transformer whose result is not the JSON its template promises: EventBridge does not deliver it."""
+
+
+def _raw(value: Any) -> str:
+    """A value pasted inside a template's string literal: as is, not escaped (EventBridge's documented behaviour)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def transform(template: str, paths: dict[str, str], event: dict[str, Any], rule: Any = None) -> str:
+    """An input transformer as EventBridge applies it. A placeholder outside quotes gets the value as JSON (a string
+    quoted and escaped, null as null, objects as objects); inside a string literal it gets the raw text, unescaped -
+    so a value with a quote breaks the JSON. A path that matches nothing creates no variable: its placeholder is
+    left out. A JSON template whose result is not JSON is not delivered."""
+    values: dict[str, Any] = {}
+    for name, path in paths.items():
+        matches = jsonpath(path).find(event)
+        values[name] = matches[0].value if matches else _MISSING
+    values.update(
+        {
+            "aws.events.event": {k: v for k, v in event.items() if k != "detail"},
+            "aws.events.event.json": event,
+            "aws.events.event.ingestion-time": event.get("time"),
+        }
+    )
+    if rule is not None:
+        values["aws.events.rule-name"] = rule.name
+        values["aws.events.rule-arn"] = rule.arn
+    out: list[str] = []
+    in_string, i = False, 0
+    while i < len(template):
+        char = template[i]
+        if char == "<":
+            end = template.find(">", i)
+            name = template[i + 1 : end] if end > i else ""
+            if name in values:
+                value = values[name]
+                if value is not _MISSING:
+                    out.append(_raw(value) if in_string else json.dumps(value))
+                i = end + 1
+                continue
+        if in_string and char == "\\":
+            out.append(template[i : i + 2])
+            i += 2
+            continue
+        if char == '"':
+            in_string = not in_string
+        out.append(char)
+        i += 1
+    result = "".join(out)
+    if template.lstrip().startswith(("{", "[")):
+        try:
+            json.loads(result)
+        except ValueError as exc:
+            raise InvalidTargetInput(f"input transformer produced invalid JSON ({exc}): {result[:200]}") from None
+    return result
+
+
 class EventBridge:
     """The sandbox's event sources and its delivery to `states` and `sns` targets. Install once per sandbox."""
 
@@ -66,6 +128,7 @@ class EventBridge:
         self.client_for_role = client_for_role
         self.started_executions: list[str] = []
         self.delivered: list[tuple[str, str]] = []  # (rule name, target ARN) for every delivery
+        self.failed_deliveries: list[tuple[str, str, str]] = []  # (rule name, target ARN, why): input not valid
         self._lock = threading.Lock()
         self._patches: list[Any] = []
 
@@ -109,7 +172,14 @@ class EventBridge:
                 if deliver is None:
                     others.append(target)
                     continue
-                deliver(target, bridge.target_input(target, original_event))
+                try:
+                    payload = bridge.target_input(target, original_event, rule)
+                except InvalidTargetInput as exc:
+                    # EventBridge counts a FailedInvocation and sends the event to the target's dead-letter queue.
+                    with bridge._lock:
+                        bridge.failed_deliveries.append((rule.name, target["Arn"], str(exc)))
+                    continue
+                deliver(target, payload)
                 with bridge._lock:
                     bridge.delivered.append((rule.name, target["Arn"]))
             if others:
@@ -179,12 +249,14 @@ class EventBridge:
         """The event Step Functions sends on every status change (shape from the Step Functions event reference)."""
         status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
         terminal = status != "RUNNING"
-        # Input and output share a 248 KiB budget in the event; what does not fit is left out, marked so.
+        # Step Functions' rule: the escaped output is left out when it alone exceeds 248 KB; the escaped input is left
+        # out when it and the (included) output together exceed it. The output wins.
         data_input = json.dumps(execution.input_data)
         data_output = json.dumps(execution.output) if terminal and execution.output is not None else None
-        input_included = len(data_input.encode()) <= MAX_EVENT_DATA_BYTES
-        output_included = data_output is not None and (
-            len(data_output.encode()) + (len(data_input.encode()) if input_included else 0) <= MAX_EVENT_DATA_BYTES
+        escaped_output = len(json.dumps(data_output).encode()) if data_output is not None else 0
+        output_included = data_output is not None and escaped_output <= MAX_EVENT_DATA_BYTES
+        input_included = (
+            len(json.dumps(data_input).encode()) + (escaped_output if output_included else 0) <= MAX_EVENT_DATA_BYTES
         )
         detail = {
             "executionArn": execution.exec_arn,
@@ -196,7 +268,9 @@ class EventBridge:
             "input": data_input if input_included else None,
             "output": data_output if output_included else None,
             "inputDetails": {"included": input_included},
-            "outputDetails": {"included": output_included} if terminal else None,
+            # Only a succeeded execution has an output to include or not; the others send null, like error and
+            # cause on a success: every field is present, so a rule's input transformer always finds its paths.
+            "outputDetails": {"included": output_included} if data_output is not None else None,
             "error": execution.error if terminal else None,
             "cause": execution.cause if terminal else None,
         }
@@ -205,19 +279,18 @@ class EventBridge:
     # -- targets ---------------------------------------------------------------------------------------------
 
     @staticmethod
-    def target_input(target: dict[str, Any], event: Any) -> Any:
-        transformer = target.get("InputTransformer") or {}
+    def target_input(target: dict[str, Any], event: dict[str, Any], rule: Any = None) -> str:
+        """The text EventBridge hands the target: the constant Input, the transformed event, or the event itself."""
         if "Input" in target:
-            return json.loads(target["Input"])
+            return str(target["Input"])
+        transformer = target.get("InputTransformer")
         if transformer:
-            return EventTemplateParser.parse(
-                input_template=transformer.get("InputTemplate") or "",
-                input_paths_map=transformer.get("InputPathsMap", {}),
-                event=event,
+            return transform(
+                transformer.get("InputTemplate") or "", transformer.get("InputPathsMap") or {}, event, rule
             )
-        return event
+        return json.dumps(event)
 
-    def start_execution(self, target: dict[str, Any], payload: Any) -> None:
+    def start_execution(self, target: dict[str, Any], payload: str) -> None:
         role_arn = target.get("RoleArn")
         if self.client_for_role is not None and role_arn:
             stepfunctions = self.client_for_role("stepfunctions", role_arn)
@@ -227,11 +300,10 @@ class EventBridge:
             # EventBridge names each execution itself (moto would name every one "None").
             stateMachineArn=target["Arn"],
             name=str(uuid.uuid4()),
-            input=json.dumps(payload),
+            input=payload,
         )
         with self._lock:
             self.started_executions.append(response["executionArn"])
 
-    def publish(self, target: dict[str, Any], payload: Any) -> None:
-        message = payload if isinstance(payload, str) else json.dumps(payload, default=str)
-        sns_backends[self.account_id][self.region].publish(message=message, arn=target["Arn"])
+    def publish(self, target: dict[str, Any], payload: str) -> None:
+        sns_backends[self.account_id][self.region].publish(message=payload, arn=target["Arn"])

@@ -573,6 +573,39 @@ def doctor_command(
         sys.exit(1)
 
 
+# --- shell completion -------------------------------------------------------------------------------------------
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+COMPLETION_VAR = "_SECURE_ROLLOUT_COMPLETE"  # click's variable for prog_name secure-rollout
+
+
+@main.command("completion")
+@click.argument("shell", type=click.Choice(COMPLETION_SHELLS), required=False)
+def completion(shell: str | None) -> None:
+    """Print the completion script of a shell (default: the one $SHELL names). Load it once per shell:
+
+    \b
+      bash  (~/.bashrc)   eval "$(secure-rollout completion bash)"
+      zsh   (~/.zshrc)    eval "$(secure-rollout completion zsh)"
+      fish                secure-rollout completion fish > ~/.config/fish/completions/secure-rollout.fish
+
+    It completes commands, options and choices; the script calls the installed `secure-rollout` command."""
+    from click.shell_completion import get_completion_class
+
+    if shell is None:
+        shell = Path(os.environ.get("SHELL", "")).name
+        if shell not in COMPLETION_SHELLS:
+            raise CliError(
+                f"cannot tell the shell from SHELL={os.environ.get('SHELL', '')!r}",
+                f"name it: secure-rollout completion {{{'|'.join(COMPLETION_SHELLS)}}}",
+            )
+    completer = get_completion_class(shell)
+    if completer is None:  # click knows all three; guards a click that dropped one
+        raise CliError(f"click has no completion for {shell}")
+    script = completer(main, {}, "secure-rollout", COMPLETION_VAR).source()
+    click.echo(script)
+
+
 # --- the offline sandbox ----------------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from rollout_core.phases import PHASE_OF, PHASES
 from rollout_core.planner import build_plan
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 from rollout_core.state import AwsRecord, Config, Plan, Report, ReportEvent, RolloutState
+from rollout_core.summary import execution_name, rollout_summary
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
@@ -234,4 +235,5 @@ def lambda_handler(event: ReportEvent, context: LambdaContext) -> Report:
     history = execution_history(boto3.client("stepfunctions"), event["executionArn"])
     report = build_report(agentcore.agentcore_control(), event["state"], history)
     logger.info("rollout report", extra={"changed": report["changed"], "dryRun": report["dryRun"]})
-    return report
+    # First in the output: the execution's SUCCEEDED event carries it to the notification topic.
+    return {"summary": rollout_summary(execution_name(event["executionArn"]), report), **report}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -48,6 +48,7 @@ from rollout_core.state import (
     RestoreReport,
     RestoreRuntimeHandle,
 )
+from rollout_core.summary import execution_name, restore_summary
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
@@ -265,6 +266,9 @@ def lambda_handler(
         result = restore_gateway(client, document, event["config"], event["executionArn"], event.get("previous") or {})
     elif step == "report":
         result = restore_report(client, document, event["config"], str(key), event)
+        summary = restore_summary(execution_name(event["executionArn"]), result, event["config"].get("trigger"))
+        # First in the output, which the SUCCEEDED event carries.
+        result = cast(RestoreReport, {"summary": summary, **result})
     else:
         raise InvalidExecutionInput(f"restore got step {step!r}; expected 'runtime', 'gateway' or 'report'")
     logger.info("restore step done", extra={"step": step, "key": key, "ready": result.get("ready")})

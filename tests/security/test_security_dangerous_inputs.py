@@ -116,7 +116,7 @@ def test_dangerous_input_is_refused_and_notified(
     arn = start_raw(sandbox, input_of(team_b))
     execution = sandbox.wait(arn)
     history = json.dumps(sandbox.history(arn), default=str)
-    notified = [e for e in status_events(sandbox) if e["executionArn"] == arn]
+    notified = [e for e in status_events(sandbox) if e["execution"] == arn]
     observed = f"{execution['status']} {execution.get('error')}; {'notified' if notified else 'NOT notified'}"
     ok = (
         execution["status"] == "FAILED"
@@ -135,7 +135,7 @@ def test_input_too_large_for_any_state_still_reaches_the_topic(secured: Sandbox)
     payload = {"trigger": {"source": "manual", "reason": "y" * (255 * 1024)}}
     arn = start_raw(sandbox, payload)
     execution = sandbox.wait(arn)
-    notified = [e for e in status_events(sandbox) if e["executionArn"] == arn]
+    notified = [e for e in status_events(sandbox) if e["execution"] == arn]
     observed = f"{execution['status']} {execution.get('error')}; {'notified' if notified else 'NOT notified'}"
     ok = execution["status"] == "FAILED" and [n["status"] for n in notified] == ["FAILED"]
     assert record(CATEGORY, "input of 255 KB", "FAILED (any error); notified", observed, ok), observed

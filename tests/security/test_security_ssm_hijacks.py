@@ -115,7 +115,7 @@ def test_ssm_hijack_is_refused_before_any_secret_is_read(
         named = all(f"{PREFIX}/{name}" in (e.get("cause") or "") for e in executions)
         reached_attacker = attacker.received()[attacker_requests:]
         changed = sandbox.behaviour.mutations[mutations:]
-        notified = {e["executionArn"] for e in status_events(sandbox) if e["status"] == "FAILED"}
+        notified = {e["execution"] for e in status_events(sandbox) if e["status"] == "FAILED"}
         smoke_ran = any(
             "SmokeTest" in json.dumps(event, default=str)
             for e in executions

@@ -12,18 +12,20 @@ import pytest
 
 from sandbox.core import Sandbox
 from tests.workflow.helpers.leaks import assert_no_credentials
-from tests.workflow.helpers.queue import APPROVAL_KIND, approval_request, lock_item, states, warranty_functions
+from tests.workflow.helpers.queue import (
+    APPROVAL_KIND,
+    approval_request,
+    lock_item,
+    states,
+    status_notifications,
+    warranty_functions,
+)
 
 PREFIX = "/app/customersupport/agentcore"
 
 
 def _status_events(sandbox: Sandbox, execution_arn: str) -> list[tuple[str, str | None]]:
-    return [
-        (n["detail"]["status"], n["detail"]["error"])
-        for n in sandbox.notifications()
-        if n.get("detail-type") == "Step Functions Execution Status Change"
-        and n["detail"]["executionArn"] == execution_arn
-    ]
+    return [(n["status"], n["error"]) for n in status_notifications(sandbox, execution_arn)]
 
 
 def _message(execution: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from sandbox.behaviour import GATEWAY_MODEL
 from sandbox.core import Sandbox
 from tests.workflow.helpers.failure import failure_message
 from tests.workflow.helpers.leaks import assert_no_credentials
+from tests.workflow.helpers.queue import status_notifications
 
 
 def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
@@ -24,9 +25,7 @@ def _failed(sandbox: Sandbox, execution_input: dict | None = None) -> dict:
         if "stateEnteredEventDetails" in e
     ]
     assert states[-2:] == ["RolloutFailed", "Failed"]
-    notified = [
-        n["detail"] for n in sandbox.notifications() if n["detail"]["executionArn"] == execution["executionArn"]
-    ]
+    notified = status_notifications(sandbox, execution["executionArn"])
     assert [(n["status"], n["error"]) for n in notified] == [("FAILED", execution["error"])]
     return execution
 

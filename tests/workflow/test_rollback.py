@@ -16,6 +16,7 @@ from sandbox.callers import ask
 from sandbox.core import Sandbox
 from sandbox.lambdas import FunctionCode
 from tests.workflow.helpers.control import agentcore_control, gateways_by_name, target_statuses
+from tests.workflow.helpers.queue import status_notifications
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
 WARRANTY_PARAMETER = "/app/customersupport/agentcore/warranty_check_lambda_arn"
@@ -34,10 +35,8 @@ def _cause(execution: dict[str, Any]) -> dict[str, Any]:
 
 
 def _notified(sandbox: Sandbox, execution: dict[str, Any]) -> dict[str, Any]:
-    (detail,) = [
-        n["detail"] for n in sandbox.notifications() if n["detail"]["executionArn"] == execution["executionArn"]
-    ]
-    return dict(detail)
+    (message,) = status_notifications(sandbox, execution["executionArn"])
+    return message
 
 
 def _token(sandbox: Sandbox) -> str:

@@ -410,6 +410,7 @@ class RolloutState(TypedDict, total=False):
 class Report(TypedDict):
     """The rollout's output (report.build_report). A dry run stops after `plannedChanges`."""
 
+    summary: NotRequired[dict[str, Any]]  # first in the output (rollout_core.summary): what a notification shows
     changed: bool
     dryRun: bool
     actions: list[str]
@@ -433,6 +434,7 @@ class Report(TypedDict):
 class RestoreReport(TypedDict):
     """A restore's output (restore step "report")."""
 
+    summary: NotRequired[dict[str, Any]]  # first in the output (rollout_core.summary)
     restored: bool
     backup: dict[str, Any]
     runtime: dict[str, Any]

@@ -235,7 +235,6 @@ def put_parameter(sandbox: Sandbox, name: str, value: str) -> list[dict[str, Any
 
 
 def status_events(sandbox: Sandbox) -> list[dict[str, Any]]:
-    """The execution status-change events the notification topic delivered since the last call."""
-    return [
-        n["detail"] for n in sandbox.notifications() if n.get("detail-type") == "Step Functions Execution Status Change"
-    ]
+    """The execution status messages (RolloutStatusRule's, from the status-change events) the notification topic
+    delivered since the last call."""
+    return [n for n in sandbox.notifications() if n.get("kind") == "rolloutStatus"]

@@ -11,6 +11,7 @@ from sandbox.core import Sandbox
 from sandbox.seed import create_tool_function
 
 APPROVAL_KIND = "rolloutApprovalRequest"
+STATUS_KIND = "rolloutStatus"  # RolloutStatusRule's message for an execution's end
 
 
 def states(sandbox: Sandbox, execution_arn: str) -> list[str]:
@@ -47,6 +48,11 @@ def lock_answers(sandbox: Sandbox, execution_arn: str) -> list[dict[str, Any]]:
             if isinstance(output, dict) and output.get("status") in {"acquired", "waiting", "coalesced", "bypassed"}:
                 answers.append(output)
     return answers
+
+
+def status_notifications(sandbox: Sandbox, execution_arn: str) -> list[dict[str, Any]]:
+    """The status messages for the execution's end the notification topic delivered (every message is consumed)."""
+    return [m for m in sandbox.notifications() if m.get("kind") == STATUS_KIND and m.get("execution") == execution_arn]
 
 
 def approval_request(sandbox: Sandbox, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
