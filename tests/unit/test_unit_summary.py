@@ -51,7 +51,7 @@ def test_a_rollout_summary_says_what_changed_the_smoke_codes_the_backup_and_the_
     assert summary["text"] == (
         "Rollout apply-1 succeeded: 2 change(s) made and verified; smoke test passed (runtime withToken 200, "
         "withoutToken 401, tamperedToken 401, warranty 200; gateway withoutToken 401, tamperedToken 403, toolsCall "
-        "200); backup backups/apply-1.json; 42 s; trigger: aws.ssm operation Update parameter /app/x/client_id."
+        "200); backup backups/apply-1.json; 42 s; trigger: parameter Update: /app/x/client_id."
     )
 
 
@@ -154,3 +154,22 @@ def test_a_failure_message_carries_the_error_and_a_cause_with_quotes(status: str
     cause = json.dumps({"errorMessage": 'smoke test failed: "withoutToken" got 200', "backupKey": "backups/a.json"})
     message = _message(status, error="SmokeTestFailed", cause=cause)
     assert (message["error"], message["cause"], message["output"]) == ("SmokeTestFailed", cause, None)
+
+
+def test_a_drift_check_names_the_out_of_band_change_and_whether_it_was_repaired() -> None:
+    principal = "arn:aws:sts::123456789012:assumed-role/DeveloperRole/agentcore-deploy"
+    cause = f"runtime authorizer removed by {principal} via UpdateAgentRuntime"
+    trigger = {"source": "aws.bedrock-agentcore", "by": principal, "call": "UpdateAgentRuntime"}
+    found = {"changed": False, "dryRun": False, "actions": ["~ secure runtime"], "trigger": trigger}
+    unrepaired = rollout_summary("check-1", {**found, "drift": {"detected": True, "diff": ["x"], "cause": cause}})
+    assert unrepaired["outcome"] == "driftDetected"
+    assert unrepaired["drift"] == cause
+    assert f"drift: {cause}" in unrepaired["text"]
+    assert f"trigger: out-of-band AgentCore change: UpdateAgentRuntime by {principal}" in unrepaired["text"]
+    repaired = rollout_summary(
+        "check-2", {**found, "changed": True, "drift": {"detected": True, "remediated": True, "cause": cause}}
+    )
+    assert repaired["outcome"] == "changed"
+    assert f"drift: {cause}" in repaired["text"]
+    clean = rollout_summary("check-3", {**found, "actions": [], "drift": {"detected": False}})
+    assert (clean["outcome"], clean["drift"]) == ("unchanged", None)

@@ -145,6 +145,15 @@ def test_an_out_of_band_redeploy_that_drops_the_authorizer_is_repaired_in_one_ro
     assert _runtime_authorizer(sandbox) is not None
     status, _, _ = ask(sandbox, "Hi", "a" * 40, None, unsigned=True)
     assert status == 401
+    # The notifications carry them too: the drift notice (before the repair) and the SUCCEEDED status message.
+    messages = sandbox.notifications()
+    drift_notices = [m for m in messages if m.get("kind") == "driftDetected"]
+    assert len(drift_notices) == 1
+    assert f"UpdateAgentRuntime by {principal}" in drift_notices[0]["triggeredBy"]
+    assert "runtime authorizer removed: runtime CustomerSupport accepts calls without a JWT" in drift_notices[0]["diff"]
+    succeeded = [m for m in messages if m.get("kind") == "rolloutStatus" and m.get("status") == "SUCCEEDED"]
+    summaries = [json.loads(m["output"])["summary"]["text"] for m in succeeded if m.get("output")]
+    assert any(f"by {principal} via UpdateAgentRuntime" in text for text in summaries), summaries
     # The repair's own writes started nothing more.
     assert len(sandbox.events.started_executions) == 1
 

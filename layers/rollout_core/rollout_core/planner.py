@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rollout_core import agentcore, desired, lifecycle
+from rollout_core import agentcore, desired, lifecycle, triggers
 from rollout_core.errors import AgentCoreBusy, AuthorizerConflict, GatewayNotFound, InvalidConfiguration
 from rollout_core.settings import GATEWAY_NAME_ENV_VAR
 from rollout_core.state import (
@@ -319,4 +319,6 @@ def build_plan(client: BedrockAgentCoreControlClient, config: Config) -> Plan:
     }
     if settings.get("checkDrift"):
         plan["driftDiff"] = drift_diff(plan, settings)
+        # Who and what started the check (an out-of-band change: the principal and the API call), for the notification.
+        plan["triggeredBy"] = triggers.describe(config.get("trigger"))
     return plan

@@ -225,6 +225,7 @@ class Plan(TypedDict):
     runtime: RuntimePlan
     gateway: GatewayPlan
     environment: EnvironmentPlan
+    triggeredBy: NotRequired[str]  # with driftDiff: why the check ran (rollout_core.triggers.describe)
     driftDiff: NotRequired[list[str]]  # a drift check's differences, as an operator reads them (planner.drift_diff)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rollout_core import triggers
+
 MAX_CHANGES = 20  # a plan lists one action per target; beyond this the summary says how many more
 RUNTIME_CHECKS = ("withToken", "withoutToken", "tamperedToken", "warranty")
 
@@ -49,11 +51,17 @@ def _changes(actions: Any) -> list[str]:
 
 
 def _trigger_text(trigger: Any) -> str | None:
+    """The report's wording (rollout_core.triggers): the principal and the call of an out-of-band change included."""
     if not isinstance(trigger, Mapping) or not trigger.get("source"):
         return None
-    parts = [str(trigger["source"])]
-    parts += [f"{key} {trigger[key]}" for key in ("operation", "parameter", "by") if trigger.get(key)]
-    return " ".join(parts)
+    return triggers.describe(trigger)
+
+
+def _drift_text(drift: Any) -> str | None:
+    """A drift check's finding: what was undone and by whom (a CloudTrail trigger), else the diff."""
+    if not isinstance(drift, Mapping) or not drift.get("detected"):
+        return None
+    return str(drift.get("cause") or "; ".join(map(str, drift.get("diff") or [])) or "detected")
 
 
 def rollout_summary(name: str, report: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,6 +78,9 @@ def rollout_summary(name: str, report: Mapping[str, Any]) -> dict[str, Any]:
             if report.get("plannedChanges")
             else f"Dry run {name}: already secured, nothing to change"
         )
+    elif _drift_text(report.get("drift")) and not report["drift"].get("remediated"):
+        outcome = "driftDetected"
+        sentence = f"Drift check {name}: drift found and notified, nothing changed (autoRemediate off)"
     elif report.get("changed"):
         outcome = "changed"
         sentence = f"Rollout {name} succeeded: {len(actions)} change(s) made and verified"
@@ -83,6 +94,9 @@ def rollout_summary(name: str, report: Mapping[str, Any]) -> dict[str, Any]:
         parts.append(f"backup {backup_key}")
     if isinstance(duration, int | float):
         parts.append(f"{duration:.0f} s")
+    drift = _drift_text(report.get("drift"))
+    if drift:
+        parts.append(f"drift: {drift}")
     trigger = _trigger_text(report.get("trigger"))
     if trigger:
         parts.append(f"trigger: {trigger}")
@@ -94,6 +108,7 @@ def rollout_summary(name: str, report: Mapping[str, Any]) -> dict[str, Any]:
         "durationSeconds": duration,
         "backupKey": backup_key,
         "trigger": report.get("trigger"),
+        "drift": drift,
     }
 
 
