@@ -10,6 +10,7 @@ from rollout_core.lock import lock_wait_seconds
 
 from sandbox.core import Sandbox
 from sandbox.seed import CODE_BUCKET
+from tests.workflow.helpers.control import warranty_target_lambda
 from tests.workflow.helpers.queue import (
     approval_request,
     eventually,
@@ -27,15 +28,6 @@ def _states(sandbox: Sandbox, execution_arn: str) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in sandbox.history(execution_arn) if "stateEnteredEventDetails" in e
     ]
-
-
-def _warranty_target_lambda(sandbox: Sandbox) -> str:
-    control = sandbox.client("bedrock-agentcore-control")
-    gateway = next(g for g in control.list_gateways()["items"] if g["name"] == "my-gateway-secure")
-    summaries = control.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]
-    warranty = next(t for t in summaries if t["name"] == "WarrantyCheck")
-    target = control.get_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=warranty["targetId"])
-    return str(target["targetConfiguration"]["mcp"]["lambda"]["lambdaArn"])
 
 
 def test_a_burst_of_parameter_changes_runs_at_most_two_rollouts_and_applies_the_latest(sandbox: Sandbox) -> None:
@@ -56,7 +48,7 @@ def test_a_burst_of_parameter_changes_runs_at_most_two_rollouts_and_applies_the_
     # Every coalesced change went into a rollout that ran - and read the configuration - after it.
     assert pending <= {e["executionArn"] for e in executed}
     # Nothing dropped: the end state is the last value written.
-    assert _warranty_target_lambda(sandbox) == arns[-1]
+    assert warranty_target_lambda(sandbox) == arns[-1]
     last: dict[str, Any] = json.loads(executed[-1]["output"])
     assert last["verified"] is True
 

@@ -13,6 +13,7 @@ import pytest
 from sandbox.callers import ask, redeploy_without_authorizer
 from sandbox.cloudtrail import EVENTBRIDGE_SOURCE, HIDDEN
 from sandbox.core import Sandbox
+from tests.workflow.helpers.control import warranty_target_lambda
 from tests.workflow.helpers.queue import APPROVAL_KIND, approval_request, eventually, states, warranty_functions
 
 PREFIX = "/app/customersupport/agentcore"
@@ -246,15 +247,6 @@ def test_a_burst_of_triggers_of_every_kind_is_coalesced() -> None:
         # The last to run verified its rollout - or, a drift check after the rollout that already repaired, found none.
         assert last.get("verified") is True or (last.get("drift") or {}).get("detected") is False, last
         assert _runtime_authorizer(sandbox) is not None
-        assert _warranty_target_lambda(sandbox) == arns[1]  # nothing dropped: the last value written
+        assert warranty_target_lambda(sandbox) == arns[1]  # nothing dropped: the last value written
         # Nothing the two rollouts wrote started another one.
         assert len(sandbox.events.started_executions) == 5
-
-
-def _warranty_target_lambda(sandbox: Sandbox) -> str:
-    control = sandbox.client("bedrock-agentcore-control")
-    gateway = next(g for g in control.list_gateways()["items"] if g["name"] == "my-gateway-secure")
-    summaries = control.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]
-    warranty = next(t for t in summaries if t["name"] == "WarrantyCheck")
-    target = control.get_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=warranty["targetId"])
-    return str(target["targetConfiguration"]["mcp"]["lambda"]["lambdaArn"])

@@ -23,3 +23,13 @@ def target_statuses(sandbox: Sandbox, gateway_id: str) -> dict[str, str]:
     """name -> status of every target of the gateway."""
     items = agentcore_control(sandbox).list_gateway_targets(gatewayIdentifier=gateway_id)["items"]
     return {t["name"]: t["status"] for t in items}
+
+
+def warranty_target_lambda(sandbox: Sandbox) -> str:
+    """The Lambda ARN the secured gateway's WarrantyCheck target calls (what the last SSM value put there)."""
+    control = sandbox.client("bedrock-agentcore-control")
+    gateway = next(g for g in control.list_gateways()["items"] if g["name"] == "my-gateway-secure")
+    summaries = control.list_gateway_targets(gatewayIdentifier=gateway["gatewayId"])["items"]
+    warranty = next(t for t in summaries if t["name"] == "WarrantyCheck")
+    target = control.get_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=warranty["targetId"])
+    return str(target["targetConfiguration"]["mcp"]["lambda"]["lambdaArn"])
