@@ -41,6 +41,7 @@ class Observation:
     gateway_ready: bool  # it exists, is READY, and its WarrantyCheck target is READY
     old_gateway: str | None  # the old gateway's status (None: gone)
     agent_used_gateway_tool: bool | None  # None when the agent was not asked
+    answer: str | None = None  # when asked and not served by the tool: status, tools and the answer's start (why)
 
     @property
     def serving(self) -> bool:
@@ -81,31 +82,34 @@ class AvailabilityProbe:
             ]
             ready = any(t.status == "READY" for t in warranty)
         old = next((g.status for g in gateways if g.name == self.old_gateway and g.status != "DELETED"), None)
+        # Asked as a caller of the version that answers: the record's authorizer is the latest version's, and until
+        # DEFAULT moves to it the live version still takes SigV4 only (a bearer token gets 403 mismatch).
+        secured = bool(live.configuration.get("authorizer_configuration"))
+        used, answer = self._ask(secured=secured) if self.ask_agent else (None, None)
         return Observation(
             function=label,
             live_version=live.version,
             gateway=None if target is None else target.name,
             gateway_ready=ready,
             old_gateway=old,
-            agent_used_gateway_tool=self._ask(secured=bool(runtime.authorizer_configuration))
-            if self.ask_agent
-            else None,
+            agent_used_gateway_tool=used,
+            answer=answer,
         )
 
-    def _ask(self, *, secured: bool) -> bool:
-        if not secured:  # the IAM runtime's callers, before the switch: SigV4 as the seeded caller role
-            status, _, tools = ask(
-                self.sandbox, "Check the warranty for PROD-001", f"availability-{uuid.uuid4()}", None
-            )
-            return status == 200 and WARRANTY_TOOL in tools
-        if self._token is None:
-            self._token = self.sandbox.cognito.mint_token(
-                self.sandbox.seeded.client_id, pool_id=self.sandbox.seeded.pool_id
-            )
-        status, _, tools = ask(
-            self.sandbox, "Check the warranty for PROD-001", f"availability-probe-{uuid.uuid4()}", self._token
+    def _ask(self, *, secured: bool) -> tuple[bool, str | None]:
+        token = None  # the IAM runtime's callers, before the switch: SigV4 as the seeded caller role
+        if secured:
+            if self._token is None:
+                self._token = self.sandbox.cognito.mint_token(
+                    self.sandbox.seeded.client_id, pool_id=self.sandbox.seeded.pool_id
+                )
+            token = self._token
+        status, text, tools = ask(
+            self.sandbox, "Check the warranty for PROD-001", f"availability-probe-{uuid.uuid4()}", token
         )
-        return status == 200 and WARRANTY_TOOL in tools
+        if status == 200 and WARRANTY_TOOL in tools:
+            return True, None
+        return False, f"HTTP {status}, tools {tools}: {text[:300]!r}"
 
     @contextmanager
     def watching(self) -> Iterator[AvailabilityProbe]:

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -242,7 +242,7 @@ def report_summary(report: dict[str, Any], target: Target) -> list[str]:
     return render.report_lines(report)
 
 
-def _execution_json(description: dict[str, Any]) -> dict[str, Any]:
+def _execution_json(description: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "execution": description.get("name"),
         "executionArn": description.get("executionArn"),
@@ -339,7 +339,9 @@ def status(target: Target, execution: str | None, list_recent: bool, as_json: bo
         _echo(line)
 
 
-def status_summary(target: Target, description: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def status_summary(
+    target: Target, description: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     state = executions.current_state(events)
     entered = executions.states_entered(events)
     # In the rollout's order (AcceptInput, a "load" state, runs before the lock's "queue" states).
@@ -362,7 +364,7 @@ def status_summary(target: Target, description: dict[str, Any], events: list[dic
     return result
 
 
-def status_lines(target: Target, description: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+def status_lines(target: Target, description: Mapping[str, Any], summary: dict[str, Any]) -> list[str]:
     name = str(description["name"])
     start = description["startDate"]
     end = description.get("stopDate")
@@ -398,22 +400,22 @@ def status_lines(target: Target, description: dict[str, Any], summary: dict[str,
 def _waiting_execution(target: Target, execution: str | None) -> tuple[str, executions.PendingApproval]:
     if execution:
         arn, description = executions.resolve(target, execution)
-        candidates = [(arn, description)]
+        candidates: list[tuple[str, str]] = [(arn, description["status"])]
     else:
         running = executions.recent(target, limit=50, status="RUNNING")
-        candidates = [(str(e["executionArn"]), e) for e in running]
-    for arn, description in candidates:
-        if description["status"] != "RUNNING":
+        candidates = [(e["executionArn"], e["status"]) for e in running]
+    for arn, status in candidates:
+        if status != "RUNNING":
             continue
         pending = executions.pending_approval(executions.history(target, arn))
         if pending is not None:
             return arn, pending
     if execution:
-        raise CliError(f"execution {execution} does not wait for an approval (status {candidates[0][1]['status']})")
+        raise CliError(f"execution {execution} does not wait for an approval (status {candidates[0][1]})")
     raise CliError(f"no execution waits for an approval on {target.describe()}")
 
 
-def _answer(target: Target, send: Callable[[str], None], name: str) -> None:
+def _answer(target: Target, send: Callable[[str], object], name: str) -> None:
     try:
         send(name)
     except ClientError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ MAX_TOKEN_FILE_BYTES = 65536
 class Subject:
     """What the caller talks to: the runtime as its endpoint serves it, the secured gateway (None: missing)."""
 
-    runtime: dict[str, Any]
-    gateway: dict[str, Any] | None
+    runtime: Mapping[str, Any]
+    gateway: Mapping[str, Any] | None
     gateway_name: str
     invocation: core.Invocation
 
@@ -67,7 +68,7 @@ def read_subject(target: Target, url: str | None) -> Subject:
     control = target.client("bedrock-agentcore-control")
     arn = invoke.runtime_arn(target)
     runtime_id = arn.rsplit("/", 1)[-1]
-    runtime: dict[str, Any] = control.get_agent_runtime(agentRuntimeId=runtime_id)
+    runtime = control.get_agent_runtime(agentRuntimeId=runtime_id)
     endpoints = {
         str(e["name"]): e
         for e in _pages(control.list_agent_runtime_endpoints, "runtimeEndpoints", agentRuntimeId=runtime_id)

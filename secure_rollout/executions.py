@@ -6,15 +6,23 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from rollout_core import phases
 
 from secure_rollout.errors import CliError
 from secure_rollout.target import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import (
+        DescribeExecutionOutputTypeDef,
+        ExecutionListItemTypeDef,
+        HistoryEventTypeDef,
+    )
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 APPROVAL_STATE = "RequestApproval"
@@ -64,10 +72,9 @@ def execution_arn(target: Target, reference: str) -> str:
     return prefix + reference
 
 
-def describe(target: Target, arn: str) -> dict[str, Any]:
+def describe(target: Target, arn: str) -> DescribeExecutionOutputTypeDef:
     try:
-        description: dict[str, Any] = target.client("stepfunctions").describe_execution(executionArn=arn)
-        return description
+        return target.client("stepfunctions").describe_execution(executionArn=arn)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
             raise CliError(
@@ -77,13 +84,13 @@ def describe(target: Target, arn: str) -> dict[str, Any]:
         raise
 
 
-def recent(target: Target, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
+def recent(target: Target, limit: int = 20, status: str | None = None) -> list[ExecutionListItemTypeDef]:
     """The state machine's executions, newest first."""
     states = target.client("stepfunctions")
     kwargs: dict[str, Any] = {"stateMachineArn": target.state_machine_arn, "maxResults": min(limit, 1000)}
     if status:
         kwargs["statusFilter"] = status
-    executions: list[dict[str, Any]] = states.list_executions(**kwargs)["executions"]
+    executions = states.list_executions(**kwargs)["executions"]
     return sorted(executions, key=lambda e: e["startDate"], reverse=True)[:limit]
 
 
@@ -96,14 +103,14 @@ def latest(target: Target) -> str:
     return str(executions[0]["executionArn"])
 
 
-def resolve(target: Target, reference: str | None) -> tuple[str, dict[str, Any]]:
+def resolve(target: Target, reference: str | None) -> tuple[str, DescribeExecutionOutputTypeDef]:
     arn = execution_arn(target, reference) if reference else latest(target)
     return arn, describe(target, arn)
 
 
-def history(target: Target, arn: str) -> list[dict[str, Any]]:
+def history(target: Target, arn: str) -> list[HistoryEventTypeDef]:
     paginator = target.client("stepfunctions").get_paginator("get_execution_history")
-    events: list[dict[str, Any]] = []
+    events: list[HistoryEventTypeDef] = []
     for page in paginator.paginate(executionArn=arn, PaginationConfig={"MaxItems": MAX_HISTORY_EVENTS}):
         events += page["events"]
     return events
@@ -126,13 +133,13 @@ def states_entered(events: Iterable[Mapping[str, Any]]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
-def current_state(events: list[dict[str, Any]]) -> str | None:
+def current_state(events: Sequence[Mapping[str, Any]]) -> str | None:
     """The state entered last (still running if the execution is)."""
     entered = states_entered(events)
     return entered[-1] if entered else None
 
 
-def backup_key(description: Mapping[str, Any], events: list[dict[str, Any]] | None = None) -> str | None:
+def backup_key(description: Mapping[str, Any], events: Sequence[Mapping[str, Any]] | None = None) -> str | None:
     """The backup this execution took (report, failure cause, or - while it runs - the state after Backup)."""
     output = _json(description.get("output"))
     if isinstance(output, dict):
@@ -161,7 +168,7 @@ class PendingApproval:
     request: dict[str, Any]  # the approval request as published (execution, why, actions, timeoutSeconds)
 
 
-def pending_approval(events: list[dict[str, Any]]) -> PendingApproval | None:
+def pending_approval(events: Sequence[Mapping[str, Any]]) -> PendingApproval | None:
     """The approval request this execution waits for: the last waitForTaskToken task that has not ended. Its
     TaskScheduled event holds the resolved parameters, the published message with its task token included."""
     pending: PendingApproval | None = None
@@ -197,7 +204,7 @@ class Follower:
     _started: datetime.datetime | None = None
     _waits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> DescribeExecutionOutputTypeDef:
         """Follow until the execution ends (bounded by its own timeout); returns its final description."""
         states = self.target.client("stepfunctions")
         self._waits = self._wait_states(states)
@@ -210,7 +217,7 @@ class Follower:
                 return description
             time.sleep(self.poll_seconds)
 
-    def _wait_states(self, states: Any) -> dict[str, dict[str, Any]]:
+    def _wait_states(self, states: SFNClient) -> dict[str, dict[str, Any]]:
         """Wait states of the definition (to say how long each waits); empty if it cannot be read."""
         try:
             definition = json.loads(states.describe_state_machine_for_execution(executionArn=self.arn)["definition"])
@@ -218,7 +225,7 @@ class Follower:
             return {}
         return {name: state for name, state in _all_states(definition.get("States", {})) if state.get("Type") == "Wait"}
 
-    def _new_events(self, events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def _new_events(self, events: Sequence[HistoryEventTypeDef]) -> Iterator[HistoryEventTypeDef]:
         # Identified by content, not id: moto renumbers events of concurrent branches while an execution runs.
         for event in sorted(events, key=lambda e: (e["timestamp"], e["id"])):
             content = {k: v for k, v in event.items() if k not in ("id", "previousEventId")}
@@ -231,7 +238,7 @@ class Follower:
         seconds = (stamp - self._started).total_seconds() if self._started else 0.0
         return f"{max(seconds, 0.0):7.1f}s"
 
-    def _show(self, event: dict[str, Any]) -> None:
+    def _show(self, event: Mapping[str, Any]) -> None:
         kind, stamp, details = event["type"], event["timestamp"], _details(event)
         at = self._elapsed(stamp)
         if kind.endswith("StateEntered"):

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -20,6 +20,17 @@ from botocore.exceptions import ClientError
 
 from secure_rollout.errors import CliError
 from secure_rollout.sandbox_state import CONTROL_PREFIX, CONTROL_TOKEN_HEADER, SandboxState, state_path
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_agentcore import BedrockAgentCoreClient
+    from mypy_boto3_bedrock_agentcore_control import BedrockAgentCoreControlClient
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.type_defs import StackResourceSummaryTypeDef
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
 
 SAMCONFIG = "samconfig.toml"
 DEFAULT_ENV = "default"
@@ -47,8 +58,24 @@ class Target:
     outputs: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)
-    _resources: list[dict[str, Any]] | None = None
+    _resources: list[StackResourceSummaryTypeDef] | None = None
 
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+    @overload
+    def client(self, service: Literal["logs"]) -> CloudWatchLogsClient: ...
+    @overload
+    def client(self, service: Literal["ssm"]) -> SSMClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    @overload
+    def client(self, service: Literal["bedrock-agentcore"]) -> BedrockAgentCoreClient: ...
+    @overload
+    def client(self, service: Literal["bedrock-agentcore-control"]) -> BedrockAgentCoreControlClient: ...
     def client(self, service: str) -> Any:
         if service not in self._clients:
             config = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="secure-rollout-cli")
@@ -89,7 +116,7 @@ class Target:
             if r.get("ResourceType") == "AWS::Lambda::Function" and r.get("PhysicalResourceId")
         }
 
-    def resources(self) -> list[dict[str, Any]]:
+    def resources(self) -> list[StackResourceSummaryTypeDef]:
         if self._resources is None:
             paginator = self.client("cloudformation").get_paginator("list_stack_resources")
             self._resources = [

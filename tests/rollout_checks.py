@@ -15,6 +15,7 @@ from typing import Any
 AUTHORIZATION = "Authorization"
 CREDENTIAL_PROVIDERS = [{"credentialProviderType": "GATEWAY_IAM_ROLE"}]
 WARRANTY_TOOL = "check_warranty"
+MCP_PROTOCOL_VERSION = "2025-03-26"  # what AgentCore gateways have negotiated since launch
 # Runtime settings a full-replace update must send back unchanged.
 PRESERVED_RUNTIME_FIELDS = (
     "description",
@@ -310,3 +311,17 @@ def no_op_problems(
     if before != after:
         problems.append(f"re-run changed versions or update times: {before} -> {after}")
     return problems + smoke_problems(report.get("smoke"), expected)
+
+
+def mcp_initialize(client_name: str, protocol_version: str = MCP_PROTOCOL_VERSION) -> dict[str, Any]:
+    """The JSON-RPC `initialize` request any MCP client sends a gateway first."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": protocol_version,
+            "capabilities": {},
+            "clientInfo": {"name": client_name, "version": "1"},
+        },
+    }

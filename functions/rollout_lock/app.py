@@ -22,6 +22,7 @@ from rollout_core.settings import deployment_from_environment, parse_execution_i
 from rollout_core.state import LockRelease, LockResult, RolloutLockEvent
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_stepfunctions import SFNClient
 
 logger = Logger()
@@ -44,7 +45,7 @@ def _execution_arn(event: Mapping[str, Any]) -> str:
 def acquire_lock(
     event: Mapping[str, Any],
     env: Mapping[str, str],
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     table: str,
     status_of: Callable[[str], str],
     now: Callable[[], str] = _now,
@@ -72,7 +73,7 @@ def acquire_lock(
     return result
 
 
-def release_lock(event: Mapping[str, Any], dynamodb: Any, table: str) -> LockRelease:
+def release_lock(event: Mapping[str, Any], dynamodb: DynamoDBClient, table: str) -> LockRelease:
     me = _execution_arn(event)
     return {"released": lock.release(dynamodb, table, me), "execution": me}
 
@@ -88,7 +89,7 @@ def _table(env: Mapping[str, str]) -> str:
 def lambda_handler(event: RolloutLockEvent, context: LambdaContext) -> LockResult | LockRelease:
     region = os.environ["AWS_REGION"]
     table = _table(os.environ)
-    dynamodb = boto3.client("dynamodb", region_name=region)
+    dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name=region)
     step = event.get("step")
     result: LockResult | LockRelease
     if step == "release":

@@ -23,20 +23,12 @@ from tests.rollout_checks import (
     end_state_problems,
     find_gateway,
     list_targets,
+    mcp_initialize,
     no_op_problems,
     rollout_report_problems,
 )
 
-MCP_INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-03-26",
-        "capabilities": {},
-        "clientInfo": {"name": "agentcore-secure-rollout-test", "version": "1"},
-    },
-}
+MCP_INITIALIZE = mcp_initialize("agentcore-secure-rollout-test")
 
 
 def _problems(problems: list[str]) -> str:

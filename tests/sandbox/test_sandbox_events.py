@@ -4,35 +4,23 @@ input within 248 KB, escaped, the output first), and input transformers as Event
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from sandbox.events import EventBridge, InvalidTargetInput
+from tests.sandbox.helpers.status_events import status_change_event
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:sm:run-1"
 
 
 def _status_event(status: str, input_data: Any, output: Any, error: str | None = None) -> dict[str, Any]:
-    bridge = EventBridge("123456789012", "us-east-1")
-    sent: list[dict[str, Any]] = []
-    bridge._put = lambda source, detail_type, detail, resources, time=None: sent.append(detail)  # type: ignore[method-assign]
-    execution = SimpleNamespace(
-        exec_status=SimpleNamespace(value=status),
-        exec_arn=ARN,
-        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:sm",
-        name="run-1",
-        start_date=None,
-        stop_date=None,
-        input_data=input_data,
-        output=output,
-        error=error,
-        cause="it broke" if error else None,
+    event = status_change_event(
+        status, input_data=input_data, output=output, error=error, cause="it broke" if error else None
     )
-    bridge.emit_execution_status(execution)
-    assert len(sent) == 1
-    return sent[0]
+    assert event["resources"] == [ARN]
+    detail: dict[str, Any] = event["detail"]
+    return detail
 
 
 def test_a_succeeded_event_carries_the_output_as_a_json_string() -> None:

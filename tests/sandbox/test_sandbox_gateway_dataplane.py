@@ -34,6 +34,7 @@ from sandbox.lambdas import FunctionCode, InProcessLambdas
 from sandbox.prerequisites.warranty_check.app import check_warranty
 from sandbox.runtime_dataplane import RuntimeDataPlane
 from sandbox.seed import PREREQUISITES, SHIPPING_SCHEMA, WARRANTY_SCHEMA
+from tests.rollout_checks import mcp_initialize
 from tests.sandbox.helpers import (
     ACCOUNT_ID,
     REGION,
@@ -249,13 +250,7 @@ def post_initialize(http: httpx.Client, url: str, token: str | None = None) -> h
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    return http.post(url, headers=headers, json=body)
+    return http.post(url, headers=headers, json=mcp_initialize("t"))
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -302,12 +297,7 @@ def test_gateway_answers_initialize_with_a_version_of_its_record(
 ) -> None:
     gateway = make_gateway("versioned-gateway", targets=())
     url = plane.mcp_url(gateway["gatewayId"])
-    body = {
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
+    body = {**mcp_initialize("t", "2025-11-25"), "id": 7}
     headers = {"Accept": "application/json, text/event-stream"}
 
     answer = http.post(url, headers=headers, json=body)

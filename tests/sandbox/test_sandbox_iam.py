@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -518,7 +518,7 @@ def test_each_function_has_its_own_credentials_and_sdk_state() -> None:
                 with lambdas._function_environment(function(name)):
                     client = boto3.client("sts", region_name=REGION)
                     provider = powertools_ssm.DEFAULT_PROVIDERS.setdefault("ssm", object())
-                    seen[name] = (client._request_signer._credentials.access_key, provider)
+                    seen[name] = (cast(Any, client)._request_signer._credentials.access_key, provider)
             shared_view = powertools_ssm.DEFAULT_PROVIDERS.get("ssm")  # outside any function: the process's own
     finally:
         lambdas.uninstall()

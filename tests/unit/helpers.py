@@ -314,6 +314,22 @@ def runtime_record(client: Any, runtime_id: str) -> dict[str, Any]:
     return agentcore.get_runtime(client, runtime_id)
 
 
+def assert_secured_with_settings_kept(after: dict[str, Any], environment: dict[str, str]) -> None:
+    """The runtime record after a securing update: the JWT authorizer, Authorization added to the header allowlist,
+    `environment` as its variables, and every other setting as the tutorial deployed it."""
+    assert after["authorizerConfiguration"] == SECURE
+    assert after["requestHeaderConfiguration"] == {
+        "requestHeaderAllowlist": [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
+    }
+    assert after["environmentVariables"] == environment
+    assert after["description"] == RUNTIME_DESCRIPTION
+    assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
+    assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
+    assert after["networkConfiguration"] == RUNTIME_NETWORK
+    assert after["agentRuntimeArtifact"] == RUNTIME_ARTIFACT
+    assert after["roleArn"] == RUNTIME_ROLE
+
+
 def target_names(client: Any, gateway_id: str) -> list[str]:
     return sorted(t["name"] for t in client.list_gateway_targets(gatewayIdentifier=gateway_id)["items"])
 

@@ -150,6 +150,16 @@ def test_full_rollout_verifies_and_rerun_plans_nothing(client: Any, backend: Any
     assert rerun["actions"] == []
 
 
+def update_warranty_target(client: Any, gateway_id: str, lambda_arn: str) -> None:
+    """Points the gateway's WarrantyCheck target at `lambda_arn` (UpdateGatewayTarget, as an operator would)."""
+    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
+    client.update_gateway_target(
+        gatewayIdentifier=gateway_id,
+        targetId=warranty["targetId"],
+        **desired.warranty_target_definition("WarrantyCheck", lambda_arn),
+    )
+
+
 def settle_targets(backend: Any, gateway_id: str) -> None:
     """moto leaves an updated target UPDATING; AWS settles it to READY."""
     for (owner, _), target in backend.gateway_targets.items():
@@ -160,12 +170,7 @@ def settle_targets(backend: Any, gateway_id: str) -> None:
 def test_report_flags_a_runtime_and_targets_still_in_transit(client: Any, backend: Any, config: Config) -> None:
     state = rollout(client, backend, config)
     gateway_id = state["gateway"]["id"]
-    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
-    client.update_gateway_target(
-        gatewayIdentifier=gateway_id,
-        targetId=warranty["targetId"],
-        **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN),
-    )  # moto leaves it UPDATING
+    update_warranty_target(client, gateway_id, WARRANTY_ARN)  # moto leaves it UPDATING
     backend.agent_runtimes[config["runtime"]["id"]].status = "UPDATING"
     default_endpoint(backend, config["runtime"]["id"]).live_version = "1"
     with pytest.raises(RolloutVerificationFailed) as caught:
@@ -182,12 +187,7 @@ def test_report_flags_drift_after_rollout_as_what_a_fresh_plan_would_do(
 ) -> None:
     state = rollout(client, backend, config)
     gateway_id = state["gateway"]["id"]
-    warranty = next(t for t in agentcore.list_targets(client, gateway_id) if t["name"] == "WarrantyCheck")
-    client.update_gateway_target(
-        gatewayIdentifier=gateway_id,
-        targetId=warranty["targetId"],
-        **desired.warranty_target_definition("WarrantyCheck", WARRANTY_ARN + "Other"),
-    )
+    update_warranty_target(client, gateway_id, WARRANTY_ARN + "Other")
     settle_targets(backend, gateway_id)
     record = backend.agent_runtimes[config["runtime"]["id"]]
     record.environment_variables = {**record.environment_variables, "AGENTCORE_GATEWAY_NAME": "my-gateway"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -17,6 +17,9 @@ from rollout_core.state import LockResult, RolloutLockEvent
 
 from functions.rollout_lock import app
 from tests.unit.helpers import DEFAULT_ENV, REGION
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 SM = f"arn:aws:states:{REGION}:123456789012:execution:stack-secure-rollout"
 OWNER, PENDING, ME = f"{SM}:owner", f"{SM}:pending", f"{SM}:me"
@@ -127,7 +130,7 @@ def test_waits_grow_to_a_cap_and_are_never_counted_out() -> None:
 
 
 @pytest.fixture
-def table(aws: None) -> Any:
+def table(aws: None) -> DynamoDBClient:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
         TableName=TABLE,
@@ -138,7 +141,7 @@ def table(aws: None) -> Any:
     return dynamodb
 
 
-def test_acquire_wait_release_and_take_over_in_dynamodb(table: Any) -> None:
+def test_acquire_wait_release_and_take_over_in_dynamodb(table: DynamoDBClient) -> None:
     running = {OWNER: "RUNNING", ME: "RUNNING"}
     status_of = running.__getitem__
     assert lock.acquire(table, TABLE, OWNER, PLAIN, status_of, NOW).status == lock.ACQUIRED
@@ -157,7 +160,7 @@ def test_acquire_wait_release_and_take_over_in_dynamodb(table: Any) -> None:
     assert step.tookOverFrom == {"execution": ME, "status": "ABORTED"}
 
 
-def test_a_write_lost_to_another_execution_is_decided_again(table: Any) -> None:
+def test_a_write_lost_to_another_execution_is_decided_again(table: DynamoDBClient) -> None:
     lock.acquire(table, TABLE, OWNER, PLAIN, lambda _: "RUNNING", NOW)
     raced: list[str] = []
 
@@ -177,7 +180,7 @@ def test_throttling_is_a_named_transient_error() -> None:
             raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "GetItem")
 
     with pytest.raises(QueueThrottled, match="ProvisionedThroughputExceededException"):
-        lock.read(Throttled(), TABLE)
+        lock.read(cast("DynamoDBClient", Throttled()), TABLE)
 
 
 def test_execution_status_reads_each_execution_once_and_knows_gone_ones(aws: None) -> None:
@@ -198,7 +201,7 @@ def test_execution_status_reads_each_execution_once_and_knows_gone_ones(aws: Non
 # --- the function --------------------------------------------------------------------------------------------------
 
 
-def test_acquire_answers_with_the_wait_and_the_reason(table: Any) -> None:
+def test_acquire_answers_with_the_wait_and_the_reason(table: DynamoDBClient) -> None:
     env = {**DEFAULT_ENV, "ROLLOUT_POLL_SECONDS": "10"}
     first = app.acquire_lock({"executionArn": OWNER, "input": {}}, env, table, TABLE, lambda _: "RUNNING")
     assert (first["status"], first["owner"], first["attempt"]) == ("acquired", OWNER, 1)
@@ -214,17 +217,20 @@ def test_dry_runs_do_not_queue_and_bad_input_fails_before_it_does() -> None:
             raise AssertionError(f"the lock table was used: {name}")
 
     no_status: Any = None  # a dry run or bad input never asks for an execution's status
-    dry = app.acquire_lock({"executionArn": ME, "input": {"dryRun": True}}, DEFAULT_ENV, NoTable(), TABLE, no_status)
+    no_table = cast("DynamoDBClient", NoTable())
+    dry = app.acquire_lock({"executionArn": ME, "input": {"dryRun": True}}, DEFAULT_ENV, no_table, TABLE, no_status)
     assert dry["status"] == "bypassed"
     with pytest.raises(InvalidExecutionInput, match="unknown key"):
-        app.acquire_lock({"executionArn": ME, "input": {"bogus": 1}}, DEFAULT_ENV, NoTable(), TABLE, no_status)
+        app.acquire_lock({"executionArn": ME, "input": {"bogus": 1}}, DEFAULT_ENV, no_table, TABLE, no_status)
     with pytest.raises(InvalidExecutionInput, match="needs this execution's ARN"):
-        app.acquire_lock({"executionArn": "x", "input": {}}, DEFAULT_ENV, NoTable(), TABLE, no_status)
+        app.acquire_lock({"executionArn": "x", "input": {}}, DEFAULT_ENV, no_table, TABLE, no_status)
     with pytest.raises(InvalidExecutionInput, match="non-negative integer attempt"):
-        app.acquire_lock({"executionArn": ME, "input": {}, "attempt": -1}, DEFAULT_ENV, NoTable(), TABLE, no_status)
+        app.acquire_lock({"executionArn": ME, "input": {}, "attempt": -1}, DEFAULT_ENV, no_table, TABLE, no_status)
 
 
-def test_handler_acquires_and_releases(table: Any, monkeypatch: pytest.MonkeyPatch, context: LambdaContext) -> None:
+def test_handler_acquires_and_releases(
+    table: DynamoDBClient, monkeypatch: pytest.MonkeyPatch, context: LambdaContext
+) -> None:
     for name, value in {**DEFAULT_ENV, "AWS_REGION": REGION, "LOCK_TABLE_NAME": TABLE}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lock, "execution_status", lambda _states: lambda _arn: "RUNNING")

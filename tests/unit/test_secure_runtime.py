@@ -19,17 +19,14 @@ from functions.secure_runtime import app
 from tests.unit.helpers import (
     DISCOVERY_URL,
     RUNTIME_ARTIFACT,
-    RUNTIME_DESCRIPTION,
     RUNTIME_ENV,
-    RUNTIME_HEADERS,
-    RUNTIME_LIFECYCLE,
     RUNTIME_NETWORK,
-    RUNTIME_PROTOCOL,
     RUNTIME_ROLE,
     SCOPE,
     SECURE,
     Seeded,
     as_agentcore,
+    assert_secured_with_settings_kept,
     client_error,
     runtime_record,
 )
@@ -50,18 +47,7 @@ def test_secure_runtime_full_replace_keeps_every_setting(client: Any, seeded: Se
     assert result["status"] == "UPDATING"
     assert result["version"] == "2"  # from the UpdateAgentRuntime response: the version to wait for on DEFAULT
 
-    after = runtime_record(client, seeded.runtime_id)
-    assert after["authorizerConfiguration"] == SECURE
-    assert after["requestHeaderConfiguration"] == {
-        "requestHeaderAllowlist": [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
-    }
-    assert after["environmentVariables"] == RUNTIME_ENV
-    assert after["description"] == RUNTIME_DESCRIPTION
-    assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
-    assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
-    assert after["networkConfiguration"] == RUNTIME_NETWORK
-    assert after["agentRuntimeArtifact"] == RUNTIME_ARTIFACT
-    assert after["roleArn"] == RUNTIME_ROLE
+    assert_secured_with_settings_kept(runtime_record(client, seeded.runtime_id), RUNTIME_ENV)
 
 
 def test_secure_runtime_without_description(client: Any) -> None:

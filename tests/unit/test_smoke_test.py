@@ -392,6 +392,15 @@ def new_gateway(url: str | None = GATEWAY_URL, gateway_id: str = GATEWAY_ID) -> 
     return {"id": gateway_id, "name": "my-gateway-secure", "url": url}
 
 
+def smoke_failure(
+    cognito: dict[str, str], server: LocalServer, config: Config | None = None, diagnose: Any = None
+) -> str:
+    """Runs the smoke test, which must fail: the failure's message."""
+    with pytest.raises(SmokeTestFailed) as caught:
+        run_smoke(cognito, server, config, diagnose=diagnose)
+    return str(caught.value)
+
+
 def run_smoke(
     cognito: dict[str, str],
     server: LocalServer,
@@ -481,12 +490,9 @@ def test_smoke_test_passes_against_a_locked_down_runtime(
 def test_smoke_test_fails_when_the_runtime_is_open(cognito: dict[str, str], agentcore: tuple[LocalServer, Any]) -> None:
     server, fake = agentcore
     fake.accept_anything = True
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server)
-    assert str(caught.value) == (
-        "without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200"
-    )
-    assert fake.token not in str(caught.value)
+    message = smoke_failure(cognito, server)
+    assert message == ("without a token: expected 401, got 200; with a tampered token: expected 401 or 403, got 200")
+    assert fake.token not in message
 
 
 def test_smoke_test_with_wrong_secret_never_invokes(
@@ -552,9 +558,7 @@ def test_a_failed_smoke_test_names_the_auth_doctors_verdict_never_the_token(
     fake.refuse_tokens = True
     runtime, gateway = doctor_records(cognito, server)
     control = StubControl(gateway)
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server, diagnose=app.auth_doctor(as_agentcore(control), runtime, GATEWAY_ID))
-    message = str(caught.value)
+    message = smoke_failure(cognito, server, diagnose=app.auth_doctor(as_agentcore(control), runtime, GATEWAY_ID))
     assert message.startswith("with a valid token: expected 2xx and a streamed answer without error events, got 403")
     allowed = f"is not in allowedClients ['{cognito['client_id']}']"
     assert f"; auth doctor: runtime.client (403): client_id 'another-client-0123456789' {allowed}" in message
@@ -572,13 +576,12 @@ def test_the_auth_doctor_says_when_the_token_fits_and_when_the_gateway_cannot_be
     fake.refuse_tokens = True  # refused for a reason the claims do not show (e.g. a key the JWKS lacks)
     runtime, _ = doctor_records(cognito, server)
     diagnose = app.auth_doctor(as_agentcore(StubControl(None, "AccessDeniedException")), runtime, GATEWAY_ID)
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server, diagnose=diagnose)
-    assert str(caught.value).endswith(
+    message = smoke_failure(cognito, server, diagnose=diagnose)
+    assert message.endswith(
         "auth doctor: every check passes: the token fits the authorizers, the cause is elsewhere "
         f"(gateway {GATEWAY_ID} not read: AgentCoreReadFailed)"
     )
-    assert fake.token not in str(caught.value)
+    assert fake.token not in message
 
 
 def test_a_passing_smoke_test_never_runs_the_auth_doctor(
@@ -730,12 +733,11 @@ def test_agent_tool_check_decides_whether_the_agent_must_use_the_gateway_tool(
     fake.gateway_reachable = False
     config = smoke_config(cognito, server, tool_check)
     if tool_check == "require":
-        with pytest.raises(SmokeTestFailed) as caught:
-            run_smoke(cognito, server, config)
-        assert str(caught.value).startswith("warranty question (agentToolCheck=require): expected a 2xx answer from")
-        assert "gateway tool WarrantyCheck___check_warranty" in str(caught.value)
-        assert "['get_return_policy']" in str(caught.value)
-        assert fake.token not in str(caught.value)
+        message = smoke_failure(cognito, server, config)
+        assert message.startswith("warranty question (agentToolCheck=require): expected a 2xx answer from")
+        assert "gateway tool WarrantyCheck___check_warranty" in message
+        assert "['get_return_policy']" in message
+        assert fake.token not in message
     else:
         report = run_smoke(cognito, server, config)
         assert report["passed"] is True
@@ -761,9 +763,8 @@ def test_a_gateway_tool_error_fails_even_when_the_agent_answers(
 ) -> None:
     server, fake = agentcore
     fake.tool_error = True
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server, smoke_config(cognito, server, "answer"))
-    assert str(caught.value) == (
+    message = smoke_failure(cognito, server, smoke_config(cognito, server, "answer"))
+    assert message == (
         "gateway tools/call WarrantyCheck___check_warranty: expected 2xx with a tool answer (not an error result) for "
         "{'product_id': 'PROD-001'}, got 200 with an error result"
     )
@@ -785,9 +786,8 @@ def test_the_tool_name_follows_the_target_name_setting(
     server, _ = agentcore
     config = smoke_config(cognito, server, "answer")
     config["settings"]["targetName"] = "Warranty-Lookup"
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server, config)
-    assert "expected 2xx listing Warranty-Lookup___check_warranty" in str(caught.value)
+    message = smoke_failure(cognito, server, config)
+    assert "expected 2xx listing Warranty-Lookup___check_warranty" in message
 
 
 def test_an_open_gateway_fails_the_rejection_checks(
@@ -795,9 +795,8 @@ def test_an_open_gateway_fails_the_rejection_checks(
 ) -> None:
     server, fake = agentcore
     fake.gateway_open = True
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server)
-    assert str(caught.value) == (
+    message = smoke_failure(cognito, server)
+    assert message == (
         "gateway without a token: expected 401, got 200; gateway with a tampered token: expected 401 or 403, got 200"
     )
 
@@ -833,10 +832,9 @@ def test_a_protocol_version_this_client_does_not_speak_fails_initialize(
 ) -> None:
     server, fake = agentcore
     fake.gateway_version = "2024-11-05"
-    with pytest.raises(SmokeTestFailed) as caught:
-        run_smoke(cognito, server)
-    assert "gateway initialize with the token" in str(caught.value)
-    assert "'2024-11-05'" in str(caught.value)
+    message = smoke_failure(cognito, server)
+    assert "gateway initialize with the token" in message
+    assert "'2024-11-05'" in message
     assert [m for m, _, _ in gateway_requests(server)] == ["initialize"] * 3  # nothing sent after a failed handshake
 
 

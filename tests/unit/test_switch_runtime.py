@@ -20,17 +20,11 @@ from tests.unit.helpers import (
     NEW_ENV_VAR,
     NEW_GATEWAY,
     NEW_URL,
-    RUNTIME_ARTIFACT,
-    RUNTIME_DESCRIPTION,
     RUNTIME_ENV,
-    RUNTIME_HEADERS,
-    RUNTIME_LIFECYCLE,
-    RUNTIME_NETWORK,
-    RUNTIME_PROTOCOL,
-    RUNTIME_ROLE,
     SCOPE,
     SECURE,
     Seeded,
+    assert_secured_with_settings_kept,
     client_error,
     make_ready,
     runtime_record,
@@ -60,22 +54,10 @@ def test_switch_is_one_update_with_everything_and_preserves_every_other_setting(
     assert result["changes"] == ["authorizer", "allowlist", "gatewayUrl", "gatewayName"]
     assert (result["changed"], result["ready"], result["version"]) == (True, False, "2")
     assert (result["before"], result["after"]) == (None, NEW_URL + "/mcp")
-    after = runtime_record(client, seeded.runtime_id)
-    assert after["authorizerConfiguration"] == SECURE
-    assert after["requestHeaderConfiguration"] == {
-        "requestHeaderAllowlist": [*RUNTIME_HEADERS["requestHeaderAllowlist"], "Authorization"]
-    }
-    assert after["environmentVariables"] == {
-        **RUNTIME_ENV,
-        NEW_ENV_VAR: NEW_URL + "/mcp",
-        "AGENTCORE_GATEWAY_NAME": NEW_GATEWAY,
-    }
-    assert after["description"] == RUNTIME_DESCRIPTION
-    assert after["protocolConfiguration"] == RUNTIME_PROTOCOL
-    assert after["lifecycleConfiguration"] == RUNTIME_LIFECYCLE
-    assert after["networkConfiguration"] == RUNTIME_NETWORK
-    assert after["agentRuntimeArtifact"] == RUNTIME_ARTIFACT
-    assert after["roleArn"] == RUNTIME_ROLE
+    assert_secured_with_settings_kept(
+        runtime_record(client, seeded.runtime_id),
+        {**RUNTIME_ENV, NEW_ENV_VAR: NEW_URL + "/mcp", "AGENTCORE_GATEWAY_NAME": NEW_GATEWAY},
+    )
     make_ready(backend, seeded.runtime_id)
     again = switch(client, seeded.runtime_id, NEW_URL + "/mcp/")
     assert (again["changed"], again["ready"], again["changes"]) == (False, True, [])

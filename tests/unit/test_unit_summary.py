@@ -4,14 +4,14 @@ makes of each execution status-change event (applied the way EventBridge applies
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from rollout_core.summary import MAX_CHANGES, restore_summary, rollout_summary, smoke_codes
 
-from sandbox.events import STATUS_CHANGE, EventBridge, transform
+from sandbox.events import STATUS_CHANGE, transform
 from scripts.render_asl import load_template
+from tests.sandbox.helpers.status_events import status_change_event
 from tests.unit.helpers import REPO_ROOT
 
 SMOKE = {
@@ -108,34 +108,16 @@ def _rule_target() -> dict[str, Any]:
 
 def _message(status: str, output: Any = None, error: str | None = None, cause: str | None = None) -> dict[str, Any]:
     """The rule's message for an execution status-change event as the sandbox's Step Functions emits it."""
-    bridge = EventBridge("123456789012", "us-east-1")
-    sent: list[dict[str, Any]] = []
-    bridge._put = lambda source, detail_type, detail, resources, time=None: sent.append(  # type: ignore[method-assign]
-        {"source": source, "detail-type": detail_type, "resources": resources, "detail": detail}
-    )
-    arn = "arn:aws:states:us-east-1:123456789012:execution:sm:apply-1"
-    execution = SimpleNamespace(
-        exec_status=SimpleNamespace(value=status),
-        exec_arn=arn,
-        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:sm",
-        name="apply-1",
-        start_date=None,
-        stop_date=None,
-        input_data={},
-        output=output,
-        error=error,
-        cause=cause,
-    )
-    bridge.emit_execution_status(execution)
-    (event,) = sent
+    event = status_change_event(status, name="apply-1", output=output, error=error, cause=cause)
     assert event["detail-type"] == STATUS_CHANGE
+    assert event["resources"] == ["arn:aws:states:us-east-1:123456789012:execution:sm:apply-1"]
     transformer = _rule_target()["InputTransformer"]
     message: dict[str, Any] = json.loads(transform(transformer["InputTemplate"], transformer["InputPathsMap"], event))
     assert (message["kind"], message["status"], message["name"], message["execution"]) == (
         "rolloutStatus",
         status,
         "apply-1",
-        arn,
+        event["resources"][0],
     )
     assert message["message"] == f"AgentCore secure rollout apply-1 ended {status}"
     return message

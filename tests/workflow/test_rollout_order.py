@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from sandbox.availability import AvailabilityProbe
 from sandbox.core import Sandbox
 from tests.workflow.helpers.leaks import assert_no_credentials
@@ -64,6 +66,35 @@ def test_the_old_gateway_serves_until_the_new_path_is_verified(sandbox: Sandbox)
     assert report["backup"]["key"] == f"backups/{execution['executionArn'].rsplit(':', 1)[-1]}.json"
     assert list(report["timings"]["seconds"]) == PHASES
     assert report["timings"]["total"] == sum(report["timings"]["seconds"].values()) or report["timings"]["total"] > 0
+
+
+def test_the_probe_asks_as_a_caller_of_the_version_that_answers(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the update and DEFAULT moving to the new version, the record already names the JWT authorizer while
+    the live version still takes SigV4 only: a bearer token would get the 403 mismatch there, and the open runtime's
+    callers are still served. The probe must ask as those callers, as the data plane judges the live version."""
+    now = sandbox.behaviour.clock()
+    monkeypatch.setattr(sandbox.behaviour, "clock", lambda: now)  # no transition completes: DEFAULT stays on 1
+    control = sandbox.client("bedrock-agentcore-control")
+    current = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    discovery = sandbox.cognito.discovery_url(sandbox.seeded.pool_id)
+    control.update_agent_runtime(
+        agentRuntimeId=sandbox.seeded.runtime_id,
+        agentRuntimeArtifact=current["agentRuntimeArtifact"],
+        roleArn=current["roleArn"],
+        networkConfiguration=current["networkConfiguration"],
+        environmentVariables=current["environmentVariables"],
+        authorizerConfiguration={
+            "customJWTAuthorizer": {"discoveryUrl": discovery, "allowedClients": [sandbox.seeded.client_id]}
+        },
+    )
+    assert control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)["authorizerConfiguration"]
+
+    observation = AvailabilityProbe(sandbox, ask_agent=True).observe("AfterTheUpdate")
+
+    assert (observation.live_version, observation.gateway) == ("1", "my-gateway")
+    assert observation.agent_used_gateway_tool is True, observation.answer
 
 
 def test_the_backup_holds_every_record_and_no_secret(sandbox: Sandbox) -> None:

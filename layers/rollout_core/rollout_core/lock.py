@@ -31,10 +31,9 @@ from rollout_core.errors import QueueThrottled
 from rollout_core.settings import RolloutSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
     from mypy_boto3_stepfunctions import SFNClient
-
-# No type stubs for DynamoDB in this environment: its client is typed loosely.
-DynamoDBClient = Any
 
 LOCK_ID: Final = "rollout"
 RUNNING: Final = "RUNNING"
@@ -72,7 +71,7 @@ class LockItem:
     exists: bool = False  # read from the table (False: no item yet)
 
     @classmethod
-    def from_dynamodb(cls, item: Mapping[str, Any] | None) -> LockItem:
+    def from_dynamodb(cls, item: Mapping[str, AttributeValueTypeDef] | None) -> LockItem:
         if not item:
             return cls()
 
@@ -90,8 +89,8 @@ class LockItem:
             exists=True,
         )
 
-    def to_dynamodb(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"lockId": {"S": LOCK_ID}, "version": {"N": str(self.version)}}
+    def to_dynamodb(self) -> dict[str, AttributeValueTypeDef]:
+        item: dict[str, AttributeValueTypeDef] = {"lockId": {"S": LOCK_ID}, "version": {"N": str(self.version)}}
         for name in ("owner", "ownerSince", "pending", "pendingRequest", "pendingSince"):
             value = getattr(self, name)
             if value:

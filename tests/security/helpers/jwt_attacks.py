@@ -44,6 +44,7 @@ from jwt.algorithms import RSAAlgorithm
 from sandbox.cognito import CognitoServer
 from sandbox.jwt_verify import MAX_TOKEN_CHARS
 from sandbox.runtime_dataplane import SESSION_HEADER
+from tests import rollout_checks
 
 RUNTIME = "runtime"
 GATEWAY = "gateway"
@@ -449,18 +450,7 @@ def run_against_runtime(
 
 def mcp_initialize(client_name: str) -> bytes:
     """The JSON-RPC body of an MCP `initialize` request (the first thing any MCP client sends a gateway)."""
-    return json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-03-26",
-                "capabilities": {},
-                "clientInfo": {"name": client_name, "version": "1"},
-            },
-        }
-    ).encode()
+    return json.dumps(rollout_checks.mcp_initialize(client_name)).encode()
 
 
 MCP_HEADERS = (("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream"))
