@@ -241,6 +241,12 @@ def before_the_rollout(demo: Demo) -> None:
         refused.get("ok") is False and refused.get("status") == 403,
         str(refused.get("cause")),
     )
+    signed = demo.cli("invoke", "--sandbox", "--sigv4", "Check the warranty for PROD-002")
+    checks.check(
+        "invoke --sigv4 (an IAM caller: the open runtime's only way in) is answered through the old gateway",
+        signed.returncode == 0 and f"[200; tools used: {WARRANTY_TOOL}]" in signed.stderr,
+        (signed.stderr.strip().splitlines() or [""])[-1],
+    )
     anonymous = demo.cli("invoke", "--sandbox", "--anonymous", "Check the warranty for PROD-002")
     checks.check(
         "invoke --anonymous is refused",

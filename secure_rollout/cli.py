@@ -517,17 +517,23 @@ def logs_command(target: Target, execution: str | None, raw: bool) -> None:
 @target_options
 @click.option("--session-id", metavar="ID", help="Runtime session (33-256 chars) to continue a conversation.")
 @click.option("--anonymous", is_flag=True, help="Call without a token (a secured runtime answers 401).")
-def invoke_command(target: Target, prompt: str, session_id: str | None, anonymous: bool) -> None:
+@click.option(
+    "--sigv4", is_flag=True, help="Call as an IAM caller, SigV4-signed with your credentials (a runtime without JWT)."
+)
+def invoke_command(target: Target, prompt: str, session_id: str | None, anonymous: bool, sigv4: bool) -> None:
     """Ask the agent PROMPT as an OAuth client: mints a token with the stored client credentials (never shown),
     calls the runtime's DEFAULT endpoint and streams the answer, then names the tools the agent used."""
     if session_id is not None and not 33 <= len(session_id) <= 256:
         raise CliError(f"--session-id must be 33-256 characters; got {len(session_id)}")
+    if anonymous and sigv4:
+        raise CliError("--anonymous and --sigv4 exclude each other: pick one")
+    method = invoke.SIGV4 if sigv4 else invoke.ANONYMOUS if anonymous else invoke.BEARER
 
     def write(text: str) -> None:
         click.echo(text, nl=False)
         sys.stdout.flush()
 
-    answer = invoke.invoke(target, prompt, write, session_id, with_token=not anonymous)
+    answer = invoke.invoke(target, prompt, write, session_id, method)
     _echo()
     _echo(f"[{answer.status}; tools used: {', '.join(answer.tools_used) or 'none'}]", err=True)
     if answer.errors:

@@ -1,6 +1,7 @@
 """`secure-rollout invoke`: call the secured runtime as an OAuth client would, with a token minted from the stored
 client credentials - the way the rollout's smoke test does. The client secret and the token stay in this process's
-memory: never printed, logged or put in an error message.
+memory: never printed, logged or put in an error message. `--sigv4` calls as an IAM caller instead (a runtime without
+an authorizer takes SigV4 only), signed with this session's credentials.
 
 Parameter Store values are not trusted with where the secret goes (docs/security.md): the token endpoint must be the
 deployed user pool's own, derived from the stack's UserPoolId as the rollout derives it.
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 from rollout_core import answer_stream
 from rollout_core.answer_stream import StreamContent
@@ -29,6 +32,11 @@ HTTP_TIMEOUT_SECONDS = 120
 MAX_TOKEN_RESPONSE_BYTES = 65536
 TOKEN_PATH = "/oauth2/token"
 SSM_NAMES = ("client_id", "pool_id", "cognito_token_url", "cognito_auth_scope")
+SIGNING_SERVICE = "bedrock-agentcore"  # InvokeAgentRuntime's SigV4 signing name
+
+BEARER = "bearer"
+SIGV4 = "sigv4"
+ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -154,12 +162,14 @@ class Answer:
 
 
 def invoke(
-    target: Target, prompt: str, write: Callable[[str], None], session_id: str | None = None, with_token: bool = True
+    target: Target, prompt: str, write: Callable[[str], None], session_id: str | None = None, method: str = BEARER
 ) -> Answer:
-    """Stream the runtime's answer to `prompt` through `write` (text chunks as they come)."""
+    """Stream the runtime's answer to `prompt` through `write` (text chunks as they come). `method`: a minted bearer
+    token, a SigV4 signature with this session's credentials, or nothing at all."""
     arn = runtime_arn(target)
-    token = mint_token(target, client_settings(target)) if with_token else None
+    token = mint_token(target, client_settings(target)) if method == BEARER else None
     url = invocation_url(target, arn)
+    body = json.dumps({"prompt": prompt}).encode()
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream, application/json",
@@ -168,10 +178,12 @@ def invoke(
     }
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=json.dumps({"prompt": prompt}).encode(), method="POST", headers=headers)
+    elif method == SIGV4:
+        headers = _signed(target, url, headers, body)
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     secrets = [token, token.split(".")[2]] if token else []
     del token
-    headers.pop("Authorization", None)
+    headers.clear()
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
             answer = Answer(response.status)
@@ -180,14 +192,64 @@ def invoke(
                 if text := answer.content.take(kind, _redacted(data, secrets)):
                     write(text)
     except urllib.error.HTTPError as exc:
-        reason = {401: "no valid bearer token", 403: "the token was refused", 404: "no such runtime or endpoint"}
-        hint = "compare the token with the runtime's authorizer (issuer, client, scopes)"
-        if not with_token and exc.code == 401:
-            hint = "the runtime requires a bearer token: call it without --anonymous"
-        raise CliError(f"the runtime answered {exc.code} ({reason.get(exc.code, exc.reason)})", hint) from None
+        raise refusal_error(exc.code, exc.reason, _refusal_message(exc), method) from None
     except (urllib.error.URLError, TimeoutError) as exc:
         raise CliError(f"the runtime's data plane {url.split('/runtimes/')[0]} is unreachable: {exc}") from None
     return answer
+
+
+def _signed(target: Target, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+    credentials = target.session.get_credentials()
+    if credentials is None:
+        raise CliError("--sigv4 needs AWS credentials: none were found (profile, environment or instance role)")
+    request = AWSRequest(method="POST", url=url, headers=headers, data=body)
+    SigV4Auth(credentials.get_frozen_credentials(), SIGNING_SERVICE, target.region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def _refusal_message(exc: urllib.error.HTTPError) -> str:
+    """AgentCore's own message of a refusal ({"message": ...}); it names the cause, never the credential sent."""
+    try:
+        document = json.loads(exc.read(MAX_TOKEN_RESPONSE_BYTES) or b"{}")
+    except (ValueError, OSError):
+        return ""
+    message = document.get("message") or document.get("Message") if isinstance(document, dict) else None
+    return message if isinstance(message, str) else ""
+
+
+MISMATCH = "authorization method mismatch"
+
+
+def refusal_error(status: int, reason: str, message: str, method: str) -> CliError:
+    """What a refusal means for this caller, and what to do about it."""
+    said = f": {message}" if message else ""
+    if status == 403 and MISMATCH in message.lower():
+        if method == SIGV4:
+            hint = "the runtime has a JWT authorizer: it takes bearer tokens only - call it without --sigv4"
+        else:
+            hint = (
+                "the runtime has no JWT authorizer (not secured yet?): it takes SigV4-signed IAM calls only - "
+                "call it with --sigv4, or secure it with `secure-rollout apply`"
+            )
+        return CliError(f"the runtime answered 403 (a {method} call is the wrong method for it){said}", hint)
+    if status == 403 and method == ANONYMOUS:
+        hint = "the runtime takes SigV4-signed IAM calls only: call it with --sigv4"
+        return CliError(f"the runtime answered 403 (no credentials sent){said}", hint)
+    if status == 401:
+        hint = "the runtime requires a bearer token: call it without --anonymous or --sigv4"
+        if method == BEARER:
+            hint = "compare the token with the runtime's authorizer: `secure-rollout doctor`"
+        return CliError(f"the runtime answered 401 (no valid bearer token){said}", hint)
+    if status == 403:
+        hint = (
+            "the signer is not allowed bedrock-agentcore:InvokeAgentRuntime on this runtime"
+            if method == SIGV4
+            else "compare the token with the runtime's authorizer (issuer, client, scopes): `secure-rollout doctor`"
+        )
+        return CliError(f"the runtime answered 403 (refused){said}", hint)
+    if status == 404:
+        return CliError(f"the runtime answered 404 (no such runtime or endpoint){said}")
+    return CliError(f"the runtime answered {status} ({reason}){said}")
 
 
 def _redacted(text: str, secrets: list[str]) -> str:

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 SAMCONFIG = "samconfig.toml"
 DEFAULT_ENV = "default"
-SANDBOX_KEY = "sandbox"  # the sandbox takes any credentials
+# The sandbox account's administrator (moto's conventional test credentials): its control plane takes any
+# credentials, but a SigV4 data-plane call (`invoke --sigv4`) must be signed by a key the account knows.
+SANDBOX_KEY = "testing"
 HEALTH_TIMEOUT_SECONDS = 3
 
 
@@ -167,7 +169,10 @@ def _sandbox_target(options: TargetOptions) -> Target:
         present = [p for p in os.environ.get(variable, "").split(",") if p]
         os.environ[variable] = ",".join([*present, "127.0.0.1", "localhost"])
     session = boto3.session.Session(
-        aws_access_key_id=SANDBOX_KEY, aws_secret_access_key=SANDBOX_KEY, region_name=state.region
+        aws_access_key_id=SANDBOX_KEY,
+        aws_secret_access_key=SANDBOX_KEY,
+        aws_session_token=SANDBOX_KEY,
+        region_name=state.region,
     )
     target = Target(state.stackName, state.region, session, options, sandbox=state)
     _load_stack(target)

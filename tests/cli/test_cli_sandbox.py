@@ -107,6 +107,20 @@ def test_doctor_before_the_rollout_says_the_runtime_takes_no_bearer_and_the_gate
     assert result.lines()[-1].endswith("the runtime would answer 403; the gateway would answer 404")
 
 
+def test_invoke_before_the_rollout_takes_sigv4_and_names_the_method_a_token_call_lacks(cli: CliSandbox) -> None:
+    # The tutorial's runtime has no authorizer: AgentCore's default inbound auth, SigV4-signed IAM callers only.
+    signed = cli.run("invoke", "--sandbox", "--sigv4", "Check the warranty for PROD-001")
+    assert signed.returncode == 0, signed.output
+    assert "[200; tools used: WarrantyCheck___check_warranty]" in signed.stderr
+    bearer = cli.run("invoke", "--sandbox", "Hi")
+    error = _assert_one_line_error(bearer, "error: the runtime answered 403 (a bearer call is the wrong method for it)")
+    assert "Authorization method mismatch" in error
+    assert "call it with --sigv4, or secure it with `secure-rollout apply`" in bearer.stderr
+    anonymous = cli.run("invoke", "--sandbox", "--anonymous", "Hi")
+    _assert_one_line_error(anonymous, "error: the runtime answered 403 (no credentials sent)")
+    assert "call it with --sigv4" in anonymous.stderr
+
+
 def _waiting_apply(cli: CliSandbox, *extra: str) -> tuple[Any, str]:
     """An apply that asks for approval, in the background, once it waits; with its approval task token (a secret
     the CLI must never print)."""
@@ -271,6 +285,10 @@ def test_invoke_calls_the_secured_runtime_with_a_minted_token(cli: CliSandbox, a
     # Without a token the secured runtime refuses the call.
     anonymous = cli.run("invoke", "--sandbox", "--anonymous", "Hi")
     _assert_one_line_error(anonymous, "error: the runtime answered 401")
+    # Secured: a SigV4 call is the wrong method now.
+    signed = cli.run("invoke", "--sandbox", "--sigv4", "Hi")
+    _assert_one_line_error(signed, "error: the runtime answered 403 (a sigv4 call is the wrong method for it)")
+    assert "call it without --sigv4" in signed.stderr
 
 
 def test_doctor_passes_every_check_for_a_minted_token_after_the_rollout(cli: CliSandbox, approved: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from sandbox.server import aws_url
-from secure_rollout import executions, render
+from secure_rollout import executions, invoke, render
 from secure_rollout.errors import CliError, from_aws
 from secure_rollout.logs import correlated, readable
 from secure_rollout.target import samconfig_env
@@ -413,3 +413,27 @@ def test_doctor_reads_a_pasted_token_file_and_never_quotes_it(tmp_path: Path) ->
         read_token_file(str(empty))
     with pytest.raises(CliError, match=r"cannot read it \(FileNotFoundError\)"):
         read_token_file(str(tmp_path / "missing.txt"))
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "method", "said", "hint"),
+    [
+        (401, "", "bearer", "answered 401 (no valid bearer token)", "`secure-rollout doctor`"),
+        (401, "", "sigv4", "answered 401 (no valid bearer token)", "without --anonymous or --sigv4"),
+        (403, "Authorization method mismatch.", "bearer", "a bearer call is the wrong method", "call it with --sigv4"),
+        (403, "Authorization method mismatch.", "sigv4", "a sigv4 call is the wrong method", "without --sigv4"),
+        (403, "Missing Authentication Token", "anonymous", "403 (no credentials sent)", "call it with --sigv4"),
+        (403, "User is not authorized", "sigv4", "403 (refused): User is not authorized", "InvokeAgentRuntime"),
+        (404, "", "bearer", "answered 404 (no such runtime or endpoint)", None),
+    ],
+)
+def test_invoke_refusals_name_the_cause_and_the_fix(
+    status: int, message: str, method: str, said: str, hint: str | None
+) -> None:
+    error = invoke.refusal_error(status, "Forbidden", message, method)
+    assert said in error.message
+    if hint is None:
+        assert error.hint is None
+    else:
+        assert error.hint is not None
+        assert hint in error.hint
