@@ -1,12 +1,16 @@
 """Which deployment a command acts on: a deployed stack (--stack/--region, or --env from samconfig.toml) or the
-offline sandbox (--sandbox). Everything else is read from the stack itself (DescribeStacks: its outputs and
+offline sandbox (--sandbox; started in the background when none runs). Everything else is read from the stack itself (DescribeStacks: its outputs and
 parameters), so the CLI needs no configuration of its own."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shlex
+import subprocess
+import sys
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -38,6 +42,9 @@ DEFAULT_ENV = "default"
 # credentials, but a SigV4 data-plane call (`invoke --sigv4`) must be signed by a key the account knows.
 SANDBOX_KEY = "testing"
 HEALTH_TIMEOUT_SECONDS = 3
+SANDBOX_START_TIMEOUT_SECONDS = 600  # deploying the stack and seeding takes 20-60 s; a loaded machine, more
+SANDBOX_LOG = "sandbox-up.log"
+SANDBOX_START_LOCK = "sandbox-start.lock"
 
 
 @dataclass(frozen=True)
@@ -159,11 +166,8 @@ def resolve(options: TargetOptions) -> Target:
 def _sandbox_target(options: TargetOptions) -> Target:
     path = state_path()
     state = SandboxState.read(path)
-    hint = "start it with `secure-rollout sandbox up` (in another terminal, or in the background)"
-    if state is None:
-        raise CliError(f"the offline sandbox is not running (no {path})", hint)
-    if not sandbox_healthy(state):
-        raise CliError(f"the offline sandbox is not running (stale {path}: nothing answers at {state.endpoint})", hint)
+    if state is None or not sandbox_healthy(state):
+        state = start_sandbox(path)
     # Its endpoints are loopback: a proxy in the environment must not see them.
     for variable in ("NO_PROXY", "no_proxy"):
         present = [p for p in os.environ.get(variable, "").split(",") if p]
@@ -177,6 +181,59 @@ def _sandbox_target(options: TargetOptions) -> Target:
     target = Target(state.stackName, state.region, session, options, sandbox=state)
     _load_stack(target)
     return target
+
+
+def start_sandbox(
+    path: Path, command: list[str] | None = None, timeout: float = SANDBOX_START_TIMEOUT_SECONDS
+) -> SandboxState:
+    """`--sandbox` with no sandbox running starts one: `secure-rollout sandbox up` in the background (its own session,
+    so it outlives this command; output in sandbox-up.log next to the state file), and waits until it answers.
+    Concurrent commands start one: the first holds a lock file while it starts it, the others then find it running."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = path.parent / SANDBOX_LOG
+    with (path.parent / SANDBOX_START_LOCK).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = SandboxState.read(path)
+        if state is not None and sandbox_healthy(state):
+            return state  # another command started it meanwhile
+        path.unlink(missing_ok=True)  # a sandbox that was killed leaves its state file behind
+        sys.stderr.write(
+            f"starting the offline sandbox in the background (log {log_path}; "
+            "stop it with `secure-rollout sandbox down`) ...\n"
+        )
+        sys.stderr.flush()
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(  # noqa: S603 - this interpreter, this package's own command, no shell
+                command or [sys.executable, "-m", "secure_rollout", "sandbox", "up"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            state = SandboxState.read(path)
+            if state is not None and sandbox_healthy(state):
+                sys.stderr.write(f"sandbox ready: stack {state.stackName} in {state.region}\n")
+                return state
+            code = process.poll()
+            if code is not None:
+                raise CliError(
+                    f"the offline sandbox did not start (exit {code}): {_last_line(log_path)}",
+                    f"see {log_path}, or run `secure-rollout sandbox up` in another terminal",
+                )
+            if time.monotonic() > deadline:
+                process.terminate()
+                raise CliError(
+                    f"the offline sandbox did not answer within {timeout:.0f}s",
+                    f"see {log_path}, or run `secure-rollout sandbox up` in another terminal",
+                )
+            time.sleep(0.5)
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
 
 
 def sandbox_healthy(state: SandboxState) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from secure_rollout.sandbox_state import STATE_FILE, SandboxState
 from tests.cli.helpers import CliRun, CliSandbox, cli_env, run_cli
 
 PLAN_ACTIONS = [
@@ -405,10 +406,6 @@ def test_errors_are_one_line_with_what_to_do(cli: CliSandbox, tmp_path: Any) -> 
     _assert_one_line_error(unknown, "unknown execution no-such-execution")
     assert "what to do: list recent ones with `secure-rollout status --list --sandbox`" in unknown.stderr
 
-    no_sandbox = run_cli("plan", "--sandbox", env=cli_env(tmp_path))
-    _assert_one_line_error(no_sandbox, "the offline sandbox is not running")
-    assert "secure-rollout sandbox up" in no_sandbox.stderr
-
     # A deployed stack's path, with AWS's API served by the sandbox: a stack that does not exist...
     aws = cli_env(tmp_path, AWS_ENDPOINT_URL=cli.state.endpoint)
     missing = cli.run("status", "--stack", "no-such-stack", "--region", "us-east-1", env=aws)
@@ -427,3 +424,23 @@ def test_errors_are_one_line_with_what_to_do(cli: CliSandbox, tmp_path: Any) -> 
     _assert_one_line_error(bad_input, "--agent-artifact must look like s3://BUCKET/KEY")
     nothing_waits = cli.run("approve", "--sandbox")
     _assert_one_line_error(nothing_waits, "no execution waits for an approval")
+
+
+def test_sandbox_flag_starts_a_sandbox_when_none_runs(tmp_path: Any) -> None:
+    env = cli_env(tmp_path)
+    try:
+        first = run_cli("plan", "--sandbox", env=env, timeout=600)
+        assert first.returncode == 0, first.output
+        assert "starting the offline sandbox in the background" in first.stderr
+        assert "sandbox ready: stack agentcore-secure-rollout" in first.stderr
+        assert "runtime CustomerSupport" in first.stdout
+        state = SandboxState.read(tmp_path / STATE_FILE)
+        assert state is not None
+        again = run_cli("status", "--sandbox", "--list", env=env)  # the same sandbox: nothing started this time
+        assert again.returncode == 0, again.output
+        assert "starting the offline sandbox" not in again.stderr
+        assert SandboxState.read(tmp_path / STATE_FILE) == state
+    finally:
+        down = run_cli("sandbox", "down", env=env, timeout=120)
+    assert down.returncode == 0, down.output
+    assert not (tmp_path / STATE_FILE).exists()

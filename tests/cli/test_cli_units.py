@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from sandbox.server import aws_url
-from secure_rollout import executions, invoke, render
+from secure_rollout import executions, invoke, render, target
 from secure_rollout.errors import CliError, from_aws
 from secure_rollout.logs import correlated, readable
 from secure_rollout.target import samconfig_env
@@ -437,3 +437,13 @@ def test_invoke_refusals_name_the_cause_and_the_fix(
     else:
         assert error.hint is not None
         assert hint in error.hint
+
+
+def test_a_sandbox_that_does_not_start_is_one_line_with_its_last_words(tmp_path: Path) -> None:
+    failing = [sys.executable, "-c", "import sys; print('starting ...'); print('port 4566 is in use'); sys.exit(3)"]
+    with pytest.raises(CliError) as caught:
+        target.start_sandbox(tmp_path / "sandbox.json", command=failing, timeout=60)
+    assert caught.value.message == "the offline sandbox did not start (exit 3): port 4566 is in use"
+    assert caught.value.hint is not None
+    assert str(tmp_path / "sandbox-up.log") in caught.value.hint
+    assert not (tmp_path / "sandbox.json").exists()
