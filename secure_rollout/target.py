@@ -1,6 +1,6 @@
 """Which deployment a command acts on: a deployed stack (--stack/--region, or --env from samconfig.toml) or the
-offline sandbox (--sandbox; started in the background when none runs). Everything else is read from the stack itself (DescribeStacks: its outputs and
-parameters), so the CLI needs no configuration of its own."""
+offline sandbox (--sandbox; started in the background when none runs). Everything else is read from the stack itself
+(DescribeStacks: its outputs and parameters), so the CLI needs no configuration of its own."""
 
 from __future__ import annotations
 

@@ -18,12 +18,12 @@ def execution_name(execution_arn: str) -> str:
     return execution_arn.rsplit(":", 1)[-1]
 
 
-def _status(check: Any) -> int | None:
+def _status(check: object) -> int | None:
     status = check.get("status") if isinstance(check, Mapping) else None
     return status if isinstance(status, int) and not isinstance(status, bool) else None
 
 
-def smoke_codes(smoke: Any) -> dict[str, dict[str, int]]:
+def smoke_codes(smoke: object) -> dict[str, dict[str, int]]:
     """HTTP status of every smoke check: {"runtime": {check: code}, "gateway": {check: code}}."""
     if not isinstance(smoke, Mapping):
         return {}
@@ -43,21 +43,21 @@ def _codes_text(codes: Mapping[str, Mapping[str, int]]) -> str:
     return "; ".join(f"{where} " + ", ".join(f"{k} {v}" for k, v in checks.items()) for where, checks in codes.items())
 
 
-def _changes(actions: Any) -> list[str]:
-    texts = [str(a) for a in actions or []]
+def _changes(actions: object) -> list[str]:
+    texts = [str(a) for a in actions] if isinstance(actions, list) else []
     if len(texts) > MAX_CHANGES:
         return [*texts[:MAX_CHANGES], f"... and {len(texts) - MAX_CHANGES} more (see the report's actions)"]
     return texts
 
 
-def _trigger_text(trigger: Any) -> str | None:
+def _trigger_text(trigger: object) -> str | None:
     """The report's wording (rollout_core.triggers): the principal and the call of an out-of-band change included."""
     if not isinstance(trigger, Mapping) or not trigger.get("source"):
         return None
     return triggers.describe(trigger)
 
 
-def _drift_text(drift: Any) -> str | None:
+def _drift_text(drift: object) -> str | None:
     """A drift check's finding: what was undone and by whom (a CloudTrail trigger), else the diff."""
     if not isinstance(drift, Mapping) or not drift.get("detected"):
         return None
