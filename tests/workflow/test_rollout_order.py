@@ -10,6 +10,7 @@ import pytest
 
 from sandbox.availability import AvailabilityProbe
 from sandbox.core import Sandbox
+from tests.workflow.helpers.control import give_runtime_an_authorizer
 from tests.workflow.helpers.leaks import assert_no_credentials
 
 PHASES = ["queue", "load", "backup", "expand", "switch", "verify", "contract", "report"]
@@ -77,17 +78,9 @@ def test_the_probe_asks_as_a_caller_of_the_version_that_answers(
     now = sandbox.behaviour.clock()
     monkeypatch.setattr(sandbox.behaviour, "clock", lambda: now)  # no transition completes: DEFAULT stays on 1
     control = sandbox.client("bedrock-agentcore-control")
-    current = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     discovery = sandbox.cognito.discovery_url(sandbox.seeded.pool_id)
-    control.update_agent_runtime(
-        agentRuntimeId=sandbox.seeded.runtime_id,
-        agentRuntimeArtifact=current["agentRuntimeArtifact"],
-        roleArn=current["roleArn"],
-        networkConfiguration=current["networkConfiguration"],
-        environmentVariables=current["environmentVariables"],
-        authorizerConfiguration={
-            "customJWTAuthorizer": {"discoveryUrl": discovery, "allowedClients": [sandbox.seeded.client_id]}
-        },
+    give_runtime_an_authorizer(
+        sandbox, {"customJWTAuthorizer": {"discoveryUrl": discovery, "allowedClients": [sandbox.seeded.client_id]}}
     )
     assert control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)["authorizerConfiguration"]
 

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.behaviour import ENDPOINT_MODEL, LatencyProfile
 from sandbox.core import Sandbox
+from tests.workflow.helpers.control import give_runtime_an_authorizer
 from tests.workflow.helpers.failure import failure_message
 
 SECURE_ENV = "AGENTCORE_GATEWAY_MY_GATEWAY_SECURE_URL"
@@ -85,16 +86,8 @@ def test_a_default_endpoint_that_fails_to_move_is_a_runtime_update_failure(sandb
 def _give_runtime_an_authorizer(sandbox: Sandbox, authorizer: dict[str, Any]) -> None:
     """Someone secured the runtime before this rollout (with other settings)."""
     control = sandbox.client("bedrock-agentcore-control")
-    current = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
     with sandbox.behaviour.instantly():
-        control.update_agent_runtime(
-            agentRuntimeId=sandbox.seeded.runtime_id,
-            agentRuntimeArtifact=current["agentRuntimeArtifact"],
-            roleArn=current["roleArn"],
-            networkConfiguration=current["networkConfiguration"],
-            environmentVariables=current["environmentVariables"],
-            authorizerConfiguration=authorizer,
-        )
+        give_runtime_an_authorizer(sandbox, authorizer)
         assert control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)["status"] == "READY"
 
 

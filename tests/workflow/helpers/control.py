@@ -33,3 +33,18 @@ def warranty_target_lambda(sandbox: Sandbox) -> str:
     warranty = next(t for t in summaries if t["name"] == "WarrantyCheck")
     target = control.get_gateway_target(gatewayIdentifier=gateway["gatewayId"], targetId=warranty["targetId"])
     return str(target["targetConfiguration"]["mcp"]["lambda"]["lambdaArn"])
+
+
+def give_runtime_an_authorizer(sandbox: Sandbox, authorizer: dict[str, Any]) -> None:
+    """Someone else's full-replace UpdateAgentRuntime that keeps the runtime's settings and sets `authorizer` (the
+    update takes AgentCore's time: wrap it in `sandbox.behaviour.instantly()` for a READY runtime at once)."""
+    control = agentcore_control(sandbox)
+    current = control.get_agent_runtime(agentRuntimeId=sandbox.seeded.runtime_id)
+    control.update_agent_runtime(
+        agentRuntimeId=sandbox.seeded.runtime_id,
+        agentRuntimeArtifact=current["agentRuntimeArtifact"],
+        roleArn=current["roleArn"],
+        networkConfiguration=current["networkConfiguration"],
+        environmentVariables=current["environmentVariables"],
+        authorizerConfiguration=authorizer,
+    )
