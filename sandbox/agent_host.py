@@ -32,7 +32,9 @@ from sandbox.code_artifacts import AgentCode, ArtifactRefused
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STARTUP_TIMEOUT = 30.0
+# The agent imports strands, mcp and bedrock-agentcore before it answers /ping: seconds on an idle machine, far more
+# on a loaded two-CPU one (seen past 30 s while tests ran in parallel). A harness bound, not an AgentCore limit.
+DEFAULT_STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 LOG_TAIL_CHARS = 4000
 # Modules the sandbox gives every agent process, after the agent's own code: the offline model (offline_model.py)
