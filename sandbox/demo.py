@@ -241,17 +241,27 @@ def before_the_rollout(demo: Demo) -> None:
         refused.get("ok") is False and refused.get("status") == 403,
         str(refused.get("cause")),
     )
-    signed = demo.cli("invoke", "--sandbox", "--sigv4", "Check the warranty for PROD-002")
-    checks.check(
+    check_answered(
+        demo,
         "invoke --sigv4 (an IAM caller: the open runtime's only way in) is answered through the old gateway",
-        signed.returncode == 0 and f"[200; tools used: {WARRANTY_TOOL}]" in signed.stderr,
-        (signed.stderr.strip().splitlines() or [""])[-1],
+        "--sigv4",
+        prompt="Check the warranty for PROD-002",
     )
     anonymous = demo.cli("invoke", "--sandbox", "--anonymous", "Check the warranty for PROD-002")
     checks.check(
         "invoke --anonymous is refused",
         anonymous.returncode != 0 and "Traceback" not in anonymous.stderr,
         (anonymous.stderr.strip().splitlines() or [""])[0],
+    )
+
+
+def check_answered(demo: Demo, label: str, *flags: str, prompt: str) -> None:
+    """`invoke` answers 200 and the agent used the gateway's warranty tool."""
+    answered = demo.cli("invoke", "--sandbox", *flags, prompt)
+    demo.checks.check(
+        label,
+        answered.returncode == 0 and f"[200; tools used: {WARRANTY_TOOL}]" in answered.stderr,
+        (answered.stderr.strip().splitlines() or [""])[-1],
     )
 
 
@@ -327,11 +337,10 @@ def independent_check(demo: Demo) -> None:
 def call_the_secured_agent(demo: Demo) -> None:
     print("\n-- call the secured agent --")
     checks = demo.checks
-    answered = demo.cli("invoke", "--sandbox", "Check the warranty for PROD-001")
-    checks.check(
+    check_answered(
+        demo,
         "invoke with a minted token: 200, the warranty tool answered through the secured gateway",
-        answered.returncode == 0 and f"[200; tools used: {WARRANTY_TOOL}]" in answered.stderr,
-        (answered.stderr.strip().splitlines() or [""])[-1],
+        prompt="Check the warranty for PROD-001",
     )
     anonymous = demo.cli("invoke", "--sandbox", "--anonymous", "Hi")
     checks.check(
