@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -176,12 +177,14 @@ def invoke(
         # 33-256 characters, one conversation per call unless the caller names one
         "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session_id or f"secure-rollout-cli-{uuid.uuid4()}",
     }
+    secrets = [token, token.split(".")[2]] if token else []
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     elif method == SIGV4:
         headers = _signed(target, url, headers, body)
+        signature = headers.get("Authorization", "").rpartition("Signature=")[2]
+        secrets += [s for s in (signature, headers.get("X-Amz-Security-Token")) if s]
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    secrets = [token, token.split(".")[2]] if token else []
     del token
     headers.clear()
     try:
@@ -192,7 +195,7 @@ def invoke(
                 if text := answer.content.take(kind, _redacted(data, secrets)):
                     write(text)
     except urllib.error.HTTPError as exc:
-        raise refusal_error(exc.code, exc.reason, _refusal_message(exc), method) from None
+        raise refusal_error(exc.code, exc.reason, _refusal_message(exc, secrets), method) from None
     except (urllib.error.URLError, TimeoutError) as exc:
         raise CliError(f"the runtime's data plane {url.split('/runtimes/')[0]} is unreachable: {exc}") from None
     return answer
@@ -207,14 +210,24 @@ def _signed(target: Target, url: str, headers: dict[str, str], body: bytes) -> d
     return dict(request.headers.items())
 
 
-def _refusal_message(exc: urllib.error.HTTPError) -> str:
-    """AgentCore's own message of a refusal ({"message": ...}); it names the cause, never the credential sent."""
+MAX_QUOTED_CHARS = 200
+# AWS's signature-mismatch messages go on to quote the canonical request, signed headers (a session token) included.
+_CANONICAL_QUOTE = re.compile(r"\s*The Canonical String.*", re.IGNORECASE | re.DOTALL)
+
+
+def _refusal_message(exc: urllib.error.HTTPError, secrets: list[str]) -> str:
+    """AgentCore's own message of a refusal ({"message": ...}): it names the cause. Only its first line, cut short,
+    with anything it quotes of the request cut off and every credential this call sent redacted."""
     try:
         document = json.loads(exc.read(MAX_TOKEN_RESPONSE_BYTES) or b"{}")
     except (ValueError, OSError):
         return ""
-    message = document.get("message") or document.get("Message") if isinstance(document, dict) else None
-    return message if isinstance(message, str) else ""
+    message = (document.get("message") or document.get("Message")) if isinstance(document, dict) else None
+    if not isinstance(message, str):
+        return ""
+    first = _CANONICAL_QUOTE.sub("", message).strip().splitlines()[0] if message.strip() else ""
+    first = _redacted(first, secrets)
+    return first if len(first) <= MAX_QUOTED_CHARS else first[: MAX_QUOTED_CHARS - 3] + "..."
 
 
 MISMATCH = "authorization method mismatch"
@@ -242,7 +255,8 @@ def refusal_error(status: int, reason: str, message: str, method: str) -> CliErr
         return CliError(f"the runtime answered 401 (no valid bearer token){said}", hint)
     if status == 403:
         hint = (
-            "the signer is not allowed bedrock-agentcore:InvokeAgentRuntime on this runtime"
+            "check the credentials you signed with (expired? another account?) and that they are allowed "
+            "bedrock-agentcore:InvokeAgentRuntime on this runtime and its endpoint"
             if method == SIGV4
             else "compare the token with the runtime's authorizer (issuer, client, scopes): `secure-rollout doctor`"
         )

@@ -8,15 +8,17 @@ import fcntl
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -188,15 +190,24 @@ def start_sandbox(
 ) -> SandboxState:
     """`--sandbox` with no sandbox running starts one: `secure-rollout sandbox up` in the background (its own session,
     so it outlives this command; output in sandbox-up.log next to the state file), and waits until it answers.
-    Concurrent commands start one: the first holds a lock file while it starts it, the others then find it running."""
+
+    Never two sandboxes for one state file: starts are serialized by a lock file that records the starting process,
+    and a sandbox whose process is alive (the state file's pid, or the recorded starter) is waited for, never
+    replaced - a slow health check is not a dead sandbox. Only a state file whose process is gone is removed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     log_path = path.parent / SANDBOX_LOG
-    with (path.parent / SANDBOX_START_LOCK).open("w") as lock:
+    hint = f"see {log_path}, or run `secure-rollout sandbox up` in another terminal"
+    deadline = time.monotonic() + timeout
+    with (path.parent / SANDBOX_START_LOCK).open("a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = SandboxState.read(path)
         if state is not None and sandbox_healthy(state):
             return state  # another command started it meanwhile
-        path.unlink(missing_ok=True)  # a sandbox that was killed leaves its state file behind
+        alive = _alive(state.pid if state is not None else None) or _alive(_recorded_pid(lock))
+        if alive is not None:
+            sys.stderr.write(f"waiting for the offline sandbox (pid {alive}) to answer ...\n")
+            return _wait_until_healthy(path, deadline, lambda: _alive(alive) is None, hint, timeout)
+        path.unlink(missing_ok=True)  # its process is gone: a sandbox that was killed leaves its state file behind
         sys.stderr.write(
             f"starting the offline sandbox in the background (log {log_path}; "
             "stop it with `secure-rollout sandbox down`) ...\n"
@@ -210,25 +221,58 @@ def start_sandbox(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            state = SandboxState.read(path)
-            if state is not None and sandbox_healthy(state):
-                sys.stderr.write(f"sandbox ready: stack {state.stackName} in {state.region}\n")
-                return state
-            code = process.poll()
-            if code is not None:
-                raise CliError(
-                    f"the offline sandbox did not start (exit {code}): {_last_line(log_path)}",
-                    f"see {log_path}, or run `secure-rollout sandbox up` in another terminal",
-                )
-            if time.monotonic() > deadline:
-                process.terminate()
-                raise CliError(
-                    f"the offline sandbox did not answer within {timeout:.0f}s",
-                    f"see {log_path}, or run `secure-rollout sandbox up` in another terminal",
-                )
-            time.sleep(0.5)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(process.pid))
+        lock.flush()
+        try:
+            return _wait_until_healthy(path, deadline, lambda: process.poll() is not None, hint, timeout)
+        except BaseException:
+            if process.poll() is None:  # timed out, or interrupted: no half-started sandbox left behind
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+        finally:
+            lock.seek(0)
+            lock.truncate()  # started (its state file names it) or gone: a recycled pid must not look like a start
+
+
+def _wait_until_healthy(
+    path: Path, deadline: float, ended: Callable[[], bool], hint: str, timeout: float
+) -> SandboxState:
+    while True:
+        state = SandboxState.read(path)
+        if state is not None and sandbox_healthy(state):
+            sys.stderr.write(f"sandbox ready: stack {state.stackName} in {state.region}\n")
+            return state
+        if ended():
+            raise CliError(f"the offline sandbox did not start: {_last_line(path.parent / SANDBOX_LOG)}", hint)
+        if time.monotonic() > deadline:
+            raise CliError(f"the offline sandbox did not answer within {timeout:.0f}s", hint)
+        time.sleep(0.5)
+
+
+def _recorded_pid(lock: IO[str]) -> int | None:
+    lock.seek(0)
+    text = lock.read().strip()
+    return int(text) if text.isdigit() else None
+
+
+def _alive(pid: int | None) -> int | None:
+    """`pid` if that process still runs (a zombie child counts as gone), else None."""
+    if not pid:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # someone else's process: alive
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (OSError, IndexError):
+        return pid
+    return None if status == "Z" else pid
 
 
 def _last_line(path: Path) -> str:
@@ -236,12 +280,15 @@ def _last_line(path: Path) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the sandbox is loopback: never proxied
+
+
 def sandbox_healthy(state: SandboxState) -> bool:
     request = urllib.request.Request(
         f"{state.endpoint}{CONTROL_PREFIX}/health", headers={CONTROL_TOKEN_HEADER: state.controlToken}
     )
     try:
-        with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT_SECONDS) as response:
+        with _NO_PROXY.open(request, timeout=HEALTH_TIMEOUT_SECONDS) as response:
             return bool(json.loads(response.read()).get("ok"))
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -4,9 +4,13 @@ pending approval in a history, maps AWS errors to one line, and how the sandbox 
 from __future__ import annotations
 
 import datetime
+import io
 import json
+import os
 import subprocess
 import sys
+import urllib.error
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ from sandbox.server import aws_url
 from secure_rollout import executions, invoke, render, target
 from secure_rollout.errors import CliError, from_aws
 from secure_rollout.logs import correlated, readable
+from secure_rollout.sandbox_state import SandboxState
 from secure_rollout.target import samconfig_env
 from tests.cli.helpers import REPO_ROOT, cli_env, run_cli
 
@@ -443,7 +448,48 @@ def test_a_sandbox_that_does_not_start_is_one_line_with_its_last_words(tmp_path:
     failing = [sys.executable, "-c", "import sys; print('starting ...'); print('port 4566 is in use'); sys.exit(3)"]
     with pytest.raises(CliError) as caught:
         target.start_sandbox(tmp_path / "sandbox.json", command=failing, timeout=60)
-    assert caught.value.message == "the offline sandbox did not start (exit 3): port 4566 is in use"
+    assert caught.value.message == "the offline sandbox did not start: port 4566 is in use"
     assert caught.value.hint is not None
     assert str(tmp_path / "sandbox-up.log") in caught.value.hint
     assert not (tmp_path / "sandbox.json").exists()
+
+
+def test_a_live_sandbox_that_answers_slowly_is_waited_for_never_replaced(tmp_path: Path) -> None:
+    # A state file whose process still runs (here: this test's own pid) but whose endpoint does not answer yet: the
+    # command waits for it and never starts a second sandbox over it (nor deletes its state file).
+    state = SandboxState("http://127.0.0.1:9", "us-east-1", "stack", "arn:sm", os.getpid(), "control-token")
+    state.write(tmp_path / "sandbox.json")
+    never: list[str] = [sys.executable, "-c", "raise SystemExit('a second sandbox was started')"]
+    with pytest.raises(CliError, match="did not answer within 2s"):
+        target.start_sandbox(tmp_path / "sandbox.json", command=never, timeout=2)
+    assert (tmp_path / "sandbox.json").exists()
+    assert not (tmp_path / "sandbox-up.log").exists()
+
+
+def test_a_sandbox_that_does_not_answer_in_time_is_stopped(tmp_path: Path) -> None:
+    sleeper = [sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(600)"]
+    with pytest.raises(CliError, match="did not answer within 5s"):
+        target.start_sandbox(tmp_path / "sandbox.json", command=sleeper, timeout=5)
+    pid = int((tmp_path / "sandbox-up.log").read_text().split()[0])
+    assert target._alive(pid) is None  # killed (its whole session) and reaped
+    assert (tmp_path / "sandbox-start.lock").read_text() == ""  # no start recorded: a later command starts afresh
+
+
+def _http_error(body: dict[str, str]) -> urllib.error.HTTPError:
+    return urllib.error.HTTPError("https://x", 403, "Forbidden", Message(), io.BytesIO(json.dumps(body).encode()))
+
+
+def test_a_quoted_refusal_is_one_short_line_without_the_request_it_quotes() -> None:
+    session_token = "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN"
+    signed = (
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
+        "Key and signing method.\n\nThe Canonical String for this request should have been\n'POST\n/runtimes/arn\n"
+        f"x-amz-security-token:{session_token}\n'"
+    )
+    quoted = invoke._refusal_message(_http_error({"message": signed}), [session_token])
+    assert quoted.startswith("The request signature we calculated does not match")
+    assert session_token not in quoted
+    assert "\n" not in quoted
+    assert len(quoted) <= invoke.MAX_QUOTED_CHARS
+    echoed = invoke._refusal_message(_http_error({"Message": "Invalid token abc.def.SIGNATURE"}), ["abc.def.SIGNATURE"])
+    assert echoed == "Invalid token [redacted]"
