@@ -26,6 +26,7 @@ from sandbox.callers import ask
 from sandbox.core import Sandbox
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
+METHOD_MISMATCH_PREFIX = "Authorization method mismatch"  # AWS's 403 for the wrong inbound auth method
 FALLBACK_GATEWAYS = ("my-gateway-secure", "my-gateway")  # agent/mcp_client/client.py without AGENTCORE_GATEWAY_NAME
 
 
@@ -97,19 +98,34 @@ class AvailabilityProbe:
         )
 
     def _ask(self, *, secured: bool) -> tuple[bool, str | None]:
-        token = None  # the IAM runtime's callers, before the switch: SigV4 as the seeded caller role
-        if secured:
-            if self._token is None:
-                self._token = self.sandbox.cognito.mint_token(
-                    self.sandbox.seeded.client_id, pool_id=self.sandbox.seeded.pool_id
-                )
-            token = self._token
-        status, text, tools = ask(
-            self.sandbox, "Check the warranty for PROD-001", f"availability-probe-{uuid.uuid4()}", token
-        )
+        """Asks as a caller of the live version: SigV4 (the seeded caller role) while it has no authorizer, a bearer
+        token once it has one. DEFAULT can move to the switched version between this observation and the request's
+        admission: a caller holding both credentials then retries with the other method, once, on AWS's
+        "Authorization method mismatch" only - every other refusal, and a second mismatch, is an outage."""
+        first = self._bearer() if secured else None
+        status, text, tools, reason = self._ask_once(first)
+        if status == 403 and reason.startswith(METHOD_MISMATCH_PREFIX):
+            retried = None if secured else self._bearer()
+            status, text, tools, reason = self._ask_once(retried)
+            first = retried
         if status == 200 and WARRANTY_TOOL in tools:
             return True, None
-        return False, f"HTTP {status}, tools {tools}: {text[:300]!r}"
+        method = "bearer" if first else "SigV4"
+        return False, f"HTTP {status} ({reason}), {method}, tools {tools}: {text[:300]!r}"
+
+    def _bearer(self) -> str:
+        if self._token is None:
+            self._token = self.sandbox.cognito.mint_token(
+                self.sandbox.seeded.client_id, pool_id=self.sandbox.seeded.pool_id
+            )
+        return self._token
+
+    def _ask_once(self, token: str | None) -> tuple[int, str, list[str], str]:
+        """Status, answer, tools, and the data plane's reason (its record of this session's request)."""
+        session = f"availability-probe-{uuid.uuid4()}"
+        status, text, tools = ask(self.sandbox, "Check the warranty for PROD-001", session, token)
+        seen = [r for r in self.sandbox.runtime_plane.invocations if r.session_id == session]
+        return status, text, tools, seen[-1].reason if seen else "no record of the request"
 
     @contextmanager
     def watching(self) -> Iterator[AvailabilityProbe]:
