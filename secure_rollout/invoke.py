@@ -25,6 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 from rollout_core import answer_stream
 from rollout_core.answer_stream import StreamContent
+from rollout_core.doctor import BEARER, SIGV4
 
 from secure_rollout.errors import CliError
 from secure_rollout.target import Target
@@ -34,10 +35,7 @@ MAX_TOKEN_RESPONSE_BYTES = 65536
 TOKEN_PATH = "/oauth2/token"
 SSM_NAMES = ("client_id", "pool_id", "cognito_token_url", "cognito_auth_scope")
 SIGNING_SERVICE = "bedrock-agentcore"  # InvokeAgentRuntime's SigV4 signing name
-
-BEARER = "bearer"
-SIGV4 = "sigv4"
-ANONYMOUS = "anonymous"
+ANONYMOUS = "anonymous"  # the caller methods besides the auth doctor's BEARER and SIGV4
 
 
 @dataclass(frozen=True)
@@ -225,8 +223,8 @@ def _refusal_message(exc: urllib.error.HTTPError, secrets: list[str]) -> str:
     message = (document.get("message") or document.get("Message")) if isinstance(document, dict) else None
     if not isinstance(message, str):
         return ""
-    first = _CANONICAL_QUOTE.sub("", message).strip().splitlines()[0] if message.strip() else ""
-    first = _redacted(first, secrets)
+    lines = _CANONICAL_QUOTE.sub("", message).strip().splitlines()
+    first = _redacted(lines[0], secrets) if lines else ""
     return first if len(first) <= MAX_QUOTED_CHARS else first[: MAX_QUOTED_CHARS - 3] + "..."
 
 

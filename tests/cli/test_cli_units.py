@@ -493,3 +493,5 @@ def test_a_quoted_refusal_is_one_short_line_without_the_request_it_quotes() -> N
     assert len(quoted) <= invoke.MAX_QUOTED_CHARS
     echoed = invoke._refusal_message(_http_error({"Message": "Invalid token abc.def.SIGNATURE"}), ["abc.def.SIGNATURE"])
     assert echoed == "Invalid token [redacted]"
+    only_the_quote = invoke._refusal_message(_http_error({"message": signed[signed.index("The Canonical") :]}), [])
+    assert only_the_quote == ""
