@@ -24,9 +24,9 @@ from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
 from sandbox.behaviour import live_version
 from sandbox.callers import ask
 from sandbox.core import Sandbox
+from sandbox.runtime_dataplane import METHOD_MISMATCH
 
 WARRANTY_TOOL = "WarrantyCheck___check_warranty"
-METHOD_MISMATCH_PREFIX = "Authorization method mismatch"  # AWS's 403 for the wrong inbound auth method
 FALLBACK_GATEWAYS = ("my-gateway-secure", "my-gateway")  # agent/mcp_client/client.py without AGENTCORE_GATEWAY_NAME
 
 
@@ -102,15 +102,14 @@ class AvailabilityProbe:
         token once it has one. DEFAULT can move to the switched version between this observation and the request's
         admission: a caller holding both credentials then retries with the other method, once, on AWS's
         "Authorization method mismatch" only - every other refusal, and a second mismatch, is an outage."""
-        first = self._bearer() if secured else None
-        status, text, tools, reason = self._ask_once(first)
-        if status == 403 and reason.startswith(METHOD_MISMATCH_PREFIX):
-            retried = None if secured else self._bearer()
-            status, text, tools, reason = self._ask_once(retried)
-            first = retried
+        token = self._bearer() if secured else None
+        status, text, tools, reason = self._ask_once(token)
+        if status == 403 and reason == METHOD_MISMATCH:
+            token = None if secured else self._bearer()
+            status, text, tools, reason = self._ask_once(token)
         if status == 200 and WARRANTY_TOOL in tools:
             return True, None
-        method = "bearer" if first else "SigV4"
+        method = "bearer" if token else "SigV4"
         return False, f"HTTP {status} ({reason}), {method}, tools {tools}: {text[:300]!r}"
 
     def _bearer(self) -> str:
