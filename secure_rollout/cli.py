@@ -7,6 +7,7 @@ import datetime
 import functools
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -642,7 +643,7 @@ def sandbox() -> None:
 def sandbox_up(poll_seconds: int, parameters: tuple[str, ...], trail: bool) -> None:
     """Start the sandbox and serve it until `secure-rollout sandbox down` (or Ctrl-C / SIGTERM)."""
     from secure_rollout.sandbox_state import SandboxState, state_path
-    from secure_rollout.target import sandbox_healthy
+    from secure_rollout.target import process_alive, sandbox_healthy
 
     overrides: dict[str, str] = {}
     for item in parameters:
@@ -652,7 +653,8 @@ def sandbox_up(poll_seconds: int, parameters: tuple[str, ...], trail: bool) -> N
         overrides[key] = value
     path = state_path()
     running = SandboxState.read(path)
-    if running is not None and sandbox_healthy(running):
+    # A sandbox whose process lives is running, even while it is too busy to answer its health check.
+    if running is not None and (sandbox_healthy(running) or process_alive(running.pid)):
         raise CliError(
             f"a sandbox is already running (pid {running.pid}, {path})", "stop it: secure-rollout sandbox down"
         )
@@ -720,15 +722,18 @@ def _control(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
 def sandbox_down(timeout: int) -> None:
     """Stop the running sandbox."""
     from secure_rollout.sandbox_state import SandboxState, state_path
-    from secure_rollout.target import sandbox_healthy
+    from secure_rollout.target import process_alive, sandbox_healthy
 
     path = state_path()
     state = SandboxState.read(path)
-    if state is None or not sandbox_healthy(state):
+    if state is not None and sandbox_healthy(state):
+        _control("shutdown")
+    elif state is not None and (pid := process_alive(state.pid)) is not None:
+        os.kill(pid, signal.SIGTERM)  # alive but not answering: serve() stops on SIGTERM and removes its state file
+    else:
         path.unlink(missing_ok=True)  # a sandbox that was killed leaves its state file behind
         _echo("the offline sandbox is not running")
         return
-    _control("shutdown")
     deadline = time.monotonic() + timeout
     while path.exists():
         if time.monotonic() > deadline:

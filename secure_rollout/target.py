@@ -203,10 +203,10 @@ def start_sandbox(
         state = SandboxState.read(path)
         if state is not None and sandbox_healthy(state):
             return state  # another command started it meanwhile
-        alive = _alive(state.pid if state is not None else None) or _alive(_recorded_pid(lock))
+        alive = process_alive(state.pid if state is not None else None) or process_alive(_recorded_pid(lock))
         if alive is not None:
             sys.stderr.write(f"waiting for the offline sandbox (pid {alive}) to answer ...\n")
-            return _wait_until_healthy(path, deadline, lambda: _alive(alive) is None, hint, timeout)
+            return _wait_until_healthy(path, deadline, lambda: process_alive(alive) is None, hint, timeout)
         path.unlink(missing_ok=True)  # its process is gone: a sandbox that was killed leaves its state file behind
         sys.stderr.write(
             f"starting the offline sandbox in the background (log {log_path}; "
@@ -258,7 +258,7 @@ def _recorded_pid(lock: IO[str]) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _alive(pid: int | None) -> int | None:
+def process_alive(pid: int | None) -> int | None:
     """`pid` if that process still runs (a zombie child counts as gone), else None."""
     if not pid:
         return None

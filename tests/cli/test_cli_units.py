@@ -471,7 +471,7 @@ def test_a_sandbox_that_does_not_answer_in_time_is_stopped(tmp_path: Path) -> No
     with pytest.raises(CliError, match="did not answer within 5s"):
         target.start_sandbox(tmp_path / "sandbox.json", command=sleeper, timeout=5)
     pid = int((tmp_path / "sandbox-up.log").read_text().split()[0])
-    assert target._alive(pid) is None  # killed (its whole session) and reaped
+    assert target.process_alive(pid) is None  # killed (its whole session) and reaped
     assert (tmp_path / "sandbox-start.lock").read_text() == ""  # no start recorded: a later command starts afresh
 
 
@@ -495,3 +495,32 @@ def test_a_quoted_refusal_is_one_short_line_without_the_request_it_quotes() -> N
     assert echoed == "Invalid token [redacted]"
     only_the_quote = invoke._refusal_message(_http_error({"message": signed[signed.index("The Canonical") :]}), [])
     assert only_the_quote == ""
+
+
+def test_sandbox_up_and_down_treat_a_live_sandbox_that_does_not_answer_as_running(tmp_path: Path) -> None:
+    # Its process lives (here: a stand-in that, like serve(), removes its state file on SIGTERM) but its endpoint does
+    # not answer: `up` refuses to start a second one over it, `down` stops it instead of deleting its state file.
+    state_file = tmp_path / "sandbox.json"
+    stand_in = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, signal, sys, time\n"
+            f"signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path({str(state_file)!r}).unlink(), sys.exit(0)))\n"
+            "time.sleep(120)\n",
+        ]
+    )
+    try:
+        SandboxState("http://127.0.0.1:9", "us-east-1", "stack", "arn:sm", stand_in.pid, "token").write(state_file)
+        env = cli_env(tmp_path)
+        up = run_cli("sandbox", "up", env=env)
+        assert up.returncode == 1, up.output
+        assert f"a sandbox is already running (pid {stand_in.pid}" in up.stderr
+        down = run_cli("sandbox", "down", env=env)
+        assert down.returncode == 0, down.output
+        assert "sandbox stopped" in down.stdout
+        assert stand_in.wait(timeout=30) == 0
+        assert not state_file.exists()
+    finally:
+        stand_in.kill()
+        stand_in.wait()
