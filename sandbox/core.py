@@ -426,10 +426,18 @@ class Sandbox:
                         seen.add(fingerprint)
                         on_event(event)
             if finished:
+                self._wait_for_end_event(execution_arn)
                 return description
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still {description['status']} after {timeout}s")
             time.sleep(0.05)
+
+    def _wait_for_end_event(self, execution_arn: str, timeout: float = 10.0) -> None:
+        """Until EventBridge has handled the execution's end event (bounded): as on AWS the event follows the status
+        change, and a caller that reads the notification topic right after `wait` must find its message there."""
+        deadline = time.monotonic() + timeout
+        while execution_arn not in self.events.ended_executions and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def time_out(self, execution_arn: str) -> None:
         """Time control: the execution reaches its TimeoutSeconds now. As on AWS it ends TIMED_OUT wherever it is - no

@@ -129,6 +129,9 @@ class EventBridge:
         self.started_executions: list[str] = []
         self.delivered: list[tuple[str, str]] = []  # (rule name, target ARN) for every delivery
         self.failed_deliveries: list[tuple[str, str, str]] = []  # (rule name, target ARN, why): input not valid
+        # Executions whose end event went through the rules. Step Functions sends it after the status changes, so a
+        # caller that saw the end in DescribeExecution may still be ahead of the event; Sandbox.wait waits for it.
+        self.ended_executions: set[str] = set()
         self._lock = threading.Lock()
         self._patches: list[Any] = []
 
@@ -155,11 +158,16 @@ class EventBridge:
 
         def start(execution: Any) -> None:
             original_start(execution)
-            bridge.emit_execution_status(execution)
+            bridge.emit_execution_status(execution, "RUNNING")
 
         def reflect(communication: Any) -> None:
             original_reflect(communication)
-            bridge.emit_execution_status(communication.execution)
+            try:
+                ended = communication.execution.exec_status
+                bridge.emit_execution_status(communication.execution, ended.value if ended is not None else "RUNNING")
+            finally:
+                with bridge._lock:
+                    bridge.ended_executions.add(communication.execution.exec_arn)
 
         def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
             if rule.state != "ENABLED" or not rule.event_pattern.matches_event(original_event):
@@ -245,9 +253,10 @@ class EventBridge:
             [f"arn:aws:ssm:{self.region}:{self.account_id}:parameter{name}"],
         )
 
-    def emit_execution_status(self, execution: Any) -> None:
-        """The event Step Functions sends on every status change (shape from the Step Functions event reference)."""
-        status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    def emit_execution_status(self, execution: Any, status: str) -> None:
+        """The event Step Functions sends on every status change (shape from the Step Functions event reference).
+        The status is the change's, not the execution's now: a start event sent after the execution already ended
+        still says RUNNING."""
         terminal = status != "RUNNING"
         # Step Functions' rule: the escaped output is left out when it alone exceeds 248 KB; the escaped input is left
         # out when it and the (included) output together exceed it. The output wins.

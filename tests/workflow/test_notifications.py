@@ -5,14 +5,16 @@ cause - one message each, as the operator's subscription receives it, with no se
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from sandbox.core import Sandbox
+from sandbox.events import EventBridge
 from tests.workflow.helpers.leaks import assert_no_credentials
-from tests.workflow.helpers.queue import STATUS_KIND
+from tests.workflow.helpers.queue import STATUS_KIND, status_notifications
 
 EMAIL = "ops@example.com"
 
@@ -91,4 +93,25 @@ def test_notification_email_subscribes_the_address(ended: tuple[Sandbox, dict, d
     assert sorted((s["Protocol"], s["Endpoint"].rsplit(":", 1)[-1]) for s in subscriptions) == [
         ("email", EMAIL),
         ("sqs", "sandbox-operator-inbox"),
+    ]
+
+
+def test_the_end_message_is_in_the_inbox_when_wait_returns(
+    ended: tuple[Sandbox, dict, dict, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions sends the end event after the status changes: a slow delivery must not let `wait` return before
+    the message reached the topic (a test that read the inbox right after `wait` once found it empty)."""
+    sandbox = ended[0]
+    original = EventBridge.emit_execution_status
+
+    def slow_delivery(bridge: EventBridge, execution: Any, status: str) -> None:
+        if status != "RUNNING":  # only the end event is held back
+            time.sleep(1.0)
+        original(bridge, execution, status)
+
+    monkeypatch.setattr(EventBridge, "emit_execution_status", slow_delivery)
+    arn = sandbox.start_rollout({"runtimeName": 1})  # refused by ValidateInput: ends at once
+    assert sandbox.wait(arn)["status"] == "FAILED"
+    assert [(m["status"], m["error"]) for m in status_notifications(sandbox, arn)] == [
+        ("FAILED", "InvalidExecutionInput")
     ]

@@ -29,7 +29,6 @@ def status_change_event(
         {"source": source, "detail-type": detail_type, "resources": resources, "detail": detail}
     )
     execution = SimpleNamespace(
-        exec_status=SimpleNamespace(value=status),
         exec_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:sm:{name}",
         state_machine_arn=STATE_MACHINE_ARN,
         name=name,
@@ -40,6 +39,6 @@ def status_change_event(
         error=error,
         cause=cause,
     )
-    bridge.emit_execution_status(execution)
+    bridge.emit_execution_status(execution, status)
     (event,) = sent
     return event
