@@ -6,9 +6,10 @@ with that environment. An exception becomes a Lambda function error whose ``erro
 name, exactly what ASL Retry/Catch match on AWS. Output (logs, prints) is captured per invocation and also written to
 the function's CloudWatch log group in moto. With IAM on (sandbox.iam), each invocation acts as its function's
 execution role: the role's credentials are in its environment and it has its own SDK state, as its own process would.
-Each function's Powertools Loggers have a stdlib logger of their own (context, correlation id, appended keys, level),
-as in its own process; concurrent invocations of one function still share its module state (on AWS each would run in
-its own execution environment).
+Each invocation runs in an execution environment of its function, as on AWS: an idle one is reused (warm, its module
+state kept), a concurrent invocation gets a new one (a cold start: the handler module imported again). Each
+environment has its own Powertools Loggers (context, correlation id, appended keys, level), boto3 default session and
+parameter caches, as its own process would. Layer modules are imported once per sandbox and shared.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ class FunctionCode:
 
     code_dir: Path
     layer_dirs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class ExecutionEnvironment:
+    """One execution environment of a function: its handler module once its cold start ran, and the key that its
+    per-process state (loggers, SDK session, caches) is filed under."""
+
+    key: str
+    module: ModuleType | None = None
 
 
 @dataclass
@@ -174,18 +184,18 @@ class ThreadOverlayEnviron(os._Environ):
         return dict(self.items())
 
 
-class PerFunctionMapping(MutableMapping[str, Any]):
-    """A module-level cache dict that each function sees on its own, as in its own process on AWS; code outside any
-    invocation keeps seeing the shared dict."""
+class PerEnvironmentMapping(MutableMapping[str, Any]):
+    """A module-level cache dict that each execution environment sees on its own, as its own process on AWS; code
+    outside any invocation keeps seeing the shared dict."""
 
-    def __init__(self, shared: dict[str, Any], current_function: Callable[[], str | None]) -> None:
+    def __init__(self, shared: dict[str, Any], current_environment: Callable[[], str | None]) -> None:
         self._shared = shared
-        self._current_function = current_function
-        self._per_function: dict[str, dict[str, Any]] = {}
+        self._current_environment = current_environment
+        self._per_environment: dict[str, dict[str, Any]] = {}
 
     def _target(self) -> dict[str, Any]:
-        name = self._current_function()
-        return self._shared if name is None else self._per_function.setdefault(name, {})
+        key = self._current_environment()
+        return self._shared if key is None else self._per_environment.setdefault(key, {})
 
     def __getitem__(self, key: str) -> Any:
         return self._target()[key]
@@ -229,7 +239,9 @@ class InProcessLambdas:
         self.account_id = account_id
         self.region = region
         self._code: dict[str, FunctionCode] = {}
-        self._modules: dict[str, ModuleType] = {}
+        self._idle: dict[str, list[ExecutionEnvironment]] = {}  # function name -> environments free to reuse
+        self._all_environments: list[str] = []  # every environment's key, in creation order
+        self._environments_lock = threading.Lock()
         # Invocations run concurrently, as on AWS (Parallel branches; a gateway calling a tool Lambda while the smoke
         # test's Lambda waits for the agent): environment and output are per thread, only cold starts serialise.
         self._import_lock = threading.Lock()
@@ -238,7 +250,8 @@ class InProcessLambdas:
         self._logger_patch: Any = None
         self._credentials_for: CredentialsFor | None = None
         self._log_delivery: LogDeliveryCheck | None = None
-        self._running = threading.local()  # names of the functions this thread is running (nested invokes)
+        # (function name, environment key) of what this thread is running, innermost last (nested invokes)
+        self._running = threading.local()
 
     def register(self, function_name: str, code: FunctionCode) -> None:
         self._code[function_name] = code
@@ -267,7 +280,7 @@ class InProcessLambdas:
 
         self._patch = mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
         self._patch.start()
-        self._logger_patch = _powertools_logger_per_function(self.current_function)
+        self._logger_patch = _powertools_logger_per_environment(self.current_environment)
         if self._logger_patch is not None:
             self._logger_patch.start()
 
@@ -282,8 +295,18 @@ class InProcessLambdas:
             sys.stdout, sys.stderr = self._saved_streams
 
     def current_function(self) -> str | None:
-        running: list[str] = getattr(self._running, "names", [])
-        return running[-1] if running else None
+        """The name of the function this thread is running, if any."""
+        running: list[tuple[str, str]] = getattr(self._running, "stack", [])
+        return running[-1][0] if running else None
+
+    def current_environment(self) -> str | None:
+        """The key of the execution environment this thread is running in, if any."""
+        running: list[tuple[str, str]] = getattr(self._running, "stack", [])
+        return running[-1][1] if running else None
+
+    def environments_of(self, function_name: str) -> int:
+        """How many execution environments the function has had (each was a cold start)."""
+        return sum(1 for key in self._all_environments if key.startswith(f"{function_name}#"))
 
     @contextlib.contextmanager
     def acting_as_roles(self, credentials_for: CredentialsFor, log_delivery: LogDeliveryCheck) -> Iterator[None]:
@@ -296,18 +319,18 @@ class InProcessLambdas:
         shared_default_session = boto3._get_default_session
 
         def default_session() -> boto3.session.Session:
-            name = self.current_function()
-            if name is None:
+            environment = self.current_environment()
+            if environment is None:
                 return shared_default_session()
             with sessions_lock:  # creating sessions is not thread-safe
-                if name not in sessions:
-                    sessions[name] = boto3.session.Session()
-                return sessions[name]
+                if environment not in sessions:
+                    sessions[environment] = boto3.session.Session()
+                return sessions[environment]
 
         with contextlib.ExitStack() as stack:
             stack.enter_context(mock.patch.object(boto3, "_get_default_session", default_session))
             for module, shared in _powertools_provider_caches():
-                routed = PerFunctionMapping(shared, self.current_function)
+                routed = PerEnvironmentMapping(shared, self.current_environment)
                 stack.enter_context(mock.patch.object(module, "DEFAULT_PROVIDERS", routed))
             try:
                 yield
@@ -324,55 +347,81 @@ class InProcessLambdas:
     ) -> tuple[bytes, str | None]:
         event = json.loads(body) if isinstance(body, str | bytes) and body else (body or {})
         request_id = str(uuid.uuid4())
-        started = time.perf_counter()
         buffer = io.StringIO()
-        error_type: str | None = None
-        with self._function_environment(function), self._captured_output(buffer):
-            print(f"START RequestId: {request_id} Version: $LATEST")
-            try:
-                handler = self._handler(function)
-                result = handler(event, LambdaContextStub(function, request_id, client_context))
-                payload = json.dumps(result, default=str).encode()
-            except Exception as exc:
-                error_type = type(exc).__name__
-                frames = traceback.format_tb(exc.__traceback__)
-                print(f"[ERROR] {error_type}: {exc}")
-                payload = json.dumps({"errorMessage": str(exc), "errorType": error_type, "stackTrace": frames}).encode()
-            duration = (time.perf_counter() - started) * 1000
-            print(f"END RequestId: {request_id}")
-            print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms")
+        environment = self._checkout(function.function_name)
+        try:
+            with self._function_environment(function, environment), self._captured_output(buffer):
+                print(f"START RequestId: {request_id} Version: $LATEST")
+                started = time.perf_counter()
+                error_type: str | None = None
+                try:
+                    handler = self._handler(function, environment)
+                    result = handler(event, LambdaContextStub(function, request_id, client_context))
+                    payload = json.dumps(result, default=str).encode()
+                except Exception as exc:
+                    error_type = type(exc).__name__
+                    frames = traceback.format_tb(exc.__traceback__)
+                    print(f"[ERROR] {error_type}: {exc}")
+                    payload = json.dumps(
+                        {"errorMessage": str(exc), "errorType": error_type, "stackTrace": frames}
+                    ).encode()
+                duration = (time.perf_counter() - started) * 1000
+                print(f"END RequestId: {request_id}")
+                print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms")
+        finally:
+            self._checkin(function.function_name, environment)
         log = buffer.getvalue()
         self.invocations.append(Invocation(function.function_name, request_id, error_type, duration, log))
         self._write_cloudwatch(function, request_id, log)
         return payload, error_type
 
-    def _handler(self, function: Any) -> Callable[..., Any]:
+    # -- execution environments ------------------------------------------------------------------------------
+
+    def _checkout(self, function_name: str) -> ExecutionEnvironment:
+        """An idle environment of the function (warm), else a new one (its first invocation is a cold start)."""
+        with self._environments_lock:
+            idle = self._idle.setdefault(function_name, [])
+            if idle:
+                return idle.pop()
+            environment = ExecutionEnvironment(f"{function_name}#{len(self._all_environments) + 1}")
+            self._all_environments.append(environment.key)
+            return environment
+
+    def _checkin(self, function_name: str, environment: ExecutionEnvironment) -> None:
+        with self._environments_lock:
+            self._idle.setdefault(function_name, []).append(environment)
+
+    def _handler(self, function: Any, environment: ExecutionEnvironment) -> Callable[..., Any]:
         name = function.function_name
         code = self._code.get(name)
         if code is None:
             raise LookupError(f"sandbox has no code registered for Lambda function {name}")
         module_name, _, attribute = function.handler.rpartition(".")
-        with self._import_lock:
-            return self._load_handler(name, code, module_name, attribute)
-
-    def _load_handler(self, name: str, code: FunctionCode, module_name: str, attribute: str) -> Callable[..., Any]:
-        if name not in self._modules:
-            for layer in code.layer_dirs:
-                if str(layer) not in sys.path:
-                    sys.path.append(str(layer))
-            path = code.code_dir / (module_name.replace(".", "/") + ".py")
-            spec = importlib.util.spec_from_file_location(f"sandbox_lambda_{len(self._modules)}_{module_name}", path)
-            if spec is None or spec.loader is None:
-                raise LookupError(f"cannot load handler module {path} for Lambda function {name}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
-            spec.loader.exec_module(module)  # first import happens inside the function's environment, like a cold start
-            self._modules[name] = module
-        handler: Callable[..., Any] = getattr(self._modules[name], attribute)
+        if environment.module is None:
+            with self._import_lock:
+                environment.module = self._cold_start(name, code, module_name, environment)
+        handler: Callable[..., Any] = getattr(environment.module, attribute)
         return handler
 
+    def _cold_start(
+        self, name: str, code: FunctionCode, module_name: str, environment: ExecutionEnvironment
+    ) -> ModuleType:
+        """Import the handler module for this environment alone, inside the function's environment variables."""
+        for layer in code.layer_dirs:
+            if str(layer) not in sys.path:
+                sys.path.append(str(layer))
+        path = code.code_dir / (module_name.replace(".", "/") + ".py")
+        unique = environment.key.replace("#", "_").replace("-", "_")
+        spec = importlib.util.spec_from_file_location(f"sandbox_lambda_{unique}_{module_name}", path)
+        if spec is None or spec.loader is None:
+            raise LookupError(f"cannot load handler module {path} for Lambda function {name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
+        spec.loader.exec_module(module)
+        return module
+
     @contextlib.contextmanager
-    def _function_environment(self, function: Any) -> Iterator[None]:
+    def _function_environment(self, function: Any, environment: ExecutionEnvironment) -> Iterator[None]:
         values = {
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
@@ -386,13 +435,13 @@ class InProcessLambdas:
         values.update({k: str(v) for k, v in (function.environment_vars or {}).items()})
         if self._credentials_for is not None:
             values.update(self._credentials_for(function))  # Lambda's reserved variables win over the function's
-        running: list[str] = getattr(self._running, "names", [])
-        self._running.names = [*running, function.function_name]
+        running: list[tuple[str, str]] = getattr(self._running, "stack", [])
+        self._running.stack = [*running, (function.function_name, environment.key)]
         try:
             with self._environ.overlaid(values):
                 yield
         finally:
-            self._running.names = running
+            self._running.stack = running
 
     @contextlib.contextmanager
     def _captured_output(self, buffer: io.StringIO) -> Iterator[None]:
@@ -419,15 +468,17 @@ class InProcessLambdas:
             backend.put_log_events(group, stream, events)
 
 
-def _powertools_logger_per_function(current_function: Callable[[], str | None]) -> Any:
-    """A patch giving each function's Powertools Loggers their own stdlib logger, or None without Powertools.
+def _powertools_logger_per_environment(current_environment: Callable[[], str | None]) -> Any:
+    """A patch giving each execution environment's Powertools Loggers their own stdlib logger, or None without
+    Powertools.
 
     Powertools names the stdlib logger after the service (POWERTOOLS_SERVICE_NAME, one value for every function of
     the stack) and keeps the Lambda context, correlation id, appended keys and level on that logger's one handler and
     formatter, so in one process every function's Logger would share them: a function's lines could carry another's
-    function_name and correlation id. On AWS each function is its own process; here each function's Loggers (created
-    at its cold start, inside its invocation) get a stdlib logger of their own. The `service` key they log is
-    unchanged; root handlers still suppress them (Powertools filters names starting with the service)."""
+    function_name and correlation id. On AWS each execution environment is its own process; here the Loggers an
+    environment creates (at its cold start, inside its invocation) get a stdlib logger of their own. The `service`
+    key they log is unchanged; root handlers still suppress them (Powertools filters names starting with the
+    service)."""
     try:
         from aws_lambda_powertools.logging.logger import Logger
     except ImportError:
@@ -436,12 +487,12 @@ def _powertools_logger_per_function(current_function: Callable[[], str | None]) 
 
     def get_logger(self: Any) -> logging.Logger:
         stdlib_logger = original(self)
-        function = current_function()
-        if function is None:
+        environment = current_environment()
+        if environment is None:
             return stdlib_logger  # outside any invocation: the process's own
         service = str(self.service)
         child = stdlib_logger.name.removeprefix(service)  # "" or ".<file>" for Logger(child=True)
-        return logging.getLogger(f"{service}[{function}]{child}")
+        return logging.getLogger(f"{service}[{environment}]{child}")
 
     return mock.patch.object(Logger, "_get_logger", get_logger)
 

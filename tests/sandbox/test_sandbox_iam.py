@@ -500,7 +500,7 @@ def test_each_function_has_its_own_credentials_and_sdk_state() -> None:
 
     from aws_lambda_powertools.utilities.parameters import ssm as powertools_ssm
 
-    from sandbox.lambdas import InProcessLambdas
+    from sandbox.lambdas import ExecutionEnvironment, InProcessLambdas
 
     def function(name: str) -> SimpleNamespace:
         role = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}Role"
@@ -515,7 +515,7 @@ def test_each_function_has_its_own_credentials_and_sdk_state() -> None:
     try:
         with lambdas.acting_as_roles(credentials_for, lambda *_: True):
             for name in ("first", "second"):
-                with lambdas._function_environment(function(name)):
+                with lambdas._function_environment(function(name), ExecutionEnvironment(f"{name}#1")):
                     client = boto3.client("sts", region_name=REGION)
                     provider = powertools_ssm.DEFAULT_PROVIDERS.setdefault("ssm", object())
                     seen[name] = (cast(Any, client)._request_signer._credentials.access_key, provider)

@@ -111,3 +111,52 @@ def test_each_function_logs_only_its_own_context_correlation_id_and_keys(
         "FirstFunction": [("first speaks", "FirstFunction", "execution-of-first", "set by the first function")],
         "SecondFunction": [("second speaks", "SecondFunction", "execution-of-second", None)],
     }
+
+
+# One function whose invocation "first" waits for "second" to start; each invocation counts the ones its environment
+# (module) has run before it.
+SAME_FUNCTION_BODY = """    global served
+    served = globals().get("served", 0) + 1
+    logger.append_keys(served_before=served - 1)
+    if event["role"] == "first":
+        logger.append_keys(first_only="set by the first invocation")
+        sync.first_started.set()
+        if not sync.second_started.wait(30):
+            raise TimeoutError("the second invocation never started")
+    else:
+        sync.second_started.set()
+    logger.info(event["role"] + " speaks")"""
+
+
+def test_concurrent_invocations_of_one_function_run_in_environments_of_their_own(
+    lambdas: InProcessLambdas, tmp_path: Path
+) -> None:
+    """On AWS an invocation that arrives while the function's only environment is busy gets a new one (a cold start),
+    and a later one reuses an idle environment (warm, its module state kept): concurrent executions' log lines never
+    carry each other's correlation id or keys, nor does a later execution's in a warm environment."""
+    function = _function(lambdas, tmp_path, "SharedFunction", SAME_FUNCTION_BODY)
+    sync = sys.modules[SYNC_MODULE]
+    outcome: dict[str, Any] = {}
+
+    def run_first() -> None:
+        outcome["first"] = lambdas.invoke(function, json.dumps({"role": "first", "executionArn": "execution-1"}))
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    assert sync.first_started.wait(30), "the first invocation started"
+    outcome["second"] = lambdas.invoke(function, json.dumps({"role": "second", "executionArn": "execution-2"}))
+    thread.join(30)
+    outcome["third"] = lambdas.invoke(function, json.dumps({"role": "third", "executionArn": "execution-3"}))
+    assert [outcome[n][1] for n in ("first", "second", "third")] == [None, None, None], lambdas.logs_of()
+
+    observed = sorted(
+        (r["message"], r.get("correlation_id"), r.get("first_only"), r["served_before"])
+        for r in _records(lambdas, "SharedFunction")
+    )
+    assert observed == [
+        ("first speaks", "execution-1", "set by the first invocation", 0),
+        ("second speaks", "execution-2", None, 0),  # a cold start: nothing of the first's environment
+        # Warm: one invocation ran in its environment before; task_handler clears the logger state it left.
+        ("third speaks", "execution-3", None, 1),
+    ]
+    assert lambdas.environments_of("SharedFunction") == 2

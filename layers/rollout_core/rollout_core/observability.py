@@ -4,7 +4,8 @@ Every Task of the state machine passes the execution's ARN (`$$.Execution.Id`) a
 the ASL). `task_handler` wraps a handler once, for every function:
 
 - Powertools Logger: the Lambda context on every line and the execution ARN as `correlation_id`, so one query
-  (`correlation_id = "<execution ARN>"`) finds every line of one rollout across all functions; the event itself is
+  (`correlation_id = "<execution ARN>"`) finds every line of one rollout across all functions; state is cleared per
+  invocation (nothing appended in a warm environment reaches the next execution's lines); the event itself is
   never logged (it carries configuration, not secrets, but a log line is no place for state).
 - Powertools Tracer: the handler's subsegment, responses never captured, and the execution ARN as the annotation
   `executionArn` (searchable in X-Ray: `annotation.executionArn = "..."`).
@@ -51,7 +52,11 @@ def task_handler(logger: Logger, tracer: Tracer) -> Callable[[HandlerT], Handler
                 raise
 
         traced = tracer.capture_lambda_handler(capture_response=False)(run)
-        logged = logger.inject_lambda_context(log_event=False, correlation_id_path=EXECUTION_ARN_KEY)(traced)
+        # clear_state: a warm environment's next invocation (another execution, maybe) starts without the keys the
+        # last one appended - only this invocation's context and correlation id.
+        logged = logger.inject_lambda_context(log_event=False, correlation_id_path=EXECUTION_ARN_KEY, clear_state=True)(
+            traced
+        )
         return cast(HandlerT, functools.wraps(handler)(logged))
 
     return decorate
