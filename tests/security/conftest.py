@@ -55,8 +55,14 @@ def secured() -> Iterator[Sandbox]:
         assert execution["status"] == "SUCCEEDED", execution.get("cause")
         assert json.loads(execution["output"])["verified"] is True
         drain(sandbox)
-        sandbox.notifications()  # start every test with an empty inbox
         yield sandbox
+
+
+@pytest.fixture(autouse=True)
+def empty_inbox(request: pytest.FixtureRequest) -> None:
+    """Every test on the shared secured sandbox starts with an empty notification inbox, whatever ran before it."""
+    if "secured" in request.fixturenames:
+        request.getfixturevalue("secured").notifications()
 
 
 @pytest.fixture(scope="module")

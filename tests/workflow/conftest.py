@@ -18,8 +18,18 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def rolled_out() -> Iterator[tuple[Sandbox, dict]]:
-    """One sandbox per module with one successful rollout already run (shared by read-only tests)."""
+    """One sandbox per module with one successful rollout already run (shared by read-only tests). The description
+    also says how many gateway calls and Lambda invocations the sandbox had seen when that rollout ended
+    (`gatewayCallsByThen`, `invocationsByThen`): a later test of the module may add its own."""
     with Sandbox(poll_seconds=0, max_polls=10) as instance:
         execution_arn = instance.start_rollout({})
         description = instance.wait(execution_arn)
-        yield instance, {"arn": execution_arn, **description}
+        yield (
+            instance,
+            {
+                "arn": execution_arn,
+                **description,
+                "gatewayCallsByThen": len(instance.gateway_plane.calls),
+                "invocationsByThen": len(instance.lambdas.invocations),
+            },
+        )

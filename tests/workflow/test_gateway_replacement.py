@@ -5,6 +5,7 @@ reaches the new one - or the plan and the report name it."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from moto.bedrockagentcorecontrol.models import bedrockagentcorecontrol_backends
@@ -30,7 +31,8 @@ def _lambda_errors(sandbox: Sandbox, execution_arn: str) -> list[str]:
 
 
 def _settled(read: Any, polls: int = 10) -> dict[str, Any]:
-    return read_until(read, "the record", polls=polls)
+    # A pause between reads: the sandbox's transitions take milliseconds of real time, which fast reads could outrun.
+    return read_until(read, "the record", polls=polls, between=lambda: time.sleep(0.01))
 
 
 # -- defect: target deletion is asynchronous --------------------------------------------------------------------------

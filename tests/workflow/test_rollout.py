@@ -94,13 +94,15 @@ def test_warranty_answer_came_through_the_secured_gateway_with_the_callers_token
     rolled_out: tuple[Sandbox, dict],
 ) -> None:
     sandbox, execution = rolled_out
-    tool_calls = [c for c in sandbox.gateway_plane.calls if c.tool_name == "WarrantyCheck___check_warranty"]
+    calls = sandbox.gateway_plane.calls[: execution["gatewayCallsByThen"]]  # the first rollout's, whatever ran since
+    tool_calls = [c for c in calls if c.tool_name == "WarrantyCheck___check_warranty"]
     # Two calls with the rollout's token: the agent's (it forwarded the caller's token) and the smoke test's direct
     # tools/call (the proof that does not depend on which tool a model picks).
     assert [(c.gateway_name, c.status, c.client_id) for c in tool_calls] == [
         ("my-gateway-secure", 200, sandbox.seeded.client_id)
     ] * 2
-    warranty_runs = [i for i in sandbox.lambdas.invocations if i.function_name == "CustomerSupportWarrantyCheck"]
+    invocations = sandbox.lambdas.invocations[: execution["invocationsByThen"]]
+    warranty_runs = [i for i in invocations if i.function_name == "CustomerSupportWarrantyCheck"]
     assert [run.error_type for run in warranty_runs] == [None, None]
     gateway = json.loads(execution["output"])["smoke"]["gateway"]
     assert gateway["toolsCall"]["status"] == 200
