@@ -304,11 +304,13 @@ class Sandbox:
             Attributes={"RawMessageDelivery": "true"},
         )
         self._inbox_url = queue_url
+        self._passed_over: list[dict[str, Any]] = []  # delivered, read by take_notification, not taken
 
     def notifications(self) -> list[dict[str, Any]]:
-        """Every message the notification topic delivered so far (consumed: each is returned once)."""
+        """Every message the notification topic delivered so far (consumed: each is returned once), those a
+        `take_notification` passed over first."""
         sqs = self.client("sqs")
-        messages: list[dict[str, Any]] = []
+        messages, self._passed_over = self._passed_over, []
         while True:
             batch = sqs.receive_message(QueueUrl=self._inbox_url, MaxNumberOfMessages=10).get("Messages", [])
             if not batch:
@@ -316,6 +318,13 @@ class Sandbox:
             for message in batch:
                 messages.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self._inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def take_notification(self, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """The first delivered message that is `wanted` (consumed), or None; the others stay for `notifications`."""
+        messages = self.notifications()
+        found = next((m for m in messages if wanted(m)), None)
+        self._passed_over = [m for m in messages if m is not found]
+        return found
 
     def take_stack_role_denials(self) -> list[Denial]:
         """Calls of the stack's roles that IAM denied since the last call (empty without IAM or a deployment)."""

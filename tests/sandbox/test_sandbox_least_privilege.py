@@ -176,9 +176,11 @@ def _approval_token(sandbox: Sandbox, execution_arn: str, timeout: float = 120.0
     """The task token of the execution's approval request, from the notification topic's subscriber."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for message in sandbox.notifications():
-            if message.get("kind") == "rolloutApprovalRequest" and message.get("execution") == execution_arn:
-                return str(message["taskToken"])
+        message = sandbox.take_notification(
+            lambda m: m.get("kind") == "rolloutApprovalRequest" and m.get("execution") == execution_arn
+        )
+        if message is not None:
+            return str(message["taskToken"])
         time.sleep(0.05)
     raise AssertionError(f"no approval request from {execution_arn} within {timeout} s")
 

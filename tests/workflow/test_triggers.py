@@ -228,10 +228,7 @@ def test_a_burst_of_triggers_of_every_kind_is_coalesced() -> None:
         _report(sandbox.wait(owner, timeout=300))
 
         def next_request() -> dict[str, Any] | None:
-            for message in sandbox.notifications():
-                if message.get("kind") == APPROVAL_KIND and message.get("execution") in burst:
-                    return message
-            return None
+            return sandbox.take_notification(lambda m: m.get("kind") == APPROVAL_KIND and m.get("execution") in burst)
 
         request = eventually(next_request, "the next rollout in line asks for approval")
         stepfunctions.send_task_success(taskToken=str(request["taskToken"]), output="{}")

@@ -56,13 +56,12 @@ def status_notifications(sandbox: Sandbox, execution_arn: str) -> list[dict[str,
 
 
 def approval_request(sandbox: Sandbox, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
-    """The approval request the execution published to the notification topic (other messages are dropped)."""
+    """The approval request the execution published to the notification topic (other messages stay in the inbox)."""
 
     def find() -> dict[str, Any] | None:
-        for message in sandbox.notifications():
-            if message.get("kind") == APPROVAL_KIND and message.get("execution") == execution_arn:
-                return message
-        return None
+        return sandbox.take_notification(
+            lambda m: m.get("kind") == APPROVAL_KIND and m.get("execution") == execution_arn
+        )
 
     found: dict[str, Any] = eventually(find, f"no approval request from {execution_arn}", timeout)
     return found
