@@ -240,7 +240,7 @@ class InProcessLambdas:
         self.region = region
         self._code: dict[str, FunctionCode] = {}
         self._idle: dict[str, list[ExecutionEnvironment]] = {}  # function name -> environments free to reuse
-        self._all_environments: list[str] = []  # every environment's key, in creation order
+        self._environments_created: dict[str, int] = {}  # function name -> environments it has had
         self._environments_lock = threading.Lock()
         # Invocations run concurrently, as on AWS (Parallel branches; a gateway calling a tool Lambda while the smoke
         # test's Lambda waits for the agent): environment and output are per thread, only cold starts serialise.
@@ -306,7 +306,7 @@ class InProcessLambdas:
 
     def environments_of(self, function_name: str) -> int:
         """How many execution environments the function has had (each was a cold start)."""
-        return sum(1 for key in self._all_environments if key.startswith(f"{function_name}#"))
+        return self._environments_created.get(function_name, 0)
 
     @contextlib.contextmanager
     def acting_as_roles(self, credentials_for: CredentialsFor, log_delivery: LogDeliveryCheck) -> Iterator[None]:
@@ -383,9 +383,9 @@ class InProcessLambdas:
             idle = self._idle.setdefault(function_name, [])
             if idle:
                 return idle.pop()
-            environment = ExecutionEnvironment(f"{function_name}#{len(self._all_environments) + 1}")
-            self._all_environments.append(environment.key)
-            return environment
+            created = self._environments_created.get(function_name, 0) + 1
+            self._environments_created[function_name] = created
+            return ExecutionEnvironment(f"{function_name}#{created}")
 
     def _checkin(self, function_name: str, environment: ExecutionEnvironment) -> None:
         with self._environments_lock:

@@ -18,6 +18,7 @@ from sandbox.codezip import build_codezip, upload_codezip
 from sandbox.core import REPO_ROOT, Sandbox
 from sandbox.iam import RoleUsage, format_usage
 from sandbox.seed import CODE_BUCKET
+from tests.workflow.helpers.queue import approval_request
 
 PARAMETER = "/app/customersupport/agentcore/client_id"
 BROKEN_AGENT = (REPO_ROOT / "tests" / "workflow" / "broken_agent" / "main.py").resolve()
@@ -172,19 +173,6 @@ def _drift_gateway_and_target(sandbox: Sandbox) -> None:
     )
 
 
-def _approval_token(sandbox: Sandbox, execution_arn: str, timeout: float = 120.0) -> str:
-    """The task token of the execution's approval request, from the notification topic's subscriber."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        message = sandbox.take_notification(
-            lambda m: m.get("kind") == "rolloutApprovalRequest" and m.get("execution") == execution_arn
-        )
-        if message is not None:
-            return str(message["taskToken"])
-        time.sleep(0.05)
-    raise AssertionError(f"no approval request from {execution_arn} within {timeout} s")
-
-
 def _waits_for_the_lock(sandbox: Sandbox, execution_arn: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -205,7 +193,7 @@ def test_every_grant_is_used_by_some_path_and_no_call_is_denied(
         # Create paths, tags carried, old gateway deleted - after an approval (sns:Publish to the encrypted topic),
         # while a second rollout waits for the lock (DescribeExecution of its owner), then finds nothing to do.
         approved = sandbox.start_rollout({"requireApproval": True})
-        token = _approval_token(sandbox, approved)
+        token = str(approval_request(sandbox, approved)["taskToken"])
         queued = sandbox.start_rollout({})
         _waits_for_the_lock(sandbox, queued)
         sandbox.client("stepfunctions").send_task_success(taskToken=token, output="{}")
